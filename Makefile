@@ -1,0 +1,220 @@
+# emt - top-level build.  Everything goes under $(BUILD); tools in $(BUILD)/bin.
+#
+#   make                      build libraries, BPF objects, tools, fixtures, tests
+#   make test                 build and run the whole test suite
+#   make SANITIZE=address,undefined test
+#   make install PREFIX=/usr/local DESTDIR=
+#   make V=1                  show commands
+#   make WERROR=1             warnings are errors (CI sets it)
+#   make VMLINUX_H=path       use a pinned vmlinux.h instead of the running kernel's BTF
+#
+# Sources are discovered by directory, so adding a file needs no Makefile edit:
+#   format/*.c        -> libemtformat.a   (archive library)
+#   capture/*.c       -> libemtcapture.a  (capture engines)
+#   tools/cli/*.c     -> libemtcli.a      (shared by the command-line tools)
+#   bpf/*.bpf.c       -> BPF objects + skeletons in $(BUILD)/bpf
+#   readers/emt-*.c, tools/emt-*.c -> $(BUILD)/bin/emt-*
+#   fixtures/*.c      -> $(BUILD)/fixtures/*
+#   tests/unit/test_*.c -> $(BUILD)/tests/test_* (cmocka)
+#   tests/fuzz/fuzz_*.c -> $(BUILD)/fuzz/fuzz_*  (corpus replay driver; libFuzzer with FUZZ=1)
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+VERSION  := 0.1.0
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	-Wvla -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifneq ($(CI),)
+WARN += -Werror
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -DEMT_VERSION='"$(VERSION)"' $(WARN) \
+	-fno-strict-aliasing -I. -Iformat -Icapture -Itools/cli -I$(BUILD)/bpf -MMD -MP
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+HAVE_CAPSTONE := $(shell pkg-config --exists capstone 2>/dev/null && echo 1)
+ifeq ($(HAVE_CAPSTONE),1)
+CFLAGS  += -DEMT_HAVE_CAPSTONE $(shell pkg-config --cflags capstone)
+CAPSTONE_LIBS := $(shell pkg-config --libs capstone)
+endif
+
+LIBS := -lsqlite3 -lzstd -lcrypto -lpthread
+BPF_LIBS := -lbpf -lelf -lz
+
+# ---------------------------------------------------------------- sources
+FORMAT_SRCS  := $(sort $(wildcard format/*.c))
+CAPTURE_SRCS := $(sort $(wildcard capture/*.c))
+CLI_SRCS     := $(sort $(wildcard tools/cli/*.c))
+BPF_SRCS     := $(sort $(wildcard bpf/*.bpf.c))
+READER_SRCS  := $(sort $(wildcard readers/emt-*.c))
+TOOL_SRCS    := $(sort $(wildcard tools/emt-*.c))
+FIXTURE_SRCS := $(sort $(wildcard fixtures/*.c))
+UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
+TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/obj/%.o)
+CAPTURE_OBJS := $(CAPTURE_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+BPF_OBJS     := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+
+LIBFORMAT  := $(BUILD)/lib/libemtformat.a
+LIBCAPTURE := $(BUILD)/lib/libemtcapture.a
+LIBCLI     := $(BUILD)/lib/libemtcli.a
+LIBTEST    := $(BUILD)/lib/libemttest.a
+
+READER_BINS  := $(patsubst readers/%.c,$(BUILD)/bin/%,$(READER_SRCS))
+TOOL_BINS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
+FIXTURE_BINS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(FIXTURE_SRCS))
+UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all libs tools fixtures tests test test-run install clean fuzz bench check-deps demo
+.DELETE_ON_ERROR:
+
+all: libs tools fixtures tests
+
+libs: $(LIBFORMAT) $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI))
+tools: $(READER_BINS) $(TOOL_BINS)
+fixtures: $(FIXTURE_BINS)
+tests: $(UNIT_BINS) $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- BPF
+# vmlinux.h comes from the running kernel's BTF unless VMLINUX_H names a
+# pinned copy.  CO-RE relocations make the object portable either way.
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+ifneq ($(VMLINUX_H),)
+$(BUILD)/bpf/vmlinux.h: $(VMLINUX_H)
+	$(call msg,VMLINUX,$@)
+	$(Q)mkdir -p $(@D) && cp $< $@
+else
+$(BUILD)/bpf/vmlinux.h:
+	$(call msg,VMLINUX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)test -r $(VMLINUX_BTF) || { echo "make: cannot read '$(VMLINUX_BTF)': kernel BTF missing; set VMLINUX_H=path/to/vmlinux.h" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD)/bpf -Ibpf -Wall -Werror
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/bpf/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# ---------------------------------------------------------------- C
+# Objects of capture/ and tools/ may include skeletons.
+$(CAPTURE_OBJS) $(patsubst %,$(BUILD)/obj/%.o,$(basename $(TOOL_SRCS))): $(BPF_SKELS)
+
+$(BUILD)/obj/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBFORMAT): $(FORMAT_OBJS)
+$(LIBCAPTURE): $(CAPTURE_OBJS)
+$(LIBCLI): $(CLI_OBJS)
+$(LIBTEST): $(TESTLIB_OBJS)
+$(BUILD)/lib/%.a:
+	$(call msg,AR,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+READER_DEPS := $(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
+$(BUILD)/bin/emt-%: $(BUILD)/obj/readers/emt-%.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
+
+CAPTURE_DEPS := $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
+$(BUILD)/bin/emt-capture: $(BUILD)/obj/tools/emt-capture.o $(CAPTURE_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LIBS)
+
+# Fixtures are target programs: plain, static-free, no sanitizer (they must
+# behave like ordinary code generators), but linked with libcrypto to print
+# their ground truth.
+FIXTURE_CFLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
+ifneq ($(CI),)
+FIXTURE_CFLAGS += -Werror
+endif
+$(BUILD)/fixtures/%: fixtures/%.c $(wildcard fixtures/*.h)
+	$(call msg,FIXTURE,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FIXTURE_CFLAGS) -o $@ $< -lcrypto -lpthread
+
+TEST_DEPS := $(if $(TESTLIB_SRCS),$(LIBTEST)) $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) \
+	$(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(BPF_LIBS) $(LIBS) $(CAPSTONE_LIBS)
+
+# Fuzz targets: by default linked with tests/fuzz/regression_driver.c, which
+# replays a corpus directory (run by `make test`).  FUZZ=1 builds real
+# libFuzzer binaries with clang.
+ifeq ($(FUZZ),1)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -DEMT_VERSION='"$(VERSION)"' \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
+else
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/regression_driver.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
+endif
+
+# ---------------------------------------------------------------- test
+# `make test` first installs missing packages, then re-enters make so that
+# package probes (pkg-config) see what was just installed.
+test: check-deps
+	$(Q)$(MAKE) --no-print-directory test-run
+
+test-run: all
+	$(Q)BUILD=$(BUILD) sh tests/run-tests.sh $(TESTS)
+
+check-deps:
+	$(Q)sh tools/install-deps.sh
+
+bench: all
+	$(Q)BUILD=$(BUILD) sh bench/run-all.sh
+
+MANS := $(sort $(wildcard man/*.1))
+install: tools
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	$(Q)install -m 0755 $(READER_BINS) $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	$(Q)$(if $(MANS),install -m 0644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

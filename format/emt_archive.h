@@ -1,0 +1,426 @@
+/*
+ * emt_archive.h - the emt archive library (format v1): public API.
+ *
+ * An emt archive is one SQLite file holding every code capture of a
+ * session, content-addressed by SHA-256 and zstd-compressed.  SPEC.md is
+ * the normative description of the file; this header is the C interface
+ * to it.  Capture engines write archives only through emt_writer_*;
+ * reader tools read them only through emt_reader_*.
+ *
+ * Conventions (libbpf 1.0 style):
+ *  - Functions returning int return 0 (or a documented non-negative value)
+ *    on success and a negative errno on failure.  Functions returning a
+ *    pointer return NULL and set errno on failure.
+ *  - The library never prints, never exits and never aborts on bad input.
+ *    After a failure, emt_writer_errmsg()/emt_reader_errmsg() return a
+ *    lowercase, human readable message naming the object at fault
+ *    (e.g. "chunk 3 of capture 17: hash mismatch").  The message is owned
+ *    by the handle and valid until the next call on it.
+ *  - Free/close functions accept NULL.
+ *  - Times are nanoseconds of CLOCK_BOOTTIME on the capturing host unless a
+ *    name says otherwise; emt_reader_wall_ns() converts to UTC.
+ *  - Addresses and sizes are uint64_t; protections are PROT_* bit sets.
+ *
+ * Error codes used throughout:
+ *  -EINVAL   bad argument
+ *  -ENOMEM   allocation failed
+ *  -EEXIST   output exists and EMT_CREATE_FORCE was not given
+ *  -ELOOP    output path is a symlink
+ *  -ENOTSUP  not an emt archive (wrong application_id / not SQLite)
+ *  -EPROTONOSUPPORT  written by a newer emt (unknown major or required
+ *            feature)
+ *  -EBADMSG  damaged data: a hash, size or reference does not check out
+ *  -E2BIG    a size in the archive exceeds a limit of SPEC.md
+ *  -ENOENT   no such capture / region / row
+ *  -EIO      SQLite or file I/O error (message has details)
+ *  -ENOSPC   disk full while writing
+ */
+#ifndef EMT_ARCHIVE_H
+#define EMT_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Constants shared by writer and reader (SPEC.md section "limits").   */
+
+#define EMT_APPLICATION_ID   0x454d5431u   /* "EMT1" */
+#define EMT_FORMAT_MAJOR     1
+#define EMT_FORMAT_MINOR     0
+
+#define EMT_SHA256_LEN       32
+#define EMT_CHUNK_SIZE_DEFAULT (64u * 1024u)
+#define EMT_CHUNK_SIZE_MAX   (1u << 20)          /* 1 MiB */
+#define EMT_CAPTURE_SIZE_MAX (1ull << 32)        /* 4 GiB per capture */
+#define EMT_DELTA_DEPTH_MAX  16                  /* delta chain length */
+#define EMT_STRING_MAX       (1u << 16)          /* meta/path/cmdline */
+
+/* Why a capture was taken.  Stored as the lowercase strings of SPEC.md. */
+enum emt_trigger {
+	EMT_TRIGGER_MPROTECT = 1,       /* "mprotect": W->X at mprotect */
+	EMT_TRIGGER_MMAP,               /* "mmap": exec mmap of memfd etc. */
+	EMT_TRIGGER_FIRST_EXEC_FAULT,   /* "first-exec-fault" (ptrace) */
+	EMT_TRIGGER_MUNMAP,             /* "munmap": RWX region unmapped */
+	EMT_TRIGGER_EXIT,               /* "exit": RWX region at exit */
+	EMT_TRIGGER_EXEC,               /* "exec": RWX region at execve */
+	EMT_TRIGGER_BASELINE,           /* "baseline": existing code at attach */
+	EMT_TRIGGER_SAMPLE,             /* "sample": periodic RWX sample */
+	EMT_TRIGGER_PROTECT_W,          /* "protect-w": RWX region lost W */
+};
+
+/* What backs a region. */
+enum emt_backing {
+	EMT_BACKING_ANON = 1,   /* "anon" */
+	EMT_BACKING_MEMFD,      /* "memfd" */
+	EMT_BACKING_FILE,       /* "file": regular file on disk */
+	EMT_BACKING_DELETED,    /* "deleted": file unlinked after open */
+	EMT_BACKING_SHARED,     /* "shared": MAP_SHARED anon / shm */
+	EMT_BACKING_OTHER,      /* "other": device or special file */
+};
+
+/* Why pages of a capture could not be read. */
+enum emt_gap_reason {
+	EMT_GAP_UNREADABLE = 1, /* "unreadable": read failed (EFAULT/EIO) */
+	EMT_GAP_UNMAPPED,       /* "unmapped": range vanished before read */
+	EMT_GAP_TRUNCATED,      /* "truncated": file mapping beyond EOF */
+	EMT_GAP_LIMIT,          /* "limit": over a configured size limit */
+};
+
+/* Returns the SPEC.md string for an enum value, or NULL if unknown. */
+const char *emt_trigger_name(enum emt_trigger t);
+const char *emt_backing_name(enum emt_backing b);
+const char *emt_gap_reason_name(enum emt_gap_reason r);
+/* Parses a SPEC.md string; returns the value or -EINVAL. */
+int emt_trigger_parse(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Records.  Strings are NUL-terminated UTF-8-or-not bytes from the    */
+/* target: they are data, never trusted.  In records returned by the   */
+/* reader, pointers are owned by the reader and valid until the next   */
+/* call on the same iterator or handle.                                */
+
+struct emt_process {
+	int64_t  id;            /* archive's process id (assigned on add) */
+	uint32_t pid;
+	uint32_t ppid;
+	uint64_t start_ns;
+	uint64_t exit_ns;       /* 0 = not seen exiting */
+	int32_t  exit_status;   /* wait status, valid if exit_ns != 0 */
+	int32_t  has_exit;
+	const char *exe;        /* may be NULL */
+	const char *cmdline;    /* args joined by ' ', may be NULL */
+};
+
+struct emt_region {
+	int64_t  id;            /* archive's region id (assigned on add) */
+	int64_t  process_id;    /* emt_process.id */
+	uint32_t pid;
+	uint32_t backing;       /* enum emt_backing */
+	uint64_t start;
+	uint64_t length;
+	uint64_t created_ns;
+	uint64_t gone_ns;       /* 0 = still mapped at end of capture */
+	const char *path;       /* file/memfd name, may be NULL */
+	uint64_t inode;
+	uint64_t dev;
+	uint64_t offset;        /* file offset of start */
+	uint32_t nversions;     /* reader only: captures of this region */
+	uint32_t prot;          /* protections when first recorded */
+};
+
+struct emt_capture {
+	uint64_t seq;           /* global 1..N, assigned by the writer */
+	int64_t  region_id;
+	uint32_t version;       /* per-region 1..K, assigned by the writer */
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t trigger;       /* enum emt_trigger */
+	uint32_t prot_before;
+	uint32_t prot_after;
+	uint64_t addr;
+	uint64_t size;
+	uint64_t time_ns;
+	uint8_t  sha256[EMT_SHA256_LEN]; /* of all `size` bytes (gaps as 0) */
+	uint32_t ngaps;         /* reader only */
+	uint32_t has_regs;      /* reader only */
+	uint64_t stored_bytes;  /* reader only: compressed bytes of new chunks */
+};
+
+/* x86-64 register snapshot.  The order of fields is the order of the
+ * little-endian u64 array stored in the archive (SPEC.md "registers"). */
+struct emt_regs_x86_64 {
+	uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10;
+	uint64_t r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax;
+	uint64_t rip, cs, eflags, rsp, ss, fs_base, gs_base;
+	uint64_t ds, es, fs, gs;
+	uint64_t fault_addr;    /* 0 if not a fault */
+};
+#define EMT_ARCH_X86_64 "x86_64"
+
+struct emt_event {
+	int64_t  id;
+	uint64_t time_ns;
+	uint32_t pid;
+	uint32_t tid;
+	const char *syscall;    /* "mmap", "mprotect", "munmap", "exec", ... */
+	uint64_t addr;
+	uint64_t len;
+	uint64_t prot;
+	uint64_t flags;
+	int64_t  fd;
+	int64_t  ret;           /* syscall return, or 0 if unknown */
+	uint64_t seq;           /* capture it caused, 0 = none */
+	const char *detail;     /* free text (path, new addr ...), may be NULL */
+};
+
+struct emt_gap {
+	uint64_t seq;
+	uint64_t offset;        /* from capture addr, page aligned */
+	uint64_t length;
+	uint32_t reason;        /* enum emt_gap_reason */
+	int32_t  err;           /* errno observed, 0 if n/a */
+};
+
+struct emt_loss {
+	uint64_t time_ns;
+	const char *kind;       /* "ringbuf", "capture-too-large", ... */
+	uint64_t count;
+	uint32_t pid;           /* 0 = unknown */
+	uint32_t pad;
+};
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                              */
+
+struct emt_writer;
+
+/* Flags for emt_writer_create(). */
+#define EMT_CREATE_FORCE  0x1u  /* replace an existing regular file */
+
+struct emt_writer_opts {
+	size_t   sz;            /* sizeof(struct emt_writer_opts) */
+	uint32_t chunk_size;    /* 0 = EMT_CHUNK_SIZE_DEFAULT; power of 2 */
+	int32_t  zstd_level;    /* 0 = library default (SPEC.md) */
+	uint32_t commit_ms;     /* max age of an open batch, 0 = 1000 */
+	uint32_t no_delta;      /* 1 = never store delta chunks */
+	uint32_t flags;         /* EMT_CREATE_* */
+	uint32_t pad;
+};
+
+/* Creates a new archive at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600),
+ * initialises its schema and meta (format version, writer version, host,
+ * kernel, boot id, clock anchors, start time) and returns a handle.
+ * `opts` may be NULL.  On failure returns NULL with errno set (EEXIST,
+ * ELOOP, EACCES, ENOSPC, ...); `*errmsg` (if non-NULL) then receives a
+ * malloc'd message the caller frees. */
+struct emt_writer *emt_writer_create(const char *path,
+				     const struct emt_writer_opts *opts,
+				     char **errmsg);
+
+/* Sets a meta key (e.g. "mode", "options", "target_cmdline").  Keys that
+ * the library owns (format_*, seal*, start/stop) are refused with
+ * -EINVAL. */
+int emt_writer_set_meta(struct emt_writer *w, const char *key,
+			const char *value);
+
+/* Adds a process; p->id is set on success.  Strings are copied. */
+int emt_writer_add_process(struct emt_writer *w, struct emt_process *p);
+/* Records a process exit (status is a wait(2) status). */
+int emt_writer_process_exit(struct emt_writer *w, int64_t process_id,
+			    uint64_t exit_ns, int32_t status);
+
+/* Adds a region; r->id is set on success.  Strings are copied. */
+int emt_writer_add_region(struct emt_writer *w, struct emt_region *r);
+/* Records that a region was unmapped or replaced at `gone_ns`. */
+int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
+			   uint64_t gone_ns);
+
+/* Adds a capture of c->size bytes at `data` for region c->region_id.
+ * The writer assigns c->seq and c->version and computes c->sha256.
+ * `gaps`/`ngaps` list unreadable page ranges (their bytes in `data` must
+ * be zero; they are recorded, never presented as real content).
+ * `regs` may be NULL.  Chunks are hashed, deduplicated, compressed or
+ * delta-encoded against the region's previous version.  The capture is
+ * durable after the next commit (automatic within opts.commit_ms, or
+ * emt_writer_commit()).  Thread-safe with respect to other emt_writer_*
+ * calls on the same handle (internally serialised). */
+int emt_writer_add_capture(struct emt_writer *w, struct emt_capture *c,
+			   const void *data, const struct emt_gap *gaps,
+			   size_t ngaps, const struct emt_regs_x86_64 *regs);
+
+/* Adds a syscall event to the timeline; e->id set on success. */
+int emt_writer_add_event(struct emt_writer *w, struct emt_event *e);
+/* Adds (accumulates) a loss record. */
+int emt_writer_add_loss(struct emt_writer *w, const struct emt_loss *l);
+
+/* Commits the open batch if it is older than opts.commit_ms; call it
+ * periodically (e.g. from a poll loop).  Returns 1 if it committed. */
+int emt_writer_tick(struct emt_writer *w);
+/* Commits the open batch now. */
+int emt_writer_commit(struct emt_writer *w);
+
+/* Running totals, for progress lines. */
+struct emt_writer_stats {
+	uint64_t captures;
+	uint64_t raw_bytes;      /* sum of capture sizes */
+	uint64_t stored_bytes;   /* compressed bytes of chunks written */
+	uint64_t chunks_new;
+	uint64_t chunks_dedup;
+	uint64_t chunks_delta;
+	uint64_t events;
+	uint64_t losses;         /* sum of loss counts */
+	uint64_t gaps;
+	uint64_t processes;
+	uint64_t regions;
+};
+void emt_writer_stats(struct emt_writer *w, struct emt_writer_stats *st);
+
+/* Records the stop time, commits, writes the seal (ledger head), checkpoints
+ * the WAL and closes so that a single self-contained file remains.  The
+ * handle is freed whatever the result.  Returns 0 or -errno; on failure the
+ * archive keeps every capture committed so far and reads as unsealed.
+ * If `errmsg` is non-NULL it receives a malloc'd message on failure. */
+int emt_writer_close(struct emt_writer *w, char **errmsg);
+
+/* Frees the handle without sealing (what a crash leaves: committed data
+ * stays, the archive reads as unsealed).  For tests and fatal paths. */
+void emt_writer_abandon(struct emt_writer *w);
+
+const char *emt_writer_errmsg(const struct emt_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* Reader                                                              */
+
+struct emt_reader;
+
+/* Opens an archive read-only.  The evidence file is never modified: if a
+ * crashed writer left a WAL beside it, the file and WAL are copied to a
+ * private temporary directory and that copy is opened.  SQLite is put in
+ * defensive mode with trusted_schema off; the schema is validated against
+ * SPEC.md before any query.  Returns NULL with errno set (ENOENT, ENOTSUP,
+ * EPROTONOSUPPORT, EBADMSG, ...); `*errmsg` (if non-NULL) receives a
+ * malloc'd message such as "not an emt archive" or "written by a newer emt
+ * (format 2.0); upgrade emt to read it". */
+struct emt_reader *emt_reader_open(const char *path, char **errmsg);
+void emt_reader_close(struct emt_reader *r);
+const char *emt_reader_errmsg(const struct emt_reader *r);
+
+/* Archive summary for headers. */
+struct emt_summary {
+	uint32_t format_major, format_minor;
+	uint32_t sealed;          /* 1 = sealed by a clean close */
+	uint32_t pad;
+	uint64_t start_ns, stop_ns; /* stop_ns 0 if unsealed */
+	uint64_t processes, regions, captures, events, gaps;
+	uint64_t losses;          /* sum of loss counts */
+	uint64_t raw_bytes;       /* sum of capture sizes */
+	uint64_t stored_bytes;    /* sum of stored chunk data */
+};
+int emt_reader_summary(struct emt_reader *r, struct emt_summary *s);
+
+/* Returns the value of meta key `key` (owned by the reader, valid until
+ * the next emt_reader_meta call), or NULL with errno ENOENT. */
+const char *emt_reader_meta(struct emt_reader *r, const char *key);
+
+/* Converts a capture-time ns (CLOCK_BOOTTIME) to ns since the Unix epoch
+ * using the archive's clock anchors. */
+int64_t emt_reader_wall_ns(struct emt_reader *r, uint64_t time_ns);
+
+/* Filter for iteration.  Zero fields mean "any". */
+struct emt_filter {
+	uint32_t pid;
+	uint32_t trigger;         /* enum emt_trigger */
+	int64_t  region_id;
+	uint64_t since_ns;        /* wall ns since epoch, inclusive */
+	uint64_t until_ns;        /* wall ns since epoch, inclusive */
+	uint64_t min_size;
+	uint64_t seq_from, seq_to;
+};
+
+/* Iterates captures in seq order matching `f` (NULL = all).
+ * emt_capture_iter_next returns 1 with *c filled, 0 at end, or -errno. */
+struct emt_capture_iter;
+struct emt_capture_iter *emt_reader_captures(struct emt_reader *r,
+					     const struct emt_filter *f);
+int emt_capture_iter_next(struct emt_capture_iter *it, struct emt_capture *c);
+void emt_capture_iter_free(struct emt_capture_iter *it);
+
+/* Looks up one capture by seq; -ENOENT if absent. */
+int emt_reader_capture(struct emt_reader *r, uint64_t seq,
+		       struct emt_capture *c);
+
+/* Reads the bytes of capture `seq` into `buf` (capacity `cap`, must be at
+ * least the capture's size).  Every chunk is size-checked before
+ * decompression and verified against its hash, and the whole capture
+ * against its SHA-256.  Returns 0 or -EBADMSG with the damage described in
+ * the errmsg; with `force` set, damaged chunks are returned as far as they
+ * decode (zero-filled beyond) and -EBADMSG still returned, so callers can
+ * write them with a warning. */
+int emt_reader_read_capture(struct emt_reader *r, uint64_t seq, void *buf,
+			    size_t cap, int force);
+/* Same, streaming to a file descriptor chunk by chunk (bounded memory).
+ * The whole-capture hash is checked at the end; the caller must discard
+ * the output on -EBADMSG unless `force`. */
+int emt_reader_write_capture(struct emt_reader *r, uint64_t seq, int fd,
+			     int force);
+
+/* Register snapshot of a capture: 0, -ENOENT (none) or -EBADMSG. */
+int emt_reader_regs(struct emt_reader *r, uint64_t seq,
+		    struct emt_regs_x86_64 *regs);
+
+/* Gaps of a capture into a malloc'd array the caller frees. */
+int emt_reader_gaps(struct emt_reader *r, uint64_t seq,
+		    struct emt_gap **gaps, size_t *ngaps);
+
+/* Iterators over processes, regions (with nversions), events and losses;
+ * next returns 1, 0 at end, or -errno.  `pid` 0 = all. */
+struct emt_row_iter;
+struct emt_row_iter *emt_reader_processes(struct emt_reader *r);
+int emt_process_iter_next(struct emt_row_iter *it, struct emt_process *p);
+struct emt_row_iter *emt_reader_regions(struct emt_reader *r, uint32_t pid);
+int emt_region_iter_next(struct emt_row_iter *it, struct emt_region *rg);
+struct emt_row_iter *emt_reader_events(struct emt_reader *r, uint32_t pid);
+int emt_event_iter_next(struct emt_row_iter *it, struct emt_event *e);
+struct emt_row_iter *emt_reader_losses(struct emt_reader *r);
+int emt_loss_iter_next(struct emt_row_iter *it, struct emt_loss *l);
+void emt_row_iter_free(struct emt_row_iter *it);
+
+/* Looks up one region by id; -ENOENT if absent. */
+int emt_reader_region(struct emt_reader *r, int64_t id,
+		      struct emt_region *rg);
+
+/* Full verification.  Calls `report` once per problem found (item is e.g.
+ * "capture 17", message e.g. "chunk 3 hash mismatch") and continues.
+ * Checks SQLite integrity, every chunk, every capture, the ledger chain,
+ * seal state and index consistency.  Returns 0 if intact, the number of
+ * problems (> 0) if damaged, or -errno if verification could not run. */
+struct emt_verify_stats {
+	uint64_t chunks, captures, ledger_entries;
+	uint32_t sealed;
+	uint32_t pad;
+};
+typedef void (*emt_verify_report_fn)(void *ctx, const char *item,
+				     const char *message);
+int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
+		      void *ctx, struct emt_verify_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+/* SHA-256 of a buffer (OpenSSL). */
+void emt_sha256(const void *data, size_t len, uint8_t out[EMT_SHA256_LEN]);
+/* Lowercase hex of `n` bytes into `out` (2n+1 bytes). */
+void emt_hex(const uint8_t *in, size_t n, char *out);
+
+/* The library's version string, e.g. "0.1.0". */
+const char *emt_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMT_ARCHIVE_H */
