@@ -1,0 +1,93 @@
+/*
+ * emt_capture.h - the capture engine library: public API used by
+ * tools/emt-capture.c.
+ *
+ * Life cycle: emt_capture_open() -> emt_capture_start() ->
+ * emt_capture_poll() until it returns 0 -> emt_capture_close().
+ * emt_capture_request_stop() may be called from a signal handler.
+ *
+ * Conventions as in format/emt_archive.h: 0 or -errno, NULL with errno,
+ * never prints or exits; messages kept on the handle (emt_capture_errmsg).
+ */
+#ifndef EMT_CAPTURE_H
+#define EMT_CAPTURE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum emt_mode {
+	EMT_MODE_BPF = 1,
+	EMT_MODE_PTRACE = 2,
+};
+
+struct emt_capture_opts {
+	size_t   sz;              /* sizeof(struct emt_capture_opts) */
+	int      mode;            /* enum emt_mode; 0 = EMT_MODE_BPF */
+	const char *output;       /* archive path (required) */
+	int      force;           /* overwrite an existing archive */
+	pid_t    pid;             /* attach to this process, or 0 */
+	char *const *argv;        /* launch this command (NULL-terminated), or NULL */
+	int      no_follow;       /* do not follow children / exec */
+	int      capture_files;   /* also copy exec mappings of regular files */
+	int      lossless;        /* 1 on, 0 off, -1 default (on when launching) */
+	uint32_t rwx_interval_ms; /* sample live RWX regions, 0 = off */
+	uint32_t duration_ms;     /* stop after this long, 0 = until target exits */
+	uint32_t ringbuf_bytes;   /* BPF ring size, 0 = default */
+	int32_t  zstd_level;      /* 0 = archive default */
+	uint32_t chunk_size;      /* 0 = archive default */
+	const char *options_text; /* command line as given, stored in meta */
+};
+
+struct emt_capture;
+
+/* Validates options and the environment (privileges, BTF, tracefs,
+ * target existence, output not existing) and creates the archive.  Does not
+ * start the target.  NULL with errno on failure; *errmsg gets a malloc'd
+ * message (e.g. "need root or CAP_BPF and CAP_PERFMON"). */
+struct emt_capture *emt_capture_open(const struct emt_capture_opts *o,
+				     char **errmsg);
+
+/* Loads/attaches the mechanism and launches or attaches to the target.
+ * For a launched command, the target runs no instruction of the command
+ * before capture is armed. */
+int emt_capture_start(struct emt_capture *c);
+
+/* Processes events for at most timeout_ms.  Returns 1 while capturing, 0
+ * when the capture has ended (targets gone, duration reached or stop
+ * requested), or -errno on a fatal error (the archive keeps what was
+ * committed). */
+int emt_capture_poll(struct emt_capture *c, int timeout_ms);
+
+/* Async-signal-safe: asks the next emt_capture_poll() to end the capture. */
+void emt_capture_request_stop(struct emt_capture *c);
+
+struct emt_capture_stats {
+	uint64_t elapsed_ns;
+	uint64_t processes;        /* followed so far */
+	uint64_t live_processes;
+	uint64_t captures;
+	uint64_t raw_bytes;
+	uint64_t stored_bytes;
+	uint64_t lost_events;
+	uint64_t gaps;
+	uint64_t events;
+};
+void emt_capture_stats(struct emt_capture *c, struct emt_capture_stats *st);
+
+/* Exit status (wait(2) status) of a launched command, -1 if unknown. */
+int emt_capture_target_status(struct emt_capture *c);
+
+/* Detaches from targets (restoring anything the engine changed), seals the
+ * archive and frees the handle.  Returns 0 or -errno; *errmsg as above. */
+int emt_capture_close(struct emt_capture *c, char **errmsg);
+
+const char *emt_capture_errmsg(const struct emt_capture *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMT_CAPTURE_H */
