@@ -1,0 +1,91 @@
+/*
+ * sink.h - the archive writing path shared by every capture engine.
+ *
+ * The sink turns what an engine observes (a process appeared, a range was
+ * mapped/protected/unmapped, bytes were read) into archive rows through
+ * format/emt_archive.h.  It owns the region tracker: for every followed
+ * process it knows which mapping ("region") a range belongs to, so repeated
+ * captures of one mapping become versions 1..K of one region, and which
+ * regions are currently writable+executable (RWX) and must be captured when
+ * they stop being writable, are unmapped, or the process execs/exits.
+ *
+ * All functions return 0 (or a documented non-negative value) or -errno
+ * with the message in the session (emt_session_fail).  Thread-safety: the
+ * sink is called from one engine thread; emt_writer itself is thread-safe.
+ */
+#ifndef EMT_CAPTURE_SINK_H
+#define EMT_CAPTURE_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "emt_archive.h"
+
+struct emt_session;
+struct emt_sink;
+
+/* Identity of what backs a mapping, from the syscall or /proc/PID/maps. */
+struct sink_backing {
+	uint32_t kind;          /* enum emt_backing */
+	const char *path;       /* NULL for anonymous */
+	uint64_t inode, dev, offset;
+};
+
+struct emt_sink *sink_open(struct emt_session *s,
+			   const struct emt_writer_opts *wo);
+/* Seals the archive (emt_writer_close) and frees the sink. */
+int sink_close(struct emt_sink *k);
+struct emt_writer *sink_writer(struct emt_sink *k);
+
+/* A process became followed (launch, attach, fork/clone of a followed
+ * process).  exe/cmdline are read from /proc when NULL. */
+int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
+		       uint64_t time_ns);
+/* The process image was replaced by execve (regions are closed). */
+int sink_process_exec(struct emt_sink *k, pid_t pid, uint64_t time_ns);
+int sink_process_exit(struct emt_sink *k, pid_t pid, uint64_t time_ns,
+		      int status);
+
+/* A range of `pid` was mapped or changed protection to `prot`.  Returns the
+ * region id covering [addr, addr+len) (creating the region if the range is
+ * new or was replaced), or -errno. */
+int64_t sink_region_update(struct emt_sink *k, pid_t pid, uint64_t addr,
+			   uint64_t len, uint32_t prot,
+			   const struct sink_backing *b, uint64_t time_ns);
+/* A range was unmapped (or replaced by MAP_FIXED / mremap). */
+int sink_region_unmap(struct emt_sink *k, pid_t pid, uint64_t addr,
+		      uint64_t len, uint64_t time_ns);
+
+/* Records a capture of `size` bytes at `addr` in region `region_id`
+ * (from sink_region_update).  `data` holds the bytes, gap pages zeroed and
+ * listed in gaps.  `regs` may be NULL.  Version numbers are assigned by
+ * the archive.  On success returns 0 and, if seq_out, the capture seq. */
+int sink_capture(struct emt_sink *k, int64_t region_id, pid_t pid, pid_t tid,
+		 uint64_t addr, uint64_t size, const void *data,
+		 const struct emt_gap *gaps, size_t ngaps,
+		 enum emt_trigger trigger, uint32_t prot_before,
+		 uint32_t prot_after, uint64_t time_ns,
+		 const struct emt_regs_x86_64 *regs, uint64_t *seq_out);
+
+/* Adds a syscall event to the timeline. */
+int sink_event(struct emt_sink *k, const struct emt_event *e);
+/* Adds lost events of `kind` ("ringbuf", ...). */
+int sink_loss(struct emt_sink *k, const char *kind, uint64_t count,
+	      pid_t pid, uint64_t time_ns);
+
+/* Periodic work: commits batches older than the commit interval. */
+int sink_tick(struct emt_sink *k);
+
+/* Regions of `pid` currently tracked as writable+executable, for the
+ * engines' capture-at-munmap/exec/exit and sampling.  Calls fn for each;
+ * stops early if fn returns non-zero and returns that value. */
+struct sink_rwx {
+	int64_t  region_id;
+	uint64_t addr, len;
+	uint32_t prot;
+};
+int sink_for_each_rwx(struct emt_sink *k, pid_t pid,
+		      int (*fn)(void *ctx, const struct sink_rwx *r), void *ctx);
+
+#endif /* EMT_CAPTURE_SINK_H */
