@@ -71,6 +71,9 @@ FIXTURE_SRCS := $(sort $(wildcard fixtures/*.c))
 UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
 TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+TTOOL_SRCS   := $(sort $(wildcard tests/tools/*.c))
+DEV_SRCS     := $(sort $(wildcard tools/dev/*.c))
+BENCH_SRCS   := $(sort $(wildcard bench/*.c))
 
 FORMAT_OBJS  := $(FORMAT_SRCS:%.c=$(BUILD)/obj/%.o)
 CAPTURE_OBJS := $(CAPTURE_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -89,6 +92,9 @@ TOOL_BINS    := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 FIXTURE_BINS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(FIXTURE_SRCS))
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+TTOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
+DEV_BINS     := $(patsubst tools/dev/%.c,$(BUILD)/dev/%,$(DEV_SRCS))
+BENCH_BINS   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all libs tools fixtures tests test test-run install clean fuzz bench check-deps demo
 .DELETE_ON_ERROR:
@@ -98,7 +104,7 @@ all: libs tools fixtures tests
 libs: $(LIBFORMAT) $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI))
 tools: $(READER_BINS) $(TOOL_BINS)
 fixtures: $(FIXTURE_BINS)
-tests: $(UNIT_BINS) $(FUZZ_BINS)
+tests: $(UNIT_BINS) $(FUZZ_BINS) $(TTOOL_BINS) $(DEV_BINS) $(BENCH_BINS)
 
 # ---------------------------------------------------------------- BPF
 # vmlinux.h comes from the running kernel's BTF unless VMLINUX_H names a
@@ -175,6 +181,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_DEPS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(BPF_LIBS) $(LIBS) $(CAPSTONE_LIBS)
+
+# Test helper programs (tests/tools), developer programs (tools/dev, e.g. the
+# fixture-archive generator) and benchmarks (bench/*.c) link every library
+# but are never installed.
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(TEST_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LIBS) $(CAPSTONE_LIBS)
+$(BUILD)/dev/%: $(BUILD)/obj/tools/dev/%.o $(TEST_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LIBS) $(CAPSTONE_LIBS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(LIBS) $(CAPSTONE_LIBS)
 
 # Fuzz targets: by default linked with tests/fuzz/regression_driver.c, which
 # replays a corpus directory (run by `make test`).  FUZZ=1 builds real
