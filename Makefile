@@ -226,6 +226,14 @@ test-run: all
 check-deps:
 	$(Q)sh tools/install-deps.sh
 
+# Quick start: install packages, build, capture a fixture, list the archive.
+DEMO_ARCHIVE ?= $(BUILD)/demo.emt
+demo: check-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)rm -f $(DEMO_ARCHIVE)
+	$(BUILD)/bin/emt-capture -o $(DEMO_ARCHIVE) -- $(BUILD)/fixtures/fx_wx
+	$(BUILD)/bin/emt-ls $(DEMO_ARCHIVE)
+
 bench: all
 	$(Q)BUILD=$(BUILD) sh bench/run-all.sh
 
