@@ -1,0 +1,196 @@
+/*
+ * emtcli.h - code shared by the emt command-line tools (libemtcli.a).
+ *
+ * Everything here prints (it is tool code, not library code) but never
+ * exits: functions return a status and the caller decides the exit code.
+ * Strings that come from an archive are hostile; every output path in
+ * this file escapes them (tables: cli_fputs_escaped, JSON: cli_json_*).
+ */
+#ifndef EMTCLI_H
+#define EMTCLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "emt_archive.h"
+
+/* Exit codes of every tool, as diff(1) and the issue define them. */
+#define CLI_EXIT_OK     0   /* success / intact / identical */
+#define CLI_EXIT_FAIL   1   /* failure / damaged / different */
+#define CLI_EXIT_USAGE  2   /* bad command line / trouble */
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+/* Records the tool's name (e.g. "emt-ls") used as the prefix of every
+ * message.  `name` must outlive the program (a string literal). */
+void cli_init(const char *name);
+/* Returns the name given to cli_init ("emt" before it is called). */
+const char *cli_prog(void);
+
+/* Prints "PROG: MESSAGE\n" on stderr.  The message must not contain
+ * archive strings unescaped (use cli_escape_str for them). */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same with "PROG: warning: " as prefix. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the message and a "try 'PROG --help'" hint on stderr; returns
+ * CLI_EXIT_USAGE so callers can `return cli_usage(...)`. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "PROG (emt) VERSION" and the format version on stdout. */
+void cli_print_version(void);
+
+/* Opens `path` with emt_reader_open.  On failure prints
+ * "PROG: cannot open 'PATH': REASON" and returns NULL (errno kept, so
+ * the caller can choose its exit code).  The caller closes the reader. */
+struct emt_reader *cli_open_archive(const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Strict number, size and time parsing.  All return 0, -EINVAL (not a  */
+/* number / junk) or -ERANGE (overflow); *out untouched on failure.    */
+
+/* Decimal or 0x-prefixed hex, no sign, no spaces, no trailing bytes. */
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_u32(const char *s, uint32_t *out);
+/* Like cli_parse_u64 with an optional binary suffix k, m, g (any case,
+ * optionally followed by "b"/"ib"): "64k" = 65536. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* UTC time to ns since the epoch: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM",
+ * "YYYY-MM-DD HH:MM:SS[.fraction]" ('T' or ' ', optional trailing 'Z'),
+ * or "@SECONDS[.fraction]". */
+int cli_parse_time(const char *s, uint64_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Formatting                                                          */
+
+enum cli_time_style {
+	CLI_TIME_MS,      /* "2026-11-22 05:08:08.123"         (tables) */
+	CLI_TIME_TOD_MS,  /* "05:08:08.123"                    (narrow) */
+	CLI_TIME_ISO_NS,  /* "2026-11-22T05:08:08.123456789Z"  (JSON)   */
+};
+#define CLI_TIME_BUFSZ 48
+/* Formats `wall_ns` (ns since the epoch, may be negative) in UTC into
+ * `buf` (CLI_TIME_BUFSZ bytes); returns buf. */
+char *cli_fmt_time(char *buf, int64_t wall_ns, enum cli_time_style style);
+/* "r-x" style protection string into `buf` (4 bytes); returns buf. */
+char *cli_fmt_prot(char *buf, uint32_t prot);
+/* Human size: exact bytes below 10000, else "64K", "1.5M", "16M";
+ * `buf` holds 16 bytes; returns buf. */
+char *cli_fmt_size(char *buf, uint64_t n);
+/* Trigger name, or "unknown(N)" in `buf` (24 bytes); never NULL. */
+const char *cli_trigger_name(char *buf, uint32_t trigger);
+/* Short trigger name (at most 10 bytes) for narrow tables. */
+const char *cli_trigger_short(char *buf, uint32_t trigger);
+
+/* Width of stdout if it is a terminal, else 0 (= unlimited). */
+int cli_term_width(void);
+
+/* ------------------------------------------------------------------ */
+/* Escaping for human-readable output                                   */
+
+/* Writes `s` (NULL prints "-") so that it cannot move the cursor,
+ * change colours or be confused with other columns: C0/C1 controls,
+ * DEL, backslash and bidi overrides are written as \n, \t, \\, \xNN or
+ * \u{XXXX}; bytes that are not valid UTF-8 as \xNN; spaces stay. */
+void cli_fputs_escaped(FILE *f, const char *s);
+/* Same into `buf` of `cap` bytes (always NUL-terminated; a too long
+ * result ends in "..."); returns buf. */
+char *cli_escape_str(char *buf, size_t cap, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Streaming JSON writer (model: bpftool json_writer.c).  Compact      */
+/* output; a newline follows every top-level value, so a sequence of    */
+/* objects is JSON Lines.  Strings: control bytes as \uXXXX, invalid    */
+/* UTF-8 bytes as \ufffd, so the output is always valid JSON.          */
+
+struct cli_json;
+/* Returns a writer on `f` (not owned) or NULL on ENOMEM. */
+struct cli_json *cli_json_new(FILE *f);
+void cli_json_free(struct cli_json *j);
+void cli_json_start_object(struct cli_json *j);
+void cli_json_end_object(struct cli_json *j);
+void cli_json_start_array(struct cli_json *j);
+void cli_json_end_array(struct cli_json *j);
+/* Member name; must be followed by exactly one value. */
+void cli_json_name(struct cli_json *j, const char *name);
+void cli_json_string(struct cli_json *j, const char *s); /* NULL -> null */
+void cli_json_u64(struct cli_json *j, uint64_t v);
+void cli_json_i64(struct cli_json *j, int64_t v);
+void cli_json_bool(struct cli_json *j, int v);
+void cli_json_null(struct cli_json *j);
+/* "0x..." lowercase hex string (addresses stay exact in every parser). */
+void cli_json_hex(struct cli_json *j, uint64_t v);
+/* Name + value shorthands. */
+void cli_json_kstr(struct cli_json *j, const char *name, const char *s);
+void cli_json_ku64(struct cli_json *j, const char *name, uint64_t v);
+void cli_json_ki64(struct cli_json *j, const char *name, int64_t v);
+void cli_json_khex(struct cli_json *j, const char *name, uint64_t v);
+void cli_json_kbool(struct cli_json *j, const char *name, int v);
+/* Writes the escaped JSON string literal of `s` (len bytes) to `f`. */
+void cli_json_write_string(FILE *f, const char *s, size_t len);
+
+/* Writes the standard fields of a capture as members of the current
+ * object (seq region version pid tid addr end size time boottime_ns
+ * trigger prot prot_before sha256 stored_bytes gaps [rip]).  Gaps and
+ * registers are looked up when the capture has them.  Returns 0 or the
+ * negative errno of a failed lookup (fields written so far stay). */
+int cli_json_capture_fields(struct cli_json *j, struct emt_reader *r,
+			    const struct emt_capture *c);
+
+/* ------------------------------------------------------------------ */
+/* Hex listings                                                         */
+
+/* Prints `n` bytes like `hexdump -C`, with `addr` as the address of the
+ * first byte (at least 8 hex digits), repeated lines folded into "*"
+ * unless `verbose`, and a final line holding the end address. */
+void cli_hexdump(FILE *f, const uint8_t *p, size_t n, uint64_t addr,
+		 int verbose);
+
+/* ------------------------------------------------------------------ */
+/* Common capture filters: --pid --region --trigger --since --until    */
+/* --min-size.  Put CLI_FILTER_LONGOPTS in a getopt_long table and pass */
+/* every option to cli_filter_opt.                                      */
+
+enum {
+	CLI_OPT_PID = 0x1000,
+	CLI_OPT_REGION,
+	CLI_OPT_TRIGGER,
+	CLI_OPT_SINCE,
+	CLI_OPT_UNTIL,
+	CLI_OPT_MIN_SIZE,
+	CLI_OPT_FIRST_FREE,     /* tools number their own options from here */
+};
+#define CLI_FILTER_LONGOPTS \
+	{ "pid",      1, NULL, CLI_OPT_PID }, \
+	{ "region",   1, NULL, CLI_OPT_REGION }, \
+	{ "trigger",  1, NULL, CLI_OPT_TRIGGER }, \
+	{ "since",    1, NULL, CLI_OPT_SINCE }, \
+	{ "until",    1, NULL, CLI_OPT_UNTIL }, \
+	{ "min-size", 1, NULL, CLI_OPT_MIN_SIZE }
+/* Help text lines for the filters, ready for fputs. */
+extern const char cli_filter_help[];
+
+/* If `opt` is a filter option, parses `arg` into `f` and returns 1, or
+ * prints a usage error and returns -1 on a bad value; returns 0 for any
+ * other option. */
+int cli_filter_opt(struct emt_filter *f, int opt, const char *arg);
+/* Checks the combination (since <= until); prints a usage error and
+ * returns -1 if wrong, else 0. */
+int cli_filter_check(const struct emt_filter *f);
+
+/* ------------------------------------------------------------------ */
+/* Byte diff                                                           */
+
+struct cli_diff_range {
+	uint64_t off;   /* offset of the first differing byte */
+	uint64_t len;   /* length of the maximal run of differing bytes */
+};
+/* Compares a and b (n bytes each) and returns in *ranges (malloc'd, the
+ * caller frees; NULL when none) every maximal run of differing bytes in
+ * increasing order, their count in *nranges and the total number of
+ * differing bytes in *changed.  Returns 0 or -ENOMEM. */
+int cli_diff_bytes(const uint8_t *a, const uint8_t *b, size_t n,
+		   struct cli_diff_range **ranges, size_t *nranges,
+		   uint64_t *changed);
+
+#endif /* EMTCLI_H */
