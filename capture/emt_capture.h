@@ -42,28 +42,30 @@ struct emt_capture_opts {
 	const char *options_text; /* command line as given, stored in meta */
 };
 
-struct emt_capture;
+/* The session handle.  (Not "struct emt_capture": that name is the
+ * archive's capture record in emt_archive.h, and tools include both.) */
+struct emt_capture_handle;
 
 /* Validates options and the environment (privileges, BTF, tracefs,
  * target existence, output not existing) and creates the archive.  Does not
  * start the target.  NULL with errno on failure; *errmsg gets a malloc'd
  * message (e.g. "need root or CAP_BPF and CAP_PERFMON"). */
-struct emt_capture *emt_capture_open(const struct emt_capture_opts *o,
+struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
 				     char **errmsg);
 
 /* Loads/attaches the mechanism and launches or attaches to the target.
  * For a launched command, the target runs no instruction of the command
  * before capture is armed. */
-int emt_capture_start(struct emt_capture *c);
+int emt_capture_start(struct emt_capture_handle *c);
 
 /* Processes events for at most timeout_ms.  Returns 1 while capturing, 0
  * when the capture has ended (targets gone, duration reached or stop
  * requested), or -errno on a fatal error (the archive keeps what was
  * committed). */
-int emt_capture_poll(struct emt_capture *c, int timeout_ms);
+int emt_capture_poll(struct emt_capture_handle *c, int timeout_ms);
 
 /* Async-signal-safe: asks the next emt_capture_poll() to end the capture. */
-void emt_capture_request_stop(struct emt_capture *c);
+void emt_capture_request_stop(struct emt_capture_handle *c);
 
 struct emt_capture_stats {
 	uint64_t elapsed_ns;
@@ -76,16 +78,16 @@ struct emt_capture_stats {
 	uint64_t gaps;
 	uint64_t events;
 };
-void emt_capture_stats(struct emt_capture *c, struct emt_capture_stats *st);
+void emt_capture_stats(struct emt_capture_handle *c, struct emt_capture_stats *st);
 
 /* Exit status (wait(2) status) of a launched command, -1 if unknown. */
-int emt_capture_target_status(struct emt_capture *c);
+int emt_capture_target_status(struct emt_capture_handle *c);
 
 /* Detaches from targets (restoring anything the engine changed), seals the
  * archive and frees the handle.  Returns 0 or -errno; *errmsg as above. */
-int emt_capture_close(struct emt_capture *c, char **errmsg);
+int emt_capture_close(struct emt_capture_handle *c, char **errmsg);
 
-const char *emt_capture_errmsg(const struct emt_capture *c);
+const char *emt_capture_errmsg(const struct emt_capture_handle *c);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,305 @@
+/*
+ * session.c - the mode-independent capture session (emt_capture.h):
+ * validates options, creates the archive sink and dispatches to the
+ * engine chosen by opts.mode (engine.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "sink.h"
+
+/* The ptrace engine lives in its own files; a build without them still
+ * links and reports "ptrace mode not built" at open time. */
+extern const struct emt_engine_ops emt_ptrace_engine __attribute__((weak));
+extern const struct emt_engine_ops emt_bpf_engine __attribute__((weak));
+
+struct emt_capture_handle {
+	struct emt_session s;           /* first: engines get &c->s */
+	const struct emt_engine_ops *ops;
+	int started;
+	int stopped;
+};
+
+int emt_session_fail(struct emt_session *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Returns 0 if `file` names an executable the way execvp would find it. */
+static int find_executable(const char *file)
+{
+	char path[4096];
+	const char *dirs;
+
+	if (strchr(file, '/'))
+		return access(file, X_OK) == 0 ? 0 : -errno;
+	dirs = getenv("PATH");
+	if (!dirs || !*dirs)
+		dirs = "/usr/local/bin:/usr/bin:/bin";
+	while (*dirs) {
+		size_t n = strcspn(dirs, ":");
+		if (n > 0 && n + strlen(file) + 2 <= sizeof(path)) {
+			snprintf(path, sizeof(path), "%.*s/%s", (int)n, dirs, file);
+			if (access(path, X_OK) == 0)
+				return 0;
+		}
+		dirs += n;
+		if (*dirs == ':')
+			dirs++;
+	}
+	return -ENOENT;
+}
+
+static char *join_argv(char *const *argv)
+{
+	size_t len = 1;
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (size_t i = 0; argv[i]; i++) {
+		size_t n = strlen(argv[i]);
+		if (i)
+			*p++ = ' ';
+		memcpy(p, argv[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return s;
+}
+
+static int fail_open(struct emt_capture_handle *c, int err, char **errmsg)
+{
+	if (errmsg)
+		*errmsg = strdup(c->s.errmsg[0] ? c->s.errmsg : strerror(-err));
+	if (c->ops && c->ops->free)
+		c->ops->free(&c->s);
+	free(c);
+	errno = -err;
+	return err;
+}
+
+struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
+				     char **errmsg)
+{
+	struct emt_capture_handle *c = calloc(1, sizeof(*c));
+	struct emt_session *s;
+	struct stat st;
+	int err;
+
+	if (errmsg)
+		*errmsg = NULL;
+	if (!c) {
+		if (errmsg)
+			*errmsg = strdup("out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	s = &c->s;
+	if (!o || o->sz < sizeof(*o)) {
+		fail_open(c, emt_session_fail(s, -EINVAL, "bad options size"), errmsg);
+		return NULL;
+	}
+	s->opts = *o;
+	s->root_status = -1;
+	if (!o->output || !*o->output) {
+		fail_open(c, emt_session_fail(s, -EINVAL, "no output archive given"), errmsg);
+		return NULL;
+	}
+	if ((o->pid > 0) == (o->argv && o->argv[0])) {
+		fail_open(c, emt_session_fail(s, -EINVAL,
+			  "give either a command to launch or a pid to attach to"), errmsg);
+		return NULL;
+	}
+	s->lossless = o->lossless < 0 ? (o->argv != NULL) : !!o->lossless;
+
+	switch (o->mode ? o->mode : EMT_MODE_BPF) {
+	case EMT_MODE_BPF:
+		c->ops = &emt_bpf_engine;
+		if (!c->ops) {
+			fail_open(c, emt_session_fail(s, -ENOTSUP, "bpf mode not built"), errmsg);
+			return NULL;
+		}
+		break;
+	case EMT_MODE_PTRACE:
+		c->ops = &emt_ptrace_engine;
+		if (!c->ops) {
+			fail_open(c, emt_session_fail(s, -ENOTSUP, "ptrace mode not built"), errmsg);
+			return NULL;
+		}
+		break;
+	default:
+		fail_open(c, emt_session_fail(s, -EINVAL, "unknown mode %d", o->mode), errmsg);
+		return NULL;
+	}
+
+	/* Target checks before privileges: a typo is the likelier mistake. */
+	if (o->pid > 0) {
+		if (kill(o->pid, 0) < 0 && errno == ESRCH) {
+			fail_open(c, emt_session_fail(s, -ESRCH, "no process with pid %d",
+				  (int)o->pid), errmsg);
+			return NULL;
+		}
+	} else if ((err = find_executable(o->argv[0])) < 0) {
+		fail_open(c, emt_session_fail(s, err, "cannot execute '%s': %s",
+			  o->argv[0], strerror(-err)), errmsg);
+		return NULL;
+	}
+	if (!o->force && lstat(o->output, &st) == 0) {
+		fail_open(c, emt_session_fail(s, -EEXIST,
+			  "archive '%s' exists (use --force to replace it)", o->output), errmsg);
+		return NULL;
+	}
+	if (c->ops->check && (err = c->ops->check(s)) < 0) {
+		fail_open(c, err, errmsg);
+		return NULL;
+	}
+
+	struct emt_writer_opts wo = {
+		.sz = sizeof(wo),
+		.chunk_size = o->chunk_size,
+		.zstd_level = o->zstd_level,
+		.flags = o->force ? EMT_CREATE_FORCE : 0,
+	};
+	s->sink = sink_open(s, &wo);
+	if (!s->sink) {
+		fail_open(c, -errno, errmsg);
+		return NULL;
+	}
+	struct emt_writer *w = sink_writer(s->sink);
+	err = emt_writer_set_meta(w, "mode", c->ops->name);
+	if (!err && o->options_text)
+		err = emt_writer_set_meta(w, "options", o->options_text);
+	if (!err && o->argv) {
+		char *cmd = join_argv(o->argv);
+		err = cmd ? emt_writer_set_meta(w, "target_cmdline", cmd) : -ENOMEM;
+		free(cmd);
+	} else if (!err) {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%d", (int)o->pid);
+		err = emt_writer_set_meta(w, "target_pid", pid);
+	}
+	if (!err)
+		err = emt_writer_set_meta(w, "lossless", s->lossless ? "1" : "0");
+	if (err) {
+		emt_session_fail(s, err, "cannot write meta to '%s': %s", o->output,
+				 emt_writer_errmsg(w));
+		sink_close(s->sink);
+		unlink(o->output);
+		fail_open(c, err, errmsg);
+		return NULL;
+	}
+	return c;
+}
+
+int emt_capture_start(struct emt_capture_handle *c)
+{
+	if (c->started)
+		return emt_session_fail(&c->s, -EALREADY, "capture already started");
+	c->started = 1;
+	c->s.start_ns = boottime_ns();
+	return c->ops->start(&c->s);
+}
+
+int emt_capture_poll(struct emt_capture_handle *c, int timeout_ms)
+{
+	struct emt_session *s = &c->s;
+	int ret, err;
+
+	if (!c->started || c->stopped)
+		return 0;
+	if (s->opts.duration_ms &&
+	    boottime_ns() - s->start_ns >= (uint64_t)s->opts.duration_ms * 1000000ull)
+		s->stop = 1;
+	/* The engine sees s->stop, drains what is pending and returns 0. */
+	ret = c->ops->poll(s, timeout_ms);
+	err = sink_tick(s->sink);
+	if (ret >= 0 && err < 0)
+		ret = err;
+	if (ret <= 0)
+		c->stopped = 1;
+	return ret;
+}
+
+void emt_capture_request_stop(struct emt_capture_handle *c)
+{
+	c->s.stop = 1;
+}
+
+void emt_capture_stats(struct emt_capture_handle *c, struct emt_capture_stats *st)
+{
+	struct emt_writer_stats ws;
+
+	memset(st, 0, sizeof(*st));
+	if (c->s.start_ns)
+		st->elapsed_ns = boottime_ns() - c->s.start_ns;
+	st->live_processes = c->s.live_processes;
+	if (!c->s.sink)
+		return;
+	emt_writer_stats(sink_writer(c->s.sink), &ws);
+	st->processes = ws.processes;
+	st->captures = ws.captures;
+	st->raw_bytes = ws.raw_bytes;
+	st->stored_bytes = ws.stored_bytes;
+	st->lost_events = ws.losses;
+	st->gaps = ws.gaps;
+	st->events = ws.events;
+}
+
+int emt_capture_target_status(struct emt_capture_handle *c)
+{
+	return c->s.root_status;
+}
+
+int emt_capture_close(struct emt_capture_handle *c, char **errmsg)
+{
+	int ret = 0, err;
+
+	if (errmsg)
+		*errmsg = NULL;
+	if (!c)
+		return 0;
+	if (c->ops->stop && c->started) {
+		err = c->ops->stop(&c->s);
+		if (err < 0 && !ret)
+			ret = err;
+	}
+	if (errmsg && ret)
+		*errmsg = strdup(c->s.errmsg);
+	if (c->ops->free)
+		c->ops->free(&c->s);
+	err = sink_close(c->s.sink);
+	if (err < 0 && !ret) {
+		ret = err;
+		if (errmsg)
+			*errmsg = strdup(c->s.errmsg);
+	}
+	free(c);
+	return ret;
+}
+
+const char *emt_capture_errmsg(const struct emt_capture_handle *c)
+{
+	return c->s.errmsg;
+}
