@@ -1,0 +1,153 @@
+#!/bin/sh
+# Real JITs from Debian's packages under emt-capture, checked against their
+# own oracles (fixtures/jit/README.md):
+#  - LuaJIT: every trace's final machine code is found byte-exact (bpf mode,
+#    and ptrace mode when it works);
+#  - PHP opcache JIT: the 16 MiB JIT buffer after the last compilation is
+#    found byte-exact;
+#  - OpenJDK 17 (ptrace mode, RWX CodeCache): runs with identical output;
+#    the share of PrintAssembly's methods found is reported.
+# Each workload must also print exactly what it prints untraced.
+. "$(dirname "$0")/lib.sh"
+
+CR="$BUILD/tests/tools/check-recall"
+JIT="$TOP/fixtures/jit"
+CAP_TIMEOUT=${EMT_JIT_TIMEOUT:-180}
+
+# capture_works MODE: emt-capture can capture /bin/true in MODE.
+capture_works() {
+	[ -x "$BIN/emt-capture" ] || { why="emt-capture not built"; return 1; }
+	[ -x "$CR" ] || { why="check-recall not built"; return 1; }
+	need_root || { why="needs root"; return 1; }
+	rm -f "$T/probe-$1.emt"
+	if ! timeout 60 "$BIN/emt-capture" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true \
+		>"$T/probe-$1.out" 2>&1; then
+		why="emt-capture --mode $1 does not work here: $(head -c 200 "$T/probe-$1.out")"
+		return 1
+	fi
+	return 0
+}
+
+# results FILE: the workload's deterministic result lines.
+results() { grep -E '^(sum_mod|sumMod|branchy|tables|arrays|strings|floats)[ 	]' "$1"; }
+
+# run_jit NAME MODE CMD...: runs CMD untraced and under emt-capture --mode
+# MODE; PASS if both exit 0 with the same results.  Leaves the archive in
+# $T/NAME-MODE.emt and the traced stdout in $T/NAME-MODE.out.
+run_jit() {
+	name=$1 mode=$2
+	shift 2
+	if ! "$@" >"$T/$name-plain.out" 2>"$T/$name-plain.err"; then
+		fail "$name untraced" "exit $?: $(head -c 300 "$T/$name-plain.err")"
+		return 1
+	fi
+	if ! timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "$mode" -o "$T/$name-$mode.emt" -- "$@" \
+		>"$T/$name-$mode.out" 2>"$T/$name-$mode.err"; then
+		fail "$name under emt-capture --mode $mode" "exit $?: $(tail -c 300 "$T/$name-$mode.err")"
+		return 1
+	fi
+	results "$T/$name-plain.out" >"$T/$name-plain.res"
+	results "$T/$name-$mode.out" >"$T/$name-$mode.res"
+	if [ ! -s "$T/$name-plain.res" ] || ! cmp -s "$T/$name-plain.res" "$T/$name-$mode.res"; then
+		fail "$name output identical under --mode $mode" "$(diff "$T/$name-plain.res" "$T/$name-$mode.res" | head -n 5)"
+		return 1
+	fi
+	pass "$name runs under --mode $mode with identical output"
+}
+
+# recall NAME MODE [CHECK-RECALL OPTIONS]: every truth image found.
+recall() {
+	name=$1 mode=$2
+	shift 2
+	"$CR" "$@" "$T/$name-$mode.emt" "$T/$name-$mode.out" >"$T/$name-$mode.cr" 2>&1
+	rc=$?
+	summary=$(grep '^recall:' "$T/$name-$mode.cr")
+	if [ "$rc" -eq 0 ]; then
+		pass "$name oracle fully captured (--mode $mode): $summary"
+	else
+		fail "$name oracle fully captured (--mode $mode)" "exit $rc: $(grep -E '^(MISSING|recall:)|check-recall:' "$T/$name-$mode.cr" | head -n 8)"
+	fi
+}
+
+# ---------------------------------------------------------------- oracles alone
+# oracle NAME MIN CMD...: CMD exits 0 and prints at least MIN truth lines.
+oracle() {
+	name=$1 min=$2
+	shift 2
+	if ! "$@" >"$T/$name-oracle.out" 2>"$T/$name-oracle.err"; then
+		fail "$name oracle untraced" "exit $?: $(head -c 300 "$T/$name-oracle.err")"
+		return
+	fi
+	n=$(grep -cE '^EMT-TRUTH pid=[0-9]+ tid=[0-9]+ addr=0x[0-9a-f]+ size=[0-9]+ (hex|sha256)=[0-9a-f]+ kind=' "$T/$name-oracle.out")
+	if [ "$n" -ge "$min" ]; then
+		pass "$name oracle untraced ($n images)"
+	else
+		fail "$name oracle untraced" "$n truth lines, expected at least $min"
+	fi
+}
+command -v luajit >/dev/null 2>&1 && oracle luajit 5 luajit "$JIT/luajit_traces.lua"
+command -v php >/dev/null 2>&1 && oracle php 1 php -d opcache.enable_cli=1 \
+	-d opcache.jit=tracing -d opcache.jit_buffer_size=16M "$JIT/php_jit.php"
+if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
+   command -v python3 >/dev/null 2>&1 && mkdir -p "$T/java" &&
+   javac -d "$T/java" "$JIT/Hot.java" 2>"$T/javac.err"; then
+	java -XX:+UnlockDiagnosticVMOptions -XX:+PrintAssembly -Xbatch -cp "$T/java" Hot \
+		>"$T/java-pa.out" 2>&1
+	oracle java 10 python3 "$JIT/java_oracle.py" "$T/java-pa.out"
+fi
+
+modes=""
+for m in bpf ptrace; do
+	if capture_works "$m"; then modes="$modes $m"; else skip "jit tests in $m mode" "$why"; fi
+done
+[ -n "$modes" ] || exit 0
+
+# ---------------------------------------------------------------- LuaJIT
+if command -v luajit >/dev/null 2>&1; then
+	for m in $modes; do
+		run_jit luajit "$m" luajit "$JIT/luajit_traces.lua" && recall luajit "$m"
+	done
+else
+	skip "luajit" "luajit not installed (tools/install-deps.sh)"
+fi
+
+# ---------------------------------------------------------------- PHP
+if command -v php >/dev/null 2>&1; then
+	for m in $modes; do
+		run_jit php "$m" php -d opcache.enable_cli=1 -d opcache.jit=tracing \
+			-d opcache.jit_buffer_size=16M "$JIT/php_jit.php" && recall php "$m"
+	done
+else
+	skip "php" "php not installed (tools/install-deps.sh)"
+fi
+
+# ---------------------------------------------------------------- Java
+case " $modes " in
+*" ptrace "*)
+	if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
+	   command -v python3 >/dev/null 2>&1; then
+		mkdir -p "$T/java"
+		if [ -f "$T/java/Hot.class" ] || javac -d "$T/java" "$JIT/Hot.java" 2>"$T/javac.err"; then
+			if run_jit java ptrace java -XX:+UnlockDiagnosticVMOptions -XX:+PrintAssembly \
+				-Xbatch -cp "$T/java" Hot; then
+				python3 "$JIT/java_oracle.py" "$T/java-ptrace.out" >"$T/java.truth" 2>/dev/null
+				"$CR" "$T/java-ptrace.emt" "$T/java.truth" >"$T/java.cr" 2>&1
+				summary=$(grep '^recall:' "$T/java.cr")
+				found=$(echo "$summary" | sed -n 's/^recall: \([0-9]*\)\/.*/\1/p')
+				# HotSpot patches code after installation, so full recall
+				# is not expected; finding none means capture is broken.
+				if [ "${found:-0}" -gt 0 ]; then
+					pass "java PrintAssembly methods captured (--mode ptrace): $summary"
+				else
+					fail "java PrintAssembly methods captured (--mode ptrace)" "${summary:-$(head -n 3 "$T/java.cr")}"
+				fi
+			fi
+		else
+			fail "javac Hot.java" "$(head -c 300 "$T/javac.err")"
+		fi
+	else
+		skip "java" "java, javac or python3 not installed"
+	fi
+	;;
+*) skip "java" "needs ptrace mode" ;;
+esac
