@@ -1,0 +1,110 @@
+#!/bin/sh
+# Recall: every fixture under emt-capture, in each mode that works here;
+# every ground-truth image (fixtures/fixture.h) must be found byte-exact in
+# the archive by check-recall, with no gaps.
+#
+# What each mode can see (issues 4 and 5):
+#  - bpf: every W->X transition and fileless exec mmap; code rewritten in
+#    place in RWX memory (or through a second, writable view of a memfd)
+#    only in its last state, when the region is unmapped, exec'd over or
+#    the process exits: --final-only-kind for those kinds.
+#  - ptrace: everything bpf sees, plus every version of RWX code at its
+#    first execution; the memfd double mapping is never RWX in one mapping,
+#    so it is final-only there too.
+. "$(dirname "$0")/lib.sh"
+
+CR="$BUILD/tests/tools/check-recall"
+CAP_TIMEOUT=${EMT_RECALL_TIMEOUT:-120}
+
+if [ ! -x "$BIN/emt-capture" ]; then skip "fixture recall" "emt-capture not built"; exit 0; fi
+if [ ! -x "$CR" ]; then skip "fixture recall" "check-recall not built"; exit 0; fi
+if ! need_root; then skip "fixture recall" "needs root"; exit 0; fi
+
+# recall MODE FIXTURE "FIXTURE ARGS" [CHECK-RECALL OPTIONS]
+recall() {
+	mode=$1 fx=$2 args=$3
+	shift 3
+	name="$fx${args:+ $args} ($mode)"
+	base="$T/$fx-$mode-$(echo "$args" | tr -c 'a-z0-9\n' '_')"
+	# shellcheck disable=SC2086
+	if ! timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "$mode" -o "$base.emt" -- \
+		"$FIX/$fx" $args >"$base.out" 2>"$base.err"; then
+		fail "$name" "emt-capture exit $?: $(tail -c 300 "$base.err")"
+		return
+	fi
+	if ! grep -q "^$fx: .* ok" "$base.out"; then
+		fail "$name" "fixture did not report success under capture: $(tail -c 300 "$base.err")"
+		return
+	fi
+	"$CR" --require-gapless "$@" "$base.emt" "$base.out" >"$base.cr" 2>&1
+	rc=$?
+	summary=$(grep '^recall:' "$base.cr")
+	if [ "$rc" -eq 0 ]; then
+		pass "$name: $summary"
+	else
+		fail "$name" "check-recall exit $rc: $(grep -E '^(MISSING|gaps:|recall:)|check-recall:' "$base.cr" | head -n 8)"
+	fi
+}
+
+# probe MODE: emt-capture works in MODE on this machine.
+probe() {
+	timeout 60 "$BIN/emt-capture" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true \
+		>"$T/probe-$1.out" 2>&1
+}
+
+for mode in bpf ptrace; do
+	if ! probe "$mode"; then
+		skip "fixture recall ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode.out")"
+		continue
+	fi
+	if [ "$mode" = bpf ]; then
+		rwx="--final-only-kind=rwx --final-only-kind=rwx-threads --final-only-kind=sigsegv"
+	else
+		rwx=""
+	fi
+	dual="--final-only-kind=memfd-dual"
+	recall "$mode" fx_wx ""
+	recall "$mode" fx_poly "--versions 20"
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 5" $rwx
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 5 --mprotect" $rwx
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 3 --keep" $rwx
+	recall "$mode" fx_sparse "--mib 64"
+	recall "$mode" fx_large "--mib 32"
+	recall "$mode" fx_memfd ""
+	recall "$mode" fx_memfd_dual "--versions 4" $dual
+	recall "$mode" fx_memfd_dual "--versions 4 --keep" $dual
+	recall "$mode" fx_threads "--threads 4 --versions 5"
+	recall "$mode" fx_fork "--children 3"
+	recall "$mode" fx_exec "--stages 3"
+	recall "$mode" fx_shortlived "--iterations 300"
+	# shellcheck disable=SC2086
+	recall "$mode" fx_sigsegv "--rounds 3" $rwx
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx_threads "--threads 4 --versions 10" $rwx
+	recall "$mode" fx_longrun "--seconds 1 --delay-ms 0 --interval-ms 50"
+
+	# Attach (-p): the baseline made before attaching and every later
+	# version.  The fixture waits 2 s after its baseline, long enough for
+	# emt-capture to attach.
+	out="$T/attach-$mode.out"
+	"$FIX/fx_longrun" --seconds 1 --delay-ms 2000 --interval-ms 50 >"$out" 2>&1 &
+	fxpid=$!
+	i=0
+	while ! grep -q 'baseline ready' "$out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	if timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "$mode" -p "$fxpid" -o "$T/attach-$mode.emt" \
+		>"$T/attach-$mode.cap" 2>&1; then
+		wait "$fxpid"
+		if "$CR" --require-gapless "$T/attach-$mode.emt" "$out" >"$T/attach-$mode.cr" 2>&1; then
+			pass "fx_longrun attach -p ($mode): $(grep '^recall:' "$T/attach-$mode.cr")"
+		else
+			fail "fx_longrun attach -p ($mode)" "$(grep -E '^(MISSING|gaps:|recall:)|check-recall:' "$T/attach-$mode.cr" | head -n 8)"
+		fi
+	else
+		fail "fx_longrun attach -p ($mode)" "emt-capture -p exit $?: $(tail -c 300 "$T/attach-$mode.cap")"
+		kill "$fxpid" 2>/dev/null
+		wait "$fxpid" 2>/dev/null
+	fi
+done
