@@ -1,0 +1,530 @@
+/*
+ * emt-extract - write the exact bytes of captures as raw files, ELF files
+ * for disassemblers, or hexdump -C listings.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emtcli.h"
+
+static const char usage_text[] =
+"Usage: emt-extract [OPTION]... ARCHIVE --seq N [-o OUT]\n"
+"   or: emt-extract [OPTION]... ARCHIVE --all -d DIR\n"
+"Write the exact bytes of captures.  Every capture's content hash is\n"
+"verified before anything is written.\n"
+"\n"
+"  -s, --seq=N            extract capture N (see emt-ls)\n"
+"  -o, --output=OUT       write to OUT; '-' is stdout (default: stdout when it\n"
+"                         is not a terminal)\n"
+"  -f, --format=FMT       raw (default), elf (ELF64 with the bytes loaded at\n"
+"                         their original address; entry = first-exec RIP when\n"
+"                         recorded) or hex (hexdump -C style, real addresses)\n"
+"  -a, --all              extract every capture (matching the filters) into DIR\n"
+"  -d, --directory=DIR    output directory for --all (created if missing);\n"
+"                         files are named SEQ-pidPID-0xADDR-vVERSION.EXT and\n"
+"                         described in DIR/manifest.json\n"
+"      --force            overwrite existing files; write damaged captures\n"
+"                         anyway (with a warning)\n"
+"  -h, --help             show this help and exit\n"
+"  -V, --version          show version information and exit\n"
+"\n"
+"%s"
+"\n"
+"Examples:\n"
+"  emt-extract case.emt --seq 17 -o code.bin\n"
+"  emt-extract case.emt --seq 17 --format elf -o code.elf && objdump -D code.elf\n"
+"  emt-extract case.emt --seq 17 --format hex | less\n"
+"  emt-extract case.emt --all -d out --pid 4242 --trigger mprotect\n"
+"\n"
+"Exit status: 0 success, 1 failure (damaged capture, unreadable archive,\n"
+"output exists), 2 usage error.\n";
+
+enum fmt { FMT_RAW, FMT_ELF, FMT_HEX };
+static const char *const fmt_ext[] = { "bin", "elf", "hex" };
+
+enum { OPT_FORCE = CLI_OPT_FIRST_FREE };
+
+struct opts {
+	struct emt_filter f;
+	int has_seq, all, force, filters;
+	uint64_t seq;
+	enum fmt fmt;
+	const char *out, *dir, *path;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Entry point for the ELF header: the first-execution RIP if a register
+ * snapshot exists and points into the capture, else its start. */
+static uint64_t entry_point(struct emt_reader *r, const struct emt_capture *c)
+{
+	struct emt_regs_x86_64 regs;
+
+	if (c->has_regs && emt_reader_regs(r, c->seq, &regs) == 0 &&
+	    regs.rip >= c->addr && regs.rip - c->addr < c->size)
+		return regs.rip;
+	return c->addr;
+}
+
+/* Writes a minimal ELF64 executable: one PT_LOAD and one .text section at
+ * the capture's address, so disassemblers show real addresses. */
+static int write_elf(int fd, const struct emt_capture *c, const uint8_t *data,
+		     uint64_t entry)
+{
+	static const char shstr[] = "\0.text\0.shstrtab";
+	uint64_t data_off = 0x1000 + (c->addr & 0xfff);
+	uint64_t str_off = data_off + c->size;
+	uint64_t sh_off = (str_off + sizeof(shstr) + 7) & ~7ull;
+	uint8_t head[0x2000] __attribute__((aligned(8))); /* data_off < 0x2000 */
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)head;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(head + sizeof(*eh));
+	Elf64_Shdr sh[3];
+	uint8_t pad[8] = { 0 };
+	uint32_t prot = c->prot_after | c->prot_before;
+	int err;
+
+	memset(head, 0, sizeof(head));
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_ident[EI_OSABI] = ELFOSABI_SYSV;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_entry = entry;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_shoff = sh_off;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = 3;
+	eh->e_shstrndx = 2;
+
+	ph->p_type = PT_LOAD;
+	/* it is code whatever the final protection was */
+	ph->p_flags = PF_R | PF_X | ((prot & PROT_WRITE) ? PF_W : 0);
+	ph->p_offset = data_off;
+	ph->p_vaddr = c->addr;
+	ph->p_paddr = c->addr;
+	ph->p_filesz = c->size;
+	ph->p_memsz = c->size;
+	ph->p_align = 0x1000;
+
+	memset(sh, 0, sizeof(sh));
+	sh[1].sh_name = 1;
+	sh[1].sh_type = SHT_PROGBITS;
+	sh[1].sh_flags = SHF_ALLOC | SHF_EXECINSTR |
+			 ((prot & PROT_WRITE) ? SHF_WRITE : 0);
+	sh[1].sh_addr = c->addr;
+	sh[1].sh_offset = data_off;
+	sh[1].sh_size = c->size;
+	sh[1].sh_addralign = 1;
+	sh[2].sh_name = 7;
+	sh[2].sh_type = SHT_STRTAB;
+	sh[2].sh_offset = str_off;
+	sh[2].sh_size = sizeof(shstr);
+	sh[2].sh_addralign = 1;
+
+	/* head is zeroed beyond the headers: it pads up to the data */
+	if ((err = write_all(fd, head, data_off)) ||
+	    (err = write_all(fd, data, c->size)) ||
+	    (err = write_all(fd, shstr, sizeof(shstr))) ||
+	    (err = write_all(fd, pad, sh_off - str_off - sizeof(shstr))) ||
+	    (err = write_all(fd, sh, sizeof(sh))))
+		return err;
+	return 0;
+}
+
+static int write_hex(int fd, const struct emt_capture *c, const uint8_t *data)
+{
+	int dfd = dup(fd);
+	FILE *f;
+	int err = 0;
+
+	if (dfd < 0)
+		return -errno;
+	f = fdopen(dfd, "w");
+	if (!f) {
+		err = -errno;
+		close(dfd);
+		return err;
+	}
+	cli_hexdump(f, data, c->size, c->addr, 0);
+	if (ferror(f))
+		err = -EIO;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	return err;
+}
+
+static int write_capture(int fd, enum fmt fmt, struct emt_reader *r,
+			 const struct emt_capture *c, const uint8_t *data)
+{
+	switch (fmt) {
+	case FMT_ELF:
+		return write_elf(fd, c, data, entry_point(r, c));
+	case FMT_HEX:
+		return write_hex(fd, c, data);
+	case FMT_RAW:
+	default:
+		return write_all(fd, data, c->size);
+	}
+}
+
+/* Opens an output file relative to `dirfd`: never follows a symlink and
+ * never replaces an existing file unless `force`. */
+static int open_out(int dirfd, const char *name, int force)
+{
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+
+	flags |= force ? O_TRUNC : O_EXCL;
+	return openat(dirfd, name, flags, 0600);
+}
+
+/* Reads and verifies capture `c` into *buf (grown as needed).  Returns 0,
+ * 1 if damaged but --force let it through, or -1 after printing why. */
+static int load_capture(struct emt_reader *r, const struct emt_capture *c,
+			uint8_t **buf, size_t *cap, int force)
+{
+	char emsg[512];
+	int rc;
+
+	if (c->size > EMT_CAPTURE_SIZE_MAX || c->size > SIZE_MAX) {
+		cli_error("capture %" PRIu64 ": size %" PRIu64 " exceeds the format limit",
+			  c->seq, c->size);
+		return -1;
+	}
+	if (*cap < c->size || !*buf) {
+		uint8_t *nb = realloc(*buf, c->size ? c->size : 1);
+
+		if (!nb) {
+			cli_error("capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
+				  c->seq, c->size);
+			return -1;
+		}
+		*buf = nb;
+		*cap = c->size;
+	}
+	rc = emt_reader_read_capture(r, c->seq, *buf, *cap, force);
+	if (rc == 0)
+		return 0;
+	cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
+		       emt_reader_errmsg(r) : strerror(-rc));
+	if (rc == -EBADMSG && force) {
+		cli_warn("capture %" PRIu64 ": %s; writing it anyway (--force)",
+			 c->seq, emsg);
+		return 1;
+	}
+	if (rc == -EBADMSG)
+		cli_error("capture %" PRIu64 ": %s (use --force to write it anyway)",
+			  c->seq, emsg);
+	else
+		cli_error("capture %" PRIu64 ": %s", c->seq, emsg);
+	return -1;
+}
+
+static int extract_one(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_capture c;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	char esc[512];
+	int fd, rc, ret = CLI_EXIT_FAIL;
+	int to_stdout = !o->out || !strcmp(o->out, "-");
+
+	rc = emt_reader_capture(r, o->seq, &c);
+	if (rc == -ENOENT) {
+		cli_error("'%s': no capture with seq %" PRIu64,
+			  cli_escape_str(esc, sizeof(esc), o->path), o->seq);
+		return CLI_EXIT_FAIL;
+	} else if (rc < 0) {
+		cli_error("capture %" PRIu64 ": %s", o->seq,
+			  cli_escape_str(esc, sizeof(esc), emt_reader_errmsg(r)));
+		return CLI_EXIT_FAIL;
+	}
+	if (load_capture(r, &c, &buf, &cap, o->force) < 0)
+		goto out;
+	if (to_stdout) {
+		fd = STDOUT_FILENO;
+	} else {
+		fd = open_out(AT_FDCWD, o->out, o->force);
+		if (fd < 0) {
+			cli_error("cannot create '%s': %s%s",
+				  cli_escape_str(esc, sizeof(esc), o->out), strerror(errno),
+				  errno == EEXIST ? " (use --force to overwrite)" : "");
+			goto out;
+		}
+	}
+	rc = write_capture(fd, o->fmt, r, &c, buf);
+	if (!to_stdout && close(fd) != 0 && !rc)
+		rc = -errno;
+	if (rc < 0) {
+		cli_error("cannot write '%s': %s",
+			  to_stdout ? "stdout" : cli_escape_str(esc, sizeof(esc), o->out),
+			  strerror(-rc));
+		goto out;
+	}
+	ret = CLI_EXIT_OK;
+out:
+	free(buf);
+	return ret;
+}
+
+/* Number of decimal digits of v, at least `min`, so names sort by seq. */
+static int seq_width(uint64_t v, int min)
+{
+	int n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n < min ? min : n;
+}
+
+static int extract_all(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_capture_iter *it;
+	struct emt_capture *list = NULL, c;
+	size_t n = 0, lcap = 0, bcap = 0;
+	uint8_t *buf = NULL;
+	char esc[512], name[128];
+	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
+	FILE *mf = NULL;
+	struct cli_json *j = NULL;
+	uint64_t written = 0;
+
+	/* Collect first: reading contents while iterating would interleave
+	 * two queries on one handle. */
+	it = emt_reader_captures(r, &o->f);
+	if (!it) {
+		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
+			  emt_reader_errmsg(r));
+		return CLI_EXIT_FAIL;
+	}
+	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
+		if (n == lcap) {
+			size_t ncap = lcap ? lcap * 2 : 256;
+			struct emt_capture *nl = realloc(list, ncap * sizeof(*nl));
+
+			if (!nl) {
+				rc = -ENOMEM;
+				break;
+			}
+			list = nl;
+			lcap = ncap;
+		}
+		list[n++] = c;
+	}
+	emt_capture_iter_free(it);
+	if (rc < 0) {
+		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
+			  rc == -ENOMEM ? strerror(ENOMEM) : emt_reader_errmsg(r));
+		goto out;
+	}
+
+	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		cli_error("cannot create directory '%s': %s",
+			  cli_escape_str(esc, sizeof(esc), o->dir), strerror(errno));
+		goto out;
+	}
+	dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		cli_error("cannot open directory '%s': %s",
+			  cli_escape_str(esc, sizeof(esc), o->dir), strerror(errno));
+		goto out;
+	}
+	mfd = open_out(dirfd, "manifest.json", o->force);
+	if (mfd < 0 || !(mf = fdopen(mfd, "w")) || !(j = cli_json_new(mf))) {
+		cli_error("cannot create '%s/manifest.json': %s%s",
+			  cli_escape_str(esc, sizeof(esc), o->dir), strerror(errno),
+			  errno == EEXIST ? " (use --force to overwrite)" : "");
+		if (mfd >= 0 && !mf)
+			close(mfd);
+		goto out;
+	}
+	fputs("[\n", mf);
+
+	width = seq_width(n ? list[n - 1].seq : 0, 6);
+	for (size_t i = 0; i < n; i++) {
+		const struct emt_capture *cp = &list[i];
+		int damaged, fd;
+
+		damaged = load_capture(r, cp, &buf, &bcap, o->force);
+		if (damaged < 0) {
+			failures++;
+			continue;
+		}
+		/* Only numbers go into names: archive strings never do. */
+		snprintf(name, sizeof(name), "%0*" PRIu64 "-pid%" PRIu32 "-0x%" PRIx64
+			 "-v%" PRIu32 ".%s", width, cp->seq, cp->pid, cp->addr,
+			 cp->version, fmt_ext[o->fmt]);
+		fd = open_out(dirfd, name, o->force);
+		if (fd < 0) {
+			cli_error("cannot create '%s/%s': %s%s",
+				  cli_escape_str(esc, sizeof(esc), o->dir), name,
+				  strerror(errno),
+				  errno == EEXIST ? " (use --force to overwrite)" : "");
+			failures++;
+			continue;
+		}
+		rc = write_capture(fd, o->fmt, r, cp, buf);
+		if (close(fd) != 0 && !rc)
+			rc = -errno;
+		if (rc < 0) {
+			cli_error("cannot write '%s/%s': %s",
+				  cli_escape_str(esc, sizeof(esc), o->dir), name,
+				  strerror(-rc));
+			failures++;
+			continue;
+		}
+		if (written++)
+			fputc(',', mf);
+		cli_json_start_object(j);
+		cli_json_kstr(j, "file", name);
+		cli_json_kstr(j, "format", o->fmt == FMT_ELF ? "elf" :
+			      o->fmt == FMT_HEX ? "hex" : "raw");
+		rc = cli_json_capture_fields(j, r, cp);
+		cli_json_kbool(j, "damaged", damaged > 0);
+		cli_json_end_object(j);
+		if (rc < 0)
+			cli_warn("capture %" PRIu64 ": incomplete manifest entry: %s",
+				 cp->seq, cli_escape_str(esc, sizeof(esc), emt_reader_errmsg(r)));
+	}
+	fputs("]\n", mf);
+	ret = failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	if (failures)
+		cli_error("%d of %zu captures not extracted", failures, n);
+out:
+	cli_json_free(j);
+	if (mf && fclose(mf) != 0) {
+		cli_error("cannot write '%s/manifest.json': %s",
+			  cli_escape_str(esc, sizeof(esc), o->dir), strerror(errno));
+		ret = CLI_EXIT_FAIL;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	free(buf);
+	free(list);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seq",       1, NULL, 's' },
+		{ "output",    1, NULL, 'o' },
+		{ "format",    1, NULL, 'f' },
+		{ "all",       0, NULL, 'a' },
+		{ "directory", 1, NULL, 'd' },
+		{ "force",     0, NULL, OPT_FORCE },
+		{ "help",      0, NULL, 'h' },
+		{ "version",   0, NULL, 'V' },
+		CLI_FILTER_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	struct emt_reader *r;
+	char esc[256];
+	int c, rc;
+
+	cli_init("emt-extract");
+	memset(&o, 0, sizeof(o));
+	while ((c = getopt_long(argc, argv, "s:o:f:ad:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (cli_parse_u64(optarg, &o.seq) || o.seq == 0)
+				return cli_usage("invalid value '%s' for --seq: expected a sequence number > 0",
+						 cli_escape_str(esc, sizeof(esc), optarg));
+			o.has_seq = 1;
+			break;
+		case 'o': o.out = optarg; break;
+		case 'f':
+			if (!strcmp(optarg, "raw"))
+				o.fmt = FMT_RAW;
+			else if (!strcmp(optarg, "elf"))
+				o.fmt = FMT_ELF;
+			else if (!strcmp(optarg, "hex"))
+				o.fmt = FMT_HEX;
+			else
+				return cli_usage("invalid value '%s' for --format: expected raw, elf or hex",
+						 cli_escape_str(esc, sizeof(esc), optarg));
+			break;
+		case 'a': o.all = 1; break;
+		case 'd': o.dir = optarg; break;
+		case OPT_FORCE: o.force = 1; break;
+		case 'h':
+			printf(usage_text, cli_filter_help);
+			return CLI_EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return CLI_EXIT_OK;
+		case '?':
+			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
+			return CLI_EXIT_USAGE;
+		default:
+			rc = cli_filter_opt(&o.f, c, optarg);
+			if (rc < 0)
+				return CLI_EXIT_USAGE;
+			o.filters = 1;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("missing archive operand");
+	if (optind + 1 < argc)
+		return cli_usage("too many operands: expected one archive");
+	if (o.all == o.has_seq)
+		return cli_usage("give exactly one of --seq N and --all");
+	if (o.all && !o.dir)
+		return cli_usage("--all needs an output directory (-d DIR)");
+	if (o.all && o.out)
+		return cli_usage("--output is for --seq; --all writes into -d DIR");
+	if (!o.all && o.dir)
+		return cli_usage("-d DIR is for --all; use -o OUT with --seq");
+	if (!o.all && o.filters)
+		return cli_usage("filters apply to --all only");
+	if (o.out && !*o.out)
+		return cli_usage("empty output file name");
+	if (o.dir && !*o.dir)
+		return cli_usage("empty directory name");
+	if (cli_filter_check(&o.f))
+		return CLI_EXIT_USAGE;
+	/* Binary on a terminal helps nobody and may reprogram it. */
+	if (!o.all && !o.out && o.fmt != FMT_HEX && isatty(STDOUT_FILENO))
+		return cli_usage("refusing to write binary data to a terminal; use -o FILE or -o -");
+	o.path = argv[optind];
+
+	r = cli_open_archive(o.path);
+	if (!r)
+		return CLI_EXIT_FAIL;
+	rc = o.all ? extract_all(r, &o) : extract_one(r, &o);
+	emt_reader_close(r);
+	return rc;
+}

@@ -1,0 +1,453 @@
+/*
+ * emt-ls - list the captures, regions or syscall timeline of an archive.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emtcli.h"
+
+static const char usage_text[] =
+"Usage: emt-ls [OPTION]... ARCHIVE\n"
+"List the code captures of an emt archive: a header describing the session,\n"
+"then one row per capture (times are wall-clock UTC).\n"
+"\n"
+"  -r, --regions          list regions with their version counts instead\n"
+"  -e, --events           print the syscall timeline instead\n"
+"  -j, --json             one JSON object per line (jq-friendly), no header\n"
+"  -n, --no-header        omit the session header\n"
+"  -W, --width=COLS       format the table for COLS columns (0 = full rows);\n"
+"                         default: the terminal's width, full rows otherwise\n"
+"  -h, --help             show this help and exit\n"
+"  -V, --version          show version information and exit\n"
+"\n"
+"%s"
+"--pid applies to every listing, --region also to --regions, --since and\n"
+"--until also to --events; the other filters apply to captures only.\n"
+"\n"
+"Examples:\n"
+"  emt-ls case.emt\n"
+"  emt-ls --pid 4242 --trigger mprotect --min-size 64k case.emt\n"
+"  emt-ls --since '2026-11-22 05:08:08' --json case.emt | jq -r .sha256\n"
+"  emt-ls --regions case.emt\n"
+"  emt-ls --events --pid 4242 case.emt\n"
+"\n"
+"Exit status: 0 success, 1 failure (unreadable or damaged archive),\n"
+"2 usage error.\n";
+
+enum { OPT_FIRST = CLI_OPT_FIRST_FREE };
+
+struct opts {
+	struct emt_filter f;
+	int regions, events, json, no_header, width, width_set;
+	int capture_only_filter;   /* a filter that --regions/--events ignore */
+	int event_filter;          /* --since/--until */
+	const char *path;
+};
+
+/* Full row: 133 columns; narrow rows drop TID and the end address. */
+#define FULL_ROW_WIDTH 133
+
+static int iter_failed(struct emt_reader *r, const char *path, int rc)
+{
+	char esc[512], emsg[512];
+
+	cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), path),
+		  cli_escape_str(emsg, sizeof(emsg),
+				 emt_reader_errmsg(r) ? emt_reader_errmsg(r) : strerror(-rc)));
+	return CLI_EXIT_FAIL;
+}
+
+static void header_line(const char *label, const char *value)
+{
+	printf("%-10s ", label);
+	cli_fputs_escaped(stdout, value);
+	putchar('\n');
+}
+
+/* Prints the session header; returns 0 or a negative errno. */
+static int print_header(struct emt_reader *r, const char *path)
+{
+	struct emt_summary s;
+	struct emt_row_iter *it;
+	struct emt_process p;
+	char tbuf[CLI_TIME_BUFSZ], line[256];
+	const char *v;
+	uint64_t npids = 0;
+	int rc;
+
+	rc = emt_reader_summary(r, &s);
+	if (rc < 0)
+		return rc;
+	header_line("archive", path);
+	snprintf(line, sizeof(line), "%" PRIu32 ".%" PRIu32 ", %s", s.format_major,
+		 s.format_minor, s.sealed ? "sealed" : "unsealed (not closed cleanly)");
+	header_line("format", line);
+	v = emt_reader_meta(r, "target_cmdline");
+	header_line("target", v ? v : "-");
+
+	printf("%-10s ", "pids");
+	it = emt_reader_processes(r);
+	if (!it)
+		return -errno;
+	while ((rc = emt_process_iter_next(it, &p)) > 0) {
+		if (npids < 16)
+			printf("%s%" PRIu32, npids ? " " : "", p.pid);
+		npids++;
+	}
+	emt_row_iter_free(it);
+	if (rc < 0)
+		return rc;
+	if (npids > 16)
+		printf(" ... (%" PRIu64 " in all)", npids);
+	if (npids == 0)
+		putchar('-');
+	putchar('\n');
+
+	v = emt_reader_meta(r, "mode");
+	header_line("mode", v ? v : "-");
+	v = emt_reader_meta(r, "host");
+	header_line("host", v ? v : "-");
+	v = emt_reader_meta(r, "kernel");
+	header_line("kernel", v ? v : "-");
+	printf("%-10s %s UTC\n", "start",
+	       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.start_ns), CLI_TIME_MS));
+	if (s.stop_ns) {
+		uint64_t d = s.stop_ns >= s.start_ns ? s.stop_ns - s.start_ns : 0;
+
+		printf("%-10s %s UTC\n", "stop",
+		       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.stop_ns), CLI_TIME_MS));
+		printf("%-10s %" PRIu64 ".%03" PRIu64 " s\n", "duration",
+		       d / 1000000000, d % 1000000000 / 1000000);
+	} else {
+		printf("%-10s - (unsealed)\n", "stop");
+		printf("%-10s -\n", "duration");
+	}
+	printf("%-10s %" PRIu64 " processes, %" PRIu64 " regions, %" PRIu64
+	       " captures, %" PRIu64 " events\n", "counts", s.processes,
+	       s.regions, s.captures, s.events);
+	printf("%-10s %" PRIu64 " raw, %" PRIu64 " stored", "bytes",
+	       s.raw_bytes, s.stored_bytes);
+	if (s.stored_bytes)
+		printf(" (%.2fx)", (double)s.raw_bytes / (double)s.stored_bytes);
+	putchar('\n');
+	printf("%-10s %" PRIu64 " events\n", "lost", s.losses);
+	printf("%-10s %" PRIu64 "\n", "gaps", s.gaps);
+	putchar('\n');
+	return 0;
+}
+
+static int list_captures(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_capture_iter *it;
+	struct emt_capture c;
+	struct cli_json *j = NULL;
+	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], trig[24];
+	char hex[2 * EMT_SHA256_LEN + 1];
+	int narrow = o->width > 0 && o->width < FULL_ROW_WIDTH;
+	int rc;
+
+	it = emt_reader_captures(r, &o->f);
+	if (!it)
+		return iter_failed(r, o->path, -errno);
+	if (o->json) {
+		j = cli_json_new(stdout);
+		if (!j) {
+			emt_capture_iter_free(it);
+			return iter_failed(r, o->path, -ENOMEM);
+		}
+	} else if (narrow) {
+		printf("%6s %4s %3s %-12s %6s %-12s %5s %-4s %-10s %s\n", "SEQ",
+		       "REG", "VER", "TIME", "PID", "ADDRESS", "SIZE", "PROT",
+		       "TRIGGER", "SHA256");
+	} else {
+		printf("%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %s\n",
+		       "SEQ", "REGION", "VER", "TIME", "PID", "TID",
+		       "ADDRESS-RANGE", "SIZE", "PROT", "TRIGGER", "SHA256");
+	}
+	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
+		int64_t wall = emt_reader_wall_ns(r, c.time_ns);
+
+		if (j) {
+			cli_json_start_object(j);
+			rc = cli_json_capture_fields(j, r, &c);
+			cli_json_end_object(j);
+			if (rc < 0)
+				break;
+			continue;
+		}
+		emt_hex(c.sha256, EMT_SHA256_LEN, hex);
+		if (narrow) {
+			hex[8] = '\0';
+			printf("%6" PRIu64 " %4" PRId64 " %3" PRIu32 " %-12s %6" PRIu32
+			       " %012" PRIx64 " %5s %-4s %-10s %s\n", c.seq,
+			       c.region_id, c.version,
+			       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), c.pid,
+			       c.addr, cli_fmt_size(sbuf, c.size),
+			       cli_fmt_prot(pbuf, c.prot_after),
+			       cli_trigger_short(trig, c.trigger), hex);
+		} else {
+			hex[16] = '\0';
+			printf("%6" PRIu64 " %6" PRId64 " %3" PRIu32 " %-23s %7" PRIu32
+			       " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64 " %10" PRIu64
+			       " %-4s %-16s %s\n", c.seq, c.region_id, c.version,
+			       cli_fmt_time(tbuf, wall, CLI_TIME_MS), c.pid, c.tid,
+			       c.addr, c.addr + c.size, c.size,
+			       cli_fmt_prot(pbuf, c.prot_after),
+			       cli_trigger_name(trig, c.trigger), hex);
+		}
+	}
+	emt_capture_iter_free(it);
+	cli_json_free(j);
+	if (rc < 0)
+		return iter_failed(r, o->path, rc);
+	return CLI_EXIT_OK;
+}
+
+static int list_regions(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_row_iter *it;
+	struct emt_region g;
+	struct cli_json *j = NULL;
+	char pbuf[4], t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ];
+	int rc;
+
+	it = emt_reader_regions(r, o->f.pid);
+	if (!it)
+		return iter_failed(r, o->path, -errno);
+	if (o->json) {
+		j = cli_json_new(stdout);
+		if (!j) {
+			emt_row_iter_free(it);
+			return iter_failed(r, o->path, -ENOMEM);
+		}
+	} else {
+		printf("%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s\n",
+		       "REGION", "PID", "ADDRESS-RANGE", "LENGTH", "PROT",
+		       "BACKING", "VERSIONS", "CREATED", "GONE", "PATH");
+	}
+	while ((rc = emt_region_iter_next(it, &g)) > 0) {
+		const char *backing = emt_backing_name((enum emt_backing)g.backing);
+
+		if (o->f.region_id && g.id != o->f.region_id)
+			continue;
+		cli_fmt_time(t1, emt_reader_wall_ns(r, g.created_ns),
+			     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		if (g.gone_ns)
+			cli_fmt_time(t2, emt_reader_wall_ns(r, g.gone_ns),
+				     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		if (j) {
+			cli_json_start_object(j);
+			cli_json_ki64(j, "region", g.id);
+			cli_json_ki64(j, "process", g.process_id);
+			cli_json_ku64(j, "pid", g.pid);
+			cli_json_khex(j, "addr", g.start);
+			cli_json_khex(j, "end", g.start + g.length);
+			cli_json_ku64(j, "length", g.length);
+			cli_json_kstr(j, "prot", cli_fmt_prot(pbuf, g.prot));
+			cli_json_kstr(j, "backing", backing ? backing : "unknown");
+			cli_json_kstr(j, "path", g.path);
+			cli_json_ku64(j, "inode", g.inode);
+			cli_json_ku64(j, "dev", g.dev);
+			cli_json_ku64(j, "offset", g.offset);
+			cli_json_ku64(j, "versions", g.nversions);
+			cli_json_kstr(j, "created", t1);
+			cli_json_name(j, "gone");
+			if (g.gone_ns)
+				cli_json_string(j, t2);
+			else
+				cli_json_null(j);
+			cli_json_end_object(j);
+			continue;
+		}
+		printf("%6" PRId64 " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64
+		       " %10" PRIu64 " %-4s %-7s %8" PRIu32 " %-23s %-23s ",
+		       g.id, g.pid, g.start, g.start + g.length, g.length,
+		       cli_fmt_prot(pbuf, g.prot), backing ? backing : "unknown",
+		       g.nversions, t1, g.gone_ns ? t2 : "-");
+		cli_fputs_escaped(stdout, g.path);
+		putchar('\n');
+	}
+	emt_row_iter_free(it);
+	cli_json_free(j);
+	if (rc < 0)
+		return iter_failed(r, o->path, rc);
+	return CLI_EXIT_OK;
+}
+
+static int list_events(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_row_iter *it;
+	struct emt_event e;
+	struct cli_json *j = NULL;
+	char tbuf[CLI_TIME_BUFSZ], pbuf[4], seq[24];
+	int rc;
+
+	it = emt_reader_events(r, o->f.pid);
+	if (!it)
+		return iter_failed(r, o->path, -errno);
+	if (o->json) {
+		j = cli_json_new(stdout);
+		if (!j) {
+			emt_row_iter_free(it);
+			return iter_failed(r, o->path, -ENOMEM);
+		}
+	} else {
+		printf("%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s\n",
+		       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
+		       "FLAGS", "FD", "RET", "SEQ", "DETAIL");
+	}
+	while ((rc = emt_event_iter_next(it, &e)) > 0) {
+		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
+
+		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
+			continue;
+		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
+			continue;
+		if (j) {
+			cli_json_start_object(j);
+			cli_json_ki64(j, "id", e.id);
+			cli_json_kstr(j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
+			cli_json_ku64(j, "boottime_ns", e.time_ns);
+			cli_json_ku64(j, "pid", e.pid);
+			cli_json_ku64(j, "tid", e.tid);
+			cli_json_kstr(j, "syscall", e.syscall);
+			cli_json_khex(j, "addr", e.addr);
+			cli_json_ku64(j, "len", e.len);
+			cli_json_kstr(j, "prot", cli_fmt_prot(pbuf, (uint32_t)e.prot));
+			cli_json_khex(j, "flags", e.flags);
+			cli_json_ki64(j, "fd", e.fd);
+			cli_json_ki64(j, "ret", e.ret);
+			cli_json_name(j, "seq");
+			if (e.seq)
+				cli_json_u64(j, e.seq);
+			else
+				cli_json_null(j);
+			cli_json_kstr(j, "detail", e.detail);
+			cli_json_end_object(j);
+			continue;
+		}
+		if (e.seq)
+			snprintf(seq, sizeof(seq), "%" PRIu64, e.seq);
+		else
+			snprintf(seq, sizeof(seq), "-");
+		printf("%-23s %7" PRIu32 " %7" PRIu32 " ",
+		       cli_fmt_time(tbuf, wall, CLI_TIME_MS), e.pid, e.tid);
+		/* syscall names come from the archive: escape, then pad */
+		{
+			char esc[64];
+
+			printf("%-10s", cli_escape_str(esc, sizeof(esc), e.syscall));
+		}
+		printf(" 0x%012" PRIx64 " %10" PRIu64 " %-4s %8" PRIx64 " %4" PRId64
+		       " %14" PRId64 " %6s ", e.addr, e.len,
+		       cli_fmt_prot(pbuf, (uint32_t)e.prot), e.flags, e.fd, e.ret, seq);
+		cli_fputs_escaped(stdout, e.detail);
+		putchar('\n');
+	}
+	emt_row_iter_free(it);
+	cli_json_free(j);
+	if (rc < 0)
+		return iter_failed(r, o->path, rc);
+	return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "regions",   0, NULL, 'r' },
+		{ "events",    0, NULL, 'e' },
+		{ "json",      0, NULL, 'j' },
+		{ "no-header", 0, NULL, 'n' },
+		{ "width",     1, NULL, 'W' },
+		{ "help",      0, NULL, 'h' },
+		{ "version",   0, NULL, 'V' },
+		CLI_FILTER_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	struct emt_reader *r;
+	uint32_t w;
+	int c, rc;
+
+	cli_init("emt-ls");
+	memset(&o, 0, sizeof(o));
+	while ((c = getopt_long(argc, argv, "rejnW:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.regions = 1; break;
+		case 'e': o.events = 1; break;
+		case 'j': o.json = 1; break;
+		case 'n': o.no_header = 1; break;
+		case 'W':
+			if (cli_parse_u32(optarg, &w) || w > 100000)
+				return cli_usage("invalid value '%s' for --width: expected columns",
+						 optarg);
+			o.width = (int)w;
+			o.width_set = 1;
+			break;
+		case 'h':
+			printf(usage_text, cli_filter_help);
+			return CLI_EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return CLI_EXIT_OK;
+		case '?':
+			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
+			return CLI_EXIT_USAGE;
+		default:
+			rc = cli_filter_opt(&o.f, c, optarg);
+			if (rc < 0)
+				return CLI_EXIT_USAGE;
+			if (c == CLI_OPT_TRIGGER || c == CLI_OPT_MIN_SIZE)
+				o.capture_only_filter = 1;
+			if (c == CLI_OPT_REGION)
+				o.event_filter |= 2;
+			if (c == CLI_OPT_SINCE || c == CLI_OPT_UNTIL)
+				o.event_filter |= 1;
+			break;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("missing archive operand");
+	if (optind + 1 < argc)
+		return cli_usage("too many operands: expected one archive");
+	if (o.regions && o.events)
+		return cli_usage("--regions and --events are exclusive");
+	if ((o.regions || o.events) && o.capture_only_filter)
+		return cli_usage("--trigger and --min-size apply to captures only");
+	if (o.regions && (o.event_filter & 1))
+		return cli_usage("--since and --until do not apply to --regions");
+	if (o.events && (o.event_filter & 2))
+		return cli_usage("--region does not apply to --events");
+	if (cli_filter_check(&o.f))
+		return CLI_EXIT_USAGE;
+	if (!o.width_set)
+		o.width = cli_term_width();
+	o.path = argv[optind];
+
+	r = cli_open_archive(o.path);
+	if (!r)
+		return CLI_EXIT_FAIL;
+	rc = 0;
+	if (!o.json && !o.no_header) {
+		rc = print_header(r, o.path);
+		if (rc < 0)
+			rc = iter_failed(r, o.path, rc);
+	}
+	if (rc == 0) {
+		if (o.regions)
+			rc = list_regions(r, &o);
+		else if (o.events)
+			rc = list_events(r, &o);
+		else
+			rc = list_captures(r, &o);
+	}
+	emt_reader_close(r);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_error("cannot write output: %s", strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	return rc;
+}
