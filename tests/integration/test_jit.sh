@@ -5,6 +5,7 @@
 #    and ptrace mode when it works);
 #  - PHP opcache JIT: the 16 MiB JIT buffer after the last compilation is
 #    found byte-exact;
+#  - qemu-user (RWX translation buffer) running a fixture: identical output;
 #  - OpenJDK 17 (ptrace mode, RWX CodeCache): runs with identical output;
 #    the share of PrintAssembly's methods found is reported.
 # Each workload must also print exactly what it prints untraced.
@@ -29,7 +30,7 @@ capture_works() {
 }
 
 # results FILE: the workload's deterministic result lines.
-results() { grep -E '^(sum_mod|sumMod|branchy|tables|arrays|strings|floats)[ 	]' "$1"; }
+results() { grep -E '^(sum_mod|sumMod|branchy|tables|arrays|strings|floats)[ 	]|^fx_[a-z_]+: .* ok' "$1"; }
 
 # run_jit NAME MODE CMD...: runs CMD untraced and under emt-capture --mode
 # MODE; PASS if both exit 0 with the same results.  Leaves the archive in
@@ -119,6 +120,17 @@ if command -v php >/dev/null 2>&1; then
 	done
 else
 	skip "php" "php not installed (tools/install-deps.sh)"
+fi
+
+# ---------------------------------------------------------------- qemu-user
+# No oracle for the translated code: the run must just behave (the
+# guest's own truth lines describe guest memory, not host code).
+if command -v qemu-x86_64 >/dev/null 2>&1; then
+	for m in $modes; do
+		run_jit qemu "$m" qemu-x86_64 "$FIX/fx_poly" --versions 20
+	done
+else
+	skip "qemu-user" "qemu-x86_64 not installed (tools/install-deps.sh)"
 fi
 
 # ---------------------------------------------------------------- Java
