@@ -1,0 +1,1576 @@
+/*
+ * reader.c - emt_reader_*: reads a format v1 archive treated as hostile.
+ *
+ * The file is opened read-only and immutable (no locks, no journal
+ * replay into the evidence).  A crashed writer's WAL is replayed on a
+ * private copy instead.  SQLite runs in defensive mode, with untrusted
+ * schema, views and triggers disabled, and the schema is checked before
+ * any query.  Every size read from the file is checked before it is used
+ * to allocate or decompress.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "internal.h"
+
+#define CHAIN_MAX (EMT_DELTA_DEPTH_MAX + 1)
+
+struct emt_reader {
+	sqlite3 *db;
+	char err[EMT_ERRMSG_MAX];
+	char tmpdir[256];       /* private copy of a crashed archive, or "" */
+	uint32_t major, minor;
+	int sealed;
+	int64_t anchor_boot, anchor_real;
+	int have_anchor;
+	char *meta_val;
+	char *region_path;
+	ZSTD_DCtx *dctx;
+	struct emt_sha *sha;
+	uint8_t *lvl[CHAIN_MAX];        /* decode buffers per delta level */
+	size_t lvl_cap[CHAIN_MAX];
+	uint8_t *chunkbuf;              /* one chunk, for the fd path */
+	sqlite3_stmt *st_cap, *st_cc, *st_chunk, *st_chain, *st_meta,
+		*st_regs, *st_gaps, *st_region;
+};
+
+struct emt_capture_iter {
+	struct emt_reader *r;
+	sqlite3_stmt *st;
+};
+
+enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS };
+
+struct emt_row_iter {
+	struct emt_reader *r;
+	sqlite3_stmt *st;
+	enum row_kind kind;
+	char *s1, *s2;          /* copies of hostile strings, NUL-terminated */
+};
+
+/* Columns the reader relies on, per table (SPEC.md "tables"). */
+static const struct {
+	const char *table;
+	const char *cols[17];
+} required_tables[] = {
+	{ "meta", { "key", "value" } },
+	{ "processes", { "id", "pid", "ppid", "start_ns", "exit_ns", "exit_status",
+			 "has_exit", "exe", "cmdline" } },
+	{ "regions", { "id", "process_id", "pid", "backing", "start", "length",
+		       "created_ns", "gone_ns", "path", "inode", "dev", "offset", "prot" } },
+	{ "chunks", { "id", "hash", "size", "encoding", "base_id", "depth",
+		      "first_seq", "data" } },
+	{ "captures", { "seq", "region_id", "version", "pid", "tid", "trigger_name",
+			"prot_before", "prot_after", "addr", "size", "time_ns",
+			"chunk_size", "nchunks", "stored_bytes", "sha256", "ledger" } },
+	{ "capture_chunks", { "seq", "idx", "chunk_id" } },
+	{ "gaps", { "seq", "offset", "length", "reason", "err" } },
+	{ "regs", { "seq", "arch", "data" } },
+	{ "events", { "id", "time_ns", "pid", "tid", "syscall", "addr", "len", "prot",
+		      "flags", "fd", "ret", "seq", "detail" } },
+	{ "losses", { "id", "kind", "pid", "count", "first_ns", "last_ns" } },
+};
+
+const char *emt_reader_errmsg(const struct emt_reader *r)
+{
+	return r ? r->err : "no reader";
+}
+
+static int db_err(struct emt_reader *r, const char *what)
+{
+	int rc = sqlite3_errcode(r->db);
+
+	emt_fmt(r->err, sizeof(r->err), "%s: %s", what, sqlite3_errmsg(r->db));
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_TOOBIG:
+	case SQLITE_MISMATCH:
+	case SQLITE_ERROR:
+		return -EBADMSG;
+	default:
+		return -EIO;
+	}
+}
+
+static int prep(struct emt_reader *r, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return db_err(r, "prepare");
+	return 0;
+}
+
+static void rm_tmpdir(struct emt_reader *r)
+{
+	char p[512];
+
+	if (!r->tmpdir[0])
+		return;
+	static const char *const names[] = { "a.emt", "a.emt-wal", "a.emt-shm", "a.emt-journal" };
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s/%s", r->tmpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(r->tmpdir);
+	r->tmpdir[0] = '\0';
+}
+
+void emt_reader_close(struct emt_reader *r)
+{
+	sqlite3_stmt **sts[] = { &r->st_cap, &r->st_cc, &r->st_chunk, &r->st_chain,
+		&r->st_meta, &r->st_regs, &r->st_gaps, &r->st_region };
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++)
+		sqlite3_finalize(*sts[i]);
+	if (r->db)
+		sqlite3_close(r->db);
+	rm_tmpdir(r);
+	ZSTD_freeDCtx(r->dctx);
+	emt_sha_free(r->sha);
+	for (size_t i = 0; i < CHAIN_MAX; i++)
+		free(r->lvl[i]);
+	free(r->chunkbuf);
+	free(r->meta_val);
+	free(r->region_path);
+	free(r);
+}
+
+static int copy_file(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in, out, err = 0;
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -errno;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		err = -errno;
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t m = write(out, buf + off, (size_t)(n - off));
+
+			if (m < 0) {
+				err = -errno;
+				goto done;
+			}
+			off += m;
+		}
+	}
+	if (n < 0)
+		err = -errno;
+done:
+	close(in);
+	if (close(out) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
+/* Percent-encodes a path for a file: URI (SQLite decodes %HH). */
+static char *uri_for(const char *path)
+{
+	size_t n = strlen(path);
+	char *u = malloc(3 * n + 32);
+	char *p = u;
+
+	if (!u)
+		return NULL;
+	p += sprintf(p, "file:");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)path[i];
+
+		if (ch == '%' || ch == '?' || ch == '#' || ch < 0x21 || ch >= 0x7f)
+			p += sprintf(p, "%%%02X", ch);
+		else
+			*p++ = (char)ch;
+	}
+	strcpy(p, "?immutable=1");
+	return u;
+}
+
+static const char *meta_get(struct emt_reader *r, const char *key)
+{
+	const unsigned char *v;
+
+	free(r->meta_val);
+	r->meta_val = NULL;
+	sqlite3_bind_text(r->st_meta, 1, key, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(r->st_meta) == SQLITE_ROW &&
+	    (v = sqlite3_column_text(r->st_meta, 0)) != NULL) {
+		int len = sqlite3_column_bytes(r->st_meta, 0);
+
+		r->meta_val = malloc((size_t)len + 1);
+		if (r->meta_val) {
+			memcpy(r->meta_val, v, (size_t)len);
+			r->meta_val[len] = '\0';
+		}
+	}
+	sqlite3_reset(r->st_meta);
+	return r->meta_val;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int check_schema(struct emt_reader *r)
+{
+	sqlite3_stmt *st = NULL;
+	int err = 0;
+
+	if (prep(r, &st, "SELECT type FROM sqlite_schema WHERE name = ?1"))
+		return -EBADMSG;
+	for (size_t t = 0; t < sizeof(required_tables) / sizeof(required_tables[0]); t++) {
+		const char *name = required_tables[t].table;
+		const unsigned char *type;
+
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW ||
+		    !(type = sqlite3_column_text(st, 0)) || strcmp((const char *)type, "table")) {
+			emt_fmt(r->err, sizeof(r->err), "table '%s' missing or not a table", name);
+			err = -EBADMSG;
+		}
+		sqlite3_reset(st);
+		if (err)
+			break;
+		/* pragma_table_info lists declared columns: a crafted table
+		 * lacking one would make later queries fail half way. */
+		char sql[128];
+		sqlite3_stmt *ti = NULL;
+
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s') WHERE name = ?1", name);
+		if (prep(r, &ti, sql)) {
+			err = -EBADMSG;
+			break;
+		}
+		for (size_t c = 0; required_tables[t].cols[c]; c++) {
+			sqlite3_bind_text(ti, 1, required_tables[t].cols[c], -1, SQLITE_STATIC);
+			if (sqlite3_step(ti) != SQLITE_ROW) {
+				emt_fmt(r->err, sizeof(r->err), "table '%s' lacks column '%s'",
+					name, required_tables[t].cols[c]);
+				err = -EBADMSG;
+			}
+			sqlite3_reset(ti);
+			if (err)
+				break;
+		}
+		sqlite3_finalize(ti);
+		if (err)
+			break;
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
+static int feature_known(const char *f, size_t n)
+{
+	const char *k = EMT_FEATURES_KNOWN;
+
+	while (*k) {
+		size_t m = strcspn(k, ",");
+
+		if (m == n && strncmp(k, f, n) == 0)
+			return 1;
+		k += m;
+		if (*k == ',')
+			k++;
+	}
+	return 0;
+}
+
+static int pragma_u32(struct emt_reader *r, const char *sql, uint32_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err = 0;
+
+	if (prep(r, &st, sql))
+		return -EBADMSG;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = (uint32_t)sqlite3_column_int64(st, 0);
+	else
+		err = db_err(r, sql);
+	sqlite3_finalize(st);
+	return err;
+}
+
+static int reader_setup(struct emt_reader *r, const char *path)
+{
+	uint32_t appid = 0, uv = 0;
+	const char *v;
+	uint64_t u;
+	int err;
+
+	err = pragma_u32(r, "PRAGMA application_id", &appid);
+	if (err) {
+		emt_fmt(r->err, sizeof(r->err), "not an emt archive");
+		return -ENOTSUP;
+	}
+	if (appid != EMT_APPLICATION_ID) {
+		emt_fmt(r->err, sizeof(r->err), "not an emt archive");
+		return -ENOTSUP;
+	}
+	err = pragma_u32(r, "PRAGMA user_version", &uv);
+	if (err)
+		return err;
+	if (uv > EMT_FORMAT_MAJOR) {
+		emt_fmt(r->err, sizeof(r->err),
+			"written by a newer emt (format %u); upgrade emt to read it", uv);
+		return -EPROTONOSUPPORT;
+	}
+	if (uv == 0) {
+		emt_fmt(r->err, sizeof(r->err), "archive has no format version");
+		return -EBADMSG;
+	}
+	err = check_schema(r);
+	if (err)
+		return err;
+	err = prep(r, &r->st_meta, "SELECT value FROM meta WHERE key = ?1");
+	if (err)
+		return err;
+	v = meta_get(r, "format_major");
+	if (parse_u64(v, &u) || u == 0 || u > UINT32_MAX) {
+		emt_fmt(r->err, sizeof(r->err), "meta format_major missing or invalid");
+		return -EBADMSG;
+	}
+	r->major = (uint32_t)u;
+	v = meta_get(r, "format_minor");
+	r->minor = parse_u64(v, &u) == 0 && u <= UINT32_MAX ? (uint32_t)u : 0;
+	if (r->major > EMT_FORMAT_MAJOR) {
+		emt_fmt(r->err, sizeof(r->err),
+			"written by a newer emt (format %u.%u); upgrade emt to read it",
+			r->major, r->minor);
+		return -EPROTONOSUPPORT;
+	}
+	if (r->major != uv) {
+		emt_fmt(r->err, sizeof(r->err), "format version %u in meta disagrees with %u in header",
+			r->major, uv);
+		return -EBADMSG;
+	}
+	v = meta_get(r, "features_required");
+	if (v) {
+		const char *f = v;
+
+		while (*f) {
+			size_t n = strcspn(f, ",");
+
+			if (n && !feature_known(f, n)) {
+				emt_fmt(r->err, sizeof(r->err),
+					"written by a newer emt (required feature '%.*s'); upgrade emt to read it",
+					(int)(n > 64 ? 64 : n), f);
+				return -EPROTONOSUPPORT;
+			}
+			f += n;
+			if (*f == ',')
+				f++;
+		}
+	}
+	v = meta_get(r, "sealed");
+	r->sealed = v && strcmp(v, "1") == 0 && meta_get(r, "seal_ledger_head");
+	uint64_t bt, rt;
+
+	if (!parse_u64(meta_get(r, "clock_boottime_ns"), &bt) &&
+	    !parse_u64(meta_get(r, "clock_realtime_ns"), &rt) &&
+	    bt <= INT64_MAX && rt <= INT64_MAX) {
+		r->anchor_boot = (int64_t)bt;
+		r->anchor_real = (int64_t)rt;
+		r->have_anchor = 1;
+	}
+	(void)path;
+
+	err = prep(r, &r->st_cap,
+		   "SELECT seq, region_id, version, pid, tid, trigger_name, prot_before,"
+		   " prot_after, addr, size, time_ns, sha256, stored_bytes,"
+		   " (SELECT count(*) FROM gaps g WHERE g.seq = c.seq),"
+		   " EXISTS(SELECT 1 FROM regs x WHERE x.seq = c.seq),"
+		   " chunk_size, nchunks, ledger FROM captures c WHERE seq = ?1");
+	err = err ? err : prep(r, &r->st_cc,
+		   "SELECT idx, chunk_id FROM capture_chunks WHERE seq = ?1 ORDER BY idx");
+	err = err ? err : prep(r, &r->st_chunk,
+		   "SELECT hash, size, encoding, base_id, depth, data FROM chunks WHERE id = ?1");
+	err = err ? err : prep(r, &r->st_chain,
+		   "SELECT base_id, depth, encoding, size FROM chunks WHERE id = ?1");
+	err = err ? err : prep(r, &r->st_regs, "SELECT arch, data FROM regs WHERE seq = ?1");
+	err = err ? err : prep(r, &r->st_gaps,
+		   "SELECT seq, offset, length, reason, err FROM gaps WHERE seq = ?1 ORDER BY offset");
+	err = err ? err : prep(r, &r->st_region,
+		   "SELECT id, process_id, pid, backing, start, length, created_ns, gone_ns,"
+		   " path, inode, dev, offset, prot,"
+		   " (SELECT count(*) FROM captures c WHERE c.region_id = g.id)"
+		   " FROM regions g WHERE id = ?1");
+	return err;
+}
+
+struct emt_reader *emt_reader_open(const char *path, char **errmsg)
+{
+	struct emt_reader *r;
+	unsigned char hdr[100];
+	char wal[4096], *uri = NULL;
+	struct stat st;
+	int fd, err = 0, flags;
+	ssize_t n;
+
+	if (errmsg)
+		*errmsg = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!path) {
+		err = -EINVAL;
+		emt_fmt(r->err, sizeof(r->err), "no archive path given");
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		emt_fmt(r->err, sizeof(r->err), "cannot open '%s': %s", path, strerror(-err));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		err = -ENOTSUP;
+		emt_fmt(r->err, sizeof(r->err), "'%s': not an emt archive (not a regular file)", path);
+		goto fail;
+	}
+	n = read(fd, hdr, sizeof(hdr));
+	close(fd);
+	/* Decide from the header alone before SQLite sees the file. */
+	if (n < (ssize_t)sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0 ||
+	    ((uint32_t)hdr[68] << 24 | (uint32_t)hdr[69] << 16 | (uint32_t)hdr[70] << 8 | hdr[71]) !=
+		    EMT_APPLICATION_ID) {
+		err = -ENOTSUP;
+		emt_fmt(r->err, sizeof(r->err), "'%s': not an emt archive", path);
+		goto fail;
+	}
+	r->dctx = ZSTD_createDCtx();
+	r->sha = emt_sha_new();
+	if (!r->dctx || !r->sha) {
+		err = -ENOMEM;
+		emt_fmt(r->err, sizeof(r->err), "out of memory");
+		goto fail;
+	}
+	/* A window of 2^21 covers a 1 MiB chunk plus a 1 MiB base: anything
+	 * asking for more is not ours. */
+	ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, 21);
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (lstat(wal, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		char dst[512];
+
+		snprintf(r->tmpdir, sizeof(r->tmpdir), "%s/emt-read.XXXXXX",
+			 getenv("TMPDIR") && strlen(getenv("TMPDIR")) < 200 ? getenv("TMPDIR") : "/tmp");
+		if (!mkdtemp(r->tmpdir)) {
+			err = -errno;
+			r->tmpdir[0] = '\0';
+			emt_fmt(r->err, sizeof(r->err), "cannot make a private copy of '%s': %s",
+				path, strerror(-err));
+			goto fail;
+		}
+		snprintf(dst, sizeof(dst), "%s/a.emt", r->tmpdir);
+		err = copy_file(path, dst);
+		if (!err) {
+			snprintf(dst, sizeof(dst), "%s/a.emt-wal", r->tmpdir);
+			err = copy_file(wal, dst);
+		}
+		if (err) {
+			emt_fmt(r->err, sizeof(r->err), "cannot make a private copy of '%s': %s",
+				path, strerror(-err));
+			goto fail;
+		}
+		snprintf(dst, sizeof(dst), "%s/a.emt", r->tmpdir);
+		/* Read-write on the copy so SQLite can replay the WAL. */
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
+		if (sqlite3_open_v2(dst, &r->db, flags, NULL) != SQLITE_OK)
+			goto dbfail;
+	} else {
+		uri = uri_for(path);
+		if (!uri) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+		if (sqlite3_open_v2(uri, &r->db, flags, NULL) != SQLITE_OK)
+			goto dbfail;
+	}
+	sqlite3_extended_result_codes(r->db, 1);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	sqlite3_limit(r->db, SQLITE_LIMIT_LENGTH, 8 << 20);
+	sqlite3_limit(r->db, SQLITE_LIMIT_ATTACHED, 0);
+	err = reader_setup(r, path);
+	if (err)
+		goto fail;
+	free(uri);
+	return r;
+
+dbfail:
+	err = -EIO;
+	emt_fmt(r->err, sizeof(r->err), "cannot open '%s': %s", path,
+		r->db ? sqlite3_errmsg(r->db) : "out of memory");
+fail:
+	free(uri);
+	if (errmsg)
+		*errmsg = strdup(r->err[0] ? r->err : strerror(-err));
+	emt_reader_close(r);
+	errno = -err;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+static uint64_t count_sql(struct emt_reader *r, const char *sql, int *err)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t v = 0;
+
+	if (prep(r, &st, sql)) {
+		*err = -EBADMSG;
+		return 0;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		*err = db_err(r, "summary");
+	sqlite3_finalize(st);
+	return v;
+}
+
+int emt_reader_summary(struct emt_reader *r, struct emt_summary *s)
+{
+	uint64_t u;
+	int err = 0;
+
+	if (!r || !s)
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	s->format_major = r->major;
+	s->format_minor = r->minor;
+	s->sealed = (uint32_t)r->sealed;
+	if (!parse_u64(meta_get(r, "start_ns"), &u))
+		s->start_ns = u;
+	if (r->sealed && !parse_u64(meta_get(r, "stop_ns"), &u))
+		s->stop_ns = u;
+	s->processes = count_sql(r, "SELECT count(*) FROM processes", &err);
+	s->regions = count_sql(r, "SELECT count(*) FROM regions", &err);
+	s->captures = count_sql(r, "SELECT count(*) FROM captures", &err);
+	s->events = count_sql(r, "SELECT count(*) FROM events", &err);
+	s->gaps = count_sql(r, "SELECT count(*) FROM gaps", &err);
+	s->losses = count_sql(r, "SELECT total(count) FROM losses", &err);
+	s->raw_bytes = count_sql(r, "SELECT total(size) FROM captures", &err);
+	s->stored_bytes = count_sql(r, "SELECT total(stored_bytes) FROM captures", &err);
+	return err;
+}
+
+const char *emt_reader_meta(struct emt_reader *r, const char *key)
+{
+	const char *v;
+
+	if (!r || !key) {
+		errno = EINVAL;
+		return NULL;
+	}
+	v = meta_get(r, key);
+	if (!v)
+		errno = ENOENT;
+	return v;
+}
+
+int64_t emt_reader_wall_ns(struct emt_reader *r, uint64_t time_ns)
+{
+	if (!r || !r->have_anchor)
+		return (int64_t)time_ns;
+	return (int64_t)time_ns - r->anchor_boot + r->anchor_real;
+}
+
+static uint64_t boot_from_wall(struct emt_reader *r, uint64_t wall)
+{
+	int64_t v;
+
+	if (!r->have_anchor)
+		return wall;
+	v = (int64_t)wall - r->anchor_real + r->anchor_boot;
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+/* ---------------------------------------------------------------- captures */
+
+/* Columns 0..14 of st_cap and of the iterator query share this layout. */
+static void capture_from_row(sqlite3_stmt *st, struct emt_capture *c)
+{
+	const char *tn = (const char *)sqlite3_column_text(st, 5);
+	const void *h;
+	int t;
+
+	memset(c, 0, sizeof(*c));
+	c->seq = (uint64_t)sqlite3_column_int64(st, 0);
+	c->region_id = sqlite3_column_int64(st, 1);
+	c->version = (uint32_t)sqlite3_column_int64(st, 2);
+	c->pid = (uint32_t)sqlite3_column_int64(st, 3);
+	c->tid = (uint32_t)sqlite3_column_int64(st, 4);
+	t = emt_trigger_parse(tn);
+	c->trigger = t > 0 ? (uint32_t)t : 0;
+	c->prot_before = (uint32_t)sqlite3_column_int64(st, 6);
+	c->prot_after = (uint32_t)sqlite3_column_int64(st, 7);
+	c->addr = (uint64_t)sqlite3_column_int64(st, 8);
+	c->size = (uint64_t)sqlite3_column_int64(st, 9);
+	c->time_ns = (uint64_t)sqlite3_column_int64(st, 10);
+	h = sqlite3_column_blob(st, 11);
+	if (h && sqlite3_column_bytes(st, 11) == EMT_SHA256_LEN)
+		memcpy(c->sha256, h, EMT_SHA256_LEN);
+	c->stored_bytes = (uint64_t)sqlite3_column_int64(st, 12);
+	c->ngaps = (uint32_t)sqlite3_column_int64(st, 13);
+	c->has_regs = (uint32_t)sqlite3_column_int64(st, 14);
+}
+
+struct emt_capture_iter *emt_reader_captures(struct emt_reader *r,
+					     const struct emt_filter *f)
+{
+	char sql[1024];
+	size_t n;
+	struct emt_capture_iter *it;
+	int i = 1;
+
+	if (!r) {
+		errno = EINVAL;
+		return NULL;
+	}
+	n = (size_t)snprintf(sql, sizeof(sql),
+		"SELECT seq, region_id, version, pid, tid, trigger_name, prot_before,"
+		" prot_after, addr, size, time_ns, sha256, stored_bytes,"
+		" (SELECT count(*) FROM gaps g WHERE g.seq = c.seq),"
+		" EXISTS(SELECT 1 FROM regs x WHERE x.seq = c.seq)"
+		" FROM captures c WHERE 1");
+#define ADD(cond) n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND " cond)
+	if (f) {
+		if (f->pid) ADD("pid = ?");
+		if (f->trigger) ADD("trigger_name = ?");
+		if (f->region_id) ADD("region_id = ?");
+		if (f->since_ns) ADD("time_ns >= ?");
+		if (f->until_ns) ADD("time_ns <= ?");
+		if (f->min_size) ADD("size >= ?");
+		if (f->seq_from) ADD("seq >= ?");
+		if (f->seq_to) ADD("seq <= ?");
+	}
+#undef ADD
+	snprintf(sql + n, sizeof(sql) - n, " ORDER BY seq");
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	it->r = r;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &it->st, NULL) != SQLITE_OK) {
+		errno = -db_err(r, "captures");
+		free(it);
+		return NULL;
+	}
+	if (f) {
+		if (f->pid) sqlite3_bind_int64(it->st, i++, f->pid);
+		if (f->trigger) {
+			const char *tn = emt_trigger_name((enum emt_trigger)f->trigger);
+
+			sqlite3_bind_text(it->st, i++, tn ? tn : "", -1, SQLITE_STATIC);
+		}
+		if (f->region_id) sqlite3_bind_int64(it->st, i++, f->region_id);
+		if (f->since_ns) sqlite3_bind_int64(it->st, i++, (int64_t)boot_from_wall(r, f->since_ns));
+		if (f->until_ns) sqlite3_bind_int64(it->st, i++, (int64_t)boot_from_wall(r, f->until_ns));
+		if (f->min_size) sqlite3_bind_int64(it->st, i++, (int64_t)f->min_size);
+		if (f->seq_from) sqlite3_bind_int64(it->st, i++, (int64_t)f->seq_from);
+		if (f->seq_to) sqlite3_bind_int64(it->st, i++, (int64_t)f->seq_to);
+	}
+	return it;
+}
+
+int emt_capture_iter_next(struct emt_capture_iter *it, struct emt_capture *c)
+{
+	int rc;
+
+	if (!it || !c)
+		return -EINVAL;
+	rc = sqlite3_step(it->st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_err(it->r, "captures");
+	capture_from_row(it->st, c);
+	return 1;
+}
+
+void emt_capture_iter_free(struct emt_capture_iter *it)
+{
+	if (!it)
+		return;
+	sqlite3_finalize(it->st);
+	free(it);
+}
+
+int emt_reader_capture(struct emt_reader *r, uint64_t seq, struct emt_capture *c)
+{
+	int rc, err = 0;
+
+	if (!r || !c)
+		return -EINVAL;
+	sqlite3_bind_int64(r->st_cap, 1, (int64_t)seq);
+	rc = sqlite3_step(r->st_cap);
+	if (rc == SQLITE_ROW) {
+		capture_from_row(r->st_cap, c);
+	} else if (rc == SQLITE_DONE) {
+		emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": no such capture", seq);
+		err = -ENOENT;
+	} else {
+		err = db_err(r, "capture");
+	}
+	sqlite3_reset(r->st_cap);
+	return err;
+}
+
+/* Grows decode buffer `i` to `n` bytes (n <= EMT_CHUNK_SIZE_MAX). */
+static uint8_t *lvl_buf(struct emt_reader *r, size_t i, size_t n)
+{
+	if (r->lvl_cap[i] < n) {
+		uint8_t *p = realloc(r->lvl[i], n);
+
+		if (!p)
+			return NULL;
+		r->lvl[i] = p;
+		r->lvl_cap[i] = n;
+	}
+	return r->lvl[i];
+}
+
+/* Decodes one zstd frame of exactly `size` bytes into out, optionally
+ * with a raw prefix.  With `partial`, bytes decoded before an error stay
+ * in `out`.  Returns 0 or -EBADMSG with r->err set. */
+static int zdecode(struct emt_reader *r, int64_t id, const void *src, size_t srclen,
+		   const void *prefix, size_t nprefix, uint8_t *out, size_t size)
+{
+	unsigned long long fcs = ZSTD_getFrameContentSize(src, srclen);
+	ZSTD_inBuffer in = { src, srclen, 0 };
+	ZSTD_outBuffer ob = { out, size, 0 };
+	size_t ret;
+
+	if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs != size ||
+	    fcs > EMT_CHUNK_SIZE_MAX) {
+		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": frame content size does not match", id);
+		return -EBADMSG;
+	}
+	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
+	if (prefix && ZSTD_isError(ZSTD_DCtx_refPrefix(r->dctx, prefix, nprefix))) {
+		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad delta base", id);
+		return -EBADMSG;
+	}
+	/* Streaming keeps whatever decodes before damage (for `force`). */
+	do {
+		ret = ZSTD_decompressStream(r->dctx, &ob, &in);
+		if (ZSTD_isError(ret)) {
+			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": %s", id,
+				ZSTD_getErrorName(ret));
+			return -EBADMSG;
+		}
+	} while (ret != 0 && in.pos < in.size && ob.pos < ob.size);
+	if (ret != 0) {
+		/* Output full but the frame (checksum) not finished. */
+		uint8_t extra;
+		ZSTD_outBuffer eb = { &extra, 1, 0 };
+
+		while (ret != 0 && in.pos < in.size) {
+			ret = ZSTD_decompressStream(r->dctx, &eb, &in);
+			if (ZSTD_isError(ret) || eb.pos) {
+				emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": %s", id,
+					ZSTD_isError(ret) ? ZSTD_getErrorName(ret) : "too much data");
+				return -EBADMSG;
+			}
+		}
+	}
+	if (ret != 0 || ob.pos != size || in.pos != in.size) {
+		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": truncated or trailing data", id);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Decodes chunk `id` (expected `size` bytes) into `out`, resolving its
+ * delta chain root first.  Verifies every chunk of the chain against
+ * its hash. */
+static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t *out)
+{
+	int64_t chain[CHAIN_MAX];
+	uint64_t sizes[CHAIN_MAX];
+	size_t n = 0;
+	int64_t cur = id;
+	int64_t want_depth = -1;
+	int err = 0;
+
+	/* Walk to the root: depth must fall by exactly one per step, which
+	 * also rules out cycles. */
+	for (;;) {
+		int rc;
+
+		if (n == CHAIN_MAX) {
+			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": delta chain too long", id);
+			return -EBADMSG;
+		}
+		sqlite3_bind_int64(r->st_chain, 1, cur);
+		rc = sqlite3_step(r->st_chain);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(r->st_chain);
+			if (rc == SQLITE_DONE) {
+				emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": missing", cur);
+				return -EBADMSG;
+			}
+			return db_err(r, "chunk");
+		}
+		int64_t base = sqlite3_column_int64(r->st_chain, 0);
+		int base_null = sqlite3_column_type(r->st_chain, 0) == SQLITE_NULL;
+		int64_t depth = sqlite3_column_int64(r->st_chain, 1);
+		const char *enc = (const char *)sqlite3_column_text(r->st_chain, 2);
+		int64_t csize = sqlite3_column_int64(r->st_chain, 3);
+		int delta = enc && strcmp(enc, "zstd-delta") == 0;
+		int plain = enc && strcmp(enc, "zstd") == 0;
+
+		sqlite3_reset(r->st_chain);
+		if ((!delta && !plain) || (want_depth >= 0 && depth != want_depth) ||
+		    depth < 0 || depth > EMT_DELTA_DEPTH_MAX || (plain && depth != 0) ||
+		    (delta && (depth == 0 || base_null)) || csize < 1 ||
+		    csize > (int64_t)EMT_CHUNK_SIZE_MAX) {
+			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad encoding, depth or size", cur);
+			return -EBADMSG;
+		}
+		chain[n] = cur;
+		sizes[n] = (uint64_t)csize;
+		n++;
+		if (plain)
+			break;
+		want_depth = depth - 1;
+		cur = base;
+	}
+	if (sizes[0] != size) {
+		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": size %" PRIu64 ", expected %" PRIu64,
+			id, sizes[0], size);
+		return -EBADMSG;
+	}
+	/* Decode root first; level k's output is level k-1's prefix. */
+	const uint8_t *prefix = NULL;
+	size_t nprefix = 0;
+
+	for (size_t k = n; k-- > 0;) {
+		uint8_t *dst = k == 0 ? out : lvl_buf(r, k, sizes[k]);
+		uint8_t h[EMT_SHA256_LEN];
+
+		if (!dst)
+			return -ENOMEM;
+		sqlite3_bind_int64(r->st_chunk, 1, chain[k]);
+		if (sqlite3_step(r->st_chunk) != SQLITE_ROW) {
+			err = db_err(r, "chunk");
+			sqlite3_reset(r->st_chunk);
+			return err;
+		}
+		const void *hash = sqlite3_column_blob(r->st_chunk, 0);
+		int hlen = sqlite3_column_bytes(r->st_chunk, 0);
+		const void *data = sqlite3_column_blob(r->st_chunk, 5);
+		int dlen = sqlite3_column_bytes(r->st_chunk, 5);
+
+		if (!hash || hlen != EMT_SHA256_LEN || !data) {
+			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad hash or data column", chain[k]);
+			err = -EBADMSG;
+		} else {
+			err = zdecode(r, chain[k], data, (size_t)dlen, prefix, nprefix, dst, sizes[k]);
+			if (!err) {
+				emt_sha256(dst, sizes[k], h);
+				if (memcmp(h, hash, EMT_SHA256_LEN) != 0) {
+					emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": hash mismatch", chain[k]);
+					err = -EBADMSG;
+				}
+			}
+		}
+		sqlite3_reset(r->st_chunk);
+		if (err) {
+			if (k != 0)     /* the base is bad: nothing of `out` is valid */
+				memset(out, 0, size);
+			return err;
+		}
+		prefix = dst;
+		nprefix = sizes[k];
+	}
+	return 0;
+}
+
+/* Walks the chunks of capture `seq`, handing each decoded chunk to `emit`.
+ * Damaged chunks are reported in r->err (the first one), zero-filled
+ * (or partially decoded) and walking continues when `force`. */
+typedef int (*emit_fn)(void *ctx, uint64_t off, const uint8_t *p, size_t n);
+
+static int capture_walk(struct emt_reader *r, uint64_t seq, uint8_t *direct,
+			emit_fn emit, void *ctx, int force, uint64_t *size_out)
+{
+	uint64_t size, cs, nchunks, expect_idx = 0;
+	uint8_t want[EMT_SHA256_LEN], got[EMT_SHA256_LEN];
+	char first_err[EMT_ERRMSG_MAX] = "";
+	int damaged = 0, rc, err = 0;
+
+	sqlite3_bind_int64(r->st_cap, 1, (int64_t)seq);
+	rc = sqlite3_step(r->st_cap);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(r->st_cap);
+		if (rc == SQLITE_DONE) {
+			emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": no such capture", seq);
+			return -ENOENT;
+		}
+		return db_err(r, "capture");
+	}
+	size = (uint64_t)sqlite3_column_int64(r->st_cap, 9);
+	cs = (uint64_t)sqlite3_column_int64(r->st_cap, 15);
+	nchunks = (uint64_t)sqlite3_column_int64(r->st_cap, 16);
+	const void *h = sqlite3_column_blob(r->st_cap, 11);
+	int hl = sqlite3_column_bytes(r->st_cap, 11);
+
+	if (h && hl == EMT_SHA256_LEN)
+		memcpy(want, h, EMT_SHA256_LEN);
+	sqlite3_reset(r->st_cap);
+	if (!h || hl != EMT_SHA256_LEN || size > EMT_CAPTURE_SIZE_MAX || cs < 4096 ||
+	    cs > EMT_CHUNK_SIZE_MAX || (cs & (cs - 1)) || nchunks != (size + cs - 1) / cs) {
+		emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": inconsistent size, chunk size or hash",
+			seq);
+		return -EBADMSG;
+	}
+	if (size_out)
+		*size_out = size;
+	if (!direct && !r->chunkbuf) {
+		r->chunkbuf = malloc(EMT_CHUNK_SIZE_MAX);
+		if (!r->chunkbuf)
+			return -ENOMEM;
+	}
+	emt_sha_final(r->sha, got);     /* resets the context */
+
+	sqlite3_bind_int64(r->st_cc, 1, (int64_t)seq);
+	/* st_cc stays active while chunks are decoded with other
+	 * statements: SQLite allows that for reads. */
+	for (;;) {
+		rc = sqlite3_step(r->st_cc);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			err = db_err(r, "capture chunks");
+			goto out;
+		}
+		uint64_t idx = (uint64_t)sqlite3_column_int64(r->st_cc, 0);
+		int64_t cid = sqlite3_column_int64(r->st_cc, 1);
+
+		if (idx != expect_idx || idx >= nchunks) {
+			/* Missing or extra chunk rows: positions after this one
+			 * cannot be trusted. */
+			snprintf(first_err, sizeof(first_err),
+				 "capture %" PRIu64 ": chunk list broken at index %" PRIu64, seq, expect_idx);
+			damaged = 1;
+			break;
+		}
+		uint64_t off = idx * cs;
+		size_t n = (size_t)(size - off < cs ? size - off : cs);
+		uint8_t *dst = direct ? direct + off : r->chunkbuf;
+		int e = chunk_decode(r, cid, n, dst);
+
+		if (e == -ENOMEM || e == -EIO) {
+			err = e;
+			goto out;
+		}
+		if (e) {
+			if (!damaged)
+				snprintf(first_err, sizeof(first_err), "capture %" PRIu64 ": chunk %" PRIu64 ": %.400s",
+					 seq, idx, r->err);
+			damaged = 1;
+			if (!force) {
+				err = -EBADMSG;
+				goto out;
+			}
+		}
+		emt_sha_update(r->sha, dst, n);
+		if (emit) {
+			e = emit(ctx, off, dst, n);
+			if (e) {
+				err = e;
+				goto out;
+			}
+		}
+		expect_idx++;
+	}
+	if (expect_idx != nchunks) {
+		if (!damaged)
+			snprintf(first_err, sizeof(first_err), "capture %" PRIu64 ": %" PRIu64
+				 " of %" PRIu64 " chunks missing", seq, nchunks - expect_idx, nchunks);
+		damaged = 1;
+		if (force) {
+			/* Zero-fill what is missing so the output has the
+			 * capture's size. */
+			for (uint64_t i = expect_idx; i < nchunks; i++) {
+				uint64_t off = i * cs;
+				size_t n = (size_t)(size - off < cs ? size - off : cs);
+				uint8_t *dst = direct ? direct + off : r->chunkbuf;
+
+				memset(dst, 0, n);
+				if (emit && (err = emit(ctx, off, dst, n)) != 0)
+					goto out;
+			}
+		}
+	}
+	emt_sha_final(r->sha, got);
+	if (!damaged && memcmp(got, want, EMT_SHA256_LEN) != 0) {
+		snprintf(first_err, sizeof(first_err), "capture %" PRIu64 ": content hash mismatch", seq);
+		damaged = 1;
+	}
+	if (damaged) {
+		memcpy(r->err, first_err, sizeof(r->err));
+		err = -EBADMSG;
+	}
+out:
+	sqlite3_reset(r->st_cc);
+	return err;
+}
+
+int emt_reader_read_capture(struct emt_reader *r, uint64_t seq, void *buf,
+			    size_t cap, int force)
+{
+	struct emt_capture c;
+	int err;
+
+	if (!r || (!buf && cap))
+		return -EINVAL;
+	err = emt_reader_capture(r, seq, &c);
+	if (err)
+		return err;
+	if (c.size > cap) {
+		emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": %" PRIu64
+			" bytes do not fit in a buffer of %zu", seq, c.size, cap);
+		return -EINVAL;
+	}
+	if (c.size)
+		memset(buf, 0, (size_t)c.size);
+	return capture_walk(r, seq, c.size ? buf : NULL, NULL, NULL, force, NULL);
+}
+
+static int emit_fd(void *ctx, uint64_t off, const uint8_t *p, size_t n)
+{
+	int fd = *(int *)ctx;
+
+	(void)off;
+	while (n) {
+		ssize_t m = write(fd, p, n);
+
+		if (m < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += m;
+		n -= (size_t)m;
+	}
+	return 0;
+}
+
+int emt_reader_write_capture(struct emt_reader *r, uint64_t seq, int fd, int force)
+{
+	int err;
+
+	if (!r || fd < 0)
+		return -EINVAL;
+	err = capture_walk(r, seq, NULL, emit_fd, &fd, force, NULL);
+	if (err && err != -EBADMSG && err != -ENOENT && !strstr(r->err, "capture"))
+		emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": write failed: %s", seq,
+			strerror(-err));
+	return err;
+}
+
+int emt_reader_regs(struct emt_reader *r, uint64_t seq, struct emt_regs_x86_64 *regs)
+{
+	int rc, err = 0;
+
+	if (!r || !regs)
+		return -EINVAL;
+	sqlite3_bind_int64(r->st_regs, 1, (int64_t)seq);
+	rc = sqlite3_step(r->st_regs);
+	if (rc == SQLITE_ROW) {
+		const char *arch = (const char *)sqlite3_column_text(r->st_regs, 0);
+		const uint8_t *d = sqlite3_column_blob(r->st_regs, 1);
+		int n = sqlite3_column_bytes(r->st_regs, 1);
+
+		if (!arch || strcmp(arch, EMT_ARCH_X86_64) != 0 || !d || n != EMT_REGS_X86_64_LEN) {
+			emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": bad register record", seq);
+			err = -EBADMSG;
+		} else {
+			uint64_t *v = (uint64_t *)regs;
+
+			for (size_t i = 0; i < EMT_REGS_X86_64_LEN / 8; i++) {
+				v[i] = 0;
+				for (size_t b = 0; b < 8; b++)
+					v[i] |= (uint64_t)d[i * 8 + b] << (8 * b);
+			}
+		}
+	} else if (rc == SQLITE_DONE) {
+		emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": no registers", seq);
+		err = -ENOENT;
+	} else {
+		err = db_err(r, "registers");
+	}
+	sqlite3_reset(r->st_regs);
+	return err;
+}
+
+int emt_reader_gaps(struct emt_reader *r, uint64_t seq, struct emt_gap **gaps, size_t *ngaps)
+{
+	struct emt_gap *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+
+	if (!r || !gaps || !ngaps)
+		return -EINVAL;
+	*gaps = NULL;
+	*ngaps = 0;
+	sqlite3_bind_int64(r->st_gaps, 1, (int64_t)seq);
+	while ((rc = sqlite3_step(r->st_gaps)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct emt_gap *nv;
+
+			/* A capture of 4 GiB has at most 2^20 pages. */
+			if (nc > (1u << 21)) {
+				emt_fmt(r->err, sizeof(r->err), "capture %" PRIu64 ": too many gaps", seq);
+				err = -E2BIG;
+				break;
+			}
+			nv = realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		int reason = emt_gap_reason_parse((const char *)sqlite3_column_text(r->st_gaps, 3));
+
+		v[n].seq = seq;
+		v[n].offset = (uint64_t)sqlite3_column_int64(r->st_gaps, 1);
+		v[n].length = (uint64_t)sqlite3_column_int64(r->st_gaps, 2);
+		v[n].reason = reason > 0 ? (uint32_t)reason : 0;
+		v[n].err = (int32_t)sqlite3_column_int64(r->st_gaps, 4);
+		n++;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(r, "gaps");
+	sqlite3_reset(r->st_gaps);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*gaps = v;
+	*ngaps = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+static struct emt_row_iter *row_iter(struct emt_reader *r, enum row_kind kind,
+				     const char *sql, uint32_t pid)
+{
+	struct emt_row_iter *it;
+
+	if (!r) {
+		errno = EINVAL;
+		return NULL;
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	it->r = r;
+	it->kind = kind;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &it->st, NULL) != SQLITE_OK) {
+		errno = -db_err(r, "rows");
+		free(it);
+		return NULL;
+	}
+	if (sqlite3_bind_parameter_count(it->st) >= 1)
+		sqlite3_bind_int64(it->st, 1, pid);
+	return it;
+}
+
+/* Copies a column as a NUL-terminated string (hostile bytes kept; an
+ * embedded NUL truncates, which SPEC.md allows). */
+static const char *col_str(sqlite3_stmt *st, int i, char **slot)
+{
+	const void *p;
+	int n;
+
+	free(*slot);
+	*slot = NULL;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	p = sqlite3_column_blob(st, i);
+	n = sqlite3_column_bytes(st, i);
+	if (n < 0 || (size_t)n > EMT_STRING_MAX)
+		n = EMT_STRING_MAX;
+	*slot = malloc((size_t)n + 1);
+	if (!*slot)
+		return NULL;
+	if (n)
+		memcpy(*slot, p, (size_t)n);
+	(*slot)[n] = '\0';
+	return *slot;
+}
+
+static int row_step(struct emt_row_iter *it, enum row_kind kind)
+{
+	int rc;
+
+	if (!it || it->kind != kind)
+		return -EINVAL;
+	rc = sqlite3_step(it->st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_err(it->r, "rows");
+	return 1;
+}
+
+struct emt_row_iter *emt_reader_processes(struct emt_reader *r)
+{
+	return row_iter(r, ROW_PROC,
+			"SELECT id, pid, ppid, start_ns, exit_ns, exit_status, has_exit, exe,"
+			" cmdline FROM processes ORDER BY id", 0);
+}
+
+int emt_process_iter_next(struct emt_row_iter *it, struct emt_process *p)
+{
+	int ret = row_step(it, ROW_PROC);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !p)
+		return p ? ret : -EINVAL;
+	st = it->st;
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(st, 0);
+	p->pid = (uint32_t)sqlite3_column_int64(st, 1);
+	p->ppid = (uint32_t)sqlite3_column_int64(st, 2);
+	p->start_ns = (uint64_t)sqlite3_column_int64(st, 3);
+	p->exit_ns = (uint64_t)sqlite3_column_int64(st, 4);
+	p->exit_status = (int32_t)sqlite3_column_int64(st, 5);
+	p->has_exit = sqlite3_column_int64(st, 6) != 0;
+	p->exe = col_str(st, 7, &it->s1);
+	p->cmdline = col_str(st, 8, &it->s2);
+	return 1;
+}
+
+static void region_from_row(sqlite3_stmt *st, struct emt_region *rg, char **slot)
+{
+	int b = emt_backing_parse((const char *)sqlite3_column_text(st, 3));
+
+	memset(rg, 0, sizeof(*rg));
+	rg->id = sqlite3_column_int64(st, 0);
+	rg->process_id = sqlite3_column_int64(st, 1);
+	rg->pid = (uint32_t)sqlite3_column_int64(st, 2);
+	rg->backing = b > 0 ? (uint32_t)b : 0;
+	rg->start = (uint64_t)sqlite3_column_int64(st, 4);
+	rg->length = (uint64_t)sqlite3_column_int64(st, 5);
+	rg->created_ns = (uint64_t)sqlite3_column_int64(st, 6);
+	rg->gone_ns = (uint64_t)sqlite3_column_int64(st, 7);
+	rg->path = col_str(st, 8, slot);
+	rg->inode = (uint64_t)sqlite3_column_int64(st, 9);
+	rg->dev = (uint64_t)sqlite3_column_int64(st, 10);
+	rg->offset = (uint64_t)sqlite3_column_int64(st, 11);
+	rg->prot = (uint32_t)sqlite3_column_int64(st, 12);
+	rg->nversions = (uint32_t)sqlite3_column_int64(st, 13);
+}
+
+#define REGION_COLS "id, process_id, pid, backing, start, length, created_ns, gone_ns," \
+	" path, inode, dev, offset, prot," \
+	" (SELECT count(*) FROM captures c WHERE c.region_id = g.id)"
+
+struct emt_row_iter *emt_reader_regions(struct emt_reader *r, uint32_t pid)
+{
+	if (pid)
+		return row_iter(r, ROW_REGION, "SELECT " REGION_COLS
+				" FROM regions g WHERE pid = ?1 ORDER BY id", pid);
+	return row_iter(r, ROW_REGION, "SELECT " REGION_COLS " FROM regions g ORDER BY id", 0);
+}
+
+int emt_region_iter_next(struct emt_row_iter *it, struct emt_region *rg)
+{
+	int ret = row_step(it, ROW_REGION);
+
+	if (ret <= 0 || !rg)
+		return rg ? ret : -EINVAL;
+	region_from_row(it->st, rg, &it->s1);
+	return 1;
+}
+
+int emt_reader_region(struct emt_reader *r, int64_t id, struct emt_region *rg)
+{
+	int rc, err = 0;
+
+	if (!r || !rg)
+		return -EINVAL;
+	sqlite3_bind_int64(r->st_region, 1, id);
+	rc = sqlite3_step(r->st_region);
+	if (rc == SQLITE_ROW) {
+		/* The path is valid until the next emt_reader_region call. */
+		region_from_row(r->st_region, rg, &r->region_path);
+	} else if (rc == SQLITE_DONE) {
+		emt_fmt(r->err, sizeof(r->err), "region %" PRId64 ": no such region", id);
+		err = -ENOENT;
+	} else {
+		err = db_err(r, "region");
+	}
+	sqlite3_reset(r->st_region);
+	return err;
+}
+
+struct emt_row_iter *emt_reader_events(struct emt_reader *r, uint32_t pid)
+{
+	if (pid)
+		return row_iter(r, ROW_EVENT, "SELECT id, time_ns, pid, tid, syscall, addr, len,"
+				" prot, flags, fd, ret, seq, detail FROM events WHERE pid = ?1"
+				" ORDER BY id", pid);
+	return row_iter(r, ROW_EVENT, "SELECT id, time_ns, pid, tid, syscall, addr, len,"
+			" prot, flags, fd, ret, seq, detail FROM events ORDER BY id", 0);
+}
+
+int emt_event_iter_next(struct emt_row_iter *it, struct emt_event *e)
+{
+	int ret = row_step(it, ROW_EVENT);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !e)
+		return e ? ret : -EINVAL;
+	st = it->st;
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	e->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+	e->pid = (uint32_t)sqlite3_column_int64(st, 2);
+	e->tid = (uint32_t)sqlite3_column_int64(st, 3);
+	e->syscall = col_str(st, 4, &it->s1);
+	if (!e->syscall)
+		e->syscall = "";
+	e->addr = (uint64_t)sqlite3_column_int64(st, 5);
+	e->len = (uint64_t)sqlite3_column_int64(st, 6);
+	e->prot = (uint64_t)sqlite3_column_int64(st, 7);
+	e->flags = (uint64_t)sqlite3_column_int64(st, 8);
+	e->fd = sqlite3_column_int64(st, 9);
+	e->ret = sqlite3_column_int64(st, 10);
+	e->seq = (uint64_t)sqlite3_column_int64(st, 11);
+	e->detail = col_str(st, 12, &it->s2);
+	return 1;
+}
+
+struct emt_row_iter *emt_reader_losses(struct emt_reader *r)
+{
+	return row_iter(r, ROW_LOSS, "SELECT last_ns, kind, count, pid FROM losses ORDER BY id", 0);
+}
+
+int emt_loss_iter_next(struct emt_row_iter *it, struct emt_loss *l)
+{
+	int ret = row_step(it, ROW_LOSS);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !l)
+		return l ? ret : -EINVAL;
+	st = it->st;
+	memset(l, 0, sizeof(*l));
+	l->time_ns = (uint64_t)sqlite3_column_int64(st, 0);
+	l->kind = col_str(st, 1, &it->s1);
+	if (!l->kind)
+		l->kind = "";
+	l->count = (uint64_t)sqlite3_column_int64(st, 2);
+	l->pid = (uint32_t)sqlite3_column_int64(st, 3);
+	return 1;
+}
+
+void emt_row_iter_free(struct emt_row_iter *it)
+{
+	if (!it)
+		return;
+	sqlite3_finalize(it->st);
+	free(it->s1);
+	free(it->s2);
+	free(it);
+}
+
+/* ---------------------------------------------------------------- verify */
+
+struct vctx {
+	emt_verify_report_fn report;
+	void *ctx;
+	int problems;
+};
+
+static void vreport(struct vctx *v, const char *item, const char *msg)
+{
+	v->problems++;
+	if (v->report)
+		v->report(v->ctx, item, msg);
+}
+
+int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
+		      void *ctx, struct emt_verify_stats *st)
+{
+	struct vctx v = { report, ctx, 0 };
+	struct emt_verify_stats s = { 0 };
+	sqlite3_stmt *q = NULL;
+	uint8_t prev[EMT_SHA256_LEN] = { 0 };
+	uint64_t expect_seq = 1;
+	char item[64], msg[EMT_ERRMSG_MAX];
+	int rc, err = 0;
+
+	if (!r)
+		return -EINVAL;
+	s.sealed = (uint32_t)r->sealed;
+
+	/* SQLite's own structure first: a broken b-tree explains the rest. */
+	if (prep(r, &q, "PRAGMA quick_check(20)"))
+		return -EIO;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+
+		if (t && strcmp(t, "ok") != 0)
+			vreport(&v, "database", t);
+	}
+	if (rc != SQLITE_DONE)
+		vreport(&v, "database", sqlite3_errmsg(r->db));
+	sqlite3_finalize(q);
+	q = NULL;
+
+	s.chunks = count_sql(r, "SELECT count(*) FROM chunks", &err);
+	err = 0;
+
+	/* Captures in seq order: contiguity, references, content, ledger. */
+	if (prep(r, &q, "SELECT seq, region_id, version, pid, tid, trigger_name,"
+		 " prot_before, prot_after, addr, size, time_ns, sha256, chunk_size, ledger,"
+		 " EXISTS(SELECT 1 FROM regions g WHERE g.id = c.region_id)"
+		 " FROM captures c ORDER BY seq"))
+		return -EIO;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct emt_capture c;
+		const char *tn = (const char *)sqlite3_column_text(q, 5);
+		const void *h = sqlite3_column_blob(q, 11);
+		const void *lg = sqlite3_column_blob(q, 13);
+		uint8_t next[EMT_SHA256_LEN];
+		char text[EMT_LEDGER_TEXT_MAX];
+		size_t tl;
+		int t;
+
+		memset(&c, 0, sizeof(c));
+		c.seq = (uint64_t)sqlite3_column_int64(q, 0);
+		c.region_id = sqlite3_column_int64(q, 1);
+		c.version = (uint32_t)sqlite3_column_int64(q, 2);
+		c.pid = (uint32_t)sqlite3_column_int64(q, 3);
+		c.tid = (uint32_t)sqlite3_column_int64(q, 4);
+		t = emt_trigger_parse(tn);
+		c.trigger = t > 0 ? (uint32_t)t : 0;
+		c.prot_before = (uint32_t)sqlite3_column_int64(q, 6);
+		c.prot_after = (uint32_t)sqlite3_column_int64(q, 7);
+		c.addr = (uint64_t)sqlite3_column_int64(q, 8);
+		c.size = (uint64_t)sqlite3_column_int64(q, 9);
+		c.time_ns = (uint64_t)sqlite3_column_int64(q, 10);
+		uint32_t cs = (uint32_t)sqlite3_column_int64(q, 12);
+		int region_ok = sqlite3_column_int(q, 14);
+
+		snprintf(item, sizeof(item), "capture %" PRIu64, c.seq);
+		s.captures++;
+		if (c.seq != expect_seq) {
+			emt_fmt(msg, sizeof(msg), "sequence gap: expected %" PRIu64, expect_seq);
+			vreport(&v, item, msg);
+		}
+		expect_seq = c.seq + 1;
+		if (!region_ok)
+			vreport(&v, item, "references a missing region");
+		if (!t || t < 0)
+			vreport(&v, item, "unknown trigger");
+		if (!h || sqlite3_column_bytes(q, 11) != EMT_SHA256_LEN ||
+		    !lg || sqlite3_column_bytes(q, 13) != EMT_SHA256_LEN) {
+			vreport(&v, item, "bad hash column");
+			continue;
+		}
+		memcpy(c.sha256, h, EMT_SHA256_LEN);
+		tl = emt_ledger_text(text, sizeof(text), &c, cs);
+		emt_ledger_step(prev, text, tl, c.sha256, next);
+		if (memcmp(next, lg, EMT_SHA256_LEN) != 0) {
+			vreport(&v, item, "ledger entry does not chain (altered, reordered or deleted capture)");
+			/* Resynchronise so one bad row is one report. */
+			memcpy(prev, lg, EMT_SHA256_LEN);
+		} else {
+			memcpy(prev, next, EMT_SHA256_LEN);
+		}
+		s.ledger_entries++;
+		err = capture_walk(r, c.seq, NULL, NULL, NULL, 1, NULL);
+		if (err == -EBADMSG || err == -ENOENT) {
+			const char *m = r->err;
+			size_t il = strlen(item);
+
+			/* Drop the "capture N: " prefix: item names it. */
+			if (strncmp(m, item, il) == 0 && m[il] == ':')
+				m += il + 2;
+			vreport(&v, item, m);
+		} else if (err) {
+			sqlite3_finalize(q);
+			return err;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		vreport(&v, "captures", sqlite3_errmsg(r->db));
+	sqlite3_finalize(q);
+
+	if (r->sealed) {
+		char hex[2 * EMT_SHA256_LEN + 1];
+		const char *head = meta_get(r, "seal_ledger_head");
+		uint64_t n;
+
+		emt_hex(prev, EMT_SHA256_LEN, hex);
+		if (!head || strcmp(head, hex) != 0)
+			vreport(&v, "seal", "ledger head does not match the captures");
+		if (parse_u64(meta_get(r, "seal_captures"), &n) || n != s.captures) {
+			emt_fmt(msg, sizeof(msg), "sealed with a different number of captures than the %"
+				PRIu64 " present", s.captures);
+			vreport(&v, "seal", msg);
+		}
+	}
+	/* Versions of a region must be 1..K without holes. */
+	if (prep(r, &q, "SELECT region_id, count(*), max(version) FROM captures GROUP BY region_id"
+		 " HAVING count(*) <> max(version) OR min(version) <> 1") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			snprintf(item, sizeof(item), "region %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			vreport(&v, item, "capture versions are not 1..K");
+		}
+		sqlite3_finalize(q);
+	}
+	if (st)
+		*st = s;
+	return v.problems;
+}

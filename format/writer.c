@@ -1,0 +1,1284 @@
+/*
+ * writer.c - emt_writer_*: creates and fills a format v1 archive.
+ *
+ * One SQLite connection in WAL mode (synchronous=NORMAL: a SIGKILL loses
+ * nothing committed; a power cut may lose the last batch, never corrupts).
+ * Captures go into a batch transaction committed at most commit_ms after
+ * it opened; each capture is its own SAVEPOINT so a failing capture leaves
+ * no half rows.  In-memory state (dedupe index, per-region previous
+ * version for deltas, ledger head) only advances once a capture's rows are
+ * in; a failed COMMIT leaves it out of step with the file, so the writer
+ * then refuses further work ("broken") rather than write dangling
+ * references.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "internal.h"
+
+/* Previous version of a region, kept as raw bytes so the next version's
+ * chunks can be delta-encoded against the same offsets without reading
+ * the archive back.  Bounded by DELTA_CACHE_MAX in total. */
+struct wregion {
+	int64_t  id;
+	uint32_t nversions;
+	uint32_t chunk_size;
+	uint64_t addr, size;
+	uint8_t *data;          /* NULL: no delta base available */
+	int64_t *chunk_ids;     /* chunk id per chunk of the previous version */
+	uint8_t *depths;
+};
+
+struct hslot {
+	uint8_t  hash[EMT_SHA256_LEN];
+	int64_t  id;            /* 0 empty, -1 tombstone */
+	uint8_t  depth;
+};
+
+#define DELTA_CACHE_MAX (512ull << 20)
+
+struct emt_writer {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	char err[EMT_ERRMSG_MAX];
+	int broken;
+
+	uint32_t chunk_size;
+	int32_t  level;
+	uint32_t commit_ms;
+	uint32_t no_delta;
+
+	int in_batch;
+	uint64_t batch_start_ms;
+
+	uint64_t next_seq;
+	uint8_t  ledger[EMT_SHA256_LEN];
+
+	ZSTD_CCtx *cctx;
+	uint8_t *cbuf;          /* compression output */
+	size_t   cbuf_cap;
+	uint8_t *cbuf2;
+	struct emt_sha *sha;    /* whole-capture hash */
+
+	struct hslot *ht;
+	size_t   ht_cap, ht_used;
+
+	struct wregion *regions;        /* indexed by region id */
+	size_t   nregions_cap;
+	uint64_t delta_cache_bytes;
+
+	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
+		*st_event, *st_proc, *st_exit, *st_region, *st_gone, *st_loss,
+		*st_meta;
+
+	struct emt_writer_stats stats;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Maps an SQLite result to -errno and records the message. */
+static int db_fail(struct emt_writer *w, int rc, const char *what)
+{
+	emt_fmt(w->err, sizeof(w->err), "%s: %s", what, sqlite3_errmsg(w->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec_sql(struct emt_writer *w, const char *sql)
+{
+	int rc = sqlite3_exec(w->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(w, rc, sql);
+}
+
+static int step_done(struct emt_writer *w, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return db_fail(w, rc, what);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_blob(st, i, s, (int)strnlen(s, EMT_STRING_MAX),
+				  SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+	sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static int batch_begin(struct emt_writer *w)
+{
+	int err;
+
+	if (w->in_batch)
+		return 0;
+	err = exec_sql(w, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	w->in_batch = 1;
+	w->batch_start_ms = mono_ms();
+	return 0;
+}
+
+static int batch_commit(struct emt_writer *w)
+{
+	int rc;
+
+	if (!w->in_batch)
+		return 0;
+	rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int err = db_fail(w, rc, "commit");
+
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+		w->in_batch = 0;
+		/* Memory state now describes rows that are not in the file. */
+		w->broken = 1;
+		return err;
+	}
+	w->in_batch = 0;
+	return 0;
+}
+
+static int check_usable(struct emt_writer *w)
+{
+	if (w->broken) {
+		if (!w->err[0])
+			emt_fmt(w->err, sizeof(w->err), "writer unusable after a failed commit");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- dedupe */
+
+static size_t ht_index(const uint8_t *h, size_t cap)
+{
+	uint64_t v;
+
+	memcpy(&v, h, sizeof(v));       /* SHA-256 bytes are already uniform */
+	return (size_t)v & (cap - 1);
+}
+
+static struct hslot *ht_find(struct emt_writer *w, const uint8_t *h)
+{
+	size_t i = ht_index(h, w->ht_cap);
+
+	for (;;) {
+		struct hslot *s = &w->ht[i];
+
+		if (s->id == 0)
+			return NULL;
+		if (s->id > 0 && memcmp(s->hash, h, EMT_SHA256_LEN) == 0)
+			return s;
+		i = (i + 1) & (w->ht_cap - 1);
+	}
+}
+
+static int ht_insert(struct emt_writer *w, const uint8_t *h, int64_t id,
+		     uint8_t depth);
+
+static int ht_grow(struct emt_writer *w)
+{
+	struct hslot *old = w->ht;
+	size_t oldcap = w->ht_cap;
+	size_t cap = oldcap ? oldcap * 2 : 4096;
+
+	w->ht = calloc(cap, sizeof(*w->ht));
+	if (!w->ht) {
+		w->ht = old;
+		return -ENOMEM;
+	}
+	w->ht_cap = cap;
+	w->ht_used = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].id > 0)
+			ht_insert(w, old[i].hash, old[i].id, old[i].depth);
+	free(old);
+	return 0;
+}
+
+static int ht_insert(struct emt_writer *w, const uint8_t *h, int64_t id,
+		     uint8_t depth)
+{
+	size_t i;
+
+	if ((w->ht_used + 1) * 4 >= w->ht_cap * 3) {
+		int err = ht_grow(w);
+
+		if (err)
+			return err;
+	}
+	i = ht_index(h, w->ht_cap);
+	while (w->ht[i].id > 0)
+		i = (i + 1) & (w->ht_cap - 1);
+	if (w->ht[i].id == 0)
+		w->ht_used++;
+	memcpy(w->ht[i].hash, h, EMT_SHA256_LEN);
+	w->ht[i].id = id;
+	w->ht[i].depth = depth;
+	return 0;
+}
+
+static void ht_remove(struct emt_writer *w, const uint8_t *h)
+{
+	struct hslot *s = ht_find(w, h);
+
+	if (s)
+		s->id = -1;     /* tombstone keeps probe chains intact */
+}
+
+/* ---------------------------------------------------------------- create */
+
+static int remove_stale(const char *path, const char *suffix, char *err,
+			size_t errcap)
+{
+	char p[4096];
+	struct stat st;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix) >= sizeof(p))
+		return -ENAMETOOLONG;
+	if (lstat(p, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* SQLite would open (and follow) these: a planted symlink or old
+	 * WAL must never end up in the new evidence file. */
+	if (!S_ISREG(st.st_mode)) {
+		emt_fmt(err, errcap, "cannot create '%s': '%s' exists and is not a regular file",
+			path, p);
+		return S_ISLNK(st.st_mode) ? -ELOOP : -EEXIST;
+	}
+	if (unlink(p) < 0)
+		return -errno;
+	return 0;
+}
+
+static int read_small_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+static int put_meta(struct emt_writer *w, const char *k, const char *v)
+{
+	sqlite3_bind_text(w->st_meta, 1, k, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(w->st_meta, 2, v, -1, SQLITE_TRANSIENT);
+	return step_done(w, w->st_meta, "meta");
+}
+
+static int put_meta_u64(struct emt_writer *w, const char *k, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return put_meta(w, k, buf);
+}
+
+static int prepare(struct emt_writer *w, sqlite3_stmt **st, const char *sql)
+{
+	int rc = sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				    st, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(w, rc, "prepare");
+}
+
+static int prepare_all(struct emt_writer *w)
+{
+	int err = 0;
+
+	err = err ? err : prepare(w, &w->st_chunk,
+		"INSERT INTO chunks(hash, size, encoding, base_id, depth, first_seq, data)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_cc,
+		"INSERT INTO capture_chunks(seq, idx, chunk_id) VALUES(?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_cap,
+		"INSERT INTO captures(seq, region_id, version, pid, tid, trigger_name,"
+		" prot_before, prot_after, addr, size, time_ns, chunk_size, nchunks,"
+		" stored_bytes, sha256, ledger)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_gap,
+		"INSERT INTO gaps(seq, offset, length, reason, err) VALUES(?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_regs,
+		"INSERT INTO regs(seq, arch, data) VALUES(?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_event,
+		"INSERT INTO events(time_ns, pid, tid, syscall, addr, len, prot, flags,"
+		" fd, ret, seq, detail) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_proc,
+		"INSERT INTO processes(pid, ppid, start_ns, exit_ns, exit_status,"
+		" has_exit, exe, cmdline) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_exit,
+		"UPDATE processes SET exit_ns = ?, exit_status = ?, has_exit = 1 WHERE id = ?");
+	err = err ? err : prepare(w, &w->st_region,
+		"INSERT INTO regions(process_id, pid, backing, start, length, created_ns,"
+		" gone_ns, path, inode, dev, offset, prot)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : prepare(w, &w->st_gone,
+		"UPDATE regions SET gone_ns = ? WHERE id = ?");
+	err = err ? err : prepare(w, &w->st_loss,
+		"INSERT INTO losses(kind, pid, count, first_ns, last_ns) VALUES(?, ?, ?, ?, ?)"
+		" ON CONFLICT(kind, pid) DO UPDATE SET count = count + excluded.count,"
+		" last_ns = max(last_ns, excluded.last_ns)");
+	err = err ? err : prepare(w, &w->st_meta,
+		"INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+	return err;
+}
+
+static int init_archive(struct emt_writer *w)
+{
+	struct utsname u;
+	char buf[256];
+	int err;
+
+	/* Page size must be set before the first table exists.  Larger pages
+	 * mean fewer overflow pages per compressed chunk. */
+	err = exec_sql(w, "PRAGMA page_size = 16384");
+	err = err ? err : exec_sql(w, "PRAGMA journal_mode = WAL");
+	err = err ? err : exec_sql(w, "PRAGMA synchronous = NORMAL");
+	if (err)
+		return err;
+	err = exec_sql(w, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	snprintf(buf, sizeof(buf), "PRAGMA application_id = %u; PRAGMA user_version = %d",
+		 EMT_APPLICATION_ID, EMT_FORMAT_MAJOR);
+	err = exec_sql(w, buf);
+	err = err ? err : exec_sql(w, emt_schema_sql);
+	err = err ? err : prepare_all(w);
+	if (err)
+		goto fail;
+
+	uint64_t rt = clock_ns(CLOCK_REALTIME);
+	uint64_t bt = clock_ns(CLOCK_BOOTTIME);
+	uint64_t mt = clock_ns(CLOCK_MONOTONIC);
+
+	err = put_meta_u64(w, "format_major", EMT_FORMAT_MAJOR);
+	err = err ? err : put_meta_u64(w, "format_minor", EMT_FORMAT_MINOR);
+	snprintf(buf, sizeof(buf), "emt %s", emt_version());
+	err = err ? err : put_meta(w, "writer_version", buf);
+	err = err ? err : put_meta(w, "features_required", EMT_FEATURES_KNOWN);
+	err = err ? err : put_meta(w, "features_optional", "");
+	if (!err && uname(&u) == 0) {
+		err = put_meta(w, "host", u.nodename);
+		err = err ? err : put_meta(w, "kernel", u.release);
+		err = err ? err : put_meta(w, "arch", u.machine);
+	}
+	if (!err && read_small_file("/proc/sys/kernel/random/boot_id", buf, sizeof(buf)) == 0)
+		err = put_meta(w, "boot_id", buf);
+	err = err ? err : put_meta_u64(w, "clock_realtime_ns", rt);
+	err = err ? err : put_meta_u64(w, "clock_boottime_ns", bt);
+	err = err ? err : put_meta_u64(w, "clock_monotonic_ns", mt);
+	err = err ? err : put_meta_u64(w, "start_ns", bt);
+	err = err ? err : put_meta_u64(w, "chunk_size", w->chunk_size);
+	snprintf(buf, sizeof(buf), "%d", w->level);
+	err = err ? err : put_meta(w, "zstd_level", buf);
+	err = err ? err : put_meta(w, "sealed", "0");
+	if (err)
+		goto fail;
+	return exec_sql(w, "COMMIT");
+fail:
+	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static void free_regions(struct emt_writer *w)
+{
+	for (size_t i = 0; i < w->nregions_cap; i++) {
+		free(w->regions[i].data);
+		free(w->regions[i].chunk_ids);
+		free(w->regions[i].depths);
+	}
+	free(w->regions);
+	w->regions = NULL;
+	w->nregions_cap = 0;
+}
+
+static void writer_free(struct emt_writer *w)
+{
+	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
+		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
+		&w->st_gone, &w->st_loss, &w->st_meta };
+
+	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
+		sqlite3_finalize(*sts[i]);
+		*sts[i] = NULL;
+	}
+	if (w->db)
+		sqlite3_close(w->db);
+	ZSTD_freeCCtx(w->cctx);
+	emt_sha_free(w->sha);
+	free(w->cbuf);
+	free(w->cbuf2);
+	free(w->ht);
+	free_regions(w);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+static void set_errmsg(char **errmsg, const char *msg)
+{
+	if (errmsg)
+		*errmsg = strdup(msg);
+}
+
+struct emt_writer *emt_writer_create(const char *path,
+				     const struct emt_writer_opts *opts,
+				     char **errmsg)
+{
+	struct emt_writer_opts o = { 0 };
+	struct emt_writer *w = NULL;
+	char msg[EMT_ERRMSG_MAX] = "";
+	struct stat st;
+	int err, fd, rc;
+
+	if (errmsg)
+		*errmsg = NULL;
+	if (!path || !*path) {
+		set_errmsg(errmsg, "no output path given");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (opts) {
+		size_t n = opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o);
+
+		memcpy(&o, opts, n);
+	}
+	if (!o.chunk_size)
+		o.chunk_size = EMT_CHUNK_SIZE_DEFAULT;
+	if (o.chunk_size < 4096 || o.chunk_size > EMT_CHUNK_SIZE_MAX ||
+	    (o.chunk_size & (o.chunk_size - 1))) {
+		emt_fmt(msg, sizeof(msg), "chunk size %u: not a power of 2 between 4096 and %u",
+			o.chunk_size, EMT_CHUNK_SIZE_MAX);
+		err = -EINVAL;
+		goto fail;
+	}
+	if (!o.zstd_level)
+		o.zstd_level = EMT_ZSTD_LEVEL_DEFAULT;
+	if (o.zstd_level < ZSTD_minCLevel() || o.zstd_level > ZSTD_maxCLevel()) {
+		emt_fmt(msg, sizeof(msg), "zstd level %d out of range", o.zstd_level);
+		err = -EINVAL;
+		goto fail;
+	}
+	if (!o.commit_ms)
+		o.commit_ms = 1000;
+
+	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			emt_fmt(msg, sizeof(msg), "cannot create '%s': it is a symbolic link", path);
+			err = -ELOOP;
+			goto fail;
+		}
+		if (!(o.flags & EMT_CREATE_FORCE)) {
+			emt_fmt(msg, sizeof(msg), "cannot create '%s': file exists", path);
+			err = -EEXIST;
+			goto fail;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			emt_fmt(msg, sizeof(msg), "cannot create '%s': not a regular file", path);
+			err = -EEXIST;
+			goto fail;
+		}
+		if (unlink(path) < 0) {
+			err = -errno;
+			emt_fmt(msg, sizeof(msg), "cannot replace '%s': %s", path, strerror(-err));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const sfx[] = { "-wal", "-shm", "-journal" };
+
+		err = remove_stale(path, sfx[i], msg, sizeof(msg));
+		if (err) {
+			if (!msg[0])
+				emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path, strerror(-err));
+			goto fail;
+		}
+	}
+	fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path, strerror(-err));
+		goto fail;
+	}
+	close(fd);
+
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		err = -ENOMEM;
+		emt_fmt(msg, sizeof(msg), "out of memory");
+		unlink(path);
+		goto fail;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	w->chunk_size = o.chunk_size;
+	w->level = o.zstd_level;
+	w->commit_ms = o.commit_ms;
+	w->no_delta = o.no_delta;
+	w->next_seq = 1;
+	w->cctx = ZSTD_createCCtx();
+	w->sha = emt_sha_new();
+	w->cbuf_cap = ZSTD_compressBound(EMT_CHUNK_SIZE_MAX);
+	w->cbuf = malloc(w->cbuf_cap);
+	w->cbuf2 = malloc(w->cbuf_cap);
+	if (!w->cctx || !w->sha || !w->cbuf || !w->cbuf2 || ht_grow(w)) {
+		err = -ENOMEM;
+		emt_fmt(msg, sizeof(msg), "out of memory");
+		goto fail_file;
+	}
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->level);
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+
+	rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc != SQLITE_OK) {
+		err = -EIO;
+		emt_fmt(msg, sizeof(msg), "cannot open '%s': %s", path,
+			w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+		goto fail_file;
+	}
+	sqlite3_extended_result_codes(w->db, 1);
+	/* The writer is the only connection; waiting for a lock would only
+	 * hide a second writer, which is a bug. */
+	err = init_archive(w);
+	if (err) {
+		emt_fmt(msg, sizeof(msg), "cannot initialise '%s': %s", path, w->err);
+		goto fail_file;
+	}
+	return w;
+
+fail_file:
+	writer_free(w);
+	w = NULL;
+	unlink(path);
+	for (size_t i = 0; i < 2; i++) {
+		char p[4096];
+
+		snprintf(p, sizeof(p), "%s%s", path, i ? "-shm" : "-wal");
+		unlink(p);
+	}
+fail:
+	if (w)
+		writer_free(w);
+	set_errmsg(errmsg, msg[0] ? msg : strerror(-err));
+	errno = -err;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+const char *emt_writer_errmsg(const struct emt_writer *w)
+{
+	return w ? w->err : "no writer";
+}
+
+static int reserved_key(const char *k)
+{
+	static const char *const prefixes[] = { "format_", "seal", "clock_", "features_" };
+	static const char *const exact[] = { "start_ns", "stop_ns", "writer_version",
+		"chunk_size", "zstd_level" };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(k, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcmp(k, exact[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int emt_writer_set_meta(struct emt_writer *w, const char *key, const char *value)
+{
+	int err;
+
+	if (!w || !key || !value || !*key)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	if (reserved_key(key)) {
+		emt_fmt(w->err, sizeof(w->err), "meta key '%s' is reserved", key);
+		err = -EINVAL;
+	} else if (strlen(key) > 256 || strlen(value) > EMT_STRING_MAX) {
+		emt_fmt(w->err, sizeof(w->err), "meta key '%s': too long", key);
+		err = -E2BIG;
+	} else {
+		err = check_usable(w);
+		err = err ? err : batch_begin(w);
+		err = err ? err : put_meta(w, key, value);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_add_process(struct emt_writer *w, struct emt_process *p)
+{
+	int err;
+
+	if (!w || !p)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		sqlite3_stmt *st = w->st_proc;
+
+		sqlite3_bind_int64(st, 1, p->pid);
+		sqlite3_bind_int64(st, 2, p->ppid);
+		bind_u64(st, 3, p->start_ns);
+		bind_u64(st, 4, p->exit_ns);
+		sqlite3_bind_int64(st, 5, p->exit_status);
+		sqlite3_bind_int64(st, 6, p->has_exit ? 1 : 0);
+		bind_str(st, 7, p->exe);
+		bind_str(st, 8, p->cmdline);
+		err = step_done(w, st, "process");
+		if (!err) {
+			p->id = sqlite3_last_insert_rowid(w->db);
+			w->stats.processes++;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_process_exit(struct emt_writer *w, int64_t process_id,
+			    uint64_t exit_ns, int32_t status)
+{
+	int err;
+
+	if (!w || process_id <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		bind_u64(w->st_exit, 1, exit_ns);
+		sqlite3_bind_int64(w->st_exit, 2, status);
+		sqlite3_bind_int64(w->st_exit, 3, process_id);
+		err = step_done(w, w->st_exit, "process exit");
+		if (!err && sqlite3_changes(w->db) == 0) {
+			emt_fmt(w->err, sizeof(w->err), "process %" PRId64 ": no such process", process_id);
+			err = -ENOENT;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+static struct wregion *wregion_get(struct emt_writer *w, int64_t id)
+{
+	if (id <= 0 || (uint64_t)id >= w->nregions_cap || w->regions[id].id != id)
+		return NULL;
+	return &w->regions[id];
+}
+
+int emt_writer_add_region(struct emt_writer *w, struct emt_region *r)
+{
+	const char *bn;
+	int err;
+
+	if (!w || !r)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	bn = emt_backing_name((enum emt_backing)r->backing);
+	if (!bn) {
+		emt_fmt(w->err, sizeof(w->err), "region: unknown backing %u", r->backing);
+		err = -EINVAL;
+		goto out;
+	}
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (err)
+		goto out;
+	sqlite3_stmt *st = w->st_region;
+
+	sqlite3_bind_int64(st, 1, r->process_id);
+	sqlite3_bind_int64(st, 2, r->pid);
+	sqlite3_bind_text(st, 3, bn, -1, SQLITE_STATIC);
+	bind_u64(st, 4, r->start);
+	bind_u64(st, 5, r->length);
+	bind_u64(st, 6, r->created_ns);
+	bind_u64(st, 7, r->gone_ns);
+	bind_str(st, 8, r->path);
+	bind_u64(st, 9, r->inode);
+	bind_u64(st, 10, r->dev);
+	bind_u64(st, 11, r->offset);
+	sqlite3_bind_int64(st, 12, r->prot);
+	err = step_done(w, st, "region");
+	if (err)
+		goto out;
+	int64_t id = sqlite3_last_insert_rowid(w->db);
+
+	if ((uint64_t)id >= w->nregions_cap) {
+		size_t cap = w->nregions_cap ? w->nregions_cap : 64;
+		struct wregion *nr;
+
+		while (cap <= (uint64_t)id)
+			cap *= 2;
+		nr = realloc(w->regions, cap * sizeof(*nr));
+		if (!nr) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memset(nr + w->nregions_cap, 0, (cap - w->nregions_cap) * sizeof(*nr));
+		w->regions = nr;
+		w->nregions_cap = cap;
+	}
+	w->regions[id].id = id;
+	r->id = id;
+	w->stats.regions++;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
+			   uint64_t gone_ns)
+{
+	int err;
+
+	if (!w)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	if (!err && !wregion_get(w, region_id)) {
+		emt_fmt(w->err, sizeof(w->err), "region %" PRId64 ": no such region", region_id);
+		err = -ENOENT;
+	}
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		bind_u64(w->st_gone, 1, gone_ns);
+		sqlite3_bind_int64(w->st_gone, 2, region_id);
+		err = step_done(w, w->st_gone, "region gone");
+	}
+	if (!err) {
+		/* No later version will need this one as a delta base. */
+		struct wregion *rg = wregion_get(w, region_id);
+
+		if (rg->data) {
+			w->delta_cache_bytes -= rg->size;
+			free(rg->data);
+			rg->data = NULL;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_add_event(struct emt_writer *w, struct emt_event *e)
+{
+	int err;
+
+	if (!w || !e || !e->syscall)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		sqlite3_stmt *st = w->st_event;
+
+		bind_u64(st, 1, e->time_ns);
+		sqlite3_bind_int64(st, 2, e->pid);
+		sqlite3_bind_int64(st, 3, e->tid);
+		sqlite3_bind_text(st, 4, e->syscall, (int)strnlen(e->syscall, 256), SQLITE_TRANSIENT);
+		bind_u64(st, 5, e->addr);
+		bind_u64(st, 6, e->len);
+		bind_u64(st, 7, e->prot);
+		bind_u64(st, 8, e->flags);
+		sqlite3_bind_int64(st, 9, e->fd);
+		sqlite3_bind_int64(st, 10, e->ret);
+		bind_u64(st, 11, e->seq);
+		bind_str(st, 12, e->detail);
+		err = step_done(w, st, "event");
+		if (!err) {
+			e->id = sqlite3_last_insert_rowid(w->db);
+			w->stats.events++;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_add_loss(struct emt_writer *w, const struct emt_loss *l)
+{
+	int err;
+
+	if (!w || !l || !l->kind)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		sqlite3_stmt *st = w->st_loss;
+
+		sqlite3_bind_text(st, 1, l->kind, (int)strnlen(l->kind, 256), SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, l->pid);
+		bind_u64(st, 3, l->count);
+		bind_u64(st, 4, l->time_ns);
+		bind_u64(st, 5, l->time_ns);
+		err = step_done(w, st, "loss");
+		if (!err)
+			w->stats.losses += l->count;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+/* ---------------------------------------------------------------- captures */
+
+/* Returns compressed size in *out (w->cbuf) or -errno.  With a base,
+ * the frame is a zstd "patch-from" frame: the base is a raw-content
+ * prefix, so `zstd -d --patch-from=BASE` decodes it (SPEC.md "delta"). */
+static int compress_chunk(struct emt_writer *w, uint8_t *dst, const void *src,
+			  size_t n, const void *base, size_t nbase, size_t *out)
+{
+	size_t r;
+
+	ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
+	if (base) {
+		r = ZSTD_CCtx_refPrefix(w->cctx, base, nbase);
+		if (ZSTD_isError(r))
+			goto zerr;
+	}
+	r = ZSTD_compress2(w->cctx, dst, w->cbuf_cap, src, n);
+	if (ZSTD_isError(r))
+		goto zerr;
+	*out = r;
+	return 0;
+zerr:
+	emt_fmt(w->err, sizeof(w->err), "zstd: %s", ZSTD_getErrorName(r));
+	return -EIO;
+}
+
+struct newchunk {
+	uint8_t hash[EMT_SHA256_LEN];
+	int64_t id;
+	uint8_t depth;
+};
+
+static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
+			      const uint8_t *data, const struct emt_gap *gaps,
+			      size_t ngaps, const struct emt_regs_x86_64 *regs)
+{
+	struct wregion *rg = wregion_get(w, c->region_id);
+	const char *tn = emt_trigger_name((enum emt_trigger)c->trigger);
+	uint32_t cs = w->chunk_size;
+	uint64_t nchunks = (c->size + cs - 1) / cs;
+	struct newchunk *added = NULL;
+	size_t nadded = 0;
+	int64_t *ids = NULL;
+	uint8_t *depths = NULL;
+	uint64_t stored = 0, n_new = 0, n_dedup = 0, n_delta = 0;
+	int use_base;
+	char text[EMT_LEDGER_TEXT_MAX];
+	uint8_t ledger[EMT_SHA256_LEN];
+	size_t tlen;
+	int err;
+
+	if (!rg) {
+		emt_fmt(w->err, sizeof(w->err), "capture: no such region %" PRId64, c->region_id);
+		return -ENOENT;
+	}
+	if (!tn) {
+		emt_fmt(w->err, sizeof(w->err), "capture: unknown trigger %u", c->trigger);
+		return -EINVAL;
+	}
+	if (c->size > EMT_CAPTURE_SIZE_MAX) {
+		emt_fmt(w->err, sizeof(w->err), "capture of %" PRIu64 " bytes: over the %llu byte limit",
+			c->size, EMT_CAPTURE_SIZE_MAX);
+		return -E2BIG;
+	}
+	if (c->size && !data)
+		return -EINVAL;
+	for (size_t i = 0; i < ngaps; i++) {
+		if (!emt_gap_reason_name((enum emt_gap_reason)gaps[i].reason) ||
+		    !gaps[i].length || gaps[i].offset > c->size ||
+		    gaps[i].length > c->size - gaps[i].offset) {
+			emt_fmt(w->err, sizeof(w->err), "capture: gap %zu outside the capture or bad reason", i);
+			return -EINVAL;
+		}
+	}
+	err = check_usable(w);
+	if (err)
+		return err;
+
+	ids = calloc(nchunks ? nchunks : 1, sizeof(*ids));
+	depths = calloc(nchunks ? nchunks : 1, 1);
+	added = calloc(nchunks ? nchunks : 1, sizeof(*added));
+	if (!ids || !depths || !added) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = batch_begin(w);
+	if (err)
+		goto out;
+	err = exec_sql(w, "SAVEPOINT cap");
+	if (err)
+		goto out;
+
+	c->seq = w->next_seq;
+	c->version = rg->nversions + 1;
+	/* Delta bases: same offsets of the previous version, so only when
+	 * the layout is the same (same start and chunk size). */
+	use_base = !w->no_delta && rg->data && rg->addr == c->addr && rg->chunk_size == cs;
+
+	for (uint64_t i = 0; i < nchunks; i++) {
+		uint64_t off = i * cs;
+		size_t n = (size_t)(c->size - off < cs ? c->size - off : cs);
+		const uint8_t *p = data + off;
+		uint8_t h[EMT_SHA256_LEN];
+		struct hslot *s;
+		const uint8_t *enc = w->cbuf;
+		size_t clen = 0;
+		int64_t base_id = 0;
+		uint8_t depth = 0;
+
+		emt_sha256(p, n, h);
+		s = ht_find(w, h);
+		if (s) {
+			ids[i] = s->id;
+			depths[i] = s->depth;
+			n_dedup++;
+			continue;
+		}
+		if (use_base && off < rg->size) {
+			size_t nb = (size_t)(rg->size - off < cs ? rg->size - off : cs);
+			uint8_t bd = rg->depths[i];
+
+			if (bd < EMT_DELTA_DEPTH_MAX) {
+				err = compress_chunk(w, w->cbuf2, p, n, rg->data + off, nb, &clen);
+				if (err)
+					goto rollback;
+				/* A small delta means few changed bytes: no need to
+				 * try a plain frame.  Otherwise keep the smaller. */
+				if (clen <= n / 16) {
+					enc = w->cbuf2;
+					base_id = rg->chunk_ids[i];
+					depth = bd + 1;
+				} else {
+					size_t plain;
+
+					err = compress_chunk(w, w->cbuf, p, n, NULL, 0, &plain);
+					if (err)
+						goto rollback;
+					if (clen + clen / 8 < plain) {
+						enc = w->cbuf2;
+						base_id = rg->chunk_ids[i];
+						depth = bd + 1;
+					} else {
+						clen = plain;
+					}
+				}
+			}
+		}
+		if (!base_id) {
+			err = compress_chunk(w, w->cbuf, p, n, NULL, 0, &clen);
+			if (err)
+				goto rollback;
+			enc = w->cbuf;
+		}
+		sqlite3_stmt *st = w->st_chunk;
+
+		sqlite3_bind_blob(st, 1, h, EMT_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+		sqlite3_bind_text(st, 3, base_id ? "zstd-delta" : "zstd", -1, SQLITE_STATIC);
+		if (base_id)
+			sqlite3_bind_int64(st, 4, base_id);
+		else
+			sqlite3_bind_null(st, 4);
+		sqlite3_bind_int64(st, 5, depth);
+		bind_u64(st, 6, c->seq);
+		sqlite3_bind_blob(st, 7, enc, (int)clen, SQLITE_STATIC);
+		err = step_done(w, st, "chunk");
+		if (err)
+			goto rollback;
+		ids[i] = sqlite3_last_insert_rowid(w->db);
+		depths[i] = depth;
+		/* Visible to later chunks of this capture at once, so repeated
+		 * content (zero pages) inside one capture is stored once. */
+		err = ht_insert(w, h, ids[i], depth);
+		if (err)
+			goto rollback;
+		memcpy(added[nadded].hash, h, EMT_SHA256_LEN);
+		nadded++;
+		stored += clen;
+		n_new++;
+		if (base_id)
+			n_delta++;
+	}
+	for (uint64_t i = 0; i < nchunks; i++) {
+		bind_u64(w->st_cc, 1, c->seq);
+		bind_u64(w->st_cc, 2, i);
+		sqlite3_bind_int64(w->st_cc, 3, ids[i]);
+		err = step_done(w, w->st_cc, "capture chunk");
+		if (err)
+			goto rollback;
+	}
+
+	emt_sha_update(w->sha, data, c->size);
+	emt_sha_final(w->sha, c->sha256);
+	tlen = emt_ledger_text(text, sizeof(text), c, cs);
+	emt_ledger_step(w->ledger, text, tlen, c->sha256, ledger);
+
+	sqlite3_stmt *st = w->st_cap;
+
+	bind_u64(st, 1, c->seq);
+	sqlite3_bind_int64(st, 2, c->region_id);
+	sqlite3_bind_int64(st, 3, c->version);
+	sqlite3_bind_int64(st, 4, c->pid);
+	sqlite3_bind_int64(st, 5, c->tid);
+	sqlite3_bind_text(st, 6, tn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, c->prot_before);
+	sqlite3_bind_int64(st, 8, c->prot_after);
+	bind_u64(st, 9, c->addr);
+	bind_u64(st, 10, c->size);
+	bind_u64(st, 11, c->time_ns);
+	sqlite3_bind_int64(st, 12, cs);
+	bind_u64(st, 13, nchunks);
+	bind_u64(st, 14, stored);
+	sqlite3_bind_blob(st, 15, c->sha256, EMT_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 16, ledger, EMT_SHA256_LEN, SQLITE_STATIC);
+	err = step_done(w, st, "capture");
+	if (err)
+		goto rollback;
+
+	for (size_t i = 0; i < ngaps; i++) {
+		bind_u64(w->st_gap, 1, c->seq);
+		bind_u64(w->st_gap, 2, gaps[i].offset);
+		bind_u64(w->st_gap, 3, gaps[i].length);
+		sqlite3_bind_text(w->st_gap, 4,
+				  emt_gap_reason_name((enum emt_gap_reason)gaps[i].reason),
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_int64(w->st_gap, 5, gaps[i].err);
+		err = step_done(w, w->st_gap, "gap");
+		if (err)
+			goto rollback;
+	}
+	if (regs) {
+		uint8_t blob[EMT_REGS_X86_64_LEN];
+		const uint64_t *v = (const uint64_t *)regs;
+
+		_Static_assert(sizeof(struct emt_regs_x86_64) == EMT_REGS_X86_64_LEN,
+			       "register blob layout");
+		for (size_t i = 0; i < EMT_REGS_X86_64_LEN / 8; i++)
+			for (size_t b = 0; b < 8; b++)
+				blob[i * 8 + b] = (uint8_t)(v[i] >> (8 * b));
+		bind_u64(w->st_regs, 1, c->seq);
+		sqlite3_bind_text(w->st_regs, 2, EMT_ARCH_X86_64, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(w->st_regs, 3, blob, sizeof(blob), SQLITE_TRANSIENT);
+		err = step_done(w, w->st_regs, "registers");
+		if (err)
+			goto rollback;
+	}
+	err = exec_sql(w, "RELEASE cap");
+	if (err)
+		goto rollback;
+
+	/* Committed to the batch: advance memory state. */
+	w->next_seq++;
+	memcpy(w->ledger, ledger, EMT_SHA256_LEN);
+	rg->nversions++;
+	c->stored_bytes = stored;
+	c->ngaps = (uint32_t)ngaps;
+	c->has_regs = regs != NULL;
+	w->stats.captures++;
+	w->stats.raw_bytes += c->size;
+	w->stats.stored_bytes += stored;
+	w->stats.chunks_new += n_new;
+	w->stats.chunks_dedup += n_dedup;
+	w->stats.chunks_delta += n_delta;
+	w->stats.gaps += ngaps;
+
+	/* Keep this version as the next one's delta base if it fits. */
+	if (rg->data) {
+		w->delta_cache_bytes -= rg->size;
+		free(rg->data);
+		rg->data = NULL;
+	}
+	free(rg->chunk_ids);
+	free(rg->depths);
+	rg->chunk_ids = ids;
+	rg->depths = depths;
+	ids = NULL;
+	depths = NULL;
+	rg->addr = c->addr;
+	rg->size = c->size;
+	rg->chunk_size = cs;
+	if (!w->no_delta && c->size && w->delta_cache_bytes + c->size <= DELTA_CACHE_MAX) {
+		rg->data = malloc(c->size);
+		if (rg->data) {
+			memcpy(rg->data, data, c->size);
+			w->delta_cache_bytes += c->size;
+		}
+	}
+	err = 0;
+	goto out;
+
+rollback:
+	sqlite3_exec(w->db, "ROLLBACK TO cap; RELEASE cap", NULL, NULL, NULL);
+	for (size_t i = 0; i < nadded; i++)
+		ht_remove(w, added[i].hash);
+	c->seq = 0;
+	c->version = 0;
+out:
+	free(ids);
+	free(depths);
+	free(added);
+	if (!err && w->in_batch && mono_ms() - w->batch_start_ms >= w->commit_ms)
+		err = batch_commit(w);
+	return err;
+}
+
+int emt_writer_add_capture(struct emt_writer *w, struct emt_capture *c,
+			   const void *data, const struct emt_gap *gaps,
+			   size_t ngaps, const struct emt_regs_x86_64 *regs)
+{
+	int err;
+
+	if (!w || !c || (ngaps && !gaps))
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = add_capture_locked(w, c, data, gaps, ngaps, regs);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_tick(struct emt_writer *w)
+{
+	int ret = 0;
+
+	if (!w)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	if (w->in_batch && mono_ms() - w->batch_start_ms >= w->commit_ms) {
+		ret = batch_commit(w);
+		if (!ret)
+			ret = 1;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return ret;
+}
+
+int emt_writer_commit(struct emt_writer *w)
+{
+	int err;
+
+	if (!w)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_commit(w);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+void emt_writer_stats(struct emt_writer *w, struct emt_writer_stats *st)
+{
+	if (!w || !st)
+		return;
+	pthread_mutex_lock(&w->mu);
+	*st = w->stats;
+	pthread_mutex_unlock(&w->mu);
+}
+
+int emt_writer_close(struct emt_writer *w, char **errmsg)
+{
+	char hex[2 * EMT_SHA256_LEN + 1];
+	int err;
+
+	if (errmsg)
+		*errmsg = NULL;
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_commit(w);
+	err = err ? err : batch_begin(w);
+	emt_hex(w->ledger, EMT_SHA256_LEN, hex);
+	err = err ? err : put_meta_u64(w, "stop_ns", clock_ns(CLOCK_BOOTTIME));
+	err = err ? err : put_meta_u64(w, "seal_captures", w->next_seq - 1);
+	err = err ? err : put_meta(w, "seal_ledger_head", hex);
+	err = err ? err : put_meta(w, "sealed", "1");
+	err = err ? err : batch_commit(w);
+	if (!err) {
+		/* Fold the WAL into the file and leave no side files: the
+		 * archive is then one self-contained file. */
+		int rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+						   NULL, NULL);
+
+		if (rc != SQLITE_OK)
+			err = db_fail(w, rc, "checkpoint");
+		else
+			err = exec_sql(w, "PRAGMA journal_mode = DELETE");
+	}
+	if (err && errmsg)
+		*errmsg = strdup(w->err);
+	pthread_mutex_unlock(&w->mu);
+	writer_free(w);
+	return err;
+}
+
+void emt_writer_abandon(struct emt_writer *w)
+{
+	if (!w)
+		return;
+	/* A crash leaves the open batch uncommitted: so does this.  Closing
+	 * the connection would checkpoint and delete the WAL, which a real
+	 * crash does not do, but the committed content is the same. */
+	if (w->in_batch)
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	writer_free(w);
+}

@@ -1,0 +1,367 @@
+/*
+ * test_format.c - round trips through the archive library: every record
+ * type written is read back and compared with what was written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "emt_archive.h"
+#include "tests/lib/tl.h"
+
+struct expect {
+	uint64_t seq;
+	size_t size;
+	uint8_t *data;
+};
+
+static void report_fail(void *ctx, const char *item, const char *msg)
+{
+	(void)ctx;
+	print_error("verify: %s: %s\n", item, msg);
+}
+
+static struct emt_writer *mk_writer(const char *path, uint32_t chunk, uint32_t no_delta)
+{
+	struct emt_writer_opts o = { .sz = sizeof(o), .chunk_size = chunk, .no_delta = no_delta };
+	char *msg = NULL;
+	struct emt_writer *w = emt_writer_create(path, &o, &msg);
+
+	if (!w)
+		print_error("create %s: %s\n", path, msg ? msg : "?");
+	free(msg);
+	assert_non_null(w);
+	return w;
+}
+
+static int64_t add_proc_region(struct emt_writer *w, uint32_t pid, uint64_t start, uint64_t len)
+{
+	struct emt_process p = { .pid = pid, .ppid = 1, .start_ns = 100, .exe = "/bin/true",
+				 .cmdline = "true --x" };
+	struct emt_region r = { .pid = pid, .backing = EMT_BACKING_ANON, .start = start,
+				.length = len, .created_ns = 200, .prot = 7 };
+
+	assert_int_equal(emt_writer_add_process(w, &p), 0);
+	assert_true(p.id > 0);
+	r.process_id = p.id;
+	assert_int_equal(emt_writer_add_region(w, &r), 0);
+	assert_true(r.id > 0);
+	return r.id;
+}
+
+static void check_read(struct emt_reader *r, uint64_t seq, const uint8_t *want, size_t n)
+{
+	uint8_t *buf = malloc(n ? n : 1);
+	struct emt_capture c;
+	uint8_t h[EMT_SHA256_LEN];
+
+	assert_non_null(buf);
+	assert_int_equal(emt_reader_capture(r, seq, &c), 0);
+	assert_int_equal(c.size, n);
+	emt_sha256(want, n, h);
+	assert_memory_equal(c.sha256, h, EMT_SHA256_LEN);
+	if (emt_reader_read_capture(r, seq, buf, n, 0) != 0)
+		print_error("read %llu: %s\n", (unsigned long long)seq, emt_reader_errmsg(r));
+	assert_int_equal(emt_reader_read_capture(r, seq, buf, n, 0), 0);
+	if (n)
+		assert_memory_equal(buf, want, n);
+	free(buf);
+
+	/* Streaming path, through a memfd. */
+	int fd = memfd_create("cap", 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(emt_reader_write_capture(r, seq, fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)n);
+	if (n) {
+		uint8_t *m = malloc(n);
+
+		assert_int_equal(pread(fd, m, n, 0), (ssize_t)n);
+		assert_memory_equal(m, want, n);
+		free(m);
+	}
+	close(fd);
+}
+
+static void test_round_trip(void **state)
+{
+	char *path = tl_path("rt.emt");
+	struct emt_writer *w = mk_writer(path, 0, 0);
+	size_t n1 = 200000, n2 = 4096 * 3 + 17;
+	uint8_t *d1 = calloc(1, n1), *d2 = malloc(n2);
+	struct emt_gap gap = { .offset = 65536, .length = 8192, .reason = EMT_GAP_UNREADABLE,
+			       .err = EFAULT };
+	struct emt_regs_x86_64 regs, rregs;
+	struct emt_capture c1 = { 0 }, c2 = { 0 }, c0 = { 0 }, c;
+	struct emt_event ev = { .time_ns = 5, .pid = 42, .tid = 43, .syscall = "mprotect",
+				.addr = 0x1000, .len = 4096, .prot = 5, .fd = -1, .detail = "x\x01y" };
+	struct emt_loss l = { .time_ns = 9, .kind = "ringbuf", .count = 3, .pid = 42 };
+	int64_t rid;
+	(void)state;
+
+	tl_fill_code(d1, n1, 1);
+	memset(d1 + 65536, 0, 8192);
+	tl_fill_random(d2, n2, 2);
+	tl_fill_random(&regs, sizeof(regs), 3);
+
+	rid = add_proc_region(w, 42, 0x7f0000000000ull, n1);
+	assert_int_equal(emt_writer_set_meta(w, "mode", "bpf"), 0);
+	assert_int_equal(emt_writer_set_meta(w, "format_major", "9"), -EINVAL);
+
+	c1.region_id = rid; c1.pid = 42; c1.tid = 43; c1.trigger = EMT_TRIGGER_MPROTECT;
+	c1.prot_before = 3; c1.prot_after = 5; c1.addr = 0x7f0000000000ull; c1.size = n1;
+	c1.time_ns = 1000;
+	assert_int_equal(emt_writer_add_capture(w, &c1, d1, &gap, 1, &regs), 0);
+	assert_int_equal(c1.seq, 1);
+	assert_int_equal(c1.version, 1);
+
+	c2 = c1; c2.size = n2; c2.time_ns = 2000; c2.trigger = EMT_TRIGGER_EXIT;
+	assert_int_equal(emt_writer_add_capture(w, &c2, d2, NULL, 0, NULL), 0);
+	assert_int_equal(c2.seq, 2);
+	assert_int_equal(c2.version, 2);
+
+	/* Size-0 captures are allowed (SPEC.md): no chunks, hash of "". */
+	c0 = c1; c0.size = 0; c0.time_ns = 3000;
+	assert_int_equal(emt_writer_add_capture(w, &c0, NULL, NULL, 0, NULL), 0);
+	assert_int_equal(c0.seq, 3);
+
+	ev.seq = 1;
+	assert_int_equal(emt_writer_add_event(w, &ev), 0);
+	assert_int_equal(emt_writer_add_loss(w, &l), 0);
+	assert_int_equal(emt_writer_add_loss(w, &l), 0);
+	assert_int_equal(emt_writer_region_gone(w, rid, 4000), 0);
+	assert_int_equal(emt_writer_process_exit(w, 1, 5000, 256), 0);
+
+	char *msg = NULL;
+
+	assert_int_equal(emt_writer_close(w, &msg), 0);
+	free(msg);
+
+	/* A clean close leaves one file. */
+	char side[4096];
+	struct stat st;
+
+	snprintf(side, sizeof(side), "%s-wal", path);
+	assert_int_equal(lstat(side, &st), -1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	struct emt_reader *r = emt_reader_open(path, &msg);
+
+	if (!r)
+		print_error("open: %s\n", msg);
+	assert_non_null(r);
+	struct emt_summary s;
+
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.sealed, 1);
+	assert_int_equal(s.captures, 3);
+	assert_int_equal(s.processes, 1);
+	assert_int_equal(s.regions, 1);
+	assert_int_equal(s.events, 1);
+	assert_int_equal(s.gaps, 1);
+	assert_int_equal(s.losses, 6);
+	assert_int_equal(s.raw_bytes, n1 + n2);
+	assert_true(s.stop_ns >= s.start_ns && s.start_ns > 0);
+	assert_string_equal(emt_reader_meta(r, "mode"), "bpf");
+	assert_null(emt_reader_meta(r, "nope"));
+
+	check_read(r, 1, d1, n1);
+	check_read(r, 2, d2, n2);
+	check_read(r, 3, d1, 0);
+
+	assert_int_equal(emt_reader_regs(r, 1, &rregs), 0);
+	assert_memory_equal(&rregs, &regs, sizeof(regs));
+	assert_int_equal(emt_reader_regs(r, 2, &rregs), -ENOENT);
+
+	struct emt_gap *gaps;
+	size_t ng;
+
+	assert_int_equal(emt_reader_gaps(r, 1, &gaps, &ng), 0);
+	assert_int_equal(ng, 1);
+	assert_int_equal(gaps[0].offset, 65536);
+	assert_int_equal(gaps[0].length, 8192);
+	assert_int_equal(gaps[0].reason, EMT_GAP_UNREADABLE);
+	assert_int_equal(gaps[0].err, EFAULT);
+	free(gaps);
+
+	/* Iteration and filters. */
+	struct emt_capture_iter *it = emt_reader_captures(r, NULL);
+	uint64_t seqs = 0;
+	int k = 0;
+
+	while (emt_capture_iter_next(it, &c) == 1) {
+		seqs = seqs * 10 + c.seq;
+		k++;
+	}
+	emt_capture_iter_free(it);
+	assert_int_equal(seqs, 123);
+	struct emt_filter f = { .trigger = EMT_TRIGGER_EXIT };
+
+	it = emt_reader_captures(r, &f);
+	assert_int_equal(emt_capture_iter_next(it, &c), 1);
+	assert_int_equal(c.seq, 2);
+	assert_int_equal(c.trigger, EMT_TRIGGER_EXIT);
+	assert_int_equal(c.addr, 0x7f0000000000ull);
+	assert_int_equal(c.pid, 42);
+	assert_int_equal(c.tid, 43);
+	assert_int_equal(c.prot_before, 3);
+	assert_int_equal(c.prot_after, 5);
+	assert_int_equal(c.has_regs, 0);
+	assert_int_equal(emt_capture_iter_next(it, &c), 0);
+	emt_capture_iter_free(it);
+	memset(&f, 0, sizeof(f));
+	f.min_size = 100000;
+	it = emt_reader_captures(r, &f);
+	assert_int_equal(emt_capture_iter_next(it, &c), 1);
+	assert_int_equal(c.seq, 1);
+	assert_int_equal(c.ngaps, 1);
+	assert_int_equal(c.has_regs, 1);
+	assert_int_equal(emt_capture_iter_next(it, &c), 0);
+	emt_capture_iter_free(it);
+	/* Time filter is in wall ns: capture 2 at boot 2000. */
+	memset(&f, 0, sizeof(f));
+	f.since_ns = (uint64_t)emt_reader_wall_ns(r, 1500);
+	f.until_ns = (uint64_t)emt_reader_wall_ns(r, 2500);
+	it = emt_reader_captures(r, &f);
+	assert_int_equal(emt_capture_iter_next(it, &c), 1);
+	assert_int_equal(c.seq, 2);
+	assert_int_equal(emt_capture_iter_next(it, &c), 0);
+	emt_capture_iter_free(it);
+
+	/* Rows. */
+	struct emt_row_iter *ri = emt_reader_processes(r);
+	struct emt_process p;
+
+	assert_int_equal(emt_process_iter_next(ri, &p), 1);
+	assert_int_equal(p.pid, 42);
+	assert_string_equal(p.exe, "/bin/true");
+	assert_string_equal(p.cmdline, "true --x");
+	assert_int_equal(p.has_exit, 1);
+	assert_int_equal(p.exit_status, 256);
+	assert_int_equal(emt_process_iter_next(ri, &p), 0);
+	emt_row_iter_free(ri);
+
+	struct emt_region rg;
+
+	ri = emt_reader_regions(r, 42);
+	assert_int_equal(emt_region_iter_next(ri, &rg), 1);
+	assert_int_equal(rg.nversions, 3);
+	assert_int_equal(rg.gone_ns, 4000);
+	assert_int_equal(rg.backing, EMT_BACKING_ANON);
+	assert_int_equal(emt_region_iter_next(ri, &rg), 0);
+	emt_row_iter_free(ri);
+	ri = emt_reader_regions(r, 7);
+	assert_int_equal(emt_region_iter_next(ri, &rg), 0);
+	emt_row_iter_free(ri);
+	assert_int_equal(emt_reader_region(r, rid, &rg), 0);
+	assert_int_equal(rg.start, 0x7f0000000000ull);
+	assert_int_equal(emt_reader_region(r, 99, &rg), -ENOENT);
+
+	struct emt_event e;
+
+	ri = emt_reader_events(r, 0);
+	assert_int_equal(emt_event_iter_next(ri, &e), 1);
+	assert_string_equal(e.syscall, "mprotect");
+	assert_string_equal(e.detail, "x\x01y");
+	assert_int_equal(e.seq, 1);
+	assert_int_equal(e.fd, -1);
+	assert_int_equal(emt_event_iter_next(ri, &e), 0);
+	emt_row_iter_free(ri);
+
+	struct emt_loss lo;
+
+	ri = emt_reader_losses(r);
+	assert_int_equal(emt_loss_iter_next(ri, &lo), 1);
+	assert_string_equal(lo.kind, "ringbuf");
+	assert_int_equal(lo.count, 6);
+	assert_int_equal(emt_loss_iter_next(ri, &lo), 0);
+	emt_row_iter_free(ri);
+
+	struct emt_verify_stats vs;
+
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, &vs), 0);
+	assert_int_equal(vs.captures, 3);
+	assert_int_equal(vs.ledger_entries, 3);
+	assert_int_equal(vs.sealed, 1);
+	emt_reader_close(r);
+	free(d1);
+	free(d2);
+	free(path);
+}
+
+static void test_create_safety(void **state)
+{
+	char *path = tl_path("safe.emt"), *link = tl_path("link.emt");
+	struct emt_writer_opts o = { .sz = sizeof(o) };
+	struct emt_writer *w;
+	char *msg = NULL;
+	(void)state;
+
+	assert_int_equal(tl_write_file(path, "x", 1), 0);
+	w = emt_writer_create(path, NULL, &msg);
+	assert_null(w);
+	assert_int_equal(errno, EEXIST);
+	assert_non_null(msg);
+	free(msg);
+	assert_int_equal(symlink(path, link), 0);
+	o.flags = EMT_CREATE_FORCE;
+	w = emt_writer_create(link, &o, NULL);
+	assert_null(w);
+	assert_int_equal(errno, ELOOP);
+	w = emt_writer_create(path, &o, NULL);
+	assert_non_null(w);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+	o.chunk_size = 1000;
+	w = emt_writer_create(tl_path("bad.emt"), &o, NULL);
+	assert_null(w);
+	assert_int_equal(errno, EINVAL);
+	free(path);
+	free(link);
+}
+
+static void test_not_archive(void **state)
+{
+	char *path = tl_path("plain.txt");
+	char *msg = NULL;
+	char junk[4096];
+	(void)state;
+
+	memset(junk, 'a', sizeof(junk));
+	assert_int_equal(tl_write_file(path, junk, sizeof(junk)), 0);
+	assert_null(emt_reader_open(path, &msg));
+	assert_int_equal(errno, ENOTSUP);
+	assert_non_null(strstr(msg, "not an emt archive"));
+	free(msg);
+	assert_null(emt_reader_open("/nonexistent/x.emt", NULL));
+	assert_int_equal(errno, ENOENT);
+	free(path);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tl_tmpdir_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_create_safety),
+		cmocka_unit_test(test_not_archive),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, teardown);
+}
