@@ -1,9 +1,10 @@
 #!/bin/sh
 # Fixtures on their own (no capture): each must exit 0 and print well-formed
 # ground truth (fixtures/fixture.h), the right number of images, distinct
-# content per image, deterministic across runs.  Then check-recall itself:
-# it must fail on a fabricated image (a checker that cannot fail is a
-# defect) and, when emt-capture works, pass on a real capture.
+# content per image, deterministic across runs.  Then check-recall itself,
+# on the library's sample archive: it must find what is there and fail on
+# fabricated images and on images under a gap (a checker that cannot fail
+# is a defect).  Recall under emt-capture: test_fixtures_recall.sh.
 . "$(dirname "$0")/lib.sh"
 
 TRUTH_RE='^EMT-TRUTH pid=[1-9][0-9]* tid=[1-9][0-9]* addr=0x[0-9a-f]+ size=[1-9][0-9]* sha256=[0-9a-f]{64} kind=[a-z-]+ version=[1-9][0-9]*$'
@@ -121,36 +122,82 @@ printf 'no truth here\n' >"$T/empty.truth"
 "$CR" /nonexistent.emt "$T/empty.truth" >/dev/null 2>&1; rc=$?
 check "check-recall refuses a truth file without images" [ "$rc" -eq 2 ]
 
-if [ ! -x "$BIN/emt-capture" ]; then
-	skip "check-recall on a real capture" "emt-capture not built"
-	exit 0
-fi
-if ! "$BIN/emt-capture" -q -o "$T/wx.emt" -- "$FIX/fx_wx" --versions 3 --regions 2 \
-	>"$T/wx.truth" 2>"$T/wx.err"; then
-	skip "check-recall on a real capture" "emt-capture failed: $(head -c 300 "$T/wx.err")"
-	exit 0
-fi
-if "$CR" "$T/wx.emt" "$T/wx.truth" >"$T/cr.out" 2>&1; then
-	pass "check-recall finds every fx_wx image"
-else
-	fail "check-recall finds every fx_wx image" "$(tail -n 5 "$T/cr.out")"
-fi
-# Fabricated images: wrong content, wrong pid, range past the capture.
-line=$(grep '^EMT-TRUTH ' "$T/wx.truth" | head -n 1)
-sha=$(echo "$line" | sed 's/.* sha256=\([^ ]*\).*/\1/')
-case $sha in 0*) bad=1 ;; *) bad=0 ;; esac
-bad="$bad$(echo "$sha" | cut -c2-)"
-for case in sha pid size; do
-	cp "$T/wx.truth" "$T/bad.truth"
-	case $case in
-	sha)  echo "$line" | sed "s/sha256=$sha/sha256=$bad/" >>"$T/bad.truth" ;;
-	pid)  echo "$line" | sed 's/ pid=[0-9]*/ pid=1/' >>"$T/bad.truth" ;;
-	size) echo "$line" | sed 's/ size=\([0-9]*\)/ size=\1000/' >>"$T/bad.truth" ;;
-	esac
-	"$CR" "$T/wx.emt" "$T/bad.truth" >"$T/cr.out" 2>&1; rc=$?
-	if [ "$rc" -eq 1 ] && grep -q '^MISSING' "$T/cr.out"; then
-		pass "check-recall fails on a fabricated image ($case)"
+# cr_expect NAME RC [OPTIONS] ARCHIVE TRUTH: check-recall exits RC.
+cr_expect() {
+	n=$1 want=$2
+	shift 2
+	"$CR" -v "$@" >"$T/cr.out" 2>&1; rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		pass "check-recall: $n"
 	else
-		fail "check-recall fails on a fabricated image ($case)" "exit $rc: $(tail -n 3 "$T/cr.out")"
+		fail "check-recall: $n" "exit $rc, expected $want: $(grep -E '^(MISSING|recall:)|check-recall:' "$T/cr.out" | head -n 4)"
 	fi
-done
+}
+
+# truth_from_ls ARCHIVE: one truth line per capture, from emt-ls --json
+# (pid, addr, size, sha256 of the whole capture), "gaps" marked kind=gap.
+truth_from_ls() {
+	"$BIN/emt-ls" --json "$1" | sed -n \
+		-e 's/.*"pid":\([0-9]*\),"tid":\([0-9]*\),"addr":"\(0x[0-9a-f]*\)".*"size":\([0-9]*\),.*"sha256":"\([0-9a-f]*\)".*"gaps":\[\].*/EMT-TRUTH pid=\1 tid=\2 addr=\3 size=\4 sha256=\5 kind=sample version=1/p' \
+		-e 's/.*"pid":\([0-9]*\),"tid":\([0-9]*\),"addr":"\(0x[0-9a-f]*\)".*"size":\([0-9]*\),.*"sha256":"\([0-9a-f]*\)".*"gaps":\[{.*/EMT-TRUTH pid=\1 tid=\2 addr=\3 size=\4 sha256=\5 kind=gap version=1/p'
+}
+
+# On the library's sample archive (tools/dev/gen-fixture-archives): its
+# captures are known through emt-ls and emt-extract, independent of any
+# capture engine.
+GEN="$BUILD/dev/gen-fixture-archives"
+if [ -x "$GEN" ] && [ -x "$BIN/emt-ls" ] && [ -x "$BIN/emt-extract" ] &&
+   "$GEN" "$T/ga" >/dev/null 2>&1 && [ -f "$T/ga/sample.emt" ]; then
+	A="$T/ga/sample.emt"
+	truth_from_ls "$A" >"$T/all.truth"
+	grep 'kind=sample' "$T/all.truth" >"$T/ok.truth"
+	if [ -s "$T/ok.truth" ] && grep -q 'kind=gap' "$T/all.truth"; then
+		cr_expect "every gapless capture of the sample found" 0 "$A" "$T/ok.truth"
+		cr_expect "a capture with a gap over the image is not a find" 1 "$A" "$T/all.truth"
+		grep -q 'has a gap there' "$T/cr.out" && pass "check-recall: names the gap" ||
+			fail "check-recall: names the gap"
+		cr_expect "--require-gapless fails on an archive with gaps" 1 --require-gapless "$A" "$T/ok.truth"
+		# A sub-range of the first capture (its second half), by sha256
+		# and by hex=, found through emt-extract's bytes.
+		line=$(head -n 1 "$T/ok.truth")
+		pid=$(echo "$line" | sed 's/.* pid=\([0-9]*\).*/\1/')
+		addr=$(echo "$line" | sed 's/.* addr=\(0x[0-9a-f]*\).*/\1/')
+		size=$(echo "$line" | sed 's/.* size=\([0-9]*\).*/\1/')
+		sha=$(echo "$line" | sed 's/.* sha256=\([0-9a-f]*\).*/\1/')
+		seq=$("$BIN/emt-ls" --json "$A" | grep "\"sha256\":\"$sha\"" | head -n 1 | sed 's/^{"seq":\([0-9]*\),.*/\1/')
+		"$BIN/emt-extract" "$A" --seq "$seq" -o "$T/cap.bin" 2>/dev/null
+		half=$((size / 2))
+		sub=$(printf '0x%x' $((addr + half)))
+		tail -c "$half" "$T/cap.bin" >"$T/half.bin"
+		hsha=$(sha256sum "$T/half.bin" | cut -c1-64)
+		hhex=$(od -An -tx1 -v "$T/half.bin" | tr -d ' \n')
+		echo "EMT-TRUTH pid=$pid tid=$pid addr=$sub size=$half sha256=$hsha kind=part version=1" >"$T/sub.truth"
+		echo "EMT-TRUTH pid=$pid tid=$pid addr=$sub size=$half hex=$hhex kind=part version=1" >>"$T/sub.truth"
+		cr_expect "sub-range of a capture found (sha256= and hex=)" 0 "$A" "$T/sub.truth"
+		# Fabricated images: wrong content, wrong pid, shifted, too long.
+		case $sha in 0*) bad=1 ;; *) bad=0 ;; esac
+		bad="$bad$(echo "$sha" | cut -c2-)"
+		for c in sha pid addr size hex; do
+			cp "$T/ok.truth" "$T/bad.truth"
+			case $c in
+			sha)  echo "$line" | sed "s/sha256=$sha/sha256=$bad/" ;;
+			pid)  echo "$line" | sed 's/ pid=[0-9]*/ pid=1/' ;;
+			addr) echo "$line" | sed "s/ addr=$addr/ addr=$sub/" ;;
+			size) echo "$line" | sed "s/ size=$size/ size=$((size + 4096))/" ;;
+			hex)  case $hhex in 00*) pre=ff ;; *) pre=00 ;; esac
+			      echo "EMT-TRUTH pid=$pid tid=$pid addr=$sub size=$half hex=$pre$(echo "$hhex" | cut -c3-) kind=part version=1" ;;
+			esac >>"$T/bad.truth"
+			cr_expect "fails on a fabricated image ($c)" 1 "$A" "$T/bad.truth"
+		done
+		# --final-only-kind: a missing version 1 is excused by a found
+		# version 2 of the same range, only when asked.
+		{ echo "$line" | sed "s/sha256=$sha/sha256=$bad/; s/kind=sample/kind=rwx/"
+		  echo "$line" | sed 's/kind=sample version=1/kind=rwx version=2/'; } >"$T/final.truth"
+		cr_expect "a missing earlier version counts without --final-only-kind" 1 "$A" "$T/final.truth"
+		cr_expect "--final-only-kind=rwx requires only the last version" 0 --final-only-kind=rwx "$A" "$T/final.truth"
+	else
+		fail "check-recall sample truth" "cannot derive truth from $A with emt-ls"
+	fi
+else
+	skip "check-recall on the sample archive" "gen-fixture-archives, emt-ls or emt-extract not built or failing"
+fi
