@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * emt.bpf.c - kernel side of the emt capture engine.
+ *
+ * BTF raw tracepoints only (tp_btf/...): they need no tracefs and are
+ * allowed where fentry/LSM are not.  The followed set is a map of tgids
+ * kept up to date here (fork) and from userspace (launch/attach).
+ *
+ * Bytes are copied at syscall entry, in the target's context, before the
+ * syscall proceeds: mprotect adding PROT_EXEC, and RWX ranges about to be
+ * unmapped, made non-writable, replaced by execve or torn down by
+ * exit_group.  bpf_probe_read_user cannot fault pages in, so a page it
+ * cannot read is reported as PAGE_FAIL and the thread is stopped
+ * (SIGSTOP) on its way back to user mode so that userspace reads the page
+ * with process_vm_readv before resuming it (see capture/bpf_engine.c).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "emt_bpf.h"
+
+#define PROT_READ  0x1
+#define PROT_WRITE 0x2
+#define PROT_EXEC  0x4
+#define VM_READ    0x1
+#define VM_WRITE   0x2
+#define VM_EXEC    0x4
+#define VM_SHARED  0x8
+#define SIGSTOP    19
+#define S_IFMT     00170000
+#define S_IFREG    0100000
+
+#define NR_MMAP          9
+#define NR_MPROTECT      10
+#define NR_MUNMAP        11
+#define NR_MREMAP        25
+#define NR_EXECVE        59
+#define NR_EXIT_GROUP    231
+#define NR_EXECVEAT      322
+#define NR_PKEY_MPROTECT 329
+
+/* Configuration, set by userspace between open and load. */
+const volatile __u32 cfg_follow = 1;
+const volatile __u32 cfg_lossless = 0;
+const volatile __u32 cfg_capture_files = 0;
+const volatile __u64 cfg_rb_size = 1 << 24;
+const volatile __u64 cfg_wake_bytes = 1 << 20;
+
+__u64 next_cap_id = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u32);
+} followed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct emt_pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct emt_rwx_table);
+} rwx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);   /* resized by userspace */
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct emt_bpf_stats);
+} stats SEC(".maps");
+
+/* Scratch for records too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct emt_rwx_table);
+} rwx_zero SEC(".maps");
+
+static __always_inline struct emt_bpf_stats *get_stats(void)
+{
+	__u32 k = 0;
+	return bpf_map_lookup_elem(&stats, &k);
+}
+
+/* Wakes the consumer only once enough data is waiting: a wakeup per
+ * record costs the traced thread microseconds.  Userspace also polls
+ * with a short timeout, so nothing waits long. */
+static __always_inline __u64 wake_flags(void)
+{
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= cfg_wake_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_hdr(struct emt_rec_hdr *h, __u32 type)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	h->type = type;
+	h->pid = pt >> 32;
+	h->tid = (__u32)pt;
+	h->cpu = bpf_get_smp_processor_id();
+	h->time_ns = bpf_ktime_get_boot_ns();
+}
+
+static __always_inline int is_followed(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&followed, &tgid) != NULL;
+}
+
+/* ------------------------------------------------------------ VMAs */
+
+struct vma_info {
+	__u32 prot;
+	__u32 backing;
+	__u64 ino, dev, pgoff;
+	char  name[EMT_NAME_LEN];
+	__u32 found;
+	__u32 shared;
+};
+
+static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
+		   void *data)
+{
+	struct vma_info *vi = data;
+	unsigned long fl = vma->vm_flags;
+	struct file *f = vma->vm_file;
+
+	vi->found = 1;
+	vi->prot = (fl & VM_READ ? PROT_READ : 0) |
+		   (fl & VM_WRITE ? PROT_WRITE : 0) |
+		   (fl & VM_EXEC ? PROT_EXEC : 0);
+	vi->shared = !!(fl & VM_SHARED);
+	vi->pgoff = (__u64)vma->vm_pgoff * EMT_PAGE_SIZE;
+	if (!f) {
+		vi->backing = vi->shared ? EMT_BPF_BACK_SHARED : EMT_BPF_BACK_ANON;
+		return 0;
+	}
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u32 mode = BPF_CORE_READ(ino, i_mode);
+	__u32 nlink = BPF_CORE_READ(ino, __i_nlink);
+	const unsigned char *nm = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+
+	vi->ino = BPF_CORE_READ(ino, i_ino);
+	vi->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	bpf_probe_read_kernel_str(vi->name, sizeof(vi->name), nm);
+	if (vi->name[0] == 'm' && vi->name[1] == 'e' && vi->name[2] == 'm' &&
+	    vi->name[3] == 'f' && vi->name[4] == 'd' && vi->name[5] == ':')
+		vi->backing = EMT_BPF_BACK_MEMFD;
+	else if (vi->name[0] == 'd' && vi->name[1] == 'e' && vi->name[2] == 'v' &&
+		 vi->name[3] == '/' && vi->name[4] == 'z')   /* shared anon */
+		vi->backing = EMT_BPF_BACK_SHARED;
+	else if ((mode & S_IFMT) != S_IFREG)
+		vi->backing = EMT_BPF_BACK_OTHER;
+	else if (nlink == 0)
+		vi->backing = EMT_BPF_BACK_DELETED;
+	else
+		vi->backing = EMT_BPF_BACK_FILE;
+	return 0;
+}
+
+static __always_inline void vma_lookup(__u64 addr, struct vma_info *vi)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	bpf_find_vma(t, addr, vma_cb, vi, 0);
+}
+
+/* ---------------------------------------------------------- copying */
+
+struct copy_ctx {
+	__u64 cap_id;
+	__u64 addr;
+	__u64 npages;
+	__u64 nfailed;
+	__u64 ndropped;
+};
+
+/* The copy loop's state lives in a per-CPU map rather than on the stack:
+ * counters on the stack are tracked exactly by the verifier, so every
+ * bpf_loop iteration would look like a new state and verification of the
+ * callback would not converge.  A capture never nests on one CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct copy_ctx);
+} copy_state SEC(".maps");
+
+static long copy_page(__u32 i, void *data)
+{
+	struct emt_bpf_stats *st = get_stats();
+	__u32 k = 0;
+	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+	struct emt_rec_page *r;
+	__u64 a;
+	char probe;
+	long err;
+
+	if (!c || i >= c->npages)
+		return 1;
+	a = c->addr + (__u64)i * EMT_PAGE_SIZE;
+	/* A one-byte probe first: a page that is not resident would waste a
+	 * 4 KiB reservation (sparse 64 MiB ranges are mostly such pages). */
+	err = bpf_probe_read_user(&probe, 1, (void *)a);
+	if (!err) {
+		r = bpf_ringbuf_reserve(&rb, sizeof(*r) + EMT_PAGE_SIZE, 0);
+		if (!r)
+			goto dropped;
+		err = bpf_probe_read_user((void *)(r + 1), EMT_PAGE_SIZE, (void *)a);
+		if (!err) {
+			r->type = EMT_REC_PAGE;
+			r->err = 0;
+			r->cap_id = c->cap_id;
+			r->index = i;
+			bpf_ringbuf_submit(r, wake_flags());
+			if (st)
+				st->pages++;
+			return 0;
+		}
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+	}
+	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (!r)
+		goto dropped;
+	r->type = EMT_REC_PAGE_FAIL;
+	r->err = (__s32)err;
+	r->cap_id = c->cap_id;
+	r->index = i;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	c->nfailed++;
+	if (st)
+		st->pages_failed++;
+	return 0;
+dropped:
+	c->ndropped++;
+	if (st) {
+		st->rb_fail++;
+		st->rb_fail_pages++;
+	}
+	return 0;
+}
+
+/* Copies [addr, addr+len) (page aligned) as one capture.  `may_defer`:
+ * the range stays unwritable after the syscall, so when the ring lacks
+ * room (lossless mode) the bytes may be read by userspace while the
+ * thread is held instead of copied here. */
+struct cap_req {
+	__u64 addr, len;
+	__u32 trigger, prot_before, prot_after;
+	__u32 may_defer, defer_always;
+};
+
+/* Global (not static) so that the verifier checks it once, not once per
+ * call site and loop iteration. */
+__noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
+{
+	if (!q)
+		return 0;
+	__u64 addr = q->addr, len = q->len;
+	__u32 trigger = q->trigger, prot_before = q->prot_before;
+	__u32 prot_after = q->prot_after, may_defer = q->may_defer;
+	__u32 defer_always = q->defer_always;
+	struct emt_bpf_stats *st = get_stats();
+	struct emt_rec_cap_begin *b;
+	struct emt_rec_cap_end *e;
+	__u32 flags = 0, k = 0;
+	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+
+	if (len == 0 || !c)
+		return 0;
+	c->cap_id = __sync_fetch_and_add(&next_cap_id, 1) + 1;
+	c->addr = addr;
+	c->npages = len / EMT_PAGE_SIZE;
+	c->nfailed = 0;
+	c->ndropped = 0;
+
+	b = bpf_ringbuf_reserve(&rb, sizeof(*b), 0);
+	if (!b) {
+		if (st)
+			st->rb_fail++;
+		return -1;
+	}
+	fill_hdr(&b->h, EMT_REC_CAP_BEGIN);
+	b->cap_id = c->cap_id;
+	b->addr = addr;
+	b->len = len;
+	b->trigger = trigger;
+	b->prot_before = prot_before;
+	b->prot_after = prot_after;
+	if (vi) {
+		b->backing = vi->backing;
+		b->ino = vi->ino;
+		b->dev = vi->dev;
+		b->pgoff = vi->pgoff;
+		__builtin_memcpy(b->name, vi->name, sizeof(b->name));
+	} else {
+		b->backing = 0;
+		b->ino = b->dev = b->pgoff = 0;
+		b->name[0] = 0;
+	}
+	bpf_ringbuf_submit(b, BPF_RB_NO_WAKEUP);
+	if (st)
+		st->captures++;
+
+	if (!defer_always && may_defer && cfg_lossless) {
+		__u64 need = c->npages * (EMT_PAGE_SIZE + sizeof(struct emt_rec_page) + 8) + 4096;
+		__u64 used = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+		if (used + need > cfg_rb_size)
+			defer_always = 1;
+	}
+	if (defer_always) {
+		flags |= EMT_CAPF_DEFERRED | EMT_CAPF_HOLD;
+		if (st)
+			st->deferred++;
+	} else {
+		bpf_loop((__u32)c->npages, copy_page, NULL, 0);
+		/* Only ranges whose bytes cannot change across the syscall
+		 * (made executable here, or just mapped) are worth a hold;
+		 * at munmap/exit the memory is gone when the thread stops. */
+		if (c->nfailed && (trigger == EMT_BPF_TRIG_MPROTECT ||
+				  trigger == EMT_BPF_TRIG_MMAP))
+			flags |= EMT_CAPF_HOLD;
+	}
+
+	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+	if (!e) {
+		if (st)
+			st->rb_fail++;
+		return -1;
+	}
+	__u64 pt = bpf_get_current_pid_tgid();
+	e->type = EMT_REC_CAP_END;
+	e->flags = flags;
+	e->cap_id = c->cap_id;
+	e->npages = c->npages;
+	e->nfailed = c->nfailed;
+	e->ndropped = c->ndropped;
+	e->pid = pt >> 32;
+	e->tid = (__u32)pt;
+	if (flags & EMT_CAPF_HOLD) {
+		/* Stop the whole process on its way back to user mode; the
+		 * consumer must see this record at once to resume it. */
+		bpf_send_signal_thread(SIGSTOP);
+		if (st)
+			st->holds++;
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	} else {
+		bpf_ringbuf_submit(e, wake_flags());
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------- RWX table */
+
+static __always_inline struct emt_rwx_table *rwx_get(__u32 tgid, int create)
+{
+	struct emt_rwx_table *t = bpf_map_lookup_elem(&rwx, &tgid);
+	__u32 k = 0;
+
+	if (t || !create)
+		return t;
+	struct emt_rwx_table *z = bpf_map_lookup_elem(&rwx_zero, &k);
+	if (!z)
+		return NULL;
+	bpf_map_update_elem(&rwx, &tgid, z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&rwx, &tgid);
+}
+
+/* Removes [a, b) from the table; a range cut in the middle keeps its
+ * left part and moves the right part to a free slot, or stays whole if
+ * there is none (capturing a little more than needed is harmless). */
+static __always_inline void rwx_cut(struct emt_rwx_table *t, __u64 a, __u64 b)
+{
+	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
+		__u64 s = t->addr[i], e = s + t->len[i];
+		if (!t->len[i] || e <= a || s >= b)
+			continue;
+		if (a <= s && b >= e) {
+			t->len[i] = 0;
+		} else if (a <= s) {
+			t->addr[i] = b;
+			t->len[i] = e - b;
+		} else if (b >= e) {
+			t->len[i] = a - s;
+		} else {
+			for (__u32 j = 0; j < EMT_RWX_SLOTS; j++) {
+				if (t->len[j])
+					continue;
+				t->addr[j] = b;
+				t->len[j] = e - b;
+				t->prot[j] = t->prot[i];
+				t->len[i] = a - s;
+				break;
+			}
+		}
+	}
+}
+
+static __always_inline void rwx_add(__u32 tgid, __u64 a, __u64 len, __u32 prot)
+{
+	struct emt_rwx_table *t = rwx_get(tgid, 1);
+	struct emt_bpf_stats *st;
+
+	if (!t)
+		return;
+	rwx_cut(t, a, a + len);
+	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
+		if (t->len[i])
+			continue;
+		t->addr[i] = a;
+		t->len[i] = len;
+		t->prot[i] = prot;
+		return;
+	}
+	st = get_stats();
+	if (st)
+		st->rwx_full++;
+}
+
+/* Captures every tracked RWX range overlapping [a, b) (all if b == 0). */
+static __always_inline void rwx_capture(__u32 tgid, __u64 a, __u64 b,
+					__u32 trigger, __u32 prot_after)
+{
+	struct emt_rwx_table *t = rwx_get(tgid, 0);
+
+	if (!t)
+		return;
+	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
+		__u64 s = t->addr[i], e = s + t->len[i];
+		if (!t->len[i])
+			continue;
+		if (b) {
+			if (e <= a || s >= b)
+				continue;
+			if (s < a)
+				s = a;
+			if (e > b)
+				e = b;
+		}
+		struct cap_req q = { s, e - s, trigger, t->prot[i], prot_after, 0, 0 };
+		capture_range(&q, NULL);
+	}
+}
+
+/* ------------------------------------------------------ tracepoints */
+
+static __always_inline __u64 page_up(__u64 x)
+{
+	return (x + EMT_PAGE_SIZE - 1) & ~((__u64)EMT_PAGE_SIZE - 1);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32, tid = (__u32)pt;
+	struct emt_pending p = {};
+
+	switch (id) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_EXECVE: case NR_EXIT_GROUP: case NR_EXECVEAT:
+	case NR_PKEY_MPROTECT:
+		break;
+	default:
+		return 0;
+	}
+	if (!is_followed(tgid))
+		return 0;
+
+	p.nr = id;
+	p.args[0] = regs->di;
+	p.args[1] = regs->si;
+	p.args[2] = regs->dx;
+	p.args[3] = regs->r10;
+	p.args[4] = regs->r8;
+	p.args[5] = regs->r9;
+	p.enter_ns = bpf_ktime_get_boot_ns();
+
+	switch (id) {
+	case NR_MPROTECT:
+	case NR_PKEY_MPROTECT: {
+		__u64 addr = p.args[0], len = page_up(p.args[1]);
+		__u32 prot = (__u32)p.args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
+		struct vma_info vi = {};
+
+		if (addr & (EMT_PAGE_SIZE - 1) || len == 0)
+			break;   /* the kernel refuses it */
+		vma_lookup(addr, &vi);
+		if (prot & PROT_EXEC) {
+			struct cap_req q = { addr, len, EMT_BPF_TRIG_MPROTECT,
+					     vi.prot, prot, !(prot & PROT_WRITE), 0 };
+			capture_range(&q, &vi);
+		}
+		else if (!(prot & PROT_WRITE))
+			rwx_capture(tgid, addr, addr + len,
+				    EMT_BPF_TRIG_PROTECT_W, prot);
+		break;
+	}
+	case NR_MUNMAP:
+		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
+			    EMT_BPF_TRIG_MUNMAP, 0);
+		break;
+	case NR_MREMAP:
+		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
+			    EMT_BPF_TRIG_MUNMAP, 0);
+		break;
+	case NR_EXECVE:
+	case NR_EXECVEAT:
+		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXEC, 0);
+		return 0;
+	case NR_EXIT_GROUP:
+		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
+		return 0;
+	}
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32, tid = (__u32)pt;
+	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct emt_rec_syscall *r;
+	struct vma_info vi = {};
+
+	if (!p)
+		return 0;
+	__u64 nr = p->nr;
+	__u64 a0 = p->args[0], a1 = p->args[1], a2 = p->args[2];
+	__u64 a3 = p->args[3];
+	int ok = ret >= 0 || ret < -4095;
+
+	if (nr == NR_MMAP && ok) {
+		__u64 addr = (__u64)ret, len = page_up(a1);
+		__u32 prot = (__u32)a2 & (PROT_READ | PROT_WRITE | PROT_EXEC);
+
+		vma_lookup(addr, &vi);
+		if (prot & PROT_EXEC) {
+			int copy = vi.backing == EMT_BPF_BACK_MEMFD ||
+				   vi.backing == EMT_BPF_BACK_DELETED ||
+				   vi.backing == EMT_BPF_BACK_OTHER ||
+				   (vi.backing == EMT_BPF_BACK_FILE && cfg_capture_files);
+			/* A fresh mapping has no pages in its page tables:
+			 * bpf_probe_read_user would fail on every page, so the
+			 * bytes are read by userspace while the thread is held
+			 * on its way back to user mode. */
+			if (copy) {
+				struct cap_req q = { addr, len, EMT_BPF_TRIG_MMAP,
+						     0, prot, 1, 1 };
+				capture_range(&q, &vi);
+			}
+			if ((prot & PROT_WRITE) ||
+			    (vi.shared && vi.backing != EMT_BPF_BACK_FILE))
+				rwx_add(tgid, addr, len, prot);
+		}
+		(void)a3;
+	} else if ((nr == NR_MPROTECT || nr == NR_PKEY_MPROTECT) && ret == 0) {
+		__u32 prot = (__u32)a2 & (PROT_READ | PROT_WRITE | PROT_EXEC);
+		__u64 len = page_up(a1);
+		if ((prot & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC)) {
+			rwx_add(tgid, a0, len, prot);
+		} else if (prot & PROT_EXEC) {
+			/* A writable shared view elsewhere keeps this one live. */
+			vma_lookup(a0, &vi);
+			struct emt_rwx_table *t = rwx_get(tgid, 0);
+			if (vi.shared && vi.backing != EMT_BPF_BACK_FILE)
+				rwx_add(tgid, a0, len, prot);
+			else if (t)
+				rwx_cut(t, a0, a0 + len);
+		} else {
+			struct emt_rwx_table *t = rwx_get(tgid, 0);
+			if (t)
+				rwx_cut(t, a0, a0 + len);
+		}
+	} else if (nr == NR_MUNMAP && ret == 0) {
+		struct emt_rwx_table *t = rwx_get(tgid, 0);
+		if (t)
+			rwx_cut(t, a0, a0 + page_up(a1));
+	} else if (nr == NR_MREMAP && ok) {
+		struct emt_rwx_table *t = rwx_get(tgid, 0);
+		if (t)
+			rwx_cut(t, a0, a0 + page_up(a1));
+	}
+
+	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (!r) {
+		struct emt_bpf_stats *st = get_stats();
+		if (st)
+			st->rb_fail++;
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
+	fill_hdr(&r->h, EMT_REC_SYSCALL);
+	r->nr = nr;
+	__builtin_memcpy(r->args, p->args, sizeof(r->args));
+	r->ret = ret;
+	r->enter_ns = p->enter_ns;
+	r->backing = vi.backing;
+	r->pad = 0;
+	r->ino = vi.ino;
+	r->dev = vi.dev;
+	__builtin_memcpy(r->name, vi.name, sizeof(r->name));
+	bpf_ringbuf_submit(r, wake_flags());
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,
+				     __s32 code, __u32 group_dead)
+{
+	struct emt_rec_task *r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+
+	if (!r) {
+		struct emt_bpf_stats *st = get_stats();
+		if (st)
+			st->rb_fail++;
+		return;
+	}
+	fill_hdr(&r->h, type);
+	r->h.pid = pid;
+	r->other = other;
+	r->exit_code = code;
+	r->group_dead = group_dead;
+	r->pad = 0;
+	/* Process life-cycle records are rare and userspace acts on them
+	 * (exit ends the capture): wake it now. */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(emt_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u32 one = 1;
+
+	if (ptgid == ctgid || !cfg_follow || !is_followed(ptgid))
+		return 0;
+	bpf_map_update_elem(&followed, &ctgid, &one, BPF_ANY);
+	/* The child starts with a copy of the parent's mappings. */
+	struct emt_rwx_table *t = bpf_map_lookup_elem(&rwx, &ptgid);
+	if (t)
+		bpf_map_update_elem(&rwx, &ctgid, t, BPF_ANY);
+	task_rec(EMT_REC_FORK, ptgid, ctgid, 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = p->tgid;
+
+	if (!is_followed(tgid))
+		return 0;
+	bpf_map_delete_elem(&rwx, &tgid);
+	task_rec(EMT_REC_EXEC, tgid, (__u32)old_pid, 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid = p->tgid, tid = p->pid;
+
+	bpf_map_delete_elem(&pending, &tid);
+	if (!group_dead || !is_followed(tgid))
+		return 0;
+	__s32 code = BPF_CORE_READ(p, signal, group_exit_code);
+	if (!code)
+		code = p->exit_code;
+	bpf_map_delete_elem(&rwx, &tgid);
+	bpf_map_delete_elem(&followed, &tgid);
+	task_rec(EMT_REC_EXIT, tgid, 0, code, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,849 @@
+/*
+ * bpf_engine.c - the eBPF capture engine (engine.h), user side of
+ * bpf/emt.bpf.c.
+ *
+ * Skeleton flow: open -> configure rodata and ring size -> load -> attach;
+ * then launch (fork, child blocked on a pipe until its pid is in the
+ * followed map) or attach (pid into the map, baseline from /proc).  The
+ * poll loop assembles captures from ring-buffer records (emt_bpf.h) and
+ * writes them through the sink.
+ *
+ * Holds: when the BPF side could not read a page (not resident) or had no
+ * room to copy (lossless mode), it stops the process with SIGSTOP on its
+ * way back to user mode.  Here we wait until the thread is stopped, read
+ * the missing pages with process_vm_readv (which faults them in) and send
+ * SIGCONT.  The ranges concerned are never writable after the syscall
+ * (mprotect without PROT_WRITE) or freshly mapped, so the bytes read are
+ * the bytes that became executable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/emt_bpf.h"
+#include "emt.skel.h"
+#include "engine.h"
+#include "proc.h"
+#include "sink.h"
+
+_Static_assert(EMT_BPF_TRIG_MPROTECT == EMT_TRIGGER_MPROTECT, "trigger numbers");
+_Static_assert(EMT_BPF_TRIG_MMAP == EMT_TRIGGER_MMAP, "trigger numbers");
+_Static_assert(EMT_BPF_TRIG_MUNMAP == EMT_TRIGGER_MUNMAP, "trigger numbers");
+_Static_assert(EMT_BPF_TRIG_EXIT == EMT_TRIGGER_EXIT, "trigger numbers");
+_Static_assert(EMT_BPF_TRIG_EXEC == EMT_TRIGGER_EXEC, "trigger numbers");
+_Static_assert(EMT_BPF_TRIG_PROTECT_W == EMT_TRIGGER_PROTECT_W, "trigger numbers");
+_Static_assert(EMT_BPF_BACK_MEMFD == EMT_BACKING_MEMFD, "backing numbers");
+_Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
+
+#define RB_DEFAULT      (64u << 20)
+#define HOLD_WAIT_MS    500     /* longest wait for a held thread to stop */
+#define SEQ_SLOTS       1024
+
+/* A capture being assembled from ring records. */
+struct inflight {
+	uint64_t cap_id;
+	struct emt_rec_cap_begin b;
+	uint8_t *buf;
+	uint8_t *state;         /* per page: 0 missing, 1 bytes, 2 failed */
+	uint64_t npages;
+	struct inflight *next;
+};
+
+struct bpf_priv {
+	struct emt_bpf *skel;
+	struct ring_buffer *rb;
+	struct inflight *inflight;
+	pid_t child;            /* launched command, 0 if attached */
+	int child_reaped;
+	int attached_gone;
+	uint64_t losses_written;
+	int ncpus;
+	int err;                /* first fatal error inside a callback */
+	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	/* The library never prints; verifier logs are for EMT_BPF_DEBUG. */
+	if (getenv("EMT_BPF_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+/* ---------------------------------------------------------- check */
+
+static int has_caps(void)
+{
+	char line[256];
+	unsigned long long eff = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	/* CAP_BPF 39, CAP_PERFMON 38, CAP_SYS_PTRACE 19 (process_vm_readv),
+	 * CAP_KILL 5 (holds). */
+	unsigned long long need = (1ull << 39) | (1ull << 38) | (1ull << 19) |
+				  (1ull << 5);
+	return (eff & need) == need;
+}
+
+static int bpf_check(struct emt_session *s)
+{
+	if (geteuid() != 0 && !has_caps())
+		return emt_session_fail(s, -EPERM,
+			"need root or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_KILL");
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		return emt_session_fail(s, -ENOTSUP,
+			"kernel BTF '/sys/kernel/btf/vmlinux' missing: bpf mode needs CONFIG_DEBUG_INFO_BTF (use --mode ptrace)");
+	return 0;
+}
+
+/* ---------------------------------------------------------- captures */
+
+static void remember_seq(struct bpf_priv *pv, pid_t tid, uint64_t seq)
+{
+	pv->last_seq[(uint32_t)tid % SEQ_SLOTS].tid = tid;
+	pv->last_seq[(uint32_t)tid % SEQ_SLOTS].seq = seq;
+}
+
+static uint64_t take_seq(struct bpf_priv *pv, pid_t tid)
+{
+	uint32_t i = (uint32_t)tid % SEQ_SLOTS;
+	if (pv->last_seq[i].tid != tid)
+		return 0;
+	uint64_t seq = pv->last_seq[i].seq;
+	pv->last_seq[i].tid = 0;
+	return seq;
+}
+
+static struct inflight *inflight_find(struct bpf_priv *pv, uint64_t id,
+				      int unlink)
+{
+	struct inflight **pp = &pv->inflight;
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->cap_id != id)
+			continue;
+		struct inflight *f = *pp;
+		if (unlink)
+			*pp = f->next;
+		return f;
+	}
+	return NULL;
+}
+
+static void inflight_free(struct inflight *f)
+{
+	if (!f)
+		return;
+	free(f->buf);
+	free(f->state);
+	free(f);
+}
+
+/* Waits (bounded) until thread tid of pid is stopped, so that reading its
+ * memory cannot race with it.  Returns 0, or -ESRCH if it is gone. */
+static int wait_stopped(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512];
+	for (int i = 0; i < HOLD_WAIT_MS * 10; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -ESRCH;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return -ESRCH;
+		buf[n] = '\0';
+		const char *p = strrchr(buf, ')');
+		if (p && (p[2] == 'T' || p[2] == 't'))
+			return 0;
+		if (p && (p[2] == 'Z' || p[2] == 'X'))
+			return -ESRCH;
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static enum emt_trigger final_trigger(const struct emt_rec_cap_begin *b)
+{
+	if (b->trigger == EMT_TRIGGER_MPROTECT &&
+	    (b->prot_before & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC) &&
+	    !(b->prot_after & PROT_WRITE))
+		return EMT_TRIGGER_PROTECT_W;
+	return (enum emt_trigger)b->trigger;
+}
+
+static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
+			  struct inflight *f, const struct emt_rec_cap_end *e)
+{
+	const struct emt_rec_cap_begin *b = &f->b;
+	struct emt_gap *gaps = NULL;
+	size_t ngaps = 0, gcap = 0;
+	int held = e && (e->flags & EMT_CAPF_HOLD);
+	int stopped = 0, err = 0;
+	pid_t pid = (pid_t)b->h.pid, tid = (pid_t)b->h.tid;
+
+	if (held)
+		stopped = wait_stopped(pid, tid) == 0;
+	/* Missing pages: read now if the thread is held (or the range cannot
+	 * change: mmap'd / made non-writable), otherwise record a gap. */
+	for (uint64_t i = 0; i < f->npages && !err; i++) {
+		if (f->state[i] == 1)
+			continue;
+		uint64_t j = i;
+		while (j < f->npages && f->state[j] != 1 &&
+		       (f->state[j] == 2) == (f->state[i] == 2))
+			j++;
+		uint64_t off = i * EMT_PAGE_SIZE, len = (j - i) * EMT_PAGE_SIZE;
+		/* Only a held thread's range is read here: after munmap or
+		 * exit the address may already mean something else. */
+		if (held) {
+			struct emt_gap *g = NULL;
+			size_t ng = 0;
+			int r = proc_read_mem(pid, b->addr + off, len, f->buf + off, &g, &ng);
+			if (r == -ESRCH) {
+				memset(f->buf + off, 0, len);
+				err = proc_gap_add(&gaps, &ngaps, &gcap, off, len,
+						   EMT_GAP_UNMAPPED, ESRCH);
+			} else if (r < 0) {
+				err = r;
+			} else {
+				for (size_t k = 0; k < ng && !err; k++)
+					err = proc_gap_add(&gaps, &ngaps, &gcap,
+							   off + g[k].offset, g[k].length,
+							   g[k].reason, g[k].err);
+			}
+			free(g);
+		} else {
+			/* Not resident when copied at munmap/exit (most
+			 * likely never touched, but unproven), or dropped for
+			 * lack of ring space (counted as a loss too). */
+			memset(f->buf + off, 0, len);
+			if (f->state[i] == 2)
+				err = proc_gap_add(&gaps, &ngaps, &gcap, off, len,
+						   EMT_GAP_UNREADABLE, EFAULT);
+			else
+				err = proc_gap_add(&gaps, &ngaps, &gcap, off, len,
+						   EMT_GAP_LIMIT, ENOBUFS);
+		}
+		i = j - 1;
+	}
+	if (held)
+		kill(pid, SIGCONT);
+	(void)stopped;
+	if (err) {
+		free(gaps);
+		return emt_session_fail(s, err, "capture of pid %d: out of memory", (int)pid);
+	}
+
+	enum emt_trigger trig = final_trigger(b);
+	uint32_t rprot = (trig == EMT_TRIGGER_MPROTECT || trig == EMT_TRIGGER_MMAP)
+			 ? b->prot_after : b->prot_before;
+	char name[EMT_NAME_LEN + 1];
+	memcpy(name, b->name, EMT_NAME_LEN);
+	name[EMT_NAME_LEN] = '\0';
+	struct sink_backing bk = {
+		.kind = b->backing ? b->backing : EMT_BACKING_ANON,
+		.path = name[0] ? name : NULL,
+		.inode = b->ino, .dev = b->dev, .offset = b->pgoff,
+	};
+	int64_t rid = sink_region_update(s->sink, pid, b->addr, b->len, rprot,
+					 &bk, b->h.time_ns);
+	if (rid < 0) {
+		free(gaps);
+		return (int)rid;
+	}
+	uint64_t seq = 0;
+	err = sink_capture(s->sink, rid, pid, tid, b->addr, b->len, f->buf, gaps,
+			   ngaps, trig, b->prot_before, b->prot_after, b->h.time_ns,
+			   NULL, &seq);
+	free(gaps);
+	if (!err)
+		remember_seq(pv, tid, seq);
+	return err;
+}
+
+static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
+			const struct emt_rec_cap_begin *b)
+{
+	struct inflight *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	f->cap_id = b->cap_id;
+	f->b = *b;
+	f->npages = b->len / EMT_PAGE_SIZE;
+	if (b->len > EMT_CAPTURE_SIZE_MAX)
+		f->npages = 0;
+	f->buf = malloc(f->npages ? f->npages * EMT_PAGE_SIZE : 1);
+	f->state = calloc(f->npages ? f->npages : 1, 1);
+	if (!f->buf || !f->state) {
+		inflight_free(f);
+		return emt_session_fail(s, -ENOMEM,
+			"out of memory for a %llu-byte capture",
+			(unsigned long long)b->len);
+	}
+	f->b.len = f->npages * EMT_PAGE_SIZE;
+	f->next = pv->inflight;
+	pv->inflight = f;
+	return 0;
+}
+
+/* ---------------------------------------------------------- events */
+
+static const char *syscall_name(uint64_t nr)
+{
+	switch (nr) {
+	case 9: return "mmap";
+	case 10: return "mprotect";
+	case 11: return "munmap";
+	case 25: return "mremap";
+	case 329: return "pkey_mprotect";
+	default: return "syscall";
+	}
+}
+
+static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
+		      const struct emt_rec_syscall *r)
+{
+	pid_t pid = (pid_t)r->h.pid, tid = (pid_t)r->h.tid;
+	int ok = r->ret >= 0 || r->ret < -4095;
+	uint64_t len = (r->args[1] + EMT_PAGE_SIZE - 1) & ~(uint64_t)(EMT_PAGE_SIZE - 1);
+	uint32_t prot = (uint32_t)r->args[2] & 7;
+	uint64_t seq = take_seq(pv, tid);
+	int err = 0, record = seq != 0;
+	char detail[EMT_NAME_LEN + 1] = "";
+
+	switch (r->nr) {
+	case 9:
+		if (ok) {
+			err = sink_region_unmap(s->sink, pid, (uint64_t)r->ret, len, r->h.time_ns);
+			if (!err && (prot & PROT_EXEC)) {
+				memcpy(detail, r->name, EMT_NAME_LEN);
+				detail[EMT_NAME_LEN] = '\0';
+				struct sink_backing bk = {
+					.kind = r->backing ? r->backing : EMT_BACKING_ANON,
+					.path = detail[0] ? detail : NULL,
+					.inode = r->ino, .dev = r->dev,
+					.offset = r->args[5],
+				};
+				int64_t id = sink_region_update(s->sink, pid, (uint64_t)r->ret,
+								len, prot, &bk, r->h.time_ns);
+				if (id < 0)
+					err = (int)id;
+			}
+		}
+		record |= !!(prot & PROT_EXEC);
+		break;
+	case 10:
+	case 329:
+		if (ok && (prot & PROT_EXEC)) {
+			int64_t id = sink_region_update(s->sink, pid, r->args[0], len,
+							prot, NULL, r->h.time_ns);
+			if (id < 0)
+				err = (int)id;
+		}
+		record = 1;
+		break;
+	case 11:
+		if (ok)
+			err = sink_region_unmap(s->sink, pid, r->args[0], len, r->h.time_ns);
+		break;
+	case 25:
+		if (ok)
+			err = sink_region_unmap(s->sink, pid, r->args[0], len, r->h.time_ns);
+		break;
+	}
+	if (err || !record)
+		return err;
+	struct emt_event ev = {
+		.time_ns = r->enter_ns,
+		.pid = (uint32_t)pid,
+		.tid = (uint32_t)tid,
+		.syscall = syscall_name(r->nr),
+		.addr = r->nr == 9 && ok ? (uint64_t)r->ret : r->args[0],
+		.len = r->args[1],
+		.prot = r->nr == 11 ? 0 : r->args[2],
+		.flags = r->nr == 9 ? r->args[3] : 0,
+		.fd = r->nr == 9 ? (int64_t)r->args[4] : -1,
+		.ret = r->ret,
+		.seq = seq,
+		.detail = detail[0] ? detail : NULL,
+	};
+	return sink_event(s->sink, &ev);
+}
+
+static int reap_child(struct emt_session *s, struct bpf_priv *pv, int block)
+{
+	int st;
+	if (!pv->child || pv->child_reaped)
+		return 0;
+	pid_t r = waitpid(pv->child, &st, block ? 0 : WNOHANG);
+	if (r == pv->child) {
+		pv->child_reaped = 1;
+		s->root_status = st;
+		return 1;
+	}
+	if (r < 0 && errno == ECHILD)
+		pv->child_reaped = 1;
+	return 0;
+}
+
+static int on_task(struct emt_session *s, struct bpf_priv *pv,
+		   const struct emt_rec_task *r)
+{
+	pid_t pid = (pid_t)r->h.pid;
+	int err = 0;
+
+	switch (r->h.type) {
+	case EMT_REC_FORK:
+		err = sink_process_start(s->sink, (pid_t)r->other, pid, r->h.time_ns);
+		if (!err)
+			s->live_processes++;
+		/* A failed start of a short-lived child (gone before we read
+		 * /proc) is not fatal: the row was still written. */
+		break;
+	case EMT_REC_EXEC:
+		err = sink_process_exec(s->sink, pid, r->h.time_ns);
+		break;
+	case EMT_REC_EXIT: {
+		int status = r->exit_code;
+		if (pid == pv->child) {
+			reap_child(s, pv, 1);
+			if (s->root_status >= 0)
+				status = s->root_status;
+		}
+		if (pid == s->root_pid && !pv->child)
+			pv->attached_gone = 1;
+		err = sink_process_exit(s->sink, pid, r->h.time_ns, status);
+		if (s->live_processes)
+			s->live_processes--;
+		break;
+	}
+	}
+	return err;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct emt_session *s = ctx;
+	struct bpf_priv *pv = s->engine_priv;
+	uint32_t type;
+	int err = 0;
+
+	if (size < sizeof(uint32_t))
+		return 0;
+	memcpy(&type, data, sizeof(type));
+	switch (type) {
+	case EMT_REC_CAP_BEGIN:
+		if (size >= sizeof(struct emt_rec_cap_begin))
+			err = on_cap_begin(s, pv, data);
+		break;
+	case EMT_REC_PAGE:
+	case EMT_REC_PAGE_FAIL: {
+		const struct emt_rec_page *p = data;
+		struct inflight *f;
+		if (size < sizeof(*p))
+			break;
+		f = inflight_find(pv, p->cap_id, 0);
+		if (!f || p->index >= f->npages)
+			break;
+		if (type == EMT_REC_PAGE && size >= sizeof(*p) + EMT_PAGE_SIZE) {
+			memcpy(f->buf + p->index * EMT_PAGE_SIZE, p + 1, EMT_PAGE_SIZE);
+			f->state[p->index] = 1;
+		} else {
+			f->state[p->index] = 2;
+		}
+		break;
+	}
+	case EMT_REC_CAP_END: {
+		const struct emt_rec_cap_end *e = data;
+		struct inflight *f;
+		if (size < sizeof(*e))
+			break;
+		f = inflight_find(pv, e->cap_id, 1);
+		if (!f) {
+			/* Its CAP_BEGIN was lost (counted in rb_fail); a
+			 * held thread must still be resumed. */
+			if (e->flags & EMT_CAPF_HOLD)
+				kill((pid_t)e->pid, SIGCONT);
+			break;
+		}
+		err = finish_capture(s, pv, f, e);
+		inflight_free(f);
+		break;
+	}
+	case EMT_REC_SYSCALL:
+		if (size >= sizeof(struct emt_rec_syscall))
+			err = on_syscall(s, pv, data);
+		break;
+	case EMT_REC_FORK:
+	case EMT_REC_EXEC:
+	case EMT_REC_EXIT:
+		if (size >= sizeof(struct emt_rec_task))
+			err = on_task(s, pv, data);
+		break;
+	}
+	if (err && !pv->err)
+		pv->err = err;
+	/* Keep consuming: one failed row must not stall a held target. */
+	return 0;
+}
+
+/* Writes ring reserve failures counted since the last call as losses. */
+static int flush_losses(struct emt_session *s, struct bpf_priv *pv)
+{
+	struct emt_bpf_stats *v = calloc((size_t)pv->ncpus, sizeof(*v));
+	uint32_t key = 0;
+	uint64_t total = 0;
+
+	if (!v)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	if (bpf_map__lookup_elem(pv->skel->maps.stats, &key, sizeof(key), v,
+				 sizeof(*v) * (size_t)pv->ncpus, 0) == 0)
+		for (int i = 0; i < pv->ncpus; i++)
+			total += v[i].rb_fail;
+	free(v);
+	if (total <= pv->losses_written)
+		return 0;
+	uint64_t d = total - pv->losses_written;
+	pv->losses_written = total;
+	return sink_loss(s->sink, "ringbuf", d, 0, now_ns());
+}
+
+/* ---------------------------------------------------------- start */
+
+static int follow_pid(struct bpf_priv *pv, pid_t pid)
+{
+	uint32_t k = (uint32_t)pid, one = 1;
+	return bpf_map__update_elem(pv->skel->maps.followed, &k, sizeof(k), &one,
+				    sizeof(one), BPF_ANY);
+}
+
+static int launch(struct emt_session *s, struct bpf_priv *pv)
+{
+	int go[2], ex[2];
+	pid_t parent = getpid(), pid;
+	char c = 'g';
+	int child_errno = 0;
+
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0)
+		return emt_session_fail(s, -errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(go[0]); close(go[1]); close(ex[0]); close(ex[1]);
+		return emt_session_fail(s, -e, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		/* Child: die with emt-capture; run nothing of CMD until the
+		 * parent has put our pid in the filter. */
+		close(go[1]);
+		close(ex[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);
+		close(go[0]);
+		execvp(s->opts.argv[0], s->opts.argv);
+		int e = errno;
+		if (write(ex[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(ex[1]);
+	pv->child = pid;
+	s->root_pid = pid;
+	int err = follow_pid(pv, pid);
+	if (err) {
+		close(go[1]);
+		close(ex[0]);
+		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
+					strerror(-err));
+	}
+	err = sink_process_start(s->sink, pid, parent, now_ns());
+	if (err) {
+		close(go[1]);
+		close(ex[0]);
+		return err;
+	}
+	s->live_processes = 1;
+	if (write(go[1], &c, 1) != 1) {
+		int e = errno;
+		close(go[1]);
+		close(ex[0]);
+		return emt_session_fail(s, -e, "cannot release pid %d: %s", (int)pid,
+					strerror(e));
+	}
+	close(go[1]);
+	ssize_t n = read(ex[0], &child_errno, sizeof(child_errno));
+	close(ex[0]);
+	if (n == (ssize_t)sizeof(child_errno)) {
+		reap_child(s, pv, 1);
+		return emt_session_fail(s, -child_errno, "cannot execute '%s': %s",
+					s->opts.argv[0], strerror(child_errno));
+	}
+	return 0;
+}
+
+/* Baseline of an attached process: its existing executable memory that is
+ * not a plain file on disk (anonymous, memfd, deleted, shared, device).
+ * RWX mappings also go into the BPF RWX table so that later munmap/exit
+ * capture them. */
+static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
+{
+	struct proc_map *maps;
+	size_t n;
+	struct emt_rwx_table t;
+	uint32_t nrwx = 0;
+	int err = proc_maps_read(pid, &maps, &n);
+
+	if (err)
+		return emt_session_fail(s, err, "cannot read maps of pid %d: %s",
+					(int)pid, strerror(-err));
+	memset(&t, 0, sizeof(t));
+	for (size_t i = 0; i < n && !err; i++) {
+		struct proc_map *m = &maps[i];
+		uint32_t kind = proc_map_backing(m);
+		if (!(m->prot & PROT_EXEC) || strncmp(m->path, "[v", 2) == 0)
+			continue;
+		if (kind == EMT_BACKING_FILE && !s->opts.capture_files) {
+			struct sink_backing bk = { kind, m->path, m->inode, m->dev, m->offset };
+			int64_t id = sink_region_update(s->sink, pid, m->start,
+							m->end - m->start, m->prot, &bk,
+							now_ns());
+			err = id < 0 ? (int)id : 0;
+			continue;
+		}
+		uint64_t len = m->end - m->start;
+		void *buf = malloc(len ? len : 1);
+		struct emt_gap *gaps = NULL;
+		size_t ng = 0;
+		if (!buf) {
+			err = emt_session_fail(s, -ENOMEM, "out of memory");
+			break;
+		}
+		uint64_t t0 = now_ns();
+		err = proc_read_mem(pid, m->start, len, buf, &gaps, &ng);
+		if (!err) {
+			struct sink_backing bk = { kind, m->path[0] ? m->path : NULL,
+						   m->inode, m->dev, m->offset };
+			int64_t id = sink_region_update(s->sink, pid, m->start, len,
+							m->prot, &bk, t0);
+			err = id < 0 ? (int)id
+				     : sink_capture(s->sink, id, pid, pid, m->start, len,
+						    buf, gaps, ng, EMT_TRIGGER_BASELINE,
+						    m->prot, m->prot, t0, NULL, NULL);
+		} else if (err == -ESRCH) {
+			err = emt_session_fail(s, err, "pid %d exited during baseline",
+					       (int)pid);
+		}
+		free(buf);
+		free(gaps);
+		if ((m->prot & PROT_WRITE) || (m->shared && kind != EMT_BACKING_FILE)) {
+			if (nrwx < EMT_RWX_SLOTS) {
+				t.addr[nrwx] = m->start;
+				t.len[nrwx] = len;
+				t.prot[nrwx] = m->prot;
+				nrwx++;
+			}
+		}
+	}
+	proc_maps_free(maps, n);
+	if (!err && nrwx) {
+		uint32_t k = (uint32_t)pid;
+		err = bpf_map__update_elem(pv->skel->maps.rwx, &k, sizeof(k), &t,
+					   sizeof(t), BPF_ANY);
+		if (err)
+			err = emt_session_fail(s, err, "cannot seed rwx table: %s",
+					       strerror(-err));
+	}
+	return err;
+}
+
+static int bpf_start(struct emt_session *s)
+{
+	struct bpf_priv *pv = calloc(1, sizeof(*pv));
+	uint32_t rbsz = s->opts.ringbuf_bytes ? s->opts.ringbuf_bytes : RB_DEFAULT;
+	int err;
+
+	if (!pv)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	s->engine_priv = pv;
+	libbpf_set_print(libbpf_quiet);
+	pv->ncpus = libbpf_num_possible_cpus();
+	if (pv->ncpus <= 0)
+		return emt_session_fail(s, pv->ncpus ? pv->ncpus : -EINVAL,
+					"cannot count cpus");
+	/* The ring size must be a power of two multiple of the page size. */
+	if (rbsz < 4 * EMT_PAGE_SIZE || (rbsz & (rbsz - 1)))
+		return emt_session_fail(s, -EINVAL,
+			"ring buffer size %u is not a power of two >= 16 KiB", rbsz);
+
+	pv->skel = emt_bpf__open();
+	if (!pv->skel)
+		return emt_session_fail(s, -errno, "cannot open bpf object: %s",
+					strerror(errno));
+	pv->skel->rodata->cfg_follow = !s->opts.no_follow;
+	pv->skel->rodata->cfg_lossless = (uint32_t)s->lossless;
+	pv->skel->rodata->cfg_capture_files = (uint32_t)!!s->opts.capture_files;
+	pv->skel->rodata->cfg_rb_size = rbsz;
+	/* Wake the consumer at 1/8 full: early enough to keep the ring from
+	 * filling, rare enough that the target seldom pays a wakeup. */
+	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
+	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
+	if (err)
+		return emt_session_fail(s, err, "cannot size ring buffer: %s",
+					strerror(-err));
+	err = emt_bpf__load(pv->skel);
+	if (err)
+		return emt_session_fail(s, err,
+			"cannot load bpf programs: %s (set EMT_BPF_DEBUG=1 for the verifier log)",
+			strerror(-err));
+	err = emt_bpf__attach(pv->skel);
+	if (err)
+		return emt_session_fail(s, err, "cannot attach bpf programs: %s",
+					strerror(-err));
+	pv->rb = ring_buffer__new(bpf_map__fd(pv->skel->maps.rb), on_record, s, NULL);
+	if (!pv->rb)
+		return emt_session_fail(s, -errno, "cannot open ring buffer: %s",
+					strerror(errno));
+
+	if (s->opts.argv)
+		return launch(s, pv);
+
+	pid_t pid = s->opts.pid;
+	s->root_pid = pid;
+	err = follow_pid(pv, pid);
+	if (err)
+		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
+					strerror(-err));
+	err = sink_process_start(s->sink, pid, 0, now_ns());
+	if (err)
+		return err;
+	s->live_processes = 1;
+	return baseline(s, pv, pid);
+}
+
+static int bpf_poll(struct emt_session *s, int timeout_ms)
+{
+	struct bpf_priv *pv = s->engine_priv;
+	int n, err;
+
+	if (!pv || !pv->rb)
+		return 0;
+	n = ring_buffer__poll(pv->rb, s->stop ? 0 : timeout_ms);
+	if (n < 0 && n != -EINTR)
+		return emt_session_fail(s, n, "ring buffer poll: %s", strerror(-n));
+	if (pv->err)
+		return pv->err;
+	err = flush_losses(s, pv);
+	if (err)
+		return err;
+	reap_child(s, pv, 0);
+	if (!pv->child && !pv->attached_gone && kill(s->root_pid, 0) < 0 &&
+	    errno == ESRCH)
+		pv->attached_gone = 1;
+
+	int ended = s->stop ||
+		(pv->child ? (pv->child_reaped && s->live_processes == 0)
+			   : pv->attached_gone);
+	/* A launched command that exited while untraced children live on
+	 * (--no-follow) ends the capture too. */
+	if (pv->child && pv->child_reaped && s->opts.no_follow)
+		ended = 1;
+	if (!ended)
+		return 1;
+	/* Drain what is still in the ring before ending. */
+	ring_buffer__consume(pv->rb);
+	if (pv->err)
+		return pv->err;
+	err = flush_losses(s, pv);
+	return err < 0 ? err : 0;
+}
+
+static int bpf_stop(struct emt_session *s)
+{
+	struct bpf_priv *pv = s->engine_priv;
+	int err = 0;
+
+	if (!pv)
+		return 0;
+	if (pv->skel)
+		emt_bpf__detach(pv->skel);
+	/* Captures still in flight (end record lost or target gone): keep
+	 * what arrived, mark the rest as gaps. */
+	while (pv->inflight) {
+		struct inflight *f = pv->inflight;
+		pv->inflight = f->next;
+		int e = finish_capture(s, pv, f, NULL);
+		if (e && !err)
+			err = e;
+		inflight_free(f);
+	}
+	/* A launched command never outlives the capture. */
+	if (pv->child && !pv->child_reaped) {
+		kill(pv->child, SIGKILL);
+		kill(pv->child, SIGCONT);
+		reap_child(s, pv, 1);
+	}
+	/* An attached target is never left stopped by a hold. */
+	if (!pv->child && s->root_pid > 0)
+		kill(s->root_pid, SIGCONT);
+	return err;
+}
+
+static void bpf_free(struct emt_session *s)
+{
+	struct bpf_priv *pv = s->engine_priv;
+
+	if (!pv)
+		return;
+	ring_buffer__free(pv->rb);
+	emt_bpf__destroy(pv->skel);
+	while (pv->inflight) {
+		struct inflight *f = pv->inflight;
+		pv->inflight = f->next;
+		inflight_free(f);
+	}
+	free(pv);
+	s->engine_priv = NULL;
+}
+
+const struct emt_engine_ops emt_bpf_engine = {
+	.name = "bpf",
+	.check = bpf_check,
+	.start = bpf_start,
+	.poll = bpf_poll,
+	.stop = bpf_stop,
+	.free = bpf_free,
+};

@@ -1,0 +1,300 @@
+/*
+ * emt-capture - record every byte of code a process generates at run time
+ * into an emt archive.  Thin CLI over capture/emt_capture.h.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emt_capture.h"
+#include "emtcli.h"
+
+static struct emt_capture_handle *g_cap;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_cap)
+		emt_capture_request_stop(g_cap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: emt-capture [OPTIONS] -o ARCHIVE -- CMD [ARGS...]\n"
+"       emt-capture [OPTIONS] -o ARCHIVE -p PID\n"
+"\n"
+"Records every byte of code that CMD (or process PID) makes executable at\n"
+"run time into ARCHIVE: W->X mprotect transitions, executable mmaps of\n"
+"memfds and deleted files, and writable+executable regions.\n"
+"\n"
+"Options:\n"
+"  -o, --output FILE       archive to create (required)\n"
+"  -p, --pid PID           attach to a running process instead of launching\n"
+"  -m, --mode MODE         bpf (default) or ptrace\n"
+"      --follow            follow children and exec'd images (default)\n"
+"      --no-follow         capture only the launched or attached process\n"
+"      --capture-files     also copy exec mappings of regular files\n"
+"      --rwx-interval MS   sample live RWX regions every MS milliseconds\n"
+"  -d, --duration SECS     stop after SECS seconds (fractions allowed)\n"
+"      --lossless          hold the target rather than drop events\n"
+"                          (default when launching a command)\n"
+"      --no-lossless       drop and count events when the ring is full\n"
+"                          (default when attaching)\n"
+"      --ringbuf-size SIZE ring buffer size, power of two (default 64M)\n"
+"      --zstd-level N      archive compression level\n"
+"  -f, --force             replace an existing archive\n"
+"  -q, --quiet             no progress line and no summary\n"
+"  -h, --help              show this help\n"
+"  -V, --version           show the version\n"
+"\n"
+"Examples:\n"
+"  emt-capture -o case.emt -- ./sample --flag\n"
+"  emt-capture -o lua.emt -- luajit bench.lua\n"
+"  emt-capture -p 1234 -o attach.emt --duration 60\n"
+"  emt-capture --mode ptrace -o node.emt -- node app.js\n"
+"\n"
+"The capture ends when CMD and its followed descendants have exited, after\n"
+"--duration, or on SIGINT/SIGTERM; the archive is then sealed.  Exit status:\n"
+"0 when the archive was sealed, 1 on failure, 2 on usage errors.  Needs root\n"
+"(or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_KILL) in bpf mode.\n");
+}
+
+/* Progress line: elapsed, processes, captures, raw/stored bytes, losses,
+ * gaps.  Written with \r so it refreshes in place. */
+static void progress(struct emt_capture_handle *c, int final)
+{
+	struct emt_capture_stats st;
+	char raw[16], stored[16];
+
+	emt_capture_stats(c, &st);
+	cli_fmt_size(raw, st.raw_bytes);
+	cli_fmt_size(stored, st.stored_bytes);
+	fprintf(stderr, "%s%s: %.1fs  processes %llu (%llu live)  captures %llu"
+		"  raw %s  stored %s  lost %llu  gaps %llu%s",
+		final ? "" : "\r", cli_prog(), (double)st.elapsed_ns / 1e9,
+		(unsigned long long)st.processes,
+		(unsigned long long)st.live_processes,
+		(unsigned long long)st.captures, raw, stored,
+		(unsigned long long)st.lost_events,
+		(unsigned long long)st.gaps, final ? "\n" : "\033[K");
+	fflush(stderr);
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+		if (i)
+			*p++ = ' ';
+		memcpy(p, argv[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return s;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+enum {
+	OPT_FOLLOW = 256, OPT_NO_FOLLOW, OPT_CAPTURE_FILES, OPT_RWX_INTERVAL,
+	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD,
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+		{ "capture-files", no_argument, NULL, OPT_CAPTURE_FILES },
+		{ "rwx-interval", required_argument, NULL, OPT_RWX_INTERVAL },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "lossless", no_argument, NULL, OPT_LOSSLESS },
+		{ "no-lossless", no_argument, NULL, OPT_NO_LOSSLESS },
+		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
+		{ "zstd-level", required_argument, NULL, OPT_ZSTD },
+		{ "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct emt_capture_opts o = { .sz = sizeof(o), .mode = EMT_MODE_BPF,
+				      .lossless = -1 };
+	int quiet = 0, opt;
+	uint32_t u32;
+	uint64_t u64;
+
+	cli_init("emt-capture");
+	while ((opt = getopt_long(argc, argv, "+o:p:m:d:fqhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'p':
+			if (cli_parse_u32(optarg, &u32) || u32 == 0 || u32 > 0x3fffffff)
+				return cli_usage("invalid pid '%s'", optarg);
+			o.pid = (pid_t)u32;
+			break;
+		case 'm':
+			if (strcmp(optarg, "bpf") == 0)
+				o.mode = EMT_MODE_BPF;
+			else if (strcmp(optarg, "ptrace") == 0)
+				o.mode = EMT_MODE_PTRACE;
+			else
+				return cli_usage("invalid mode '%s' (bpf or ptrace)", optarg);
+			break;
+		case OPT_FOLLOW:
+			o.no_follow = 0;
+			break;
+		case OPT_NO_FOLLOW:
+			o.no_follow = 1;
+			break;
+		case OPT_CAPTURE_FILES:
+			o.capture_files = 1;
+			break;
+		case OPT_RWX_INTERVAL:
+			if (cli_parse_u32(optarg, &o.rwx_interval_ms))
+				return cli_usage("invalid interval '%s' (milliseconds)", optarg);
+			break;
+		case 'd': {
+			char *end;
+			errno = 0;
+			double d = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(d > 0) || d > 4e6)
+				return cli_usage("invalid duration '%s' (seconds)", optarg);
+			o.duration_ms = (uint32_t)(d * 1000 + 0.5);
+			if (o.duration_ms == 0)
+				o.duration_ms = 1;
+			break;
+		}
+		case OPT_LOSSLESS:
+			o.lossless = 1;
+			break;
+		case OPT_NO_LOSSLESS:
+			o.lossless = 0;
+			break;
+		case OPT_RINGBUF:
+			if (cli_parse_size(optarg, &u64) || u64 < 16384 || u64 > (1ull << 31) ||
+			    (u64 & (u64 - 1)))
+				return cli_usage("invalid ring buffer size '%s' (power of two, 16k..2g)",
+						 optarg);
+			o.ringbuf_bytes = (uint32_t)u64;
+			break;
+		case OPT_ZSTD: {
+			char *end;
+			long l = strtol(optarg, &end, 10);
+			if (*end || end == optarg || l < -7 || l > 22)
+				return cli_usage("invalid zstd level '%s'", optarg);
+			o.zstd_level = (int32_t)l;
+			break;
+		}
+		case 'f':
+			o.force = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return CLI_EXIT_OK;
+		default:
+			return cli_usage("unknown option");
+		}
+	}
+	if (!o.output)
+		return cli_usage("no output archive given (-o ARCHIVE)");
+	if (optind < argc)
+		o.argv = &argv[optind];
+	if (o.pid && o.argv)
+		return cli_usage("give either -p PID or a command, not both");
+	if (!o.pid && !o.argv)
+		return cli_usage("no command to launch and no -p PID");
+
+	char *opts_text = join_args(argc, argv);
+	o.options_text = opts_text;
+
+	char *msg = NULL;
+	struct emt_capture_handle *c = emt_capture_open(&o, &msg);
+	if (!c) {
+		cli_error("%s", msg ? msg : strerror(errno));
+		free(msg);
+		free(opts_text);
+		return CLI_EXIT_FAIL;
+	}
+	g_cap = c;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int show = !quiet && isatty(STDERR_FILENO);
+	int rc = CLI_EXIT_OK, err = emt_capture_start(c);
+	if (err < 0) {
+		cli_error("%s", emt_capture_errmsg(c));
+		rc = CLI_EXIT_FAIL;
+	} else {
+		uint64_t last = mono_ms();
+		while ((err = emt_capture_poll(c, 50)) > 0) {
+			if (show && mono_ms() - last >= 1000) {
+				progress(c, 0);
+				last = mono_ms();
+			}
+		}
+		if (show)
+			fputs("\r\033[K", stderr);
+		if (err < 0) {
+			cli_error("%s", emt_capture_errmsg(c));
+			rc = CLI_EXIT_FAIL;
+		}
+	}
+	int status = emt_capture_target_status(c);
+	if (!quiet)
+		progress(c, 1);
+	err = emt_capture_close(c, &msg);
+	g_cap = NULL;
+	if (err < 0) {
+		cli_error("%s", msg ? msg : strerror(-err));
+		rc = CLI_EXIT_FAIL;
+	}
+	free(msg);
+	if (!quiet && o.argv && status >= 0) {
+		if (WIFEXITED(status))
+			fprintf(stderr, "%s: '%s' exited with status %d\n", cli_prog(),
+				o.argv[0], WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			fprintf(stderr, "%s: '%s' killed by signal %d (%s)\n", cli_prog(),
+				o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
+	}
+	if (!quiet && rc == CLI_EXIT_OK)
+		fprintf(stderr, "%s: archive '%s' sealed\n", cli_prog(), o.output);
+	free(opts_text);
+	return rc;
+}
