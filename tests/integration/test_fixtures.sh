@@ -77,6 +77,8 @@ else
 fi
 run_fx fx_large 1 1 --mib 4
 run_fx fx_memfd 3 3 --count 3
+run_fx fx_memfd 2 2 --count 2 --deleted
+run_fx fx_wx 3 3 --versions 2 --regions 1 --pkey
 run_fx fx_memfd_dual 3 3 --versions 3
 run_fx fx_threads 12 12 --threads 3 --versions 4
 if [ "$(field "$T/fx_threads.out" tid | sort -u | wc -l)" -eq 3 ]; then
