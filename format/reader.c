@@ -1047,11 +1047,11 @@ static int capture_walk(struct emt_reader *r, uint64_t seq, uint8_t *direct,
 		snprintf(first_err, sizeof(first_err), "capture %" PRIu64 ": content hash mismatch", seq);
 		damaged = 1;
 	}
-	if (damaged) {
-		memcpy(r->err, first_err, sizeof(r->err));
+	if (damaged)
 		err = -EBADMSG;
-	}
 out:
+	if (err == -EBADMSG && first_err[0])
+		memcpy(r->err, first_err, sizeof(r->err));
 	sqlite3_reset(r->st_cc);
 	return err;
 }

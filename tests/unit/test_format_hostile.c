@@ -1,0 +1,542 @@
+/*
+ * test_format_hostile.c - dedupe, delta chains, damage detection, version
+ * refusal and hostile archives.  Damage is planted with the sqlite3 API
+ * directly, the way an attacker or a bad disk would.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <zstd.h>
+
+#include "emt_archive.h"
+#include "tests/lib/tl.h"
+
+#define NCAP 3
+#define CAPSZ (3 * 65536 + 1000)
+
+static int quiet_count;
+static void count_report(void *ctx, const char *item, const char *msg)
+{
+	(void)item; (void)msg;
+	(*(int *)ctx)++;
+	quiet_count++;
+}
+
+static void print_report(void *ctx, const char *item, const char *msg)
+{
+	(void)ctx;
+	print_error("verify: %s: %s\n", item, msg);
+}
+
+/* Writes an archive of NCAP captures of one region: version k is the
+ * base code with byte k flipped, so later versions are deltas. */
+static char *mk_archive(const char *name, uint8_t data[NCAP][CAPSZ], int seal)
+{
+	char *path = tl_path(name);
+	struct emt_writer *w;
+	struct emt_process p = { .pid = 10, .ppid = 1 };
+	struct emt_region rg = { .pid = 10, .backing = EMT_BACKING_MEMFD, .start = 0x10000,
+				 .length = CAPSZ, .path = "memfd:jit" };
+
+	unlink(path);
+	w = emt_writer_create(path, NULL, NULL);
+	assert_non_null(w);
+	assert_int_equal(emt_writer_add_process(w, &p), 0);
+	rg.process_id = p.id;
+	assert_int_equal(emt_writer_add_region(w, &rg), 0);
+	for (int k = 0; k < NCAP; k++) {
+		struct emt_capture c = { .region_id = rg.id, .pid = 10, .tid = 10,
+					 .trigger = EMT_TRIGGER_MPROTECT, .addr = 0x10000,
+					 .size = CAPSZ, .time_ns = 100 + (uint64_t)k };
+
+		tl_fill_code(data[k], CAPSZ, 77);
+		for (int j = 0; j < k; j++)
+			data[k][1000 + 70000 * j] ^= 0xff;
+		assert_int_equal(emt_writer_add_capture(w, &c, data[k], NULL, 0, NULL), 0);
+	}
+	if (seal) {
+		assert_int_equal(emt_writer_close(w, NULL), 0);
+	} else {
+		assert_int_equal(emt_writer_commit(w), 0);
+		emt_writer_abandon(w);
+	}
+	return path;
+}
+
+static void sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK)
+		print_error("sql %s: %s\n", q, err);
+	assert_null(err);
+	sqlite3_close(db);
+}
+
+/* Replaces chunks.data of chunk `id` with `blob`, bypassing CHECKs. */
+static void set_chunk_data(const char *path, int64_t id, const void *blob, int n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE chunks SET data = ? WHERE id = ?", -1,
+					    &st, NULL), SQLITE_OK);
+	sqlite3_bind_blob(st, 1, blob, n, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void *get_chunk_data(const char *path, int64_t id, int *n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	void *out;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM chunks WHERE id = ?", -1,
+					    &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	*n = sqlite3_column_bytes(st, 0);
+	out = malloc((size_t)*n);
+	memcpy(out, sqlite3_column_blob(st, 0), (size_t)*n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+static int64_t sql_int(const char *path, const char *q)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct emt_reader *open_ok(const char *path)
+{
+	char *msg = NULL;
+	struct emt_reader *r = emt_reader_open(path, &msg);
+
+	if (!r)
+		print_error("open %s: %s\n", path, msg);
+	free(msg);
+	assert_non_null(r);
+	return r;
+}
+
+static int read_rc(struct emt_reader *r, uint64_t seq, uint8_t *buf, int force)
+{
+	return emt_reader_read_capture(r, seq, buf, CAPSZ, force);
+}
+
+static uint8_t (*data)[CAPSZ];
+
+static void test_dedupe(void **state)
+{
+	char *path = tl_path("dedupe.emt");
+	struct emt_writer *w = emt_writer_create(path, NULL, NULL);
+	struct emt_writer_stats st;
+	size_t n = 8 * 65536;
+	uint8_t *d = malloc(n), *back = malloc(n);
+	(void)state;
+
+	tl_fill_random(d, n, 5);
+	/* Same bytes in 2 processes x 2 regions x 2 versions. */
+	for (uint32_t pid = 1; pid <= 2; pid++) {
+		struct emt_process p = { .pid = pid };
+
+		assert_int_equal(emt_writer_add_process(w, &p), 0);
+		for (int k = 0; k < 2; k++) {
+			struct emt_region rg = { .process_id = p.id, .pid = pid,
+						 .backing = EMT_BACKING_ANON,
+						 .start = 0x1000000ull * (uint64_t)(k + 1), .length = n };
+
+			assert_int_equal(emt_writer_add_region(w, &rg), 0);
+			for (int v = 0; v < 2; v++) {
+				struct emt_capture c = { .region_id = rg.id, .pid = pid,
+							 .trigger = EMT_TRIGGER_SAMPLE,
+							 .addr = rg.start, .size = n };
+
+				assert_int_equal(emt_writer_add_capture(w, &c, d, NULL, 0, NULL), 0);
+			}
+		}
+	}
+	emt_writer_stats(w, &st);
+	assert_int_equal(st.captures, 8);
+	assert_int_equal(st.chunks_new, 8);
+	assert_int_equal(st.chunks_dedup, 56);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM chunks"), 8);
+	/* Random data does not compress: stored once is ~n bytes. */
+	assert_true(sql_int(path, "SELECT sum(length(data)) FROM chunks") < (int64_t)(n + n / 50));
+
+	struct emt_reader *r = open_ok(path);
+
+	for (uint64_t s = 1; s <= 8; s++) {
+		assert_int_equal(emt_reader_read_capture(r, s, back, n, 0), 0);
+		assert_memory_equal(back, d, n);
+	}
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(d);
+	free(back);
+	free(path);
+}
+
+static void test_delta_chain(void **state)
+{
+	char *path = tl_path("delta.emt");
+	struct emt_writer *w = emt_writer_create(path, NULL, NULL);
+	struct emt_writer_stats st;
+	enum { NV = 40 };
+	size_t n = 2 * 65536 + 5000;
+	uint8_t *d = malloc(n), *back = malloc(n);
+	uint8_t hashes[NV][EMT_SHA256_LEN];
+	struct emt_process p = { .pid = 3 };
+	(void)state;
+
+	assert_int_equal(emt_writer_add_process(w, &p), 0);
+	struct emt_region rg = { .process_id = p.id, .pid = 3, .backing = EMT_BACKING_ANON,
+				 .start = 0x400000, .length = n };
+
+	assert_int_equal(emt_writer_add_region(w, &rg), 0);
+	tl_fill_random(d, n, 9);        /* incompressible: only deltas help */
+	for (int v = 0; v < NV; v++) {
+		struct emt_capture c = { .region_id = rg.id, .pid = 3, .trigger = EMT_TRIGGER_MPROTECT,
+					 .addr = 0x400000, .size = n };
+
+		/* Polymorphic: a few bytes per chunk change per version. */
+		for (size_t off = 0; off < n; off += 65536)
+			d[off + (size_t)v * 13 % 4000] ^= (uint8_t)(v + 1);
+		assert_int_equal(emt_writer_add_capture(w, &c, d, NULL, 0, NULL), 0);
+		assert_int_equal(c.version, v + 1);
+		memcpy(hashes[v], c.sha256, EMT_SHA256_LEN);
+	}
+	emt_writer_stats(w, &st);
+	/* Every version but the chain restarts at depth 16 is a delta. */
+	assert_true(st.chunks_delta >= (NV - 1) * 3 - 9);
+	/* Incompressible data stored in full only when a chain restarts
+	 * (versions 1, 18, 35), small deltas otherwise: 40 plain versions
+	 * would take 40 n. */
+	assert_true(st.stored_bytes < 3 * n + n / 4);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+	assert_true(sql_int(path, "SELECT max(depth) FROM chunks") <= EMT_DELTA_DEPTH_MAX);
+	assert_true(sql_int(path, "SELECT max(depth) FROM chunks") >= 2);
+
+	struct emt_reader *r = open_ok(path);
+	uint8_t h[EMT_SHA256_LEN];
+
+	for (int v = 0; v < NV; v++) {
+		assert_int_equal(emt_reader_read_capture(r, (uint64_t)v + 1, back, n, 0), 0);
+		emt_sha256(back, n, h);
+		assert_memory_equal(h, hashes[v], EMT_SHA256_LEN);
+	}
+	assert_memory_equal(back, d, n);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(d);
+	free(back);
+	free(path);
+}
+
+static void test_corrupt_chunk(void **state)
+{
+	char *path = mk_archive("corrupt.emt", data, 1);
+	uint8_t *buf = malloc(CAPSZ);
+	int n, problems = 0;
+	(void)state;
+
+	/* Capture 1 holds chunks 1..4 (plain). Flip a byte in chunk 2. */
+	uint8_t *blob = get_chunk_data(path, 2, &n);
+
+	blob[n / 2] ^= 0x01;
+	set_chunk_data(path, 2, blob, n);
+	free(blob);
+
+	struct emt_reader *r = open_ok(path);
+
+	assert_int_equal(read_rc(r, 1, buf, 0), -EBADMSG);
+	assert_non_null(strstr(emt_reader_errmsg(r), "capture 1"));
+	assert_non_null(strstr(emt_reader_errmsg(r), "chunk 1"));
+	/* force: undamaged chunks are delivered exactly. */
+	assert_int_equal(read_rc(r, 1, buf, 1), -EBADMSG);
+	assert_memory_equal(buf, data[0], 65536);
+	assert_memory_equal(buf + 2 * 65536, data[0] + 2 * 65536, CAPSZ - 2 * 65536);
+	assert_true(emt_reader_verify(r, count_report, &problems, NULL) > 0);
+	assert_true(problems >= 1);
+	emt_reader_close(r);
+	free(buf);
+	free(path);
+}
+
+static void test_missing_and_resized(void **state)
+{
+	char *path = mk_archive("missing.emt", data, 1);
+	uint8_t *buf = malloc(CAPSZ);
+	(void)state;
+
+	sql(path, "DELETE FROM chunks WHERE id = 3");
+	struct emt_reader *r = open_ok(path);
+
+	assert_int_equal(read_rc(r, 1, buf, 0), -EBADMSG);
+	assert_non_null(strstr(emt_reader_errmsg(r), "missing"));
+	emt_reader_close(r);
+
+	free(path);
+	path = mk_archive("resized.emt", data, 1);
+	/* A chunk row claiming another size than its frame. */
+	sql(path, "UPDATE chunks SET size = 4096 WHERE id = 1");
+	r = open_ok(path);
+	assert_int_equal(read_rc(r, 1, buf, 0), -EBADMSG);
+	emt_reader_close(r);
+
+	/* A capture row whose size disagrees with its chunk list. */
+	sql(path, "UPDATE chunks SET size = 65536 WHERE id = 1; UPDATE captures SET size = size + 70000 WHERE seq = 2");
+	r = open_ok(path);
+	int problems = 0;
+
+	assert_int_equal(read_rc(r, 1, buf, 0), 0);
+	assert_int_equal(read_rc(r, 2, buf, 0), -EINVAL);  /* does not fit */
+	assert_true(emt_reader_verify(r, count_report, &problems, NULL) >= 2); /* + ledger */
+	emt_reader_close(r);
+	free(buf);
+	free(path);
+}
+
+static void test_zstd_bomb(void **state)
+{
+	char *path = mk_archive("bomb.emt", data, 1);
+	size_t big = 64u << 20;
+	uint8_t *zeros = calloc(1, big), *buf = malloc(CAPSZ);
+	size_t cap = ZSTD_compressBound(big);
+	uint8_t *z = malloc(cap);
+	size_t zn = ZSTD_compress(z, cap, zeros, big, 19);
+	(void)state;
+
+	assert_false(ZSTD_isError(zn));
+	assert_true(zn < 1 << 20);
+	set_chunk_data(path, 1, z, (int)zn);
+	struct emt_reader *r = open_ok(path);
+
+	assert_int_equal(read_rc(r, 1, buf, 0), -EBADMSG);
+	assert_non_null(strstr(emt_reader_errmsg(r), "content size"));
+	emt_reader_close(r);
+	free(zeros);
+	free(z);
+	free(buf);
+	free(path);
+}
+
+static void test_tamper_ledger(void **state)
+{
+	char *path = mk_archive("tamper.emt", data, 1);
+	int problems = 0;
+	(void)state;
+
+	/* Changing a row field (not the bytes) breaks the ledger only. */
+	sql(path, "UPDATE captures SET pid = 11 WHERE seq = 2");
+	struct emt_reader *r = open_ok(path);
+
+	assert_true(emt_reader_verify(r, count_report, &problems, NULL) > 0);
+	emt_reader_close(r);
+	free(path);
+
+	/* Deleting the last capture of a sealed archive is seen by the seal. */
+	path = mk_archive("trunc.emt", data, 1);
+	sql(path, "DELETE FROM capture_chunks WHERE seq = 3; DELETE FROM captures WHERE seq = 3");
+	r = open_ok(path);
+	problems = 0;
+	assert_true(emt_reader_verify(r, count_report, &problems, NULL) > 0);
+	emt_reader_close(r);
+	free(path);
+}
+
+static void test_unsealed(void **state)
+{
+	char *path = mk_archive("unsealed.emt", data, 0);
+	struct emt_summary s;
+	struct emt_verify_stats vs;
+	uint8_t *buf = malloc(CAPSZ);
+	(void)state;
+
+	struct emt_reader *r = open_ok(path);
+
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.sealed, 0);
+	assert_int_equal(s.captures, NCAP);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, &vs), 0);
+	assert_int_equal(vs.sealed, 0);
+	for (int k = 0; k < NCAP; k++) {
+		assert_int_equal(read_rc(r, (uint64_t)k + 1, buf, 0), 0);
+		assert_memory_equal(buf, data[k], CAPSZ);
+	}
+	emt_reader_close(r);
+	free(buf);
+	free(path);
+}
+
+static void expect_refused(const char *path, int err, const char *needle)
+{
+	char *msg = NULL;
+	struct emt_reader *r = emt_reader_open(path, &msg);
+
+	assert_null(r);
+	assert_int_equal(errno, err);
+	assert_non_null(msg);
+	if (needle && !strstr(msg, needle))
+		print_error("message '%s' lacks '%s'\n", msg, needle);
+	if (needle)
+		assert_non_null(strstr(msg, needle));
+	free(msg);
+}
+
+static void test_versions(void **state)
+{
+	char *path;
+	(void)state;
+
+	path = mk_archive("v2.emt", data, 1);
+	sql(path, "PRAGMA user_version = 2");
+	expect_refused(path, EPROTONOSUPPORT, "newer emt");
+	free(path);
+
+	path = mk_archive("v2meta.emt", data, 1);
+	sql(path, "UPDATE meta SET value = '2' WHERE key = 'format_major'");
+	expect_refused(path, EPROTONOSUPPORT, "newer emt");
+	free(path);
+
+	path = mk_archive("feat.emt", data, 1);
+	sql(path, "UPDATE meta SET value = value || ',time-travel' WHERE key = 'features_required'");
+	expect_refused(path, EPROTONOSUPPORT, "time-travel");
+	free(path);
+
+	/* Unknown optional features, tables and meta keys are ignored. */
+	path = mk_archive("minor.emt", data, 1);
+	sql(path, "UPDATE meta SET value = 'sparkles' WHERE key = 'features_optional';"
+		  "UPDATE meta SET value = '7' WHERE key = 'format_minor';"
+		  "CREATE TABLE future(x); INSERT INTO meta VALUES('future_key', 'v')");
+	struct emt_reader *r = open_ok(path);
+	struct emt_summary s;
+
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.format_minor, 7);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+
+	path = mk_archive("appid.emt", data, 1);
+	sql(path, "PRAGMA application_id = 1234");
+	expect_refused(path, ENOTSUP, "not an emt archive");
+	free(path);
+}
+
+static void test_planted_schema(void **state)
+{
+	char *path;
+	uint8_t *buf = malloc(CAPSZ);
+	(void)state;
+
+	/* A view standing in for a table is refused before any query. */
+	path = mk_archive("view.emt", data, 1);
+	sql(path, "ALTER TABLE captures RENAME TO c2; CREATE VIEW captures AS SELECT * FROM c2");
+	expect_refused(path, EBADMSG, "captures");
+	free(path);
+
+	path = mk_archive("nocol.emt", data, 1);
+	sql(path, "ALTER TABLE events DROP COLUMN detail");
+	expect_refused(path, EBADMSG, "detail");
+	free(path);
+
+	/* Triggers and extra views elsewhere never run: reads still work. */
+	path = mk_archive("trig.emt", data, 1);
+	sql(path, "CREATE TABLE log(x);"
+		  "CREATE TRIGGER t AFTER INSERT ON log BEGIN DELETE FROM chunks; END;"
+		  "CREATE VIEW v AS SELECT * FROM chunks");
+	struct emt_reader *r = open_ok(path);
+
+	assert_int_equal(read_rc(r, 2, buf, 0), 0);
+	assert_memory_equal(buf, data[1], CAPSZ);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+
+	/* Delta chains that loop or lie about depth. */
+	path = mk_archive("loop.emt", data, 1);
+	int64_t did = sql_int(path, "SELECT id FROM chunks WHERE encoding = 'zstd-delta' LIMIT 1");
+	char q[256];
+
+	snprintf(q, sizeof(q), "PRAGMA ignore_check_constraints = 1;"
+		 " UPDATE chunks SET base_id = %lld, depth = 1 WHERE id = %lld",
+		 (long long)did, (long long)did);
+	sql(path, q);
+	r = open_ok(path);
+	int problems = 0;
+
+	assert_true(emt_reader_verify(r, count_report, &problems, NULL) > 0);
+	emt_reader_close(r);
+	free(path);
+
+	/* Truncated file: whatever SQLite makes of it, no crash. */
+	path = mk_archive("trunc2.emt", data, 1);
+	assert_int_equal(truncate(path, 16384 * 3), 0);
+	r = emt_reader_open(path, NULL);
+	if (r) {
+		emt_reader_verify(r, count_report, &problems, NULL);
+		emt_reader_close(r);
+	}
+	free(path);
+	free(buf);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	data = malloc(sizeof(*data) * NCAP);
+	return data ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	free(data);
+	tl_tmpdir_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dedupe),
+		cmocka_unit_test(test_delta_chain),
+		cmocka_unit_test(test_corrupt_chunk),
+		cmocka_unit_test(test_missing_and_resized),
+		cmocka_unit_test(test_zstd_bomb),
+		cmocka_unit_test(test_tamper_ledger),
+		cmocka_unit_test(test_unsealed),
+		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_planted_schema),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
