@@ -16,11 +16,9 @@
 #include "engine.h"
 #include "sink.h"
 
-/* The ptrace engine lives in its own files; a build without them still
- * links and reports "ptrace mode not built" at open time.  Note that a
- * weak reference does not pull an object out of a static library: once
- * ptrace_engine.c is in the tree this must become a plain reference. */
-extern const struct emt_engine_ops emt_ptrace_engine __attribute__((weak));
+/* The ptrace engine (ptrace_engine.c) is declared in engine.h; a plain
+ * reference, since a weak one would not pull it out of the static
+ * library. */
 
 struct emt_capture_handle {
 	struct emt_session s;           /* first: engines get &c->s */

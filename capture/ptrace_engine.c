@@ -1,0 +1,1407 @@
+/*
+ * ptrace_engine.c - ptrace mode (issue 5): W^X enforcement on the target
+ * and capture of every version of RWX code at its first execution, with
+ * the registers.
+ *
+ * Mechanism:
+ *  - A launched command stops itself, is seized (PTRACE_O_TRACESECCOMP,
+ *    fork/vfork/clone/exec, EXITKILL), then installs a seccomp filter
+ *    (x86_64_seccomp_filter) that stops it only at the memory syscalls, and
+ *    execs.  An attached process is seized thread by thread; a RET_TRACE
+ *    filter cannot be removed and would make every later mmap fail with
+ *    ENOSYS once we detach, so attach uses PTRACE_SYSCALL instead (recorded
+ *    in meta "ptrace_syscalls").
+ *  - mmap/mprotect/pkey_mprotect asking for W and X are rewritten at entry
+ *    to drop X; the range is tracked WRITABLE with the protections asked.
+ *    The argument register is restored at the syscall-exit stop so the
+ *    target sees its own registers unchanged.
+ *  - A SIGSEGV (SEGV_ACCERR) fetching from a WRITABLE region: the region is
+ *    made read+exec by a remote mprotect in the faulting thread FIRST, then
+ *    its bytes are read, so nothing written by a sibling thread between
+ *    read and flip can run uncaptured.  A write fault in an EXECUTABLE
+ *    region flips it back to read+write.  Both signals are suppressed.
+ *  - Each tracked range belongs to a "memory image" (struct pt_mm), shared
+ *    by threads and CLONE_VM children, copied at fork, replaced at exec.
+ *
+ * Single-threaded: every ptrace request comes from the thread that called
+ * start(), as ptrace requires.  SIGCHLD is blocked in that thread and
+ * waited for with sigtimedwait so poll() honours its timeout without
+ * busy-waiting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/kcmp.h>
+#include <linux/seccomp.h>
+
+#include "engine.h"
+#include "proc.h"
+#include "sink.h"
+#include "x86_64.h"
+
+#define PT_BUCKETS 256
+#define PAGE_SZ 4096ull
+
+enum pt_state { PT_W = 1, PT_X = 2 };
+
+/* A tracked range: the target asked for W|X (`asked`), we keep it either
+ * read+write (PT_W) or read+exec (PT_X). */
+struct pt_region {
+	uint64_t start, len;
+	uint32_t asked;
+	int      state;
+	int64_t  region_id;     /* sink region (of the mm's owner pid) */
+};
+
+struct pt_mm {
+	int      refs;
+	pid_t    owner;         /* pid whose sink regions these are */
+	struct pt_region *r;
+	size_t   n, cap;
+	uint64_t gen;           /* bumped at every flip */
+	uint64_t sysinsn;       /* `syscall` instruction, 0 = not looked up */
+};
+
+struct pt_proc {
+	pid_t    pid;
+	struct pt_mm *mm;
+	int      exited;
+	struct pt_proc *next;
+};
+
+/* A memory syscall between its entry (seccomp) stop and its exit stop. */
+struct pt_sys {
+	int      active;
+	int      need_exit;     /* resume with PTRACE_SYSCALL to see the exit */
+	long     nr;
+	uint64_t a[6];
+	int      rewritten;     /* a[2] had X dropped in the registers */
+};
+
+struct pt_task {
+	pid_t    tid;
+	struct pt_proc *proc;
+	struct pt_sys sys;
+	int      held;          /* stopped and kept stopped (stop()) */
+	int      held_sig;      /* signal to deliver when released */
+	int      pend_sigs[8];  /* signals held back by remote syscalls */
+	size_t   npend;
+	uint64_t last_fault;    /* address of the last suppressed fault */
+	uint64_t last_gen;      /* mm->gen when it was suppressed */
+	struct pt_task *next;
+};
+
+struct pt_engine {
+	struct pt_task *tasks[PT_BUCKETS];
+	struct pt_proc *procs[PT_BUCKETS];
+	size_t   ntasks;
+	int      use_seccomp;   /* 0: PTRACE_SYSCALL on every syscall */
+	int      stopping;      /* stop(): hold every stop */
+	int      failed;        /* poll failed: kill a launched target */
+	int      launched;
+	int      stopped_done;
+	sigset_t oldmask;
+	int      mask_set;
+	cpu_set_t oldcpus;
+	int      pinned;
+	uint64_t transitions_wx, transitions_xw;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct pt_engine *E(struct emt_session *s)
+{
+	return s->engine_priv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory images and their tracked ranges                              */
+
+static struct pt_mm *mm_new(pid_t owner)
+{
+	struct pt_mm *m = calloc(1, sizeof(*m));
+	if (m) {
+		m->refs = 1;
+		m->owner = owner;
+	}
+	return m;
+}
+
+static void mm_put(struct pt_mm *m)
+{
+	if (m && --m->refs == 0) {
+		free(m->r);
+		free(m);
+	}
+}
+
+static struct pt_region *mm_find(struct pt_mm *m, uint64_t addr)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (addr >= m->r[i].start && addr - m->r[i].start < m->r[i].len)
+			return &m->r[i];
+	return NULL;
+}
+
+static int mm_overlaps(const struct pt_mm *m, uint64_t addr, uint64_t len)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->r[i].start < addr + len && addr < m->r[i].start + m->r[i].len)
+			return 1;
+	return 0;
+}
+
+static int mm_push(struct pt_mm *m, const struct pt_region *r)
+{
+	if (m->n == m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 8;
+		struct pt_region *nv = realloc(m->r, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		m->r = nv;
+		m->cap = nc;
+	}
+	m->r[m->n++] = *r;
+	return 0;
+}
+
+/* Stops tracking [addr, addr+len), splitting ranges that straddle it. */
+static int mm_cut(struct pt_mm *m, uint64_t addr, uint64_t len)
+{
+	uint64_t end = addr + len;
+	for (size_t i = 0; i < m->n;) {
+		struct pt_region *r = &m->r[i];
+		uint64_t rs = r->start, re = r->start + r->len;
+		if (re <= addr || rs >= end) {
+			i++;
+			continue;
+		}
+		if (rs < addr && re > end) {
+			struct pt_region tail = *r;
+			tail.start = end;
+			tail.len = re - end;
+			r->len = addr - rs;
+			if (mm_push(m, &tail))
+				return -ENOMEM;
+			i++;
+		} else if (rs < addr) {
+			r->len = addr - rs;
+			i++;
+		} else if (re > end) {
+			r->len = re - end;
+			r->start = end;
+			i++;
+		} else {
+			m->r[i] = m->r[--m->n];
+		}
+	}
+	return 0;
+}
+
+static struct pt_mm *mm_copy(const struct pt_mm *src, pid_t owner)
+{
+	struct pt_mm *m = mm_new(owner);
+	if (!m)
+		return NULL;
+	if (src->n) {
+		m->r = malloc(src->n * sizeof(*m->r));
+		if (!m->r) {
+			free(m);
+			return NULL;
+		}
+		memcpy(m->r, src->r, src->n * sizeof(*m->r));
+		m->n = m->cap = src->n;
+	}
+	m->sysinsn = src->sysinsn;
+	return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tasks and processes                                                 */
+
+static struct pt_proc *proc_lookup(struct pt_engine *e, pid_t pid)
+{
+	for (struct pt_proc *p = e->procs[(uint32_t)pid % PT_BUCKETS]; p; p = p->next)
+		if (p->pid == pid && !p->exited)
+			return p;
+	return NULL;
+}
+
+static struct pt_task *task_lookup(struct pt_engine *e, pid_t tid)
+{
+	for (struct pt_task *t = e->tasks[(uint32_t)tid % PT_BUCKETS]; t; t = t->next)
+		if (t->tid == tid)
+			return t;
+	return NULL;
+}
+
+static void task_remove(struct pt_engine *e, pid_t tid)
+{
+	struct pt_task **pp = &e->tasks[(uint32_t)tid % PT_BUCKETS];
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->tid == tid) {
+			struct pt_task *t = *pp;
+			*pp = t->next;
+			free(t);
+			e->ntasks--;
+			return;
+		}
+	}
+}
+
+/* Reads the Tgid: line of /proc/TID/status. */
+static pid_t read_tgid(pid_t tid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	char *p = strstr(buf, "\nTgid:");
+	if (!p)
+		return -EINVAL;
+	return (pid_t)strtol(p + 6, NULL, 10);
+}
+
+static int sink_copy_regions(struct emt_session *s, pid_t pid,
+			     struct pt_mm *m, uint64_t t)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		int64_t id = sink_region_update(s->sink, pid, m->r[i].start,
+						 m->r[i].len, m->r[i].asked,
+						 NULL, t);
+		if (id < 0)
+			return (int)id;
+		m->r[i].region_id = id;
+	}
+	return 0;
+}
+
+/* Creates the process record of pid: a new process of `parent` (NULL for
+ * the root), sharing its memory image if kcmp says they share one. */
+static struct pt_proc *proc_create(struct emt_session *s, pid_t pid,
+				   struct pt_proc *parent)
+{
+	struct pt_engine *e = E(s);
+	struct pt_proc *p = calloc(1, sizeof(*p));
+	uint64_t t = now_ns();
+
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	if (parent && syscall(SYS_kcmp, parent->pid, pid, KCMP_VM, 0, 0) == 0) {
+		p->mm = parent->mm;
+		p->mm->refs++;
+	} else if (parent) {
+		p->mm = mm_copy(parent->mm, pid);
+	} else {
+		p->mm = mm_new(pid);
+	}
+	if (!p->mm) {
+		free(p);
+		return NULL;
+	}
+	p->next = e->procs[(uint32_t)pid % PT_BUCKETS];
+	e->procs[(uint32_t)pid % PT_BUCKETS] = p;
+	s->live_processes++;
+	if (sink_process_start(s->sink, pid, parent ? parent->pid : 0, t) < 0)
+		return p;       /* error kept in the session; tracing goes on */
+	/* A forked copy inherits our protection changes with the memory. */
+	if (parent && p->mm != parent->mm)
+		sink_copy_regions(s, pid, p->mm, t);
+	return p;
+}
+
+/* The task record of tid, created on first sight (a new thread or child
+ * may report its first stop before its parent's clone event). */
+static struct pt_task *task_get(struct emt_session *s, pid_t tid)
+{
+	struct pt_engine *e = E(s);
+	struct pt_task *t = task_lookup(e, tid);
+	if (t)
+		return t;
+	pid_t tgid = read_tgid(tid);
+	if (tgid <= 0)
+		return NULL;
+	struct pt_proc *p = proc_lookup(e, tgid);
+	if (!p) {
+		int ppid = proc_read_ppid(tgid);
+		struct pt_proc *parent = ppid > 0 ? proc_lookup(e, ppid) : NULL;
+		p = proc_create(s, tgid, parent);
+		if (!p)
+			return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->tid = tid;
+	t->proc = p;
+	t->next = e->tasks[(uint32_t)tid % PT_BUCKETS];
+	e->tasks[(uint32_t)tid % PT_BUCKETS] = t;
+	e->ntasks++;
+	return t;
+}
+
+static void proc_exit(struct emt_session *s, struct pt_proc *p, int status)
+{
+	if (p->exited)
+		return;
+	p->exited = 1;
+	if (s->live_processes)
+		s->live_processes--;
+	sink_process_exit(s->sink, p->pid, now_ns(), status);
+	mm_put(p->mm);
+	p->mm = NULL;
+}
+
+/* A tid is gone (exit status from waitpid). */
+static void task_exited(struct emt_session *s, pid_t tid, int status)
+{
+	struct pt_engine *e = E(s);
+	struct pt_task *t = task_lookup(e, tid);
+
+	if (tid == s->root_pid)
+		s->root_status = status;
+	if (!t)
+		return;
+	struct pt_proc *p = t->proc;
+	task_remove(e, tid);
+	/* The leader's exit is reported after every other thread's. */
+	if (p && p->pid == tid)
+		proc_exit(s, p, status);
+}
+
+/* ------------------------------------------------------------------ */
+/* Remote syscalls                                                     */
+
+static int skip_tracked(void *ctx, uint64_t start, uint64_t end)
+{
+	return mm_overlaps(ctx, start, end - start);
+}
+
+/* Runs mprotect(addr, len, prot) in stopped thread t.  Signals that arrive
+ * meanwhile are queued on the task; a death is processed. */
+static int remote_mprotect(struct emt_session *s, struct pt_task *t,
+			   uint64_t addr, uint64_t len, uint32_t prot)
+{
+	struct pt_mm *m = t->proc->mm;
+	struct x86_64_remote out;
+	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
+	int64_t ret = 0;
+	int err;
+
+	if (!m->sysinsn) {
+		err = x86_64_find_syscall_insn(t->proc->pid, skip_tracked, m,
+					       &m->sysinsn);
+		if (err < 0)
+			return emt_session_fail(s, err,
+				"pid %d: no syscall instruction for remote syscalls",
+				(int)t->proc->pid);
+	}
+	err = x86_64_remote_syscall(t->tid, m->sysinsn, SYS_mprotect, args,
+				    &ret, &out);
+	for (size_t i = 0; i < out.nsigs; i++)
+		if (t->npend < sizeof(t->pend_sigs) / sizeof(t->pend_sigs[0]))
+			t->pend_sigs[t->npend++] = out.sigs[i];
+	if (out.lost_sigs)
+		sink_loss(s->sink, "ptrace-held-signal", (uint64_t)out.lost_sigs,
+			  t->proc->pid, now_ns());
+	if (err == -ESRCH && out.died) {
+		task_exited(s, t->tid, out.status);
+		return -ESRCH;
+	}
+	if (err < 0)
+		return emt_session_fail(s, err, "tid %d: remote mprotect: %s",
+					(int)t->tid, strerror(-err));
+	if (ret < 0)
+		return emt_session_fail(s, (int)ret,
+			"tid %d: remote mprotect(0x%llx, %llu, %u): %s", (int)t->tid,
+			(unsigned long long)addr, (unsigned long long)len, prot,
+			strerror((int)-ret));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resuming                                                            */
+
+static int resume(struct emt_session *s, struct pt_task *t, int sig)
+{
+	struct pt_engine *e = E(s);
+	int req;
+
+	/* Signals held back during a remote syscall go first; extra ones are
+	 * re-queued to the thread. */
+	if (t->npend) {
+		if (!sig)
+			sig = t->pend_sigs[--t->npend];
+		while (t->npend)
+			syscall(SYS_tgkill, t->proc->pid, t->tid,
+				t->pend_sigs[--t->npend]);
+	}
+	if (e->stopping) {
+		t->held = 1;
+		t->held_sig = sig;
+		return 0;
+	}
+	req = (!e->use_seccomp || t->sys.need_exit) ? PTRACE_SYSCALL : PTRACE_CONT;
+	if (ptrace(req, t->tid, 0, sig) < 0 && errno != ESRCH)
+		return emt_session_fail(s, -errno, "tid %d: resume: %s",
+					(int)t->tid, strerror(errno));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Memory syscalls                                                     */
+
+static const char *sys_name(long nr)
+{
+	switch (nr) {
+	case SYS_mmap: return "mmap";
+	case SYS_mprotect: return "mprotect";
+	case SYS_pkey_mprotect: return "pkey_mprotect";
+	case SYS_munmap: return "munmap";
+	case SYS_mremap: return "mremap";
+	default: return "other";
+	}
+}
+
+static uint64_t page_up(uint64_t len)
+{
+	return (len + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+}
+
+/* Backing of pid's mapping at addr, from /proc/PID/maps.  *maps keeps the
+ * strings alive until the caller frees it. */
+static int backing_at(pid_t pid, uint64_t addr, struct sink_backing *b,
+		      struct proc_map **maps, size_t *n)
+{
+	int err = proc_maps_read(pid, maps, n);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < *n; i++) {
+		struct proc_map *m = &(*maps)[i];
+		if (addr >= m->start && addr < m->end) {
+			b->kind = proc_map_backing(m);
+			b->path = m->path[0] ? m->path : NULL;
+			b->inode = m->inode;
+			b->dev = m->dev;
+			b->offset = m->offset + (addr - m->start);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Reads [addr, addr+len) of pid and records it as a capture. */
+static int capture_range(struct emt_session *s, pid_t pid, pid_t tid,
+			 int64_t region_id, uint64_t addr, uint64_t len,
+			 enum emt_trigger trig, uint32_t before, uint32_t after,
+			 const struct emt_regs_x86_64 *regs, uint64_t *seq)
+{
+	struct emt_gap *gaps = NULL;
+	size_t ngaps = 0;
+	void *buf;
+	int err;
+
+	if (len > EMT_CAPTURE_SIZE_MAX) {
+		sink_loss(s->sink, "capture-too-large", 1, pid, now_ns());
+		return 0;
+	}
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	err = proc_read_mem(pid, addr, len, buf, &gaps, &ngaps);
+	if (err == -ESRCH) {
+		free(buf);
+		return 0;       /* died meanwhile: nothing left to capture */
+	}
+	if (err == 0)
+		err = sink_capture(s->sink, region_id, pid, tid, addr, len, buf,
+				   gaps, ngaps, trig, before, after, now_ns(),
+				   regs, seq);
+	free(gaps);
+	free(buf);
+	return err;
+}
+
+static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
+		      uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
+		      int64_t ret, uint64_t seq, const char *detail)
+{
+	struct emt_event ev = {
+		.time_ns = now_ns(),
+		.pid = (uint32_t)t->proc->pid,
+		.tid = (uint32_t)t->tid,
+		.syscall = sys_name(t->sys.nr),
+		.addr = addr, .len = len, .prot = prot, .flags = flags, .fd = fd,
+		.ret = ret, .seq = seq, .detail = detail,
+	};
+	sink_event(s->sink, &ev);
+}
+
+/* Starts tracking [addr, addr+len) as WRITABLE with `asked` protections. */
+static int track_rwx(struct emt_session *s, struct pt_task *t, uint64_t addr,
+		     uint64_t len, uint32_t asked, const struct sink_backing *b)
+{
+	struct pt_mm *m = t->proc->mm;
+	int64_t id = sink_region_update(s->sink, t->proc->pid, addr, len, asked,
+					b, now_ns());
+	if (id < 0)
+		return (int)id;
+	if (mm_cut(m, addr, len))
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	struct pt_region r = {
+		.start = addr, .len = len, .asked = asked, .state = PT_W,
+		.region_id = id,
+	};
+	if (mm_push(m, &r))
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	m->gen++;
+	return 0;
+}
+
+/* Entry of a memory syscall (seccomp stop, or syscall-entry stop without
+ * seccomp).  Decides whether to rewrite and whether the exit is needed. */
+static int sys_enter(struct emt_session *s, struct pt_task *t,
+		     const struct __ptrace_syscall_info *si)
+{
+	struct pt_sys *y = &t->sys;
+	struct pt_mm *m = t->proc->mm;
+	const uint32_t WX = PROT_WRITE | PROT_EXEC;
+
+	memset(y, 0, sizeof(*y));
+	if (!x86_64_native_syscall(si->arch, si->seccomp.nr)) {
+		/* i386/x32 calls cannot be rewritten here: count them. */
+		sink_loss(s->sink, "ptrace-foreign-abi-syscall", 1,
+			  t->proc->pid, now_ns());
+		return 0;
+	}
+	y->nr = (long)si->seccomp.nr;
+	for (int i = 0; i < 6; i++)
+		y->a[i] = si->seccomp.args[i];
+	switch (y->nr) {
+	case SYS_mmap:
+		/* A non-fixed mmap without X creates nothing we care about. */
+		y->need_exit = (y->a[2] & PROT_EXEC) || (y->a[3] & MAP_FIXED);
+		break;
+	case SYS_mprotect:
+	case SYS_pkey_mprotect:
+		y->need_exit = (y->a[2] & PROT_EXEC) ||
+			       mm_overlaps(m, y->a[0], page_up(y->a[1]));
+		break;
+	case SYS_munmap:
+		y->need_exit = mm_overlaps(m, y->a[0], page_up(y->a[1]));
+		if (!y->need_exit)
+			sink_region_unmap(s->sink, t->proc->pid, y->a[0],
+					  page_up(y->a[1]), now_ns());
+		break;
+	case SYS_mremap:
+		y->need_exit = 1;
+		break;
+	default:
+		return 0;
+	}
+	if ((y->nr == SYS_mmap || y->nr == SYS_mprotect ||
+	     y->nr == SYS_pkey_mprotect) && (y->a[2] & WX) == WX) {
+		struct user_regs_struct r;
+		if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
+			return -errno == -ESRCH ? 0 : emt_session_fail(s, -errno,
+				"tid %d: getregs: %s", (int)t->tid, strerror(errno));
+		x86_64_set_syscall_arg(&r, 2, y->a[2] & ~(uint64_t)PROT_EXEC);
+		if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0)
+			return emt_session_fail(s, -errno, "tid %d: setregs: %s",
+						(int)t->tid, strerror(errno));
+		y->rewritten = 1;
+		y->need_exit = 1;
+	}
+	y->active = y->need_exit;
+	return 0;
+}
+
+/* Exit of a memory syscall whose entry asked for it. */
+static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
+{
+	struct pt_sys *y = &t->sys;
+	struct pt_mm *m = t->proc->mm;
+	pid_t pid = t->proc->pid;
+	uint64_t now = now_ns(), seq = 0;
+	const uint32_t WX = PROT_WRITE | PROT_EXEC;
+	int err = 0;
+
+	y->active = 0;
+	y->need_exit = 0;
+	if (y->rewritten) {
+		/* The kernel preserves argument registers across a syscall;
+		 * the target may rely on that, so give it its rdx back. */
+		struct user_regs_struct r;
+		if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) == 0) {
+			x86_64_set_syscall_arg(&r, 2, y->a[2]);
+			ptrace(PTRACE_SETREGS, t->tid, 0, &r);
+		}
+	}
+	if (ret < 0 && ret > -4096)
+		return 0;       /* failed: nothing changed */
+	uint32_t prot = (uint32_t)y->a[2];
+	switch (y->nr) {
+	case SYS_mmap: {
+		uint64_t addr = (uint64_t)ret, len = page_up(y->a[1]);
+		struct sink_backing b = { .kind = EMT_BACKING_ANON };
+		struct proc_map *maps = NULL;
+		size_t n = 0;
+		if (mm_cut(m, addr, len))
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		sink_region_unmap(s->sink, pid, addr, len, now);
+		if (!(y->a[3] & MAP_ANONYMOUS))
+			backing_at(pid, addr, &b, &maps, &n);
+		else if (y->a[3] & MAP_SHARED)
+			b.kind = EMT_BACKING_SHARED;
+		if ((prot & WX) == WX) {
+			err = track_rwx(s, t, addr, len, prot, &b);
+		} else if (prot & PROT_EXEC) {
+			/* Executable file code is the binary on disk; anything
+			 * else (anonymous, memfd, deleted) exists only here. */
+			if (b.kind != EMT_BACKING_FILE || s->opts.capture_files) {
+				int64_t id = sink_region_update(s->sink, pid, addr,
+								len, prot, &b, now);
+				err = id < 0 ? (int)id :
+					capture_range(s, pid, t->tid, id, addr, len,
+						      EMT_TRIGGER_MMAP, 0, prot,
+						      NULL, &seq);
+			}
+		}
+		if (prot & PROT_EXEC)
+			add_event(s, t, addr, len, prot, y->a[3],
+				  (int64_t)y->a[4], ret, seq,
+				  y->rewritten ? "rwx rewritten to rw" : b.path);
+		proc_maps_free(maps, n);
+		break;
+	}
+	case SYS_mprotect:
+	case SYS_pkey_mprotect: {
+		uint64_t addr = y->a[0], len = page_up(y->a[1]);
+		struct pt_region *old = mm_find(m, addr);
+		uint32_t before = old ? (old->state == PT_W ? PROT_READ | PROT_WRITE
+							     : PROT_READ | PROT_EXEC) : 0;
+		int was_w = old && old->state == PT_W;
+		int tracked = mm_overlaps(m, addr, len);
+		if ((prot & WX) == WX) {
+			err = track_rwx(s, t, addr, len, prot, NULL);
+		} else {
+			if (mm_cut(m, addr, len))
+				return emt_session_fail(s, -ENOMEM, "out of memory");
+			int64_t id = 0;
+			if (tracked || (prot & PROT_EXEC)) {
+				id = sink_region_update(s->sink, pid, addr, len, prot,
+							NULL, now);
+				if (id < 0)
+					err = (int)id;
+			}
+			/* Plain W->X, or a tracked range dropping W after being
+			 * written: the bytes are final now. */
+			if (!err && (prot & PROT_EXEC) && (!tracked || was_w))
+				err = capture_range(s, pid, t->tid, id, addr, len,
+						    tracked ? EMT_TRIGGER_PROTECT_W
+							    : EMT_TRIGGER_MPROTECT,
+						    before, prot, NULL, &seq);
+		}
+		if ((prot & PROT_EXEC) || tracked)
+			add_event(s, t, addr, len, prot, 0, -1, ret, seq,
+				  y->rewritten ? "rwx rewritten to rw" : NULL);
+		break;
+	}
+	case SYS_munmap: {
+		uint64_t len = page_up(y->a[1]);
+		if (mm_cut(m, y->a[0], len))
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		sink_region_unmap(s->sink, pid, y->a[0], len, now);
+		add_event(s, t, y->a[0], len, 0, 0, -1, ret, 0, NULL);
+		break;
+	}
+	case SYS_mremap: {
+		uint64_t oaddr = y->a[0], olen = page_up(y->a[1]);
+		uint64_t naddr = (uint64_t)ret, nlen = page_up(y->a[2]);
+		struct pt_region *old = mm_find(m, oaddr);
+		struct pt_region moved = old ? *old : (struct pt_region){ 0 };
+		if (mm_cut(m, oaddr, olen) || mm_cut(m, naddr, nlen))
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		sink_region_unmap(s->sink, pid, oaddr, olen, now);
+		sink_region_unmap(s->sink, pid, naddr, nlen, now);
+		if (old) {
+			/* The pages keep the protections we gave them. */
+			moved.start = naddr;
+			moved.len = nlen;
+			int64_t id = sink_region_update(s->sink, pid, naddr, nlen,
+							moved.asked, NULL, now);
+			if (id < 0)
+				return (int)id;
+			moved.region_id = id;
+			if (mm_push(m, &moved))
+				return emt_session_fail(s, -ENOMEM, "out of memory");
+			add_event(s, t, oaddr, olen, moved.asked, y->a[3], -1, ret,
+				  0, NULL);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Faults                                                              */
+
+/* Handles a SIGSEGV signal-delivery stop.  Returns the signal to deliver
+ * (SIGSEGV for a genuine fault, 0 when it was ours), or -errno. */
+static int on_segv(struct emt_session *s, struct pt_task *t)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	struct user_regs_struct u;
+	siginfo_t si;
+	int err;
+
+	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
+		return SIGSEGV;
+	if (si.si_code != SEGV_ACCERR || !m)
+		return SIGSEGV;
+	uint64_t fa = (uint64_t)(uintptr_t)si.si_addr;
+	struct pt_region *r = mm_find(m, fa);
+	if (!r)
+		return SIGSEGV;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &u) < 0)
+		return errno == ESRCH ? 0 : SIGSEGV;
+	int fetch_like = x86_64_maybe_fetch_fault(&u, fa);
+	int repeat = t->last_fault == fa && t->last_gen == m->gen;
+
+	/* Our protections decide what faulted: a WRITABLE range faults only
+	 * on a fetch, an EXECUTABLE one only on a write.  Another thread may
+	 * have flipped the range between this fault and now, so a fault that
+	 * does not fit the current state is retried once before it is taken
+	 * for the other kind. */
+	if (r->state == PT_W && !fetch_like) {
+		if (!repeat) {
+			t->last_fault = fa;
+			t->last_gen = m->gen;
+			return 0;
+		}
+		return SIGSEGV;  /* a real fault: e.g. a read of W-only memory */
+	}
+	if (r->state == PT_X && fetch_like && !repeat) {
+		t->last_fault = fa;
+		t->last_gen = m->gen;
+		return 0;
+	}
+	t->last_fault = 0;
+	struct pt_region cur = *r;      /* r may move in remote calls */
+	if (cur.state == PT_W) {
+		uint32_t rx = (cur.asked & ~(uint32_t)PROT_WRITE) | PROT_READ;
+		/* Flip first, then read: no sibling can write after the read. */
+		err = remote_mprotect(s, t, cur.start, cur.len, rx);
+		if (err < 0)
+			return err == -ESRCH ? 0 : err;
+		r = mm_find(m, fa);
+		if (r)
+			r->state = PT_X;
+		m->gen++;
+		e->transitions_wx++;
+		struct emt_regs_x86_64 regs;
+		x86_64_regs_snapshot(&u, fa, &regs);
+		err = capture_range(s, t->proc->pid, t->tid, cur.region_id,
+				    cur.start, cur.len, EMT_TRIGGER_FIRST_EXEC_FAULT,
+				    PROT_READ | PROT_WRITE, rx, &regs, NULL);
+		return err < 0 ? err : 0;
+	}
+	uint32_t rw = (cur.asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
+	err = remote_mprotect(s, t, cur.start, cur.len, rw);
+	if (err < 0)
+		return err == -ESRCH ? 0 : err;
+	r = mm_find(m, fa);
+	if (r)
+		r->state = PT_W;
+	m->gen++;
+	e->transitions_xw++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stops                                                               */
+
+static int on_exec(struct emt_session *s, struct pt_task *t)
+{
+	struct pt_engine *e = E(s);
+	unsigned long former = 0;
+
+	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &former);
+	if ((pid_t)former != t->tid && former)
+		task_remove(e, (pid_t)former);
+	struct pt_mm *m = mm_new(t->proc->pid);
+	if (!m)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	mm_put(t->proc->mm);
+	t->proc->mm = m;
+	memset(&t->sys, 0, sizeof(t->sys));
+	return sink_process_exec(s->sink, t->proc->pid, now_ns());
+}
+
+/* Handles one waitpid() result.  Returns 0 or -errno (fatal). */
+static int handle(struct emt_session *s, pid_t tid, int st)
+{
+	struct pt_engine *e = E(s);
+	struct pt_task *t;
+	int err = 0;
+
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		task_exited(s, tid, st);
+		return 0;
+	}
+	if (!WIFSTOPPED(st))
+		return 0;
+	t = task_get(s, tid);
+	if (!t) {
+		/* Not ours, or gone already: let it go. */
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return 0;
+	}
+	int sig = WSTOPSIG(st), ev = st >> 16;
+
+	if (sig == (SIGTRAP | 0x80) || ev == PTRACE_EVENT_SECCOMP) {
+		struct __ptrace_syscall_info si;
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(si), &si) <= 0)
+			return resume(s, t, 0);
+		if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
+			if (t->sys.active)
+				err = sys_exit(s, t, si.exit.rval);
+		} else if (si.op == PTRACE_SYSCALL_INFO_ENTRY ||
+			   si.op == PTRACE_SYSCALL_INFO_SECCOMP) {
+			/* Entry and seccomp share the layout of nr/args.  While
+			 * stopping, the call runs as the target asked. */
+			if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
+				si.seccomp.nr = si.entry.nr;
+				memmove(si.seccomp.args, si.entry.args,
+					sizeof(si.seccomp.args));
+			}
+			if (!e->stopping)
+				err = sys_enter(s, t, &si);
+			else
+				memset(&t->sys, 0, sizeof(t->sys));
+		}
+		if (err < 0)
+			return err;
+		return resume(s, t, 0);
+	}
+	if (ev) {
+		switch (ev) {
+		case PTRACE_EVENT_FORK:
+		case PTRACE_EVENT_VFORK:
+		case PTRACE_EVENT_CLONE: {
+			unsigned long child = 0;
+			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
+				task_get(s, (pid_t)child);
+			return resume(s, t, 0);
+		}
+		case PTRACE_EVENT_EXEC:
+			err = on_exec(s, t);
+			if (err < 0)
+				return err;
+			return resume(s, t, 0);
+		case PTRACE_EVENT_STOP:
+			/* Group stop (SIGSTOP & co.) keeps the tracee stopped
+			 * until SIGCONT; anything else (a new child's first
+			 * stop, our interrupt) just resumes. */
+			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+			    sig == SIGTTOU) {
+				if (e->stopping) {
+					t->held = 1;
+					t->held_sig = 0;
+					return 0;
+				}
+				if (ptrace(PTRACE_LISTEN, tid, 0, 0) < 0 && errno != ESRCH)
+					return emt_session_fail(s, -errno,
+						"tid %d: listen: %s", (int)tid, strerror(errno));
+				return 0;
+			}
+			return resume(s, t, 0);
+		default:
+			return resume(s, t, 0);
+		}
+	}
+	/* Signal-delivery stop. */
+	if (sig == SIGSEGV) {
+		int d = on_segv(s, t);
+		if (d < 0)
+			return d;
+		if (!task_lookup(e, tid))
+			return 0;       /* died during a remote call */
+		return resume(s, t, d);
+	}
+	return resume(s, t, sig);
+}
+
+/* ------------------------------------------------------------------ */
+/* Engine operations                                                   */
+
+static int pt_check(struct emt_session *s)
+{
+	int scope = -1;
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	if (f) {
+		if (fscanf(f, "%d", &scope) != 1)
+			scope = -1;
+		fclose(f);
+	}
+	if (scope == 3)
+		return emt_session_fail(s, -EPERM,
+			"ptrace is disabled (kernel.yama.ptrace_scope = 3)");
+	if (s->opts.pid > 0 && geteuid() != 0 && scope >= 1)
+		return emt_session_fail(s, -EPERM,
+			"attaching needs root or CAP_SYS_PTRACE (kernel.yama.ptrace_scope = %d)",
+			scope);
+	return 0;
+}
+
+static int wait_one(pid_t pid, int *st, int opts)
+{
+	for (;;) {
+		pid_t w = waitpid(pid, st, opts);
+		if (w >= 0 || errno != EINTR)
+			return w < 0 ? -errno : w;
+	}
+}
+
+/* Child side of a launch: runs between fork and exec, so only
+ * async-signal-safe calls. */
+static void __attribute__((noreturn)) child_exec(struct emt_session *s, int cpu,
+						 int errfd)
+{
+	int err;
+
+	/* The target must not inherit our blocked SIGCHLD. */
+	pthread_sigmask(SIG_SETMASK, &E(s)->oldmask, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	raise(SIGSTOP);         /* the parent seizes us meanwhile */
+	/* Root may install a filter without no_new_privs, which would
+	 * disable setuid for the whole target tree. */
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+		    x86_64_seccomp_filter()) < 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+			    x86_64_seccomp_filter()) < 0) {
+			err = errno;
+			(void)!write(errfd, &err, sizeof(err));
+			_exit(127);
+		}
+	}
+	execvp(s->opts.argv[0], s->opts.argv);
+	err = errno;
+	(void)!write(errfd, &err, sizeof(err));
+	_exit(127);
+}
+
+static int launch(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	int pfd[2], st, err, cpu = -1;
+	const char *pin = getenv("EMT_PTRACE_PIN");
+
+	/* Pin tracer and target to one CPU: a wakeup on the other CPU costs
+	 * ~50 us on small VMs, several per W^X transition. */
+	if (!pin || strcmp(pin, "0") != 0) {
+		cpu = sched_getcpu();
+		if (cpu >= 0 && sched_getaffinity(0, sizeof(e->oldcpus), &e->oldcpus) == 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			if (sched_setaffinity(0, sizeof(set), &set) == 0)
+				e->pinned = 1;
+			else
+				cpu = -1;
+		} else {
+			cpu = -1;
+		}
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return emt_session_fail(s, -errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return emt_session_fail(s, err, "fork: %s", strerror(-err));
+	}
+	if (pid == 0)
+		child_exec(s, cpu, pfd[1]);
+	close(pfd[1]);
+	s->root_pid = pid;
+	e->launched = 1;
+	err = wait_one(pid, &st, WSTOPPED);
+	if (err < 0 || !WIFSTOPPED(st)) {
+		close(pfd[0]);
+		return emt_session_fail(s, err < 0 ? err : -ECHILD,
+					"launched command died before start");
+	}
+	if (ptrace(PTRACE_SEIZE, pid, 0,
+		   PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+		   PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL |
+		   PTRACE_O_TRACESYSGOOD) < 0) {
+		err = -errno;
+		kill(pid, SIGKILL);
+		close(pfd[0]);
+		return emt_session_fail(s, err, "cannot trace the launched command: %s",
+					strerror(-err));
+	}
+	kill(pid, SIGCONT);
+	if (!task_get(s, pid)) {
+		kill(pid, SIGKILL);
+		close(pfd[0]);
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	}
+	/* Run the child to its exec (or its failure). */
+	for (;;) {
+		pid_t w = wait_one(pid, &st, __WALL);
+		if (w < 0) {
+			close(pfd[0]);
+			return emt_session_fail(s, w, "waitpid: %s", strerror(-w));
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			int cerr = 0;
+			if (read(pfd[0], &cerr, sizeof(cerr)) != sizeof(cerr))
+				cerr = ECHILD;
+			close(pfd[0]);
+			task_exited(s, pid, st);
+			return emt_session_fail(s, -cerr, "cannot execute '%s': %s",
+						s->opts.argv[0], strerror(cerr));
+		}
+		if ((st >> 16) == PTRACE_EVENT_EXEC) {
+			close(pfd[0]);
+			struct pt_task *t = task_lookup(e, pid);
+			err = on_exec(s, t);
+			if (err < 0)
+				return err;
+			return resume(s, t, 0);
+		}
+		int sig = WSTOPSIG(st);
+		if ((st >> 16) || sig == SIGSTOP || sig == SIGCONT || sig == SIGTRAP)
+			sig = 0;
+		if (ptrace(PTRACE_CONT, pid, 0, sig) < 0) {
+			err = -errno;
+			close(pfd[0]);
+			return emt_session_fail(s, err, "ptrace: %s", strerror(-err));
+		}
+	}
+}
+
+/* Waits until every known task is held (stopping mode).  Other stops are
+ * handled (and held) on the way. */
+static int wait_all_held(struct emt_session *s, int ms)
+{
+	struct pt_engine *e = E(s);
+	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000ull;
+
+	for (;;) {
+		int all = 1;
+		for (int b = 0; b < PT_BUCKETS && all; b++)
+			for (struct pt_task *t = e->tasks[b]; t; t = t->next)
+				if (!t->held) {
+					all = 0;
+					break;
+				}
+		if (all)
+			return 0;
+		int st;
+		pid_t w = waitpid(-1, &st, __WALL | WNOHANG);
+		if (w > 0) {
+			int err = handle(s, w, st);
+			if (err < 0)
+				return err;
+			continue;
+		}
+		if (w < 0 && errno == ECHILD)
+			return 0;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		struct timespec ts = { 0, 1000000 };
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGCHLD);
+		sigtimedwait(&set, NULL, &ts);
+	}
+}
+
+static int attach(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	pid_t pid = s->opts.pid;
+	const long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+			  PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+			  PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP;
+	int err, changed;
+
+	s->root_pid = pid;
+	e->use_seccomp = 0;
+	emt_writer_set_meta(sink_writer(s->sink), "ptrace_syscalls",
+		"ptrace-syscall: attached, every syscall stops (a seccomp filter "
+		"would outlive the detach)");
+	/* Seize until the thread list is stable: threads may be created while
+	 * we attach (the new ones of seized threads are auto-attached). */
+	e->stopping = 1;
+	do {
+		pid_t *tids;
+		size_t n;
+		changed = 0;
+		err = proc_list_tasks(pid, &tids, &n);
+		if (err < 0)
+			return emt_session_fail(s, err, "cannot list threads of pid %d: %s",
+						(int)pid, strerror(-err));
+		for (size_t i = 0; i < n; i++) {
+			if (task_lookup(e, tids[i]))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tids[i], 0, opts) < 0) {
+				if (errno == ESRCH)
+					continue;
+				err = -errno;
+				free(tids);
+				return emt_session_fail(s, err, "cannot attach to pid %d: %s",
+							(int)pid, strerror(-err));
+			}
+			ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
+			task_get(s, tids[i]);
+			changed = 1;
+		}
+		free(tids);
+	} while (changed);
+	err = wait_all_held(s, 5000);
+	if (err < 0)
+		return emt_session_fail(s, err, "pid %d: threads did not stop", (int)pid);
+	/* Existing RWX ranges are switched to W^X like new ones. */
+	struct pt_task *t = task_lookup(e, pid);
+	struct proc_map *maps;
+	size_t n;
+	if (t && proc_maps_read(pid, &maps, &n) == 0) {
+		for (size_t i = 0; i < n && !err; i++) {
+			struct proc_map *mp = &maps[i];
+			if ((mp->prot & (PROT_WRITE | PROT_EXEC)) != (PROT_WRITE | PROT_EXEC))
+				continue;
+			struct sink_backing b = {
+				.kind = proc_map_backing(mp),
+				.path = mp->path[0] ? mp->path : NULL,
+				.inode = mp->inode, .dev = mp->dev, .offset = mp->offset,
+			};
+			err = remote_mprotect(s, t, mp->start, mp->end - mp->start,
+					      mp->prot & ~(uint32_t)PROT_EXEC);
+			if (!err)
+				err = track_rwx(s, t, mp->start, mp->end - mp->start,
+						mp->prot, &b);
+		}
+		proc_maps_free(maps, n);
+	}
+	e->stopping = 0;
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+			u->held = 0;
+			int rc = resume(s, u, u->held_sig);
+			if (rc < 0 && !err)
+				err = rc;
+		}
+	return err;
+}
+
+static int pt_start(struct emt_session *s)
+{
+	struct pt_engine *e = calloc(1, sizeof(*e));
+	sigset_t set;
+
+	if (!e)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	s->engine_priv = e;
+	/* SIGCHLD stays pending for sigtimedwait() in poll(). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	if (pthread_sigmask(SIG_BLOCK, &set, &e->oldmask) == 0)
+		e->mask_set = 1;
+	if (s->opts.pid > 0)
+		return attach(s);
+	e->use_seccomp = 1;
+	emt_writer_set_meta(sink_writer(s->sink), "ptrace_syscalls",
+			    "seccomp: memory syscalls only");
+	return launch(s);
+}
+
+static int pt_poll(struct emt_session *s, int timeout_ms)
+{
+	struct pt_engine *e = E(s);
+	uint64_t deadline = now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+	sigset_t set;
+
+	if (!e)
+		return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (;;) {
+		if (s->stop || e->ntasks == 0)
+			return 0;
+		int st;
+		pid_t w = waitpid(-1, &st, __WALL | WNOHANG);
+		if (w > 0) {
+			int err = handle(s, w, st);
+			if (err < 0) {
+				e->failed = 1;
+				return err;
+			}
+			continue;
+		}
+		if (w < 0 && errno == ECHILD)
+			return 0;
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return 1;
+		uint64_t left = deadline - now;
+		struct timespec ts = { (time_t)(left / 1000000000ull),
+				       (long)(left % 1000000000ull) };
+		/* Pending SIGCHLD (blocked) wakes us; EINTR means a stop
+		 * request from a signal handler: both loop. */
+		sigtimedwait(&set, NULL, &ts);
+	}
+}
+
+/* Gives every tracked range of every live image the protections the target
+ * asked for, using a held thread of that image. */
+static int restore_all(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	int ret = 0;
+
+	for (int b = 0; b < PT_BUCKETS; b++) {
+		for (struct pt_task *t = e->tasks[b]; t; t = t->next) {
+			struct pt_mm *m = t->proc ? t->proc->mm : NULL;
+			if (!m || !t->held)
+				continue;
+			while (m->n) {
+				struct pt_region r = m->r[m->n - 1];
+				int err = remote_mprotect(s, t, r.start, r.len, r.asked);
+				if (err == -ESRCH) {
+					/* t is gone or going: use another thread. */
+					struct pt_task *still = task_lookup(e, t->tid);
+					if (still)
+						still->held = 0;
+					goto next_bucket;
+				}
+				if (err < 0 && !ret)
+					ret = err;
+				m->n--;
+			}
+		}
+		continue;
+next_bucket:
+		b = -1;
+	}
+	return ret;
+}
+
+static int pt_stop(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	int ret = 0, err;
+
+	if (!e || e->stopped_done)
+		return 0;
+	e->stopped_done = 1;
+	if (e->failed && e->launched && s->root_pid > 0) {
+		/* A launched target must not run on uncaptured. */
+		kill(s->root_pid, SIGKILL);
+	}
+	e->stopping = 1;
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *t = e->tasks[b]; t; t = t->next)
+			if (!t->held && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 &&
+			    errno == ESRCH)
+				t->held = 1;  /* dying: its exit will come */
+	err = wait_all_held(s, 5000);
+	if (err < 0 && !ret)
+		ret = emt_session_fail(s, err, "threads did not stop for detach");
+	err = restore_all(s);
+	if (err < 0 && !ret)
+		ret = err;
+	for (int b = 0; b < PT_BUCKETS; b++) {
+		while (e->tasks[b]) {
+			struct pt_task *t = e->tasks[b];
+			int sig = t->held_sig;
+			if (t->npend && !sig)
+				sig = t->pend_sigs[--t->npend];
+			while (t->npend)
+				syscall(SYS_tgkill, t->proc->pid, t->tid,
+					t->pend_sigs[--t->npend]);
+			ptrace(PTRACE_DETACH, t->tid, 0, sig);
+			task_remove(e, t->tid);
+		}
+	}
+	/* Reap what died meanwhile so the archive has their exits. */
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_proc *p = e->procs[b]; p; p = p->next)
+			if (!p->exited && kill(p->pid, 0) < 0 && errno == ESRCH)
+				proc_exit(s, p, 0);
+	return ret;
+}
+
+static void pt_free(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	if (!e)
+		return;
+	for (int b = 0; b < PT_BUCKETS; b++) {
+		while (e->tasks[b])
+			task_remove(e, e->tasks[b]->tid);
+		while (e->procs[b]) {
+			struct pt_proc *p = e->procs[b];
+			e->procs[b] = p->next;
+			mm_put(p->mm);
+			free(p);
+		}
+	}
+	if (e->mask_set)
+		pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);
+	if (e->pinned)
+		sched_setaffinity(0, sizeof(e->oldcpus), &e->oldcpus);
+	free(e);
+	s->engine_priv = NULL;
+}
+
+const struct emt_engine_ops emt_ptrace_engine = {
+	.name = "ptrace",
+	.check = pt_check,
+	.start = pt_start,
+	.poll = pt_poll,
+	.stop = pt_stop,
+	.free = pt_free,
+};

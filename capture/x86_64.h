@@ -1,0 +1,93 @@
+/*
+ * x86_64.h - the x86-64 specifics of the ptrace engine: register snapshot
+ * conversion, the syscall ABI (argument registers), the seccomp filter that
+ * selects the memory syscalls, and remote syscalls executed in a stopped
+ * tracee by reusing a `syscall` instruction that already exists in it.
+ *
+ * Nothing else in capture/ knows register names or opcode bytes.
+ * Conventions as in emt_archive.h: 0 or -errno, never prints.
+ */
+#ifndef EMT_CAPTURE_X86_64_H
+#define EMT_CAPTURE_X86_64_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "emt_archive.h"
+
+struct sock_fprog;
+
+/* Fills *out from the ptrace register set `u`; fault_addr is the faulting
+ * address of the SIGSEGV being handled (0 if none). */
+void x86_64_regs_snapshot(const struct user_regs_struct *u,
+			  uint64_t fault_addr, struct emt_regs_x86_64 *out);
+
+/* Program counter of `u`. */
+uint64_t x86_64_pc(const struct user_regs_struct *u);
+
+/* Syscall argument i (0..5) of the syscall ABI (rdi rsi rdx r10 r8 r9);
+ * set_syscall_arg changes it in `u` (the caller writes `u` back with
+ * PTRACE_SETREGS).  i > 5 reads 0 / writes nothing. */
+uint64_t x86_64_syscall_arg(const struct user_regs_struct *u, unsigned i);
+void x86_64_set_syscall_arg(struct user_regs_struct *u, unsigned i,
+			    uint64_t v);
+
+/* 1 if a fault at fault_addr may be the fetch of the instruction at the
+ * program counter: x86 reports the first inaccessible byte of the
+ * instruction, which lies within the longest instruction (15 bytes) from
+ * rip.  A write close after rip looks the same; the engine disambiguates. */
+int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
+			     uint64_t fault_addr);
+
+/* The seccomp filter of ptrace mode: SECCOMP_RET_TRACE for mprotect,
+ * pkey_mprotect, munmap, mremap and the mmap calls with PROT_EXEC or
+ * MAP_FIXED of the native ABI, and for every syscall
+ * of another ABI (i386 `int 0x80`, x32) so that no memory syscall escapes
+ * unseen; SECCOMP_RET_ALLOW for the rest.  Static storage, never freed. */
+const struct sock_fprog *x86_64_seccomp_filter(void);
+
+/* 1 if a syscall reported by PTRACE_GET_SYSCALL_INFO with this audit arch
+ * and number is of the native x86-64 ABI (not i386, not x32). */
+int x86_64_native_syscall(uint32_t arch, uint64_t nr);
+
+/* Finds the address of a `syscall` instruction (0f 05) in pid's memory for
+ * remote syscalls: in the vDSO first, else in a file-backed r-x mapping.
+ * Ranges for which skip(ctx, start, end) returns non-zero (code the target
+ * may rewrite) are not used.  Returns 0 with *addr set, -ENOENT if there is
+ * none, or -errno (-ESRCH if pid is gone). */
+int x86_64_find_syscall_insn(pid_t pid,
+			     int (*skip)(void *ctx, uint64_t start, uint64_t end),
+			     void *ctx, uint64_t *addr);
+
+/* Outcome of a remote syscall beyond its return value. */
+struct x86_64_remote {
+	/* Signals that arrived for the thread during the call and were held
+	 * back; the caller must deliver them when it resumes the thread. */
+	int      sigs[8];
+	size_t   nsigs;
+	int      lost_sigs;     /* held-back signals beyond sigs[] */
+	/* If the thread died during the call: its wait status (the caller
+	 * processes the exit as if waitpid had returned it). */
+	int      died;
+	int      status;
+};
+
+/* Executes syscall nr(args) in thread tid, which must be in a ptrace stop
+ * other than a syscall-entry/seccomp stop (a signal-delivery stop, an
+ * event stop, a group stop).  All registers are saved and restored, so a
+ * thread stopped while inside an interrupted syscall (orig_rax >= 0, rax
+ * -ERESTART*) restarts it normally when resumed.  The instruction at
+ * insn_addr (from x86_64_find_syscall_insn) is stepped over with
+ * PTRACE_SINGLESTEP; the target's code is never written.  Other stops of
+ * tid during the call (a seccomp stop for the call itself, a pending
+ * interrupt, signals) are handled here; signals are held back in *out.
+ * Returns 0 with *ret set to the syscall's return value (a negative errno
+ * on failure), -ESRCH if the thread died (out->died, out->status), or
+ * -errno if ptrace failed. */
+int x86_64_remote_syscall(pid_t tid, uint64_t insn_addr, long nr,
+			  const uint64_t args[6], int64_t *ret,
+			  struct x86_64_remote *out);
+
+#endif /* EMT_CAPTURE_X86_64_H */
