@@ -159,6 +159,13 @@ if [ -x "$GEN" ] && [ -x "$BIN/emt-ls" ] && [ -x "$BIN/emt-extract" ] &&
 		grep -q 'has a gap there' "$T/cr.out" && pass "check-recall: names the gap" ||
 			fail "check-recall: names the gap"
 		cr_expect "--require-gapless fails on an archive with gaps" 1 --require-gapless "$A" "$T/ok.truth"
+		# --require-regs: first-exec-fault captures report their rip.
+		rip=$("$BIN/emt-ls" --json "$A" | grep '"trigger":"first-exec-fault"' | head -n 1 | sed -n 's/.*"rip":"\(0x[0-9a-f]*\)".*/\1/p')
+		if [ -n "$rip" ]; then
+			cr_expect "--require-regs accepts a rip inside the capture" 0 --require-regs "$A" "$T/ok.truth"
+			grep -q "trigger=first-exec-fault rip=$rip" "$T/cr.out" && pass "check-recall: reports the rip" ||
+				fail "check-recall: reports the rip" "want $rip: $(grep first-exec "$T/cr.out" | head -n 1)"
+		fi
 		# A sub-range of the first capture (its second half), by sha256
 		# and by hex=, found through emt-extract's bytes.
 		line=$(head -n 1 "$T/ok.truth")

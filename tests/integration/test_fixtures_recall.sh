@@ -60,7 +60,7 @@ for mode in bpf ptrace; do
 	if [ "$mode" = bpf ]; then
 		rwx="--final-only-kind=rwx --final-only-kind=rwx-threads --final-only-kind=sigsegv"
 	else
-		rwx=""
+		rwx="--require-regs"
 	fi
 	dual="--final-only-kind=memfd-dual"
 	recall "$mode" fx_wx ""

@@ -11,8 +11,12 @@
  * image still missing, so memory stays bounded by the largest capture and
  * each capture is decoded at most once.
  *
+ * With --require-regs, an image found in a first-exec-fault capture (ptrace
+ * mode) also needs that capture's register snapshot, rip inside the range.
+ *
  * Exit: 0 all required images found (and, with --require-gapless, no
- * capture has gaps); 1 otherwise; 2 usage or I/O error.
+ * capture has gaps; with --require-regs, no bad snapshot); 1 otherwise;
+ * 2 usage or I/O error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +41,8 @@ struct image {
 	uint64_t seq;           /* capture that matched */
 	uint32_t trigger;
 	uint64_t gap_seq;       /* a covering capture with a gap over it */
+	int      bad_regs;      /* --require-regs: found, but no usable rip */
+	uint64_t rip;
 };
 
 static struct image *imgs;
@@ -57,6 +63,8 @@ static void usage(FILE *f)
 		"  -g, --require-gapless    also fail if any capture of the archive has gaps\n"
 		"  -f, --final-only-kind=K  for images of kind K, require only the highest\n"
 		"                           version of each (pid, addr) range (repeatable)\n"
+		"  -r, --require-regs       images found in first-exec-fault captures need a\n"
+		"                           register snapshot whose rip lies in the capture\n"
 		"\n"
 		"examples:\n"
 		"  fx_wx > truth.txt; " PROG " case.emt truth.txt\n"
@@ -284,19 +292,36 @@ static int overlaps_gap(const struct emt_gap *g, size_t ng, uint64_t off,
 	return 0;
 }
 
+/* A first-execution capture must say where execution was: rip inside the
+ * captured range. */
+static void check_regs(struct emt_reader *r, const struct emt_capture *c,
+		       struct image *im)
+{
+	struct emt_regs_x86_64 regs;
+	if (emt_reader_regs(r, c->seq, &regs) < 0) {
+		im->bad_regs = 1;
+		return;
+	}
+	im->rip = regs.rip;
+	if (regs.rip < c->addr || regs.rip >= c->addr + c->size)
+		im->bad_regs = 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "require-gapless", no_argument, NULL, 'g' },
 		{ "final-only-kind", required_argument, NULL, 'f' },
+		{ "require-regs", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int verbose = 0, gapless = 0, opt;
-	while ((opt = getopt_long(argc, argv, "vgf:h", lopts, NULL)) != -1) {
+	int verbose = 0, gapless = 0, want_regs = 0, opt;
+	while ((opt = getopt_long(argc, argv, "vgf:rh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'v': verbose = 1; break;
+		case 'r': want_regs = 1; break;
 		case 'g': gapless = 1; break;
 		case 'f': {
 			char **nk = realloc(final_kinds, (nfinal_kinds + 1) * sizeof(*nk));
@@ -404,6 +429,8 @@ int main(int argc, char **argv)
 				im->found = 1;
 				im->seq = c.seq;
 				im->trigger = c.trigger;
+				if (want_regs && c.trigger == EMT_TRIGGER_FIRST_EXEC_FAULT)
+					check_regs(r, &c, im);
 			}
 		}
 		free(gaps);
@@ -421,7 +448,7 @@ int main(int argc, char **argv)
 	if (status == 2)
 		return 2;
 
-	size_t req = 0, found = 0;
+	size_t req = 0, found = 0, badregs = 0;
 	for (size_t i = 0; i < nimgs; i++) {
 		struct image *im = &imgs[i];
 		char hex[2 * EMT_SHA256_LEN + 1];
@@ -429,8 +456,9 @@ int main(int argc, char **argv)
 		if (im->required) {
 			req++;
 			found += im->found != 0;
+			badregs += im->found && im->bad_regs;
 		}
-		if (!verbose && (im->found || !im->required))
+		if (!verbose && (im->found || !im->required) && !im->bad_regs)
 			continue;
 		const char *what = im->found ? "FOUND" : im->required ? "MISSING" : "superseded";
 		printf("%-10s pid=%u tid=%u addr=%#llx size=%llu kind=%s version=%u sha256=%.16s... (truth line %u)",
@@ -441,6 +469,13 @@ int main(int argc, char **argv)
 			const char *t = emt_trigger_name((enum emt_trigger)im->trigger);
 			printf(" seq=%llu trigger=%s", (unsigned long long)im->seq,
 			       t ? t : "?");
+			if (im->bad_regs && im->rip)
+				printf(" BAD-REGS rip=%#llx outside the capture",
+				       (unsigned long long)im->rip);
+			else if (im->bad_regs)
+				printf(" BAD-REGS no register snapshot");
+			else if (im->rip)
+				printf(" rip=%#llx", (unsigned long long)im->rip);
 		} else if (im->gap_seq) {
 			printf(" (capture %llu covers it but has a gap there)",
 			       (unsigned long long)im->gap_seq);
@@ -451,9 +486,12 @@ int main(int argc, char **argv)
 	       req ? 100.0 * (double)found / (double)req : 0.0);
 	if (nimgs != req)
 		printf(", %zu superseded versions not required", nimgs - req);
-	printf("; %llu captures, %llu with gaps\n", (unsigned long long)ncaps,
+	printf("; %llu captures, %llu with gaps", (unsigned long long)ncaps,
 	       (unsigned long long)ngapcaps);
-	if (found != req)
+	if (want_regs)
+		printf("; %zu found without a usable register snapshot", badregs);
+	putchar('\n');
+	if (found != req || badregs)
 		return 1;
 	if (gapless && ngapcaps)
 		return 1;
