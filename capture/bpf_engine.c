@@ -72,6 +72,7 @@ struct bpf_priv {
 	uint64_t losses_written;
 	int ncpus;
 	int err;                /* first fatal error inside a callback */
+	uint64_t next_sample_ns; /* --rwx-interval */
 	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
 };
 
@@ -754,6 +755,51 @@ static int bpf_start(struct emt_session *s)
 	return baseline(s, pv, pid);
 }
 
+/* --rwx-interval: captures every tracked RWX range of every followed
+ * process as it is now (trigger "sample").  The target keeps running, so
+ * a sample is a snapshot that a concurrent write may tear; dedupe makes
+ * unchanged samples nearly free. */
+static int sample_rwx(struct emt_session *s, struct bpf_priv *pv)
+{
+	int mfd = bpf_map__fd(pv->skel->maps.followed);
+	int rfd = bpf_map__fd(pv->skel->maps.rwx);
+	uint32_t key, next, *prev = NULL;
+	int err = 0;
+
+	while (!err && bpf_map_get_next_key(mfd, prev, &next) == 0) {
+		struct emt_rwx_table t;
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(rfd, &key, &t) != 0)
+			continue;
+		for (uint32_t i = 0; i < EMT_RWX_SLOTS && !err; i++) {
+			if (!t.len[i] || t.len[i] > EMT_CAPTURE_SIZE_MAX)
+				continue;
+			void *buf = malloc(t.len[i]);
+			struct emt_gap *gaps = NULL;
+			size_t ng = 0;
+			uint64_t now = now_ns();
+			if (!buf)
+				return emt_session_fail(s, -ENOMEM, "out of memory");
+			int r = proc_read_mem((pid_t)key, t.addr[i], t.len[i], buf,
+					      &gaps, &ng);
+			if (r == 0) {
+				int64_t id = sink_region_update(s->sink, (pid_t)key,
+								t.addr[i], t.len[i],
+								t.prot[i], NULL, now);
+				err = id < 0 ? (int)id
+					     : sink_capture(s->sink, id, (pid_t)key, (pid_t)key,
+							    t.addr[i], t.len[i], buf, gaps, ng,
+							    EMT_TRIGGER_SAMPLE, t.prot[i],
+							    t.prot[i], now, NULL, NULL);
+			}
+			free(buf);
+			free(gaps);
+		}
+	}
+	return err;
+}
+
 static int bpf_poll(struct emt_session *s, int timeout_ms)
 {
 	struct bpf_priv *pv = s->engine_priv;
@@ -769,6 +815,12 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 	err = flush_losses(s, pv);
 	if (err)
 		return err;
+	if (s->opts.rwx_interval_ms && !s->stop && now_ns() >= pv->next_sample_ns) {
+		pv->next_sample_ns = now_ns() + (uint64_t)s->opts.rwx_interval_ms * 1000000ull;
+		err = sample_rwx(s, pv);
+		if (err)
+			return err;
+	}
 	reap_child(s, pv, 0);
 	if (!pv->child && !pv->attached_gone && kill(s->root_pid, 0) < 0 &&
 	    errno == ESRCH)
