@@ -1,0 +1,158 @@
+#!/bin/sh
+# emt-capture in bpf mode: command line, errors, loss accounting, lossless
+# mode, signals, launched-command lifetime, attach without leaving the
+# target stopped, RWX sampling.  Recall on every fixture is in
+# test_fixtures_recall.sh; this script checks what recall cannot.
+. "$(dirname "$0")/lib.sh"
+
+CAP="$BIN/emt-capture"
+CR="$BUILD/tests/tools/check-recall"
+LS="$BIN/emt-ls"
+
+if [ ! -x "$CAP" ]; then skip "capture bpf" "emt-capture not built"; exit 0; fi
+
+# ---------------------------------------------------------------- CLI (no root)
+"$CAP" --help >"$T/help" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q '^Examples:' "$T/help"; then pass "--help exits 0 with examples"
+else fail "--help" "rc=$rc"; fi
+"$CAP" --version >"$T/ver" 2>&1; rc=$?
+check "--version exits 0" [ $rc -eq 0 ]
+"$CAP" -- /bin/true >"$T/u1" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q 'no output archive' "$T/u1"; then pass "missing -o is a usage error (2)"
+else fail "missing -o" "rc=$rc $(cat "$T/u1")"; fi
+"$CAP" -o "$T/x.emt" -p 1 -- /bin/true >"$T/u2" 2>&1; rc=$?
+check "-p with a command is a usage error (2)" [ $rc -eq 2 ]
+"$CAP" -o "$T/x.emt" --ringbuf-size 1000 -- /bin/true >"$T/u3" 2>&1; rc=$?
+check "bad --ringbuf-size is a usage error (2)" [ $rc -eq 2 ]
+"$CAP" -o "$T/x.emt" --bogus -- /bin/true >"$T/u4" 2>&1; rc=$?
+check "unknown option is a usage error (2)" [ $rc -eq 2 ]
+
+if ! need_root; then skip "capture bpf" "needs root (BPF, process_vm_readv)"; exit 0; fi
+if [ ! -r /sys/kernel/btf/vmlinux ]; then skip "capture bpf" "no kernel BTF"; exit 0; fi
+if ! "$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/probe" 2>&1; then
+	skip "capture bpf" "emt-capture cannot run here: $(head -c 200 "$T/probe")"
+	exit 0
+fi
+
+# ---------------------------------------------------------------- errors
+"$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/e1" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q "archive '.*probe.emt' exists" "$T/e1"; then pass "existing archive refused"
+else fail "existing archive" "rc=$rc $(cat "$T/e1")"; fi
+"$CAP" -q -f -o "$T/probe.emt" -- /bin/true >"$T/e2" 2>&1; rc=$?
+check "--force replaces an archive" [ $rc -eq 0 ]
+"$CAP" -q -o "$T/e3.emt" -- /nonexistent/prog >"$T/e3" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q "cannot execute '/nonexistent/prog'" "$T/e3" && [ ! -e "$T/e3.emt" ]
+then pass "missing command refused before creating the archive"
+else fail "missing command" "rc=$rc $(cat "$T/e3")"; fi
+"$CAP" -q -o "$T/e4.emt" -p 12abc >"$T/e4" 2>&1; rc=$?
+check "malformed pid is a usage error (2)" [ $rc -eq 2 ]
+"$CAP" -q -o "$T/e5.emt" -p 4000000 >"$T/e5" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q "no process with pid 4000000" "$T/e5"; then pass "absent pid refused"
+else fail "absent pid" "rc=$rc $(cat "$T/e5")"; fi
+
+# ---------------------------------------------------------------- exit status
+"$CAP" -o "$T/st.emt" -- sh -c 'exit 3' >"$T/st" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q "exited with status 3" "$T/st"; then pass "command exit status reported, capture exits 0"
+else fail "exit status" "rc=$rc $(cat "$T/st")"; fi
+
+# ---------------------------------------------------------------- losses
+# A 64 KiB ring cannot hold 200 two-page versions written back to back:
+# without lossless mode records are dropped and counted; with it the
+# target is held instead and every version arrives.
+if [ -x "$CR" ] && [ -x "$LS" ] && [ -x "$FIX/fx_poly" ]; then
+	"$CAP" -q --no-lossless --ringbuf-size 64k -o "$T/lossy.emt" -- \
+		"$FIX/fx_poly" --versions 200 >"$T/lossy.out" 2>"$T/lossy.err"
+	lost=$("$LS" "$T/lossy.emt" | sed -n 's/^lost *\([0-9]*\) events.*/\1/p')
+	"$CR" "$T/lossy.emt" "$T/lossy.out" >"$T/lossy.cr" 2>&1; crc=$?
+	if [ "${lost:-0}" -gt 0 ] && [ $crc -ne 0 ]; then
+		pass "tiny ring, --no-lossless: $lost lost events recorded ($(grep '^recall:' "$T/lossy.cr"))"
+	else
+		fail "tiny ring, --no-lossless" "lost=${lost:-?} check-recall rc=$crc"
+	fi
+	"$CAP" -q --lossless --ringbuf-size 64k -o "$T/lossless.emt" -- \
+		"$FIX/fx_poly" --versions 200 >"$T/lossless.out" 2>"$T/lossless.err"
+	lost=$("$LS" "$T/lossless.emt" | sed -n 's/^lost *\([0-9]*\) events.*/\1/p')
+	if [ "${lost:-x}" = 0 ] && "$CR" --require-gapless "$T/lossless.emt" "$T/lossless.out" >"$T/ll.cr" 2>&1; then
+		pass "tiny ring, --lossless: nothing lost ($(grep '^recall:' "$T/ll.cr"))"
+	else
+		fail "tiny ring, --lossless" "lost=${lost:-?} $(grep -E '^(recall|MISSING)' "$T/ll.cr" | head -3)"
+	fi
+	# A 32 MiB W->X range does not fit a 1 MiB ring at all: lossless mode
+	# must read it while holding the target.
+	"$CAP" -q --ringbuf-size 1m -o "$T/big.emt" -- "$FIX/fx_large" --mib 32 \
+		>"$T/big.out" 2>"$T/big.err"
+	if "$CR" --require-gapless "$T/big.emt" "$T/big.out" >"$T/big.cr" 2>&1; then
+		pass "32 MiB capture through a 1 MiB ring (held, read by userspace)"
+	else
+		fail "32 MiB through 1 MiB ring" "$(grep -E '^(recall|MISSING|gaps)' "$T/big.cr" | head -3)"
+	fi
+else
+	skip "loss accounting" "check-recall, emt-ls or fx_poly not built"
+fi
+
+# ---------------------------------------------------------------- signals
+# SIGINT ends the capture cleanly (sealed archive, exit 0) and the
+# launched command does not outlive it.
+"$CAP" -q -o "$T/int.emt" -- sh -c 'echo $$ >"$0"; exec sleep 60' "$T/int.pid" \
+	>"$T/int.out" 2>&1 &
+cap=$!
+i=0; while [ ! -s "$T/int.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+kill -INT $cap
+wait $cap; rc=$?
+child=$(cat "$T/int.pid" 2>/dev/null)
+sleep 0.2
+if [ $rc -eq 0 ] && [ -n "$child" ] && ! kill -0 "$child" 2>/dev/null; then
+	pass "SIGINT: exit 0 and the launched command is gone"
+else
+	fail "SIGINT" "rc=$rc child=$child $(cat "$T/int.out")"
+fi
+if [ -x "$BIN/emt-verify" ]; then
+	if "$BIN/emt-verify" "$T/int.emt" >"$T/int.v" 2>&1; then pass "SIGINT: archive sealed and intact"
+	else fail "SIGINT archive" "$(head -c 300 "$T/int.v")"; fi
+fi
+
+# SIGKILL of emt-capture: the launched command dies with it.
+"$CAP" -q -o "$T/kill.emt" -- sh -c 'echo $$ >"$0"; exec sleep 60' "$T/kill.pid" \
+	>/dev/null 2>&1 &
+cap=$!
+i=0; while [ ! -s "$T/kill.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+kill -KILL $cap
+wait $cap 2>/dev/null
+child=$(cat "$T/kill.pid" 2>/dev/null)
+i=0; while [ -n "$child" ] && kill -0 "$child" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -n "$child" ] && ! kill -0 "$child" 2>/dev/null; then
+	pass "SIGKILL of emt-capture kills the launched command"
+else
+	fail "SIGKILL" "child ${child:-?} still alive"
+	[ -n "$child" ] && kill -KILL "$child" 2>/dev/null
+fi
+
+# ---------------------------------------------------------------- attach
+# Attach to a running target for a while, then detach: the target must
+# keep running (never left stopped) and finish normally; the baseline and
+# the later code are both captured.  --rwx-interval samples its RWX
+# region.
+if [ -x "$FIX/fx_longrun" ]; then
+	"$FIX/fx_longrun" --seconds 3 --delay-ms 500 --interval-ms 50 >"$T/lr.out" 2>&1 &
+	tgt=$!
+	i=0; while ! grep -q 'baseline ready' "$T/lr.out" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	"$CAP" -q -p $tgt --duration 1.5 --rwx-interval 200 -o "$T/att.emt" >"$T/att.err" 2>&1; rc=$?
+	st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' /proc/$tgt/stat 2>/dev/null)
+	if [ $rc -eq 0 ] && [ "$st" != T ] && [ "$st" != t ]; then pass "attach --duration: exit 0, target left running (state ${st:-gone})"
+	else fail "attach" "rc=$rc state=$st $(cat "$T/att.err")"; fi
+	wait $tgt; trc=$?
+	check "attached target finishes normally" [ $trc -eq 0 ]
+	if [ -x "$LS" ]; then
+		b=$("$LS" "$T/att.emt" | grep -c ' baseline ')
+		sm=$("$LS" "$T/att.emt" | grep -c ' sample ')
+		mp=$("$LS" "$T/att.emt" | grep -c ' mprotect ')
+		if [ "$b" -ge 2 ] && [ "$mp" -ge 1 ] && [ "$sm" -ge 1 ]; then
+			pass "attach: $b baseline, $mp mprotect, $sm sample captures"
+		else
+			fail "attach captures" "baseline=$b mprotect=$mp sample=$sm"
+		fi
+	fi
+else
+	skip "attach" "fx_longrun not built"
+fi
