@@ -432,7 +432,7 @@ struct emt_reader *emt_reader_open(const char *path, char **errmsg)
 	unsigned char hdr[100];
 	char wal[4096], *uri = NULL;
 	struct stat st;
-	int fd, err = 0, flags;
+	int fd, err = 0, flags, have_wal;
 	ssize_t n;
 
 	if (errmsg)
@@ -461,10 +461,15 @@ struct emt_reader *emt_reader_open(const char *path, char **errmsg)
 	}
 	n = read(fd, hdr, sizeof(hdr));
 	close(fd);
-	/* Decide from the header alone before SQLite sees the file. */
-	if (n < (ssize_t)sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0 ||
-	    ((uint32_t)hdr[68] << 24 | (uint32_t)hdr[69] << 16 | (uint32_t)hdr[70] << 8 | hdr[71]) !=
-		    EMT_APPLICATION_ID) {
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	have_wal = lstat(wal, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	/* Decide from the header alone before SQLite sees the file.  With a
+	 * WAL, page 1 may only be current in the WAL: PRAGMA application_id
+	 * decides after replay instead. */
+	if (!have_wal &&
+	    (n < (ssize_t)sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0 ||
+	     ((uint32_t)hdr[68] << 24 | (uint32_t)hdr[69] << 16 | (uint32_t)hdr[70] << 8 | hdr[71]) !=
+		     EMT_APPLICATION_ID)) {
 		err = -ENOTSUP;
 		emt_fmt(r->err, sizeof(r->err), "'%s': not an emt archive", path);
 		goto fail;
@@ -480,8 +485,7 @@ struct emt_reader *emt_reader_open(const char *path, char **errmsg)
 	 * asking for more is not ours. */
 	ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, 21);
 
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	if (lstat(wal, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+	if (have_wal) {
 		char dst[512];
 
 		snprintf(r->tmpdir, sizeof(r->tmpdir), "%s/emt-read.XXXXXX",

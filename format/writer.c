@@ -389,8 +389,6 @@ static int init_archive(struct emt_writer *w)
 	/* Page size must be set before the first table exists.  Larger pages
 	 * mean fewer overflow pages per compressed chunk. */
 	err = exec_sql(w, "PRAGMA page_size = 16384");
-	err = err ? err : exec_sql(w, "PRAGMA journal_mode = WAL");
-	err = err ? err : exec_sql(w, "PRAGMA synchronous = NORMAL");
 	if (err)
 		return err;
 	err = exec_sql(w, "BEGIN IMMEDIATE");
@@ -431,7 +429,13 @@ static int init_archive(struct emt_writer *w)
 	err = err ? err : put_meta(w, "sealed", "0");
 	if (err)
 		goto fail;
-	return exec_sql(w, "COMMIT");
+	err = exec_sql(w, "COMMIT");
+	/* Schema and identification were written in rollback mode, so the
+	 * main file carries them even if the writer dies before its first
+	 * checkpoint; captures then go through the WAL. */
+	err = err ? err : exec_sql(w, "PRAGMA journal_mode = WAL");
+	err = err ? err : exec_sql(w, "PRAGMA synchronous = NORMAL");
+	return err;
 fail:
 	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
