@@ -25,6 +25,8 @@ static const char usage_text[] =
 "\n"
 "  -r, --region=ID        compare every consecutive pair of versions of ID\n"
 "  -C, --context=N        bytes of context around changes (default 8)\n"
+"      --full             list every row of long changes (default: the first\n"
+"                         and last 32 rows of 8 bytes per change)\n"
 "  -D, --disasm           also list added/removed/changed instructions\n"
 "                         (x86-64, needs a build with capstone)\n"
 "  -j, --json             one JSON object per compared pair\n"
@@ -43,7 +45,7 @@ struct opts {
 	int64_t region;
 	uint64_t seq_a, seq_b;
 	uint64_t context;
-	int disasm, json, quiet;
+	int disasm, json, quiet, full;
 	const char *path;
 };
 
@@ -69,9 +71,10 @@ struct insn_list {
 
 static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 {
-	char emsg[512];
+	char emsg[512], item[40];
 	int rc;
 
+	snprintf(item, sizeof(item), "capture %" PRIu64, seq);
 	rc = emt_reader_capture(r, seq, &s->c);
 	if (rc < 0) {
 		if (rc == -ENOENT)
@@ -91,7 +94,8 @@ static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 	if (rc < 0) {
 		cli_error("capture %" PRIu64 ": %s", seq,
 			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 emt_reader_errmsg(r) : strerror(-rc)));
+					 cli_skip_prefix(emt_reader_errmsg(r), item) :
+					 strerror(-rc)));
 		free(s->buf);
 		s->buf = NULL;
 		return -1;
@@ -247,11 +251,25 @@ static void print_insns(const struct insn_list *la, const struct insn_list *lb,
 
 /* Side-by-side rows of 8 bytes over [lo, hi) of the window; '!' marks a
  * row with a difference. */
+#define ROWS_SHOWN 64   /* per range without --full: first and last 32 */
+
 static void print_rows(const uint8_t *a, const uint8_t *b, uint64_t lo,
-		       uint64_t hi, uint64_t addr_a, uint64_t addr_b, int two_addr)
+		       uint64_t hi, uint64_t addr_a, uint64_t addr_b, int two_addr,
+		       int full)
 {
-	for (uint64_t row = lo & ~7ull; row < hi; row += 8) {
+	uint64_t first = lo & ~7ull, nrows = (hi - first + 7) / 8;
+
+	for (uint64_t row = first; row < hi; row += 8) {
 		int diff = 0;
+
+		/* a rewritten 16 MiB JIT buffer would print two million rows */
+		if (!full && nrows > ROWS_SHOWN && row == first + ROWS_SHOWN / 2 * 8) {
+			uint64_t skip = nrows - ROWS_SHOWN;
+
+			printf("  ... %" PRIu64 " rows not shown (--full shows them)\n", skip);
+			row += (skip - 1) * 8;
+			continue;
+		}
 
 		for (uint64_t k = row; k < row + 8 && k < hi; k++)
 			if (k >= lo && a[k] != b[k])
@@ -266,8 +284,9 @@ static void print_rows(const uint8_t *a, const uint8_t *b, uint64_t lo,
 		fputs("  |", stdout);
 		if (two_addr)
 			printf(" %012" PRIx64, addr_b + row);
-		for (uint64_t k = row; k < row + 8; k++) {
-			if (k >= lo && k < hi)
+		/* no padding after the last byte: no trailing blanks */
+		for (uint64_t k = row; k < row + 8 && k < hi; k++) {
+			if (k >= lo)
 				printf(" %02x", b[k]);
 			else
 				fputs("   ", stdout);
@@ -399,9 +418,10 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 		if (nrg) {
 			printf("changed ranges:\n");
 			for (size_t k = 0; k < nrg; k++)
-				printf("  0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " bytes\n",
+				printf("  0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " byte%s\n",
 				       a->addr + offa + rg[k].off,
-				       a->addr + offa + rg[k].off + rg[k].len, rg[k].len);
+				       a->addr + offa + rg[k].off + rg[k].len, rg[k].len,
+				       rg[k].len == 1 ? "" : "s");
 		}
 	}
 	if (j) {
@@ -438,10 +458,11 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 				uint64_t cs = s > o->context ? s - o->context : 0;
 				uint64_t ce = e + o->context < n ? e + o->context : n;
 
-				printf("@@ 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " bytes) @@\n",
-				       a->addr + offa + s, a->addr + offa + e, rg[k].len);
+				printf("@@ 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " byte%s) @@\n",
+				       a->addr + offa + s, a->addr + offa + e, rg[k].len,
+				       rg[k].len == 1 ? "" : "s");
 				print_rows(A->buf + offa, B->buf + offb, cs, ce,
-					   a->addr + offa, b->addr + offb, two_addr);
+					   a->addr + offa, b->addr + offb, two_addr, o->full);
 			}
 #ifdef EMT_HAVE_CAPSTONE
 			if (o->disasm)
@@ -557,6 +578,7 @@ int main(int argc, char **argv)
 		{ "disasm",  0, NULL, 'D' },
 		{ "json",    0, NULL, 'j' },
 		{ "quiet",   0, NULL, 'q' },
+		{ "full",    0, NULL, 'F' },
 		{ "help",    0, NULL, 'h' },
 		{ "version", 0, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -567,7 +589,7 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int c, rc;
 
-	cli_init("emt-diff");
+	cli_init("emt-diff", argv);
 	memset(&o, 0, sizeof(o));
 	o.context = 8;
 	while ((c = getopt_long(argc, argv, "r:C:DjqhV", longopts, NULL)) != -1) {
@@ -586,6 +608,7 @@ int main(int argc, char **argv)
 		case 'D': o.disasm = 1; break;
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
+		case 'F': o.full = 1; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return CLI_EXIT_OK;

@@ -207,12 +207,36 @@ static int open_out(int dirfd, const char *name, int force)
 	return openat(dirfd, name, flags, 0600);
 }
 
+/* Gaps are pages that could not be read: the output holds zeros there,
+ * which must never pass for captured content. */
+static void warn_gaps(struct emt_reader *r, const struct emt_capture *c)
+{
+	struct emt_gap *g = NULL;
+	size_t n = 0;
+
+	if (!c->ngaps)
+		return;
+	if (emt_reader_gaps(r, c->seq, &g, &n) < 0) {
+		cli_warn("capture %" PRIu64 ": has gaps that cannot be listed", c->seq);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *why = emt_gap_reason_name(g[i].reason);
+
+		cli_warn("capture %" PRIu64 ": 0x%" PRIx64 "-0x%" PRIx64
+			 " was not captured (%s), written as zeros", c->seq,
+			 c->addr + g[i].offset, c->addr + g[i].offset + g[i].length,
+			 why ? why : "unknown reason");
+	}
+	free(g);
+}
+
 /* Reads and verifies capture `c` into *buf (grown as needed).  Returns 0,
  * 1 if damaged but --force let it through, or -1 after printing why. */
 static int load_capture(struct emt_reader *r, const struct emt_capture *c,
 			uint8_t **buf, size_t *cap, int force)
 {
-	char emsg[512];
+	char emsg[512], item[40];
 	int rc;
 
 	if (c->size > EMT_CAPTURE_SIZE_MAX || c->size > SIZE_MAX) {
@@ -232,10 +256,13 @@ static int load_capture(struct emt_reader *r, const struct emt_capture *c,
 		*cap = c->size;
 	}
 	rc = emt_reader_read_capture(r, c->seq, *buf, *cap, force);
-	if (rc == 0)
+	if (rc == 0) {
+		warn_gaps(r, c);
 		return 0;
+	}
+	snprintf(item, sizeof(item), "capture %" PRIu64, c->seq);
 	cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-		       emt_reader_errmsg(r) : strerror(-rc));
+		       cli_skip_prefix(emt_reader_errmsg(r), item) : strerror(-rc));
 	if (rc == -EBADMSG && force) {
 		cli_warn("capture %" PRIu64 ": %s; writing it anyway (--force)",
 			 c->seq, emsg);
@@ -454,7 +481,7 @@ int main(int argc, char **argv)
 	char esc[256];
 	int c, rc;
 
-	cli_init("emt-extract");
+	cli_init("emt-extract", argv);
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "s:o:f:ad:hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 	uint32_t w;
 	int c, rc;
 
-	cli_init("emt-ls");
+	cli_init("emt-ls", argv);
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "rejnW:hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -68,7 +68,7 @@ static int verify_one(const char *path, int quiet)
 			cli_error("cannot open '%s': %s",
 				  cli_escape_str(esc, sizeof(esc), path),
 				  cli_escape_str(emsg, sizeof(emsg),
-						 msg ? msg : strerror(err)));
+						 cli_skip_prefix(msg ? msg : strerror(err), path)));
 		free(msg);
 		return (err == EBADMSG || err == E2BIG) ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 	}
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	};
 	int c, quiet = 0, worst = CLI_EXIT_OK;
 
-	cli_init("emt-verify");
+	cli_init("emt-verify", argv);
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = 1; break;

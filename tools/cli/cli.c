@@ -16,9 +16,11 @@
 
 static const char *prog = "emt";
 
-void cli_init(const char *name)
+void cli_init(const char *name, char **argv)
 {
 	prog = name;
+	if (argv && argv[0])
+		argv[0] = (char *)name;
 }
 
 const char *cli_prog(void)
@@ -80,10 +82,22 @@ struct emt_reader *cli_open_archive(const char *path)
 		return r;
 	err = errno;
 	cli_error("cannot open '%s': %s", cli_escape_str(esc, sizeof(esc), path),
-		  cli_escape_str(emsg, sizeof(emsg), msg ? msg : strerror(err)));
+		  cli_escape_str(emsg, sizeof(emsg),
+				 cli_skip_prefix(msg ? msg : strerror(err), path)));
 	free(msg);
 	errno = err;
 	return NULL;
+}
+
+const char *cli_skip_prefix(const char *msg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (msg[0] == '\'' && !strncmp(msg + 1, name, n) && !strncmp(msg + 1 + n, "': ", 3))
+		return msg + n + 4;
+	if (!strncmp(msg, name, n) && !strncmp(msg + n, ": ", 2))
+		return msg + n + 2;
+	return msg;
 }
 
 /* ------------------------------------------------------------------ */

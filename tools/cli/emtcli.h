@@ -24,8 +24,10 @@
 /* Messages                                                            */
 
 /* Records the tool's name (e.g. "emt-ls") used as the prefix of every
- * message.  `name` must outlive the program (a string literal). */
-void cli_init(const char *name);
+ * message, and makes it argv[0] so that getopt's own messages use it
+ * too rather than the path the tool was run by.  `name` must outlive the
+ * program (a string literal). */
+void cli_init(const char *name, char **argv);
 /* Returns the name given to cli_init ("emt" before it is called). */
 const char *cli_prog(void);
 
@@ -44,6 +46,12 @@ void cli_print_version(void);
  * "PROG: cannot open 'PATH': REASON" and returns NULL (errno kept, so
  * the caller can choose its exit code).  The caller closes the reader. */
 struct emt_reader *cli_open_archive(const char *path);
+
+/* Library messages often start by naming the object ("'x.emt': ...",
+ * "capture 3: ...").  Returns `msg` past a leading "'NAME': " or
+ * "NAME: ", so that a tool adding its own prefix does not say it twice;
+ * else `msg` itself. */
+const char *cli_skip_prefix(const char *msg, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* Strict number, size and time parsing.  All return 0, -EINVAL (not a  */

@@ -1,0 +1,105 @@
+#!/bin/sh
+# Command-line conventions of the reader tools: --help (stdout, exit 0,
+# examples), --version, and exit status 2 with a message on stderr for
+# every malformed option or value.
+. "$(dirname "$0")/lib.sh"
+
+A="$TOP/fixtures/archives/sample.emt"
+for t in emt-ls emt-extract emt-diff emt-verify; do
+	if [ ! -x "$BIN/$t" ]; then skip readers-cli "$BIN/$t not built"; exit 0; fi
+done
+
+for t in emt-ls emt-extract emt-diff emt-verify; do
+	"$BIN/$t" --help >"$T/out" 2>"$T/err"
+	rc=$?
+	check "$t --help exits 0" test "$rc" -eq 0
+	check "$t --help on stdout with usage and examples" sh -c \
+		"grep -q '^Usage: $t' '$T/out' && grep -q '^Examples:' '$T/out' && test ! -s '$T/err'"
+	"$BIN/$t" -h >"$T/out2" 2>&1
+	check "$t -h same as --help" cmp -s "$T/out" "$T/out2"
+	"$BIN/$t" --version >"$T/out" 2>&1
+	check "$t --version" grep -q "^$t (emt) [0-9]" "$T/out"
+done
+
+# usage NAME CMD...: exit 2, something on stderr, nothing on stdout.
+usage() {
+	name=$1; shift
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && [ -s "$T/err" ] && [ ! -s "$T/out" ] && grep -q "^$(basename "$1"): " "$T/err"; then
+		pass "usage: $name"
+	else
+		fail "usage: $name" "exit $rc, stderr: $(head -c 200 "$T/err")"
+	fi
+}
+
+for t in emt-ls emt-extract emt-diff emt-verify; do
+	usage "$t unknown option" "$BIN/$t" --bogus "$A"
+	usage "$t no operand" "$BIN/$t"
+done
+LS="$BIN/emt-ls" EX="$BIN/emt-extract" DF="$BIN/emt-diff"
+usage "ls two operands" "$LS" "$A" "$A"
+usage "ls --pid abc" "$LS" --pid abc "$A"
+usage "ls --pid 0" "$LS" --pid 0 "$A"
+usage "ls --pid -1" "$LS" --pid -1 "$A"
+usage "ls --pid overflow" "$LS" --pid 4294967296 "$A"
+usage "ls --pid 12x" "$LS" --pid 12x "$A"
+usage "ls --pid empty" "$LS" --pid= "$A"
+usage "ls --pid ' 1'" "$LS" --pid ' 1' "$A"
+usage "ls --region 0" "$LS" --region 0 "$A"
+usage "ls --region 1.5" "$LS" --region 1.5 "$A"
+usage "ls --trigger bogus" "$LS" --trigger bogus "$A"
+usage "ls --trigger MPROTECT" "$LS" --trigger MPROTECT "$A"
+usage "ls --since garbage" "$LS" --since yesterday "$A"
+usage "ls --since 2026-02-31" "$LS" --since 2026-02-31 "$A"
+usage "ls --since 2026-11-22T25:00" "$LS" --since 2026-11-22T25:00 "$A"
+usage "ls --since too many fraction digits" "$LS" --since 2026-11-22T05:00:00.1234567890Z "$A"
+usage "ls --until @" "$LS" --until @ "$A"
+usage "ls --since after --until" "$LS" --since 2026-11-23 --until 2026-11-22 "$A"
+usage "ls --min-size 12q" "$LS" --min-size 12q "$A"
+usage "ls --min-size overflow" "$LS" --min-size 99999999999999999999 "$A"
+usage "ls --min-size 16777216T" "$LS" --min-size 17179869184g "$A"
+usage "ls --width x" "$LS" --width x "$A"
+usage "ls --regions --events" "$LS" --regions --events "$A"
+usage "ls --regions --trigger" "$LS" --regions --trigger mmap "$A"
+usage "ls --events --min-size" "$LS" --events --min-size 1 "$A"
+usage "ls --regions --since" "$LS" --regions --since 2026-11-22 "$A"
+usage "ls --events --region" "$LS" --events --region 1 "$A"
+usage "extract no --seq or --all" "$EX" "$A"
+usage "extract --seq and --all" "$EX" "$A" --seq 1 --all -d "$T/d"
+usage "extract --seq 0" "$EX" "$A" --seq 0
+usage "extract --seq x" "$EX" "$A" --seq x
+usage "extract --seq overflow" "$EX" "$A" --seq 18446744073709551616
+usage "extract --format pdf" "$EX" "$A" --seq 1 --format pdf
+usage "extract --all without -d" "$EX" "$A" --all
+usage "extract --all with -o" "$EX" "$A" --all -d "$T/d" -o "$T/x"
+usage "extract -d without --all" "$EX" "$A" --seq 1 -d "$T/d"
+usage "extract filters without --all" "$EX" "$A" --seq 1 --pid 4242
+usage "extract --all --pid 0" "$EX" "$A" --all -d "$T/d" --pid 0
+usage "extract empty -o" "$EX" "$A" --seq 1 -o ''
+usage "diff one seq" "$DF" "$A" 1
+usage "diff three seqs" "$DF" "$A" 1 2 3
+usage "diff seq 0" "$DF" "$A" 0 1
+usage "diff seq abc" "$DF" "$A" abc 1
+usage "diff --region x" "$DF" --region x "$A"
+usage "diff --region with seqs" "$DF" --region 1 "$A" 1 3
+usage "diff --context x" "$DF" --context x "$A" 1 3
+usage "diff --context too big" "$DF" --context 5000 "$A" 1 3
+usage "diff --quiet --json" "$DF" -q -j "$A" 1 3
+usage "verify unknown short option" "$BIN/emt-verify" -x "$A"
+check "missing archive is a failure naming the file" sh -c \
+	"'$LS' '$T/nope.emt' 2>&1 >/dev/null | grep -q \"^emt-ls: cannot open '$T/nope.emt': \""
+"$LS" "$T/nope.emt" >/dev/null 2>&1
+check "missing archive: ls exits 1" test $? -eq 1
+"$BIN/emt-verify" "$T/nope.emt" >/dev/null 2>&1
+check "missing archive: verify exits 2 (trouble)" test $? -eq 2
+# Accepted forms of numbers, sizes and times.
+for v in "--pid 0x1092" "--min-size 8KiB" "--min-size 0x2000" "--since 2026-01-01" \
+	"--since 2026-01-01T00:00" "--since 2026-01-01T00:00:00Z" "--since @0.5" "--until 2099-12-31 23:59:59.999999999"; do
+	# shellcheck disable=SC2086
+	case "$v" in
+	--until*) "$LS" --until "2099-12-31 23:59:59.999999999" "$A" >/dev/null 2>&1;;
+	*) "$LS" $v "$A" >/dev/null 2>&1;;
+	esac
+	check "accepted: $v" test $? -eq 0
+done
