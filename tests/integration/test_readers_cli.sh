@@ -103,3 +103,21 @@ for v in "--pid 0x1092" "--min-size 8KiB" "--min-size 0x2000" "--since 2026-01-0
 	esac
 	check "accepted: $v" test $? -eq 0
 done
+
+# Man pages: one per tool, rendering without warnings, documenting every
+# long option the tool's --help lists.
+for t in emt-ls emt-extract emt-diff emt-verify; do
+	m="$TOP/man/$t.1"
+	if [ ! -f "$m" ]; then fail "man page $t.1" "missing"; continue; fi
+	if command -v man >/dev/null 2>&1; then
+		LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$m" >"$T/man" 2>"$T/manerr"
+		check "man $t.1 renders without warnings" sh -c "test ! -s '$T/manerr' && grep -q '^NAME' '$T/man'"
+		missing=""
+		for o in $("$BIN/$t" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+			grep -q -- "$o" "$T/man" || missing="$missing $o"
+		done
+		check "man $t.1 documents every option of --help${missing:+ (missing:$missing)}" test -z "$missing"
+	else
+		skip "man $t.1 rendering" "man not installed"
+	fi
+done
