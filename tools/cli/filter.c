@@ -10,7 +10,7 @@
 const char cli_filter_help[] =
 "Filters (captures must match all given):\n"
 "      --pid=PID          captures of process PID\n"
-"      --region=ID        captures of region ID (see --regions)\n"
+"      --region=ID        captures of region ID (emt-ls -r lists them)\n"
 "      --trigger=NAME     mprotect, mmap, first-exec-fault, munmap, exit,\n"
 "                         exec, baseline, sample or protect-w\n"
 "      --since=TIME       taken at or after TIME (UTC: 2026-11-22T05:08:08.5Z,\n"
