@@ -188,7 +188,7 @@ void emt_ledger_step(const uint8_t prev[EMT_SHA256_LEN], const char *text,
 const char *const emt_schema_sql =
 	"CREATE TABLE meta(\n"
 	"  key TEXT PRIMARY KEY NOT NULL,\n"
-	"  value TEXT NOT NULL\n"
+	"  value BLOB NOT NULL\n"
 	") STRICT;\n"
 	"CREATE TABLE processes(\n"
 	"  id INTEGER PRIMARY KEY,\n"

@@ -319,7 +319,9 @@ static int read_small_file(const char *path, char *buf, size_t cap)
 static int put_meta(struct emt_writer *w, const char *k, const char *v)
 {
 	sqlite3_bind_text(w->st_meta, 1, k, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(w->st_meta, 2, v, -1, SQLITE_TRANSIENT);
+	/* BLOB: values such as the target's command line are bytes, not
+	 * necessarily UTF-8. */
+	sqlite3_bind_blob(w->st_meta, 2, v, (int)strnlen(v, EMT_STRING_MAX), SQLITE_TRANSIENT);
 	return step_done(w, w->st_meta, "meta");
 }
 

@@ -323,7 +323,9 @@ static void test_create_safety(void **state)
 	assert_non_null(w);
 	assert_int_equal(emt_writer_close(w, NULL), 0);
 	o.chunk_size = 1000;
-	w = emt_writer_create(tl_path("bad.emt"), &o, NULL);
+	free(path);
+	path = tl_path("bad.emt");
+	w = emt_writer_create(path, &o, NULL);
 	assert_null(w);
 	assert_int_equal(errno, EINVAL);
 	free(path);

@@ -131,11 +131,11 @@ static void test_kill9(void **state)
 			child(path, run, fds[1]);
 		}
 		close(fds[1]);
-		/* Wait for the archive to exist, then a random 0..60 ms. */
+		/* Wait for the archive to exist, then a random 0..150 ms. */
 		while (!started && read(fds[0], &v, sizeof(v)) == sizeof(v))
 			started = 1;
 		assert_true(started);
-		struct timespec ts = { 0, (long)(rand() % 60000) * 1000L };
+		struct timespec ts = { 0, (long)(rand() % 150000) * 1000L };
 
 		nanosleep(&ts, NULL);
 		kill(pid, SIGKILL);

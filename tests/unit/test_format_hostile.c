@@ -422,20 +422,21 @@ static void test_versions(void **state)
 	free(path);
 
 	path = mk_archive("v2meta.emt", data, 1);
-	sql(path, "UPDATE meta SET value = '2' WHERE key = 'format_major'");
+	sql(path, "UPDATE meta SET value = CAST('2' AS BLOB) WHERE key = 'format_major'");
 	expect_refused(path, EPROTONOSUPPORT, "newer emt");
 	free(path);
 
 	path = mk_archive("feat.emt", data, 1);
-	sql(path, "UPDATE meta SET value = value || ',time-travel' WHERE key = 'features_required'");
+	sql(path, "UPDATE meta SET value = CAST(value || ',time-travel' AS BLOB)"
+		  " WHERE key = 'features_required'");
 	expect_refused(path, EPROTONOSUPPORT, "time-travel");
 	free(path);
 
 	/* Unknown optional features, tables and meta keys are ignored. */
 	path = mk_archive("minor.emt", data, 1);
-	sql(path, "UPDATE meta SET value = 'sparkles' WHERE key = 'features_optional';"
-		  "UPDATE meta SET value = '7' WHERE key = 'format_minor';"
-		  "CREATE TABLE future(x); INSERT INTO meta VALUES('future_key', 'v')");
+	sql(path, "UPDATE meta SET value = CAST('sparkles' AS BLOB) WHERE key = 'features_optional';"
+		  "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'format_minor';"
+		  "CREATE TABLE future(x); INSERT INTO meta VALUES('future_key', CAST('v' AS BLOB))");
 	struct emt_reader *r = open_ok(path);
 	struct emt_summary s;
 
