@@ -1,0 +1,75 @@
+#!/bin/sh
+# Reader speed on a big archive: 100,000 captures of 4 KiB (1,000 regions
+# of 100 versions each, written by tools/dev/gen-fixture-archives --many).
+# Targets (issue 3): emt-ls full listing to a file < 2 s, emt-extract --seq
+# of one capture < 50 ms.  Writes bench/results/readers.txt.
+#
+# Usage: BUILD=build sh bench/bench_readers.sh [N]
+set -eu
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+BIN="$BUILD/bin"
+GEN="$BUILD/dev/gen-fixture-archives"
+N=${1:-100000}
+RUNS=${RUNS:-5}
+OUT="$TOP/bench/results/readers.txt"
+
+for t in "$BIN/emt-ls" "$BIN/emt-extract" "$BIN/emt-diff" "$GEN"; do
+	[ -x "$t" ] || { echo "bench_readers: '$t' not built" >&2; exit 1; }
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-readers.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+now_ns() { date +%s%N; }
+# median_ms CMD...: runs CMD $RUNS times (output to $W/out), prints the
+# median wall time in milliseconds with one decimal.
+median_ms() {
+	: >"$W/times"
+	i=0
+	while [ "$i" -lt "$RUNS" ]; do
+		t0=$(now_ns)
+		"$@" >"$W/out" 2>"$W/err"
+		t1=$(now_ns)
+		echo $((t1 - t0)) >>"$W/times"
+		i=$((i + 1))
+	done
+	sort -n "$W/times" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1e6 }'
+}
+
+t0=$(now_ns)
+"$GEN" --many "$N" "$W/many.emt"
+gen_ms=$(( ($(now_ns) - t0) / 1000000 ))
+size=$(wc -c <"$W/many.emt")
+
+# Warm the page cache once: the figures are for a file already read.
+"$BIN/emt-ls" "$W/many.emt" >/dev/null
+
+ls_ms=$(median_ms "$BIN/emt-ls" "$W/many.emt")
+rows=$(($(wc -l <"$W/out") - 16))
+[ "$rows" -eq "$N" ] || { echo "bench_readers: emt-ls listed $rows rows, want $N" >&2; exit 1; }
+json_ms=$(median_ms "$BIN/emt-ls" --json "$W/many.emt")
+filt_ms=$(median_ms "$BIN/emt-ls" --pid 7000 --min-size 4k --trigger mprotect "$W/many.emt")
+mid=$((N / 2))
+RUNS=$((RUNS * 4))
+ex_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o -)
+[ "$(wc -c <"$W/out")" -eq 4096 ] || { echo "bench_readers: extract wrote the wrong size" >&2; exit 1; }
+exelf_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" --format elf -o -)
+diff_ms=$(median_ms sh -c "'$BIN/emt-diff' -q '$W/many.emt' $((mid - 1)) $mid; [ \$? -le 1 ]")
+
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "ok" : "OVER TARGET" }'; }
+mkdir -p "$(dirname "$OUT")"
+{
+	echo "emt reader benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "machine: $(uname -srm), $(nproc) cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "archive: $N captures of 4096 bytes, $((N / 100)) regions, $size bytes on disk (generated in ${gen_ms} ms)"
+	echo "figures: median wall time of $((RUNS / 4)) runs ($RUNS for single captures), page cache warm"
+	echo
+	printf '%-52s %10s ms  (target < 2000 ms: %s)\n' "emt-ls full listing to a file" "$ls_ms" "$(verdict "$ls_ms" 2000)"
+	printf '%-52s %10s ms\n' "emt-ls --json full listing to a file" "$json_ms"
+	printf '%-52s %10s ms\n' "emt-ls with --pid --min-size --trigger (all match)" "$filt_ms"
+	printf '%-52s %10s ms  (target < 50 ms: %s)\n' "emt-extract --seq $mid (raw)" "$ex_ms" "$(verdict "$ex_ms" 50)"
+	printf '%-52s %10s ms\n' "emt-extract --seq $mid --format elf" "$exelf_ms"
+	printf '%-52s %10s ms\n' "emt-diff -q of two consecutive versions" "$diff_ms"
+} >"$OUT"
+cat "$OUT"
