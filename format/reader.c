@@ -785,19 +785,19 @@ static int zdecode(struct emt_reader *r, int64_t id, const void *src, size_t src
 
 	if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs != size ||
 	    fcs > EMT_CHUNK_SIZE_MAX) {
-		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": frame content size does not match", id);
+		emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": frame content size does not match", id);
 		return -EBADMSG;
 	}
 	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
 	if (prefix && ZSTD_isError(ZSTD_DCtx_refPrefix(r->dctx, prefix, nprefix))) {
-		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad delta base", id);
+		emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": bad delta base", id);
 		return -EBADMSG;
 	}
 	/* Streaming keeps whatever decodes before damage (for `force`). */
 	do {
 		ret = ZSTD_decompressStream(r->dctx, &ob, &in);
 		if (ZSTD_isError(ret)) {
-			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": %s", id,
+			emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": %s", id,
 				ZSTD_getErrorName(ret));
 			return -EBADMSG;
 		}
@@ -810,14 +810,14 @@ static int zdecode(struct emt_reader *r, int64_t id, const void *src, size_t src
 		while (ret != 0 && in.pos < in.size) {
 			ret = ZSTD_decompressStream(r->dctx, &eb, &in);
 			if (ZSTD_isError(ret) || eb.pos) {
-				emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": %s", id,
+				emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": %s", id,
 					ZSTD_isError(ret) ? ZSTD_getErrorName(ret) : "too much data");
 				return -EBADMSG;
 			}
 		}
 	}
 	if (ret != 0 || ob.pos != size || in.pos != in.size) {
-		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": truncated or trailing data", id);
+		emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": truncated or trailing data", id);
 		return -EBADMSG;
 	}
 	return 0;
@@ -841,7 +841,7 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		int rc;
 
 		if (n == CHAIN_MAX) {
-			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": delta chain too long", id);
+			emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": delta chain too long", id);
 			return -EBADMSG;
 		}
 		sqlite3_bind_int64(r->st_chain, 1, cur);
@@ -849,7 +849,7 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(r->st_chain);
 			if (rc == SQLITE_DONE) {
-				emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": missing", cur);
+				emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": missing", cur);
 				return -EBADMSG;
 			}
 			return db_err(r, "chunk");
@@ -867,7 +867,7 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		    depth < 0 || depth > EMT_DELTA_DEPTH_MAX || (plain && depth != 0) ||
 		    (delta && (depth == 0 || base_null)) || csize < 1 ||
 		    csize > (int64_t)EMT_CHUNK_SIZE_MAX) {
-			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad encoding, depth or size", cur);
+			emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": bad encoding, depth or size", cur);
 			return -EBADMSG;
 		}
 		chain[n] = cur;
@@ -879,7 +879,7 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		cur = base;
 	}
 	if (sizes[0] != size) {
-		emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": size %" PRIu64 ", expected %" PRIu64,
+		emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": size %" PRIu64 ", expected %" PRIu64,
 			id, sizes[0], size);
 		return -EBADMSG;
 	}
@@ -905,14 +905,14 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		int dlen = sqlite3_column_bytes(r->st_chunk, 5);
 
 		if (!hash || hlen != EMT_SHA256_LEN || !data) {
-			emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": bad hash or data column", chain[k]);
+			emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": bad hash or data column", chain[k]);
 			err = -EBADMSG;
 		} else {
 			err = zdecode(r, chain[k], data, (size_t)dlen, prefix, nprefix, dst, sizes[k]);
 			if (!err) {
 				emt_sha256(dst, sizes[k], h);
 				if (memcmp(h, hash, EMT_SHA256_LEN) != 0) {
-					emt_fmt(r->err, sizeof(r->err), "chunk %" PRId64 ": hash mismatch", chain[k]);
+					emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": hash mismatch", chain[k]);
 					err = -EBADMSG;
 				}
 			}
