@@ -425,7 +425,9 @@ static void gen_sql_hostile(const char *dir)
 		    "CREATE TRIGGER evil AFTER UPDATE ON meta BEGIN DELETE FROM captures; END;"
 		    "CREATE VIEW evil_view AS SELECT seq, hex(sha256) FROM captures;", NULL, 0);
 	sql_variant(dir, "newer-feature.emt",
-		    "UPDATE meta SET value = value || ',quantum-chunks' "
+		    "UPDATE meta SET value = CASE WHEN typeof(value) = 'blob' "
+		    "THEN CAST(value || ',quantum-chunks' AS BLOB) "
+		    "ELSE value || ',quantum-chunks' END "
 		    "WHERE key = 'features_required'", NULL, 0);
 	sql_variant(dir, "reordered.emt",
 		    "UPDATE captures SET time_ns = time_ns + 1 WHERE seq = 3", NULL, 0);
