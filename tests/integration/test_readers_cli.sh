@@ -121,3 +121,23 @@ for t in emt-ls emt-extract emt-diff emt-verify; do
 		skip "man $t.1 rendering" "man not installed"
 	fi
 done
+
+# On a real terminal (script(1) gives a pty): the table fits the terminal,
+# binary output is refused unless asked for with -o -.
+if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>&1; then
+	script -qec "stty cols 80; '$LS' '$A'" /dev/null | tr -d '\r' >"$T/tty80"
+	check "tty 80 columns: every line fits" test "$(awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' "$T/tty80")" -le 80
+	check "tty 80 columns: narrow table used" grep -q '^ *SEQ  REG VER TIME ' "$T/tty80"
+	script -qec "stty cols 200; '$LS' '$A'" /dev/null | tr -d '\r' >"$T/tty200"
+	check "tty 200 columns: full rows" grep -q 'ADDRESS-RANGE' "$T/tty200"
+	script -qec "'$EX' '$A' --seq 1" /dev/null >"$T/ttyx" 2>&1
+	rc=$?
+	check "tty: extract refuses binary to a terminal (exit 2)" test "$rc" -eq 2
+	check "tty: refusal explains -o" grep -q 'refusing to write binary data to a terminal; use -o FILE or -o -' "$T/ttyx"
+	script -qec "'$EX' '$A' --seq 1 -f hex" /dev/null | tr -d '\r' >"$T/ttyh"
+	check "tty: hex listing allowed on a terminal" grep -q '^7f00dead0010  55 48 89 e5 b8 01 00 00' "$T/ttyh"
+	script -qec "'$EX' '$A' --seq 2 -o -" /dev/null >"$T/ttyo" 2>&1
+	check "tty: -o - writes to the terminal anyway" test $? -eq 0 -a "$(wc -c <"$T/ttyo")" -ge 4096
+else
+	skip "terminal checks" "script(1) not available"
+fi
