@@ -132,9 +132,11 @@ fi
 # guest's own truth lines describe guest memory, not host code).
 if command -v qemu-x86_64 >/dev/null 2>&1; then
 	# A short guest run: every W^X flip of qemu's 128 MiB buffer is costly.
+	RUN_TIMEOUT=${EMT_QEMU_TIMEOUT:-60}
 	for m in $modes; do
-		RUN_TIMEOUT=${EMT_QEMU_TIMEOUT:-60} run_jit qemu "$m" qemu-x86_64 "$FIX/fx_poly" --versions 3
+		run_jit qemu "$m" qemu-x86_64 "$FIX/fx_poly" --versions 3
 	done
+	unset RUN_TIMEOUT
 else
 	skip "qemu-user" "qemu-x86_64 not installed (tools/install-deps.sh)"
 fi
