@@ -90,9 +90,25 @@ static uint64_t entry_point(struct emt_reader *r, const struct emt_capture *c)
 	return c->addr;
 }
 
+/* Where a capture's bytes come from: a verified buffer, or streamed from
+ * the archive chunk by chunk (verified on the way; -EBADMSG at the end
+ * means damaged, and the output must then be discarded unless forced). */
+struct body {
+	struct emt_reader *r;
+	const uint8_t *data;    /* NULL: stream */
+	int force;
+};
+
+static int write_body(int fd, const struct emt_capture *c, const struct body *b)
+{
+	if (b->data)
+		return write_all(fd, b->data, c->size);
+	return emt_reader_write_capture(b->r, c->seq, fd, b->force);
+}
+
 /* Writes a minimal ELF64 executable: one PT_LOAD and one .text section at
  * the capture's address, so disassemblers show real addresses. */
-static int write_elf(int fd, const struct emt_capture *c, const uint8_t *data,
+static int write_elf(int fd, const struct emt_capture *c, const struct body *b,
 		     uint64_t entry)
 {
 	static const char shstr[] = "\0.text\0.shstrtab";
@@ -105,7 +121,7 @@ static int write_elf(int fd, const struct emt_capture *c, const uint8_t *data,
 	Elf64_Shdr sh[3];
 	uint8_t pad[8] = { 0 };
 	uint32_t prot = c->prot_after | c->prot_before;
-	int err;
+	int err, body_err;
 
 	memset(head, 0, sizeof(head));
 	memcpy(eh->e_ident, ELFMAG, SELFMAG);
@@ -152,13 +168,16 @@ static int write_elf(int fd, const struct emt_capture *c, const uint8_t *data,
 	sh[2].sh_addralign = 1;
 
 	/* head is zeroed beyond the headers: it pads up to the data */
-	if ((err = write_all(fd, head, data_off)) ||
-	    (err = write_all(fd, data, c->size)) ||
-	    (err = write_all(fd, shstr, sizeof(shstr))) ||
+	if ((err = write_all(fd, head, data_off)))
+		return err;
+	body_err = write_body(fd, c, b);
+	if (body_err < 0 && body_err != -EBADMSG)
+		return body_err;
+	if ((err = write_all(fd, shstr, sizeof(shstr))) ||
 	    (err = write_all(fd, pad, sh_off - str_off - sizeof(shstr))) ||
 	    (err = write_all(fd, sh, sizeof(sh))))
 		return err;
-	return 0;
+	return body_err;
 }
 
 static int write_hex(int fd, const struct emt_capture *c, const uint8_t *data)
@@ -183,17 +202,18 @@ static int write_hex(int fd, const struct emt_capture *c, const uint8_t *data)
 	return err;
 }
 
+/* Writes capture `c` in format `fmt`; hex needs b->data. */
 static int write_capture(int fd, enum fmt fmt, struct emt_reader *r,
-			 const struct emt_capture *c, const uint8_t *data)
+			 const struct emt_capture *c, const struct body *b)
 {
 	switch (fmt) {
 	case FMT_ELF:
-		return write_elf(fd, c, data, entry_point(r, c));
+		return write_elf(fd, c, b, entry_point(r, c));
 	case FMT_HEX:
-		return write_hex(fd, c, data);
+		return write_hex(fd, c, b->data);
 	case FMT_RAW:
 	default:
-		return write_all(fd, data, c->size);
+		return write_body(fd, c, b);
 	}
 }
 
@@ -276,6 +296,104 @@ static int load_capture(struct emt_reader *r, const struct emt_capture *c,
 	return -1;
 }
 
+/* Refuses early what open_out would refuse (existing file without
+ * --force, a symlink or non-regular file even with it), before a long
+ * extraction.  Returns 0 or -1 after printing why. */
+static int check_target(int dirfd, const char *shown, const char *name, int force)
+{
+	struct stat st;
+	char esc[512];
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	cli_escape_str(esc, sizeof(esc), shown);
+	if (!force) {
+		cli_error("cannot create '%s': %s (use --force to overwrite)", esc,
+			  strerror(EEXIST));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cli_error("cannot create '%s': %s", esc, S_ISLNK(st.st_mode) ?
+			  "is a symbolic link" : "not a regular file");
+		return -1;
+	}
+	return 0;
+}
+
+/* Streams capture `c` into an anonymous file (O_TMPFILE) in `dir`
+ * (relative to dirfd) and links it as `name` only once the archive has
+ * verified every byte: memory stays bounded for captures of gigabytes and
+ * a damaged capture never appears under its name.  Returns 0, 1 (damaged,
+ * written because of --force), -1 after printing an error, or -2 when
+ * the file system lacks O_TMPFILE (the caller then uses a buffer). */
+static int stream_to_file(struct emt_reader *r, const struct opts *o, int dirfd,
+			  const char *dir, const char *name, const char *shown,
+			  const struct emt_capture *c)
+{
+	static unsigned counter;
+	struct body b = { .r = r, .data = NULL, .force = o->force };
+	char esc[512], emsg[512], item[40], proc[64], tmp[4096];
+	int tfd, rc, damaged = 0;
+
+	if (check_target(dirfd, shown, name, o->force))
+		return -1;
+	tfd = openat(dirfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (tfd < 0)
+		return -2;
+	cli_escape_str(esc, sizeof(esc), shown);
+	snprintf(item, sizeof(item), "capture %" PRIu64, c->seq);
+	rc = write_capture(tfd, o->fmt, r, c, &b);
+	if (rc < 0 && rc != -EBADMSG) {
+		const char *m = emt_reader_errmsg(r);
+
+		cli_error("cannot write '%s': %s", esc, cli_escape_str(emsg, sizeof(emsg),
+			  m && *m ? cli_skip_prefix(m, item) : strerror(-rc)));
+		close(tfd);
+		return -1;
+	}
+	if (rc == -EBADMSG) {
+		cli_escape_str(emsg, sizeof(emsg), cli_skip_prefix(emt_reader_errmsg(r), item));
+		if (!o->force) {
+			cli_error("capture %" PRIu64 ": %s (use --force to write it anyway)",
+				  c->seq, emsg);
+			close(tfd);
+			return -1;
+		}
+		cli_warn("capture %" PRIu64 ": %s; writing it anyway (--force)", c->seq, emsg);
+		damaged = 1;
+	}
+	warn_gaps(r, c);
+
+	/* Without --force, linkat fails on an existing name: no overwrite,
+	 * even in a race.  With it, link under a private name in the same
+	 * directory and rename over the target. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);
+	if (!o->force) {
+		rc = linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s/.emt-extract.%d.%u", dir, (int)getpid(), counter++);
+		rc = linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW);
+		if (rc == 0 && renameat(dirfd, tmp, dirfd, name) != 0) {
+			int err = errno;
+
+			unlinkat(dirfd, tmp, 0);
+			errno = err;
+			rc = -1;
+		}
+	}
+	if (rc != 0) {
+		cli_error("cannot create '%s': %s%s", esc, strerror(errno),
+			  errno == EEXIST ? " (use --force to overwrite)" : "");
+		close(tfd);
+		return -1;
+	}
+	if (close(tfd) != 0) {
+		cli_error("cannot write '%s': %s", esc, strerror(errno));
+		return -1;
+	}
+	return damaged;
+}
+
 static int extract_one(struct emt_reader *r, const struct opts *o)
 {
 	struct emt_capture c;
@@ -295,6 +413,22 @@ static int extract_one(struct emt_reader *r, const struct opts *o)
 			  cli_escape_str(esc, sizeof(esc), emt_reader_errmsg(r)));
 		return CLI_EXIT_FAIL;
 	}
+	if (!to_stdout && o->fmt != FMT_HEX) {
+		char dir[4096];
+		const char *slash = strrchr(o->out, '/');
+
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == o->out)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->out), o->out);
+		rc = stream_to_file(r, o, AT_FDCWD, dir, o->out, o->out, &c);
+		if (rc != -2) {
+			ret = rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+			goto out;
+		}
+	}
 	if (load_capture(r, &c, &buf, &cap, o->force) < 0)
 		goto out;
 	if (to_stdout) {
@@ -308,7 +442,11 @@ static int extract_one(struct emt_reader *r, const struct opts *o)
 			goto out;
 		}
 	}
-	rc = write_capture(fd, o->fmt, r, &c, buf);
+	{
+		struct body b = { .r = r, .data = buf, .force = o->force };
+
+		rc = write_capture(fd, o->fmt, r, &c, &b);
+	}
 	if (!to_stdout && close(fd) != 0 && !rc)
 		rc = -errno;
 	if (rc < 0) {
@@ -341,7 +479,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct emt_capture *list = NULL, c;
 	size_t n = 0, lcap = 0, bcap = 0;
 	uint8_t *buf = NULL;
-	char esc[512], name[128];
+	char esc[512], name[128], shown[4096 + 128];
 	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
 	FILE *mf = NULL;
 	struct cli_json *j = NULL;
@@ -403,15 +541,24 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 		const struct emt_capture *cp = &list[i];
 		int damaged, fd;
 
+		/* Only numbers go into names: archive strings never do. */
+		snprintf(name, sizeof(name), "%0*" PRIu64 "-pid%" PRIu32 "-0x%" PRIx64
+			 "-v%" PRIu32 ".%s", width, cp->seq, cp->pid, cp->addr,
+			 cp->version, fmt_ext[o->fmt]);
+		snprintf(shown, sizeof(shown), "%s/%s", o->dir, name);
+		damaged = o->fmt == FMT_HEX ? -2 :
+			  stream_to_file(r, o, dirfd, ".", name, shown, cp);
+		if (damaged == -1) {
+			failures++;
+			continue;
+		}
+		if (damaged >= 0)
+			goto written;
 		damaged = load_capture(r, cp, &buf, &bcap, o->force);
 		if (damaged < 0) {
 			failures++;
 			continue;
 		}
-		/* Only numbers go into names: archive strings never do. */
-		snprintf(name, sizeof(name), "%0*" PRIu64 "-pid%" PRIu32 "-0x%" PRIx64
-			 "-v%" PRIu32 ".%s", width, cp->seq, cp->pid, cp->addr,
-			 cp->version, fmt_ext[o->fmt]);
 		fd = open_out(dirfd, name, o->force);
 		if (fd < 0) {
 			cli_error("cannot create '%s/%s': %s%s",
@@ -421,7 +568,11 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 			failures++;
 			continue;
 		}
-		rc = write_capture(fd, o->fmt, r, cp, buf);
+		{
+			struct body b = { .r = r, .data = buf, .force = o->force };
+
+			rc = write_capture(fd, o->fmt, r, cp, &b);
+		}
 		if (close(fd) != 0 && !rc)
 			rc = -errno;
 		if (rc < 0) {
@@ -431,6 +582,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 			failures++;
 			continue;
 		}
+written:
 		if (written++)
 			fputc(',', mf);
 		cli_json_start_object(j);
