@@ -66,7 +66,16 @@ struct pt_region {
 	uint32_t asked;
 	int      state;
 	int64_t  region_id;     /* sink region (of the mm's owner pid) */
+	uint64_t whole;         /* length of the range as first tracked */
 };
+
+/* Ranges up to this size flip and are captured as a whole, so every
+ * version is one capture of the full range.  Larger ones (qemu's 128 MiB+
+ * translation buffer) flip per page on writes and per window around the
+ * faulting address on execution: reading the full range at every
+ * transition would take longer than running the target. */
+#define PT_WHOLE_MAX   (16ull << 20)
+#define PT_EXEC_WINDOW (1ull << 20)
 
 struct pt_mm {
 	int      refs;
@@ -216,6 +225,35 @@ static int mm_cut(struct pt_mm *m, uint64_t addr, uint64_t len)
 		}
 	}
 	return 0;
+}
+
+/* Sets [addr, addr+len), which lies inside tracked range `src`, to state
+ * st: the range is cut out and re-added, then merged with neighbours of
+ * the same region and state so page-wise flips do not fragment forever. */
+static int mm_set_state(struct pt_mm *m, const struct pt_region *src,
+			uint64_t addr, uint64_t len, int st)
+{
+	struct pt_region n = *src;
+	n.start = addr;
+	n.len = len;
+	n.state = st;
+	if (mm_cut(m, addr, len))
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n;) {
+		struct pt_region *o = &m->r[i];
+		if (o->region_id == n.region_id && o->state == n.state &&
+		    o->asked == n.asked &&
+		    (o->start + o->len == n.start || n.start + n.len == o->start)) {
+			if (o->start < n.start)
+				n.start = o->start;
+			n.len += o->len;
+			m->r[i] = m->r[--m->n];
+			i = 0;
+			continue;
+		}
+		i++;
+	}
+	return mm_push(m, &n);
 }
 
 static struct pt_mm *mm_copy(const struct pt_mm *src, pid_t owner)
@@ -577,7 +615,7 @@ static int track_rwx(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	struct pt_region r = {
 		.start = addr, .len = len, .asked = asked, .state = PT_W,
-		.region_id = id,
+		.region_id = id, .whole = len,
 	};
 	if (mm_push(m, &r))
 		return emt_session_fail(s, -ENOMEM, "out of memory");
@@ -745,25 +783,49 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	case SYS_mremap: {
 		uint64_t oaddr = y->a[0], olen = page_up(y->a[1]);
 		uint64_t naddr = (uint64_t)ret, nlen = page_up(y->a[2]);
-		struct pt_region *old = mm_find(m, oaddr);
-		struct pt_region moved = old ? *old : (struct pt_region){ 0 };
-		if (mm_cut(m, oaddr, olen) || mm_cut(m, naddr, nlen))
+		struct pt_region *moved = NULL;
+		size_t nmoved = 0;
+		uint32_t asked = 0;
+		/* The pages keep the protections we gave them: move the
+		 * tracked pieces along, clipped to the new length. */
+		for (size_t i = 0; i < m->n; i++) {
+			struct pt_region *r = &m->r[i];
+			if (r->start < oaddr || r->start + r->len > oaddr + olen ||
+			    r->start - oaddr >= nlen)
+				continue;
+			struct pt_region *nv = realloc(moved, (nmoved + 1) * sizeof(*nv));
+			if (!nv) {
+				free(moved);
+				return emt_session_fail(s, -ENOMEM, "out of memory");
+			}
+			moved = nv;
+			moved[nmoved] = *r;
+			moved[nmoved].start = naddr + (r->start - oaddr);
+			if (r->start - oaddr + r->len > nlen)
+				moved[nmoved].len = nlen - (r->start - oaddr);
+			asked = r->asked;
+			nmoved++;
+		}
+		if (mm_cut(m, oaddr, olen) || mm_cut(m, naddr, nlen)) {
+			free(moved);
 			return emt_session_fail(s, -ENOMEM, "out of memory");
+		}
 		sink_region_unmap(s->sink, pid, oaddr, olen, now);
 		sink_region_unmap(s->sink, pid, naddr, nlen, now);
-		if (old) {
-			/* The pages keep the protections we gave them. */
-			moved.start = naddr;
-			moved.len = nlen;
+		if (nmoved) {
 			int64_t id = sink_region_update(s->sink, pid, naddr, nlen,
-							moved.asked, NULL, now);
+							asked, NULL, now);
+			for (size_t i = 0; i < nmoved && id >= 0; i++) {
+				moved[i].region_id = id;
+				moved[i].whole = nlen;
+				if (mm_push(m, &moved[i]))
+					id = -ENOMEM;
+			}
+			free(moved);
 			if (id < 0)
-				return (int)id;
-			moved.region_id = id;
-			if (mm_push(m, &moved))
-				return emt_session_fail(s, -ENOMEM, "out of memory");
-			add_event(s, t, oaddr, olen, moved.asked, y->a[3], -1, ret,
-				  0, NULL);
+				return id == -ENOMEM ? emt_session_fail(s, -ENOMEM,
+							"out of memory") : (int)id;
+			add_event(s, t, oaddr, olen, asked, y->a[3], -1, ret, 0, NULL);
 		}
 		break;
 	}
@@ -819,31 +881,43 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 	}
 	t->last_fault = 0;
 	struct pt_region cur = *r;      /* r may move in remote calls */
+	uint64_t fs = cur.start, fl = cur.len, pg = fa & ~(PAGE_SZ - 1);
+	if (cur.whole > PT_WHOLE_MAX) {
+		if (cur.state == PT_W) {
+			/* The window around the fault, inside this range. */
+			uint64_t lo = pg > PT_EXEC_WINDOW / 2 ? pg - PT_EXEC_WINDOW / 2 : 0;
+			uint64_t hi = pg + PT_EXEC_WINDOW / 2;
+			fs = lo > cur.start ? lo : cur.start;
+			hi = hi < cur.start + cur.len ? hi : cur.start + cur.len;
+			fl = hi - fs;
+		} else {
+			fs = pg;
+			fl = PAGE_SZ;
+		}
+	}
 	if (cur.state == PT_W) {
 		uint32_t rx = (cur.asked & ~(uint32_t)PROT_WRITE) | PROT_READ;
 		/* Flip first, then read: no sibling can write after the read. */
-		err = remote_mprotect(s, t, cur.start, cur.len, rx);
+		err = remote_mprotect(s, t, fs, fl, rx);
 		if (err < 0)
 			return err == -ESRCH ? 0 : err;
-		r = mm_find(m, fa);
-		if (r)
-			r->state = PT_X;
+		if (mm_set_state(m, &cur, fs, fl, PT_X))
+			return emt_session_fail(s, -ENOMEM, "out of memory");
 		m->gen++;
 		e->transitions_wx++;
 		struct emt_regs_x86_64 regs;
 		x86_64_regs_snapshot(&u, fa, &regs);
 		err = capture_range(s, t->proc->pid, t->tid, cur.region_id,
-				    cur.start, cur.len, EMT_TRIGGER_FIRST_EXEC_FAULT,
+				    fs, fl, EMT_TRIGGER_FIRST_EXEC_FAULT,
 				    PROT_READ | PROT_WRITE, rx, &regs, NULL);
 		return err < 0 ? err : 0;
 	}
 	uint32_t rw = (cur.asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
-	err = remote_mprotect(s, t, cur.start, cur.len, rw);
+	err = remote_mprotect(s, t, fs, fl, rw);
 	if (err < 0)
 		return err == -ESRCH ? 0 : err;
-	r = mm_find(m, fa);
-	if (r)
-		r->state = PT_W;
+	if (mm_set_state(m, &cur, fs, fl, PT_W))
+		return emt_session_fail(s, -ENOMEM, "out of memory");
 	m->gen++;
 	e->transitions_xw++;
 	return 0;

@@ -1,0 +1,177 @@
+#!/bin/sh
+# ptrace mode (issue 5): what only W^X enforcement gives, checked against
+# the fixtures' ground truth and their untraced behaviour.
+#  - every version of RWX code is a first-exec-fault capture, byte-exact,
+#    with a register snapshot whose rip lies in the capture;
+#  - the target behaves as untraced: same exit status, same output (once
+#    addresses and pids are masked), genuine SIGSEGVs reach its handler
+#    with the same si_code;
+#  - attach (-p) switches existing RWX code to W^X, and the detach at
+#    --duration gives it back: the target runs on to a correct end;
+#  - SIGTERM to emt-capture seals the archive and leaves nothing stopped.
+# Recall of every fixture in both modes is test_fixtures_recall.sh.
+. "$(dirname "$0")/lib.sh"
+
+CR="$BUILD/tests/tools/check-recall"
+TO=${EMT_PTRACE_TIMEOUT:-120}
+
+if [ ! -x "$BIN/emt-capture" ]; then skip "ptrace mode" "emt-capture not built"; exit 0; fi
+if [ ! -x "$CR" ]; then skip "ptrace mode" "check-recall not built"; exit 0; fi
+if ! need_root; then skip "ptrace mode" "needs root"; exit 0; fi
+if ! timeout 60 "$BIN/emt-capture" -q --mode ptrace -o "$T/probe.emt" -- /bin/true \
+	>"$T/probe.out" 2>&1; then
+	skip "ptrace mode" "emt-capture --mode ptrace does not work here: $(head -c 200 "$T/probe.out")"
+	exit 0
+fi
+
+# masked FILE: the non-truth output with addresses and long numbers masked
+# (they differ from run to run: ASLR, pids, timings).
+masked() { grep -v '^EMT-TRUTH ' "$1" | sed -E 's/0x[0-9a-f]+/0xA/g; s/[0-9]+\.[0-9]+/F/g; s/[0-9]{4,}/N/g'; }
+
+# same_as_untraced NAME FIXTURE ARGS...: runs FIXTURE untraced and under
+# ptrace mode; PASS if masked output and number of truth lines agree (the
+# fixtures print their "... ok" line only on success).  Leaves $T/NAME.emt and $T/NAME.out (traced output).
+same_as_untraced() {
+	name=$1 fx=$2
+	shift 2
+	"$FIX/$fx" "$@" >"$T/$name.plain" 2>"$T/$name.plain.err"
+	prc=$?
+	timeout "$TO" "$BIN/emt-capture" -q --mode ptrace -o "$T/$name.emt" -- "$FIX/$fx" "$@" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	crc=$?
+	if [ "$crc" -ne 0 ]; then
+		fail "$name: emt-capture" "exit $crc: $(tail -c 300 "$T/$name.err")"
+		return 1
+	fi
+	masked "$T/$name.plain" >"$T/$name.plain.m"
+	masked "$T/$name.out" >"$T/$name.out.m"
+	np=$(grep -c '^EMT-TRUTH ' "$T/$name.plain")
+	nt=$(grep -c '^EMT-TRUTH ' "$T/$name.out")
+	if ! cmp -s "$T/$name.plain.m" "$T/$name.out.m" || [ "$np" -ne "$nt" ]; then
+		fail "$name: output identical to untraced" \
+			"$np vs $nt truth lines; $(diff "$T/$name.plain.m" "$T/$name.out.m" | head -n 6 | tr '\n' ' ')"
+		return 1
+	fi
+	pass "$name: output identical to untraced ($nt images, untraced exit $prc)"
+}
+
+# recall_regs NAME [OPTIONS]: every truth image found, first-exec-fault
+# ones with a snapshot whose rip lies in the capture.
+recall_regs() {
+	name=$1
+	shift
+	"$CR" --require-gapless --require-regs -v "$@" "$T/$name.emt" "$T/$name.out" >"$T/$name.cr" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "$name: byte-exact with registers: $(grep '^recall:' "$T/$name.cr")"
+	else
+		fail "$name: byte-exact with registers" "$(grep -E '^(MISSING|recall:)|check-recall:' "$T/$name.cr" | head -n 6 | tr '\n' ' ')"
+	fi
+}
+
+# fec_count NAME: number of first-exec-fault captures in $T/NAME.emt.
+fec_count() { grep -c 'trigger=first-exec-fault' "$T/$1.cr"; }
+
+# ---------------------------------------------------------------- RWX fixtures
+if same_as_untraced rwx fx_rwx --versions 6; then
+	recall_regs rwx
+	n=$(fec_count rwx)
+	if [ "$n" -eq 6 ]; then
+		pass "rwx: each of 6 versions found in its own first-exec-fault capture"
+	else
+		fail "rwx: each of 6 versions found in its own first-exec-fault capture" "$n"
+	fi
+fi
+same_as_untraced rwx-mprotect fx_rwx --mprotect --versions 5 --pages 3 && recall_regs rwx-mprotect
+same_as_untraced rwx-keep fx_rwx --keep --versions 4 && recall_regs rwx-keep
+same_as_untraced rwx-threads fx_rwx_threads --threads 4 --versions 8 && recall_regs rwx-threads
+same_as_untraced poly fx_poly && recall_regs poly
+same_as_untraced wx fx_wx && recall_regs wx
+same_as_untraced threads fx_threads && recall_regs threads
+same_as_untraced fork fx_fork && recall_regs fork
+same_as_untraced exec fx_exec && recall_regs exec
+same_as_untraced memfd fx_memfd && recall_regs memfd
+same_as_untraced nocode fx_nocode
+
+# Genuine faults: the handler must see the same si_code and, relative to
+# its own mappings, the same kind of address (masked compare above); and
+# the RWX code run between the faults is still captured.
+if same_as_untraced sigsegv fx_sigsegv; then
+	recall_regs sigsegv
+	if [ "$(grep -c 'SIGSEGV delivered' "$T/sigsegv.out")" -ge 3 ]; then
+		pass "sigsegv: genuine faults delivered to the target's handler"
+	else
+		fail "sigsegv: genuine faults delivered to the target's handler" "$(grep -c 'SIGSEGV delivered' "$T/sigsegv.out") lines"
+	fi
+fi
+
+# ---------------------------------------------------------------- attach
+"$FIX/fx_longrun" --seconds 4 --delay-ms 200 --interval-ms 40 >"$T/lr.out" 2>"$T/lr.err" &
+lr=$!
+i=0
+while ! grep -q 'baseline ready' "$T/lr.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+if timeout "$TO" "$BIN/emt-capture" -q --mode ptrace -o "$T/lr.emt" -p "$lr" --duration 1.5 \
+	>"$T/lr.cap" 2>&1; then
+	pass "attach: emt-capture -p ended at --duration"
+else
+	fail "attach: emt-capture -p ended at --duration" "$(tail -c 300 "$T/lr.cap")"
+fi
+tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$lr/status" 2>/dev/null)
+state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$lr/status" 2>/dev/null)
+if [ "${tracer:-0}" = 0 ] && [ "$state" != t ] && [ "$state" != T ]; then
+	pass "attach: target detached and not left stopped (state ${state:-gone})"
+else
+	fail "attach: target detached and not left stopped" "TracerPid $tracer, state $state"
+fi
+wait "$lr"
+lrc=$?
+if [ "$lrc" -eq 0 ] && grep -q '^fx_longrun: .* versions ok' "$T/lr.out"; then
+	pass "attach: target ran on to a correct end after the detach"
+else
+	fail "attach: target ran on to a correct end after the detach" "exit $lrc: $(head -c 300 "$T/lr.err")"
+fi
+"$CR" -v --require-regs "$T/lr.emt" "$T/lr.out" >"$T/lr.cr" 2>&1
+# Truth line 2 is the RWX region made before the attach: switched to W^X
+# at attach, its first execution afterwards is captured.
+if grep -q '^FOUND .*(truth line 2) .*trigger=first-exec-fault' "$T/lr.cr"; then
+	pass "attach: existing RWX code captured at its first execution"
+else
+	fail "attach: existing RWX code captured at its first execution" "$(grep 'truth line 2)' "$T/lr.cr")"
+fi
+nf=$(grep -c '^FOUND .*trigger=mprotect' "$T/lr.cr")
+if [ "$nf" -ge 5 ]; then
+	pass "attach: W->X versions during the capture found ($nf)"
+else
+	fail "attach: W->X versions during the capture found" "$nf"
+fi
+
+# ---------------------------------------------------------------- SIGTERM
+"$BIN/emt-capture" -q --mode ptrace -o "$T/term.emt" -- "$FIX/fx_longrun" --seconds 30 \
+	--delay-ms 100 --interval-ms 20 >"$T/term.out" 2>"$T/term.err" &
+cap=$!
+i=0
+while ! grep -q 'baseline ready' "$T/term.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+sleep 0.5
+tpid=$(sed -n 's/^EMT-TRUTH pid=\([0-9]*\) .*/\1/p' "$T/term.out" | head -n 1)
+kill -TERM "$cap"
+wait "$cap"
+crc=$?
+if [ "$crc" -eq 0 ] && "$BIN/emt-ls" "$T/term.emt" 2>/dev/null | grep -q 'sealed'; then
+	pass "sigterm: emt-capture exits 0 with a sealed archive"
+else
+	fail "sigterm: emt-capture exits 0 with a sealed archive" "exit $crc: $(tail -c 300 "$T/term.err")"
+fi
+state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$tpid/status" 2>/dev/null)
+if [ -n "$tpid" ] && [ "$state" != t ] && [ "$state" != T ]; then
+	pass "sigterm: launched target not left stopped (state ${state:-gone})"
+else
+	fail "sigterm: launched target not left stopped" "pid '$tpid' state '$state'"
+fi
+[ -n "$tpid" ] && kill -KILL "$tpid" 2>/dev/null
+exit 0
