@@ -40,7 +40,7 @@ static const char *prog = "gen-fixture-archives";
 static int force;
 static uint64_t t0;     /* CLOCK_BOOTTIME right after create */
 
-static void die(const char *what, const char *msg)
+static void __attribute__((noreturn)) die(const char *what, const char *msg)
 {
 	fprintf(stderr, "%s: %s: %s\n", prog, what, msg ? msg : strerror(errno));
 	exit(1);
