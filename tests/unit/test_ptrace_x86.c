@@ -1,0 +1,277 @@
+/*
+ * test_ptrace_x86.c - the x86-64 layer of ptrace mode (capture/x86_64.h)
+ * against the real kernel: the register snapshot layout, the syscall
+ * argument registers, the seccomp filter (which syscalls stop a traced
+ * child, which do not) and remote syscalls in a stopped child, including
+ * one stopped inside a blocking syscall that must restart transparently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <linux/seccomp.h>
+
+#include "x86_64.h"
+
+static void test_regs_snapshot(void **state)
+{
+	struct user_regs_struct u;
+	struct emt_regs_x86_64 r;
+	(void)state;
+
+	/* Distinct values per field: a swapped pair shows up. */
+	uint64_t *w = (uint64_t *)&u;
+	for (size_t i = 0; i < sizeof(u) / 8; i++)
+		w[i] = 0x1000 + i;
+	x86_64_regs_snapshot(&u, 0xdead000, &r);
+	assert_int_equal(r.r15, u.r15);
+	assert_int_equal(r.rbx, u.rbx);
+	assert_int_equal(r.r10, u.r10);
+	assert_int_equal(r.rax, u.rax);
+	assert_int_equal(r.rdi, u.rdi);
+	assert_int_equal(r.orig_rax, u.orig_rax);
+	assert_int_equal(r.rip, u.rip);
+	assert_int_equal(r.eflags, u.eflags);
+	assert_int_equal(r.rsp, u.rsp);
+	assert_int_equal(r.fs_base, u.fs_base);
+	assert_int_equal(r.gs_base, u.gs_base);
+	assert_int_equal(r.gs, u.gs);
+	assert_int_equal(r.fault_addr, 0xdead000);
+	/* The archive stores the struct as a u64 array in this order. */
+	const uint64_t *a = (const uint64_t *)&r;
+	for (size_t i = 0; i < sizeof(u) / 8; i++)
+		assert_int_equal(a[i], 0x1000 + i);
+	assert_int_equal(x86_64_pc(&u), u.rip);
+}
+
+static void test_syscall_args(void **state)
+{
+	struct user_regs_struct u;
+	(void)state;
+
+	memset(&u, 0, sizeof(u));
+	for (unsigned i = 0; i < 6; i++)
+		x86_64_set_syscall_arg(&u, i, 100 + i);
+	assert_int_equal(u.rdi, 100);
+	assert_int_equal(u.rsi, 101);
+	assert_int_equal(u.rdx, 102);
+	assert_int_equal(u.r10, 103);
+	assert_int_equal(u.r8, 104);
+	assert_int_equal(u.r9, 105);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(x86_64_syscall_arg(&u, i), 100 + i);
+	assert_int_equal(x86_64_syscall_arg(&u, 6), 0);
+}
+
+static void test_fetch_fault(void **state)
+{
+	struct user_regs_struct u;
+	(void)state;
+
+	memset(&u, 0, sizeof(u));
+	u.rip = 0x10000;
+	assert_true(x86_64_maybe_fetch_fault(&u, 0x10000));
+	assert_true(x86_64_maybe_fetch_fault(&u, 0x1000e));  /* straddling */
+	assert_false(x86_64_maybe_fetch_fault(&u, 0x1000f));
+	assert_false(x86_64_maybe_fetch_fault(&u, 0xffff));
+	assert_false(x86_64_maybe_fetch_fault(&u, 0x20000));
+}
+
+static int wait_stop(pid_t pid)
+{
+	int st;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, __WALL);
+		if (w == pid)
+			return st;
+		if (w < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Forks a child that stops itself, is seized by us with opts, and then
+ * runs body().  Returns its pid, stopped at nothing (running). */
+static pid_t spawn_traced(void (*body)(void *), void *arg, long opts)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		raise(SIGSTOP);
+		body(arg);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, WSTOPPED), pid);
+	assert_int_equal(ptrace(PTRACE_SEIZE, pid, 0, opts), 0);
+	kill(pid, SIGCONT);
+	return pid;
+}
+
+/* Under the filter: what must and must not stop. */
+static void filter_body(void *arg)
+{
+	(void)arg;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, x86_64_seccomp_filter()) < 0)
+		_exit(10);
+	/* Marker sequence; the parent expects exactly the starred calls to
+	 * stop, in this order. */
+	void *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);             /* no */
+	void *b = mmap(NULL, 8192, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);             /* * mmap */
+	(void)syscall(SYS_getpid);                                      /* no */
+	mprotect(a, 4096, PROT_READ);                                   /* * mprotect */
+	mmap(a, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+	     -1, 0);                                                     /* * mmap */
+	b = mremap(b, 8192, 4096, 0);                                   /* * mremap */
+	munmap(b, 4096);                                                /* * munmap */
+	_exit(a == MAP_FAILED ? 11 : 0);
+}
+
+static void test_seccomp_filter(void **state)
+{
+	(void)state;
+	pid_t pid = spawn_traced(filter_body, NULL,
+				 PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
+	long want[] = { SYS_mmap, SYS_mprotect, SYS_mmap, SYS_mremap, SYS_munmap };
+	size_t got = 0;
+
+	for (;;) {
+		int st = wait_stop(pid);
+		assert_true(st != -1);
+		if (WIFEXITED(st)) {
+			assert_int_equal(WEXITSTATUS(st), 0);
+			break;
+		}
+		assert_true(WIFSTOPPED(st));
+		int sig = WSTOPSIG(st);
+		if ((st >> 16) == PTRACE_EVENT_SECCOMP) {
+			struct __ptrace_syscall_info si;
+			assert_true(ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(si), &si) > 0);
+			assert_int_equal(si.op, PTRACE_SYSCALL_INFO_SECCOMP);
+			assert_true(x86_64_native_syscall(si.arch, si.seccomp.nr));
+			assert_true(got < sizeof(want) / sizeof(want[0]));
+			assert_int_equal(si.seccomp.nr, want[got]);
+			got++;
+			sig = 0;
+		} else if ((st >> 16) || sig == SIGSTOP || sig == SIGCONT) {
+			sig = 0;
+		}
+		assert_int_equal(ptrace(PTRACE_CONT, pid, 0, sig), 0);
+	}
+	assert_int_equal(got, sizeof(want) / sizeof(want[0]));
+}
+
+/* Blocks in read() on the pipe, then checks it got the byte the parent
+ * wrote after our remote syscalls: a broken restart loses or fails it. */
+static void blocked_body(void *arg)
+{
+	int *fds = arg;
+	char c = 0;
+	ssize_t n = read(fds[0], &c, 1);
+	_exit(n == 1 && c == 'x' ? 0 : 20 + (int)n);
+}
+
+static void test_remote_syscall(void **state)
+{
+	(void)state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = spawn_traced(blocked_body, fds, PTRACE_O_EXITKILL);
+	int st;
+
+	/* Let it reach the blocking read, then interrupt it there. */
+	for (int i = 0; i < 200; i++) {
+		char path[64], buf[512];
+		snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0 && (buf[n] = 0, strstr(buf, "pipe")))
+			break;
+		/* The SIGCONT stop and group-stop events come first. */
+		pid_t w = waitpid(pid, &st, __WALL | WNOHANG);
+		if (w == pid)
+			ptrace(PTRACE_CONT, pid, 0, 0);
+		usleep(5000);
+	}
+	assert_int_equal(ptrace(PTRACE_INTERRUPT, pid, 0, 0), 0);
+	for (;;) {
+		st = wait_stop(pid);
+		assert_true(WIFSTOPPED(st));
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			break;
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+	struct user_regs_struct before, after;
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &before), 0);
+	assert_int_equal((long)before.orig_rax, SYS_read);   /* inside read() */
+
+	uint64_t insn = 0;
+	assert_int_equal(x86_64_find_syscall_insn(pid, NULL, NULL, &insn), 0);
+	assert_true(insn != 0);
+
+	struct x86_64_remote out;
+	uint64_t args[6] = { 0 };
+	int64_t ret = 0;
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_getpid, args, &ret, &out), 0);
+	assert_int_equal(ret, pid);
+	/* A mapping made and protected in the child, seen in its maps. */
+	uint64_t margs[6] = { 0, 4096, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+	int64_t addr = 0;
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mmap, margs, &addr, &out), 0);
+	assert_true(addr > 0);
+	uint64_t pargs[6] = { (uint64_t)addr, 4096, PROT_READ | PROT_EXEC, 0, 0, 0 };
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mprotect, pargs, &ret, &out), 0);
+	assert_int_equal(ret, 0);
+	uint64_t bad[6] = { 1, 4096, PROT_READ, 0, 0, 0 };   /* unaligned: EINVAL */
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mprotect, bad, &ret, &out), 0);
+	assert_int_equal(ret, -EINVAL);
+	assert_int_equal(out.nsigs, 0);
+
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &after), 0);
+	assert_memory_equal(&before, &after, sizeof(before));
+
+	assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	for (;;) {
+		st = wait_stop(pid);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_regs_snapshot),
+		cmocka_unit_test(test_syscall_args),
+		cmocka_unit_test(test_fetch_fault),
+		cmocka_unit_test(test_seccomp_filter),
+		cmocka_unit_test(test_remote_syscall),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
