@@ -6,8 +6,8 @@
 #  - PHP opcache JIT: the 16 MiB JIT buffer after the last compilation is
 #    found byte-exact;
 #  - qemu-user (RWX translation buffer) running a fixture: identical output;
-#  - OpenJDK 17 (ptrace mode, RWX CodeCache): runs with identical output;
-#    the share of PrintAssembly's methods found is reported.
+#  - OpenJDK 17 (RWX CodeCache): runs with identical output; the share of
+#    PrintAssembly's methods found is reported (at least one required).
 # Each workload must also print exactly what it prints untraced.
 . "$(dirname "$0")/lib.sh"
 
@@ -142,32 +142,31 @@ else
 fi
 
 # ---------------------------------------------------------------- Java
-case " $modes " in
-*" ptrace "*)
-	if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
-	   command -v python3 >/dev/null 2>&1; then
-		mkdir -p "$T/java"
-		if [ -f "$T/java/Hot.class" ] || javac -d "$T/java" "$JIT/Hot.java" 2>"$T/javac.err"; then
-			if run_jit java ptrace java -XX:+UnlockDiagnosticVMOptions -XX:+PrintAssembly \
-				-Xbatch -cp "$T/java" Hot; then
-				python3 "$JIT/java_oracle.py" "$T/java-ptrace.out" >"$T/java.truth" 2>/dev/null
-				"$CR" "$T/java-ptrace.emt" "$T/java.truth" >"$T/java.cr" 2>&1
-				summary=$(grep '^recall:' "$T/java.cr")
-				found=$(echo "$summary" | sed -n 's/^recall: \([0-9]*\)\/.*/\1/p')
-				# HotSpot patches code after installation, so full recall
-				# is not expected; finding none means capture is broken.
-				if [ "${found:-0}" -gt 0 ]; then
-					pass "java PrintAssembly methods captured (--mode ptrace): $summary"
-				else
-					fail "java PrintAssembly methods captured (--mode ptrace)" "${summary:-$(head -n 3 "$T/java.cr")}"
-				fi
+# The CodeCache is RWX: bpf mode sees only what is there at exit (methods
+# patched since installation then differ from PrintAssembly), ptrace mode
+# sees each method at first execution.  HotSpot patches code after
+# installation even before first execution at times, so full recall is not
+# required; finding none means capture is broken.
+if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
+   command -v python3 >/dev/null 2>&1; then
+	mkdir -p "$T/java"
+	if [ -f "$T/java/Hot.class" ] || javac -d "$T/java" "$JIT/Hot.java" 2>"$T/javac.err"; then
+		for m in $modes; do
+			run_jit java "$m" java -XX:+UnlockDiagnosticVMOptions -XX:+PrintAssembly \
+				-Xbatch -cp "$T/java" Hot || continue
+			python3 "$JIT/java_oracle.py" "$T/java-$m.out" >"$T/java-$m.truth" 2>/dev/null
+			"$CR" "$T/java-$m.emt" "$T/java-$m.truth" >"$T/java-$m.cr" 2>&1
+			summary=$(grep '^recall:' "$T/java-$m.cr")
+			found=$(echo "$summary" | sed -n 's/^recall: \([0-9]*\)\/.*/\1/p')
+			if [ "${found:-0}" -gt 0 ]; then
+				pass "java PrintAssembly methods captured (--mode $m): $summary"
+			else
+				fail "java PrintAssembly methods captured (--mode $m)" "${summary:-$(head -n 3 "$T/java-$m.cr")}"
 			fi
-		else
-			fail "javac Hot.java" "$(head -c 300 "$T/javac.err")"
-		fi
+		done
 	else
-		skip "java" "java, javac or python3 not installed"
+		fail "javac Hot.java" "$(head -c 300 "$T/javac.err")"
 	fi
-	;;
-*) skip "java" "needs ptrace mode" ;;
-esac
+else
+	skip "java" "java, javac or python3 not installed"
+fi
