@@ -92,6 +92,12 @@ if [ "$(field "$T/fx_fork.out" pid | sort -u | wc -l)" -eq 3 ]; then
 else
 	fail "fx_fork truth from parent and 2 children"
 fi
+run_fx fx_fork 3 3 --children 2 --vfork
+if [ "$(field "$T/fx_fork.out" pid | sort -u | wc -l)" -eq 3 ]; then
+	pass "fx_fork --vfork truth from parent and 2 exec'd children"
+else
+	fail "fx_fork --vfork truth from parent and 2 exec'd children"
+fi
 run_fx fx_exec 6 6 --stages 3
 if [ "$(field "$T/fx_exec.out" pid | sort -u | wc -l)" -eq 1 ] &&
    [ "$(grep -c 'fx_exec: stage . of 3 ok' "$T/fx_exec.out")" -eq 3 ]; then

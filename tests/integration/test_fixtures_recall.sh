@@ -80,6 +80,7 @@ for mode in bpf ptrace; do
 	recall "$mode" fx_memfd_dual "--versions 4 --keep" $dual
 	recall "$mode" fx_threads "--threads 4 --versions 5"
 	recall "$mode" fx_fork "--children 3"
+	recall "$mode" fx_fork "--children 3 --vfork"
 	recall "$mode" fx_exec "--stages 3"
 	recall "$mode" fx_shortlived "--iterations 300"
 	# shellcheck disable=SC2086
