@@ -117,8 +117,8 @@ static const char *parse_truth(char *s, struct image *im)
 {
 	uint64_t pid = 0, tid = 0, ver = 0;
 	int have = 0;           /* bits: pid addr size hash kind version */
-	uint8_t *hexbytes = NULL;
-	size_t hexlen = 0;
+	const char *hexv = NULL;        /* hex= value, decoded after the loop */
+	size_t hexvlen = 0;
 
 	memset(im, 0, sizeof(*im));
 	while (*s) {
@@ -155,15 +155,8 @@ static const char *parse_truth(char *s, struct image *im)
 				return "bad sha256 (want 64 hex digits)";
 			have |= 8;
 		} else if (KEY("hex")) {
-			free(hexbytes);
-			hexlen = vlen / 2;
-			hexbytes = malloc(hexlen ? hexlen : 1);
-			if (!hexbytes)
-				return "out of memory";
-			if (unhex(v, vlen, hexbytes)) {
-				free(hexbytes);
-				return "bad hex bytes";
-			}
+			hexv = v;
+			hexvlen = vlen;
 		} else if (KEY("kind")) {
 			if (vlen == 0 || vlen >= sizeof(im->kind))
 				return "bad kind";
@@ -176,16 +169,19 @@ static const char *parse_truth(char *s, struct image *im)
 		}
 #undef KEY
 	}
-	if (hexbytes) {
-		if (!(have & 8)) {
-			if (hexlen != im->size) {
-				free(hexbytes);
-				return "hex length does not match size";
-			}
-			emt_sha256(hexbytes, hexlen, im->sha);
-			have |= 8;
-		}
-		free(hexbytes);
+	if (hexv && !(have & 8)) {
+		if (!(have & 4) || hexvlen != 2 * im->size)
+			return "hex length does not match size";
+		uint8_t *bytes = malloc(hexvlen / 2);
+		if (!bytes)
+			return "out of memory";
+		int bad = unhex(hexv, hexvlen, bytes);
+		if (!bad)
+			emt_sha256(bytes, hexvlen / 2, im->sha);
+		free(bytes);
+		if (bad)
+			return "bad hex bytes";
+		have |= 8;
 	}
 	if ((have & 63) != 63)
 		return "missing field (need pid addr size sha256|hex kind version)";
