@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -128,7 +129,13 @@ struct pt_engine {
 	int      mask_set;
 	cpu_set_t oldcpus;
 	int      pinned;
+	/* Transition costs, stored in meta "ptrace_stats" at stop: time from
+	 * the fault stop being reaped to the resume request, and the part
+	 * of a W->X spent writing the capture to the archive. */
 	uint64_t transitions_wx, transitions_xw;
+	uint64_t wx_ns, xw_ns, wx_write_ns;
+	uint32_t cookie[4];     /* lets our remote mprotect pass the filter */
+	struct x86_64_filter filter;
 };
 
 static uint64_t now_ns(void)
@@ -452,6 +459,8 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
 	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
 	int64_t ret = 0;
 	int err;
+
+	x86_64_cookie_args(E(s)->cookie, args);
 
 	if (!m->sysinsn) {
 		err = x86_64_find_syscall_insn(t->proc->pid, skip_tracked, m,
@@ -907,9 +916,11 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 		e->transitions_wx++;
 		struct emt_regs_x86_64 regs;
 		x86_64_regs_snapshot(&u, fa, &regs);
+		uint64_t w0 = now_ns();
 		err = capture_range(s, t->proc->pid, t->tid, cur.region_id,
 				    fs, fl, EMT_TRIGGER_FIRST_EXEC_FAULT,
 				    PROT_READ | PROT_WRITE, rx, &regs, NULL);
+		e->wx_write_ns += now_ns() - w0;
 		return err < 0 ? err : 0;
 	}
 	uint32_t rw = (cur.asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
@@ -1027,12 +1038,18 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 	}
 	/* Signal-delivery stop. */
 	if (sig == SIGSEGV) {
+		uint64_t t0 = now_ns(), wx = e->transitions_wx, xw = e->transitions_xw;
 		int d = on_segv(s, t);
 		if (d < 0)
 			return d;
 		if (!task_lookup(e, tid))
 			return 0;       /* died during a remote call */
-		return resume(s, t, d);
+		err = resume(s, t, d);
+		if (e->transitions_wx != wx)
+			e->wx_ns += now_ns() - t0;
+		else if (e->transitions_xw != xw)
+			e->xw_ns += now_ns() - t0;
+		return err;
 	}
 	return resume(s, t, sig);
 }
@@ -1088,10 +1105,10 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int cpu,
 	/* Root may install a filter without no_new_privs, which would
 	 * disable setuid for the whole target tree. */
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
-		    x86_64_seccomp_filter()) < 0) {
+		    &E(s)->filter.prog) < 0) {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
-			    x86_64_seccomp_filter()) < 0) {
+			    &E(s)->filter.prog) < 0) {
 			err = errno;
 			(void)!write(errfd, &err, sizeof(err));
 			_exit(127);
@@ -1125,6 +1142,9 @@ static int launch(struct emt_session *s)
 			cpu = -1;
 		}
 	}
+	if (getrandom(e->cookie, sizeof(e->cookie), 0) != sizeof(e->cookie))
+		return emt_session_fail(s, -EIO, "getrandom: %s", strerror(errno));
+	x86_64_seccomp_filter(e->cookie, &e->filter);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return emt_session_fail(s, -errno, "pipe: %s", strerror(errno));
 	pid_t pid = fork();
@@ -1440,6 +1460,14 @@ static int pt_stop(struct emt_session *s)
 			task_remove(e, t->tid);
 		}
 	}
+	char st[256];
+	snprintf(st, sizeof(st),
+		 "wx=%llu xw=%llu wx_handle_ns=%llu xw_handle_ns=%llu wx_archive_ns=%llu",
+		 (unsigned long long)e->transitions_wx, (unsigned long long)e->transitions_xw,
+		 (unsigned long long)(e->transitions_wx ? e->wx_ns / e->transitions_wx : 0),
+		 (unsigned long long)(e->transitions_xw ? e->xw_ns / e->transitions_xw : 0),
+		 (unsigned long long)(e->transitions_wx ? e->wx_write_ns / e->transitions_wx : 0));
+	emt_writer_set_meta(sink_writer(s->sink), "ptrace_stats", st);
 	/* Reap what died meanwhile so the archive has their exits. */
 	for (int b = 0; b < PT_BUCKETS; b++)
 		for (struct pt_proc *p = e->procs[b]; p; p = p->next)

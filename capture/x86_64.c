@@ -74,38 +74,70 @@ int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
 
 #define X32_SYSCALL_BIT 0x40000000u
 
-/* Instruction 15 is the shared "trace" return, 14 "allow"; jump offsets
- * count from the next instruction.  A non-fixed mmap without PROT_EXEC
- * (malloc, thread stacks) is allowed: it cannot create or replace code. */
-#define TO_TRACE(idx) (14 - (idx))
-#define TRACE_IF(nr, idx) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), TO_TRACE(idx), 0)
-#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
-static struct sock_filter filter_insns[] = {
-	/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-	/* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-	/* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, TO_TRACE(4), 0),
-	/* 5 */ TRACE_IF(__NR_mprotect, 5),
-	/* 6 */ TRACE_IF(__NR_pkey_mprotect, 6),
-	/* 7 */ TRACE_IF(__NR_munmap, 7),
-	/* 8 */ TRACE_IF(__NR_mremap, 8),
-	/* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 14 - 10),
-	/* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)),
-	/* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, TO_TRACE(11), 0),
-	/* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(3)),
-	/* 13 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_FIXED, TO_TRACE(13), 0),
-	/* 14 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	/* 15 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+/* Filter layout (jump offsets count from the next instruction). */
+enum {
+	F_ARCH, F_ARCH_JEQ, F_ARCH_TRACE, F_NR, F_X32, F_MPROTECT, F_PKEY,
+	F_MUNMAP, F_MREMAP, F_MMAP,
+	F_C0, F_C0_JEQ, F_C1, F_C1_JEQ, F_C2, F_C2_JEQ, F_C3, F_C3_JEQ,
+	F_M_PROT, F_M_EXEC, F_M_FLAGS, F_M_FIXED,
+	F_ALLOW, F_TRACE, F_LEN
 };
-static const struct sock_fprog filter_prog = {
-	.len = sizeof(filter_insns) / sizeof(filter_insns[0]),
-	.filter = filter_insns,
-};
+#define JMP(at, to) ((uint8_t)((to) - (at) - 1))
+#define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + 8 * (i)))
+#define ARG_HI(i) (ARG_LO(i) + 4)
 
-const struct sock_fprog *x86_64_seccomp_filter(void)
+int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f)
 {
-	return &filter_prog;
+	_Static_assert(F_LEN <= sizeof(f->insns) / sizeof(f->insns[0]),
+		       "filter buffer too small");
+	struct sock_filter *q = f->insns;
+	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
+	const uint32_t jeq = BPF_JMP | BPF_JEQ | BPF_K;
+
+	q[F_ARCH] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
+	q[F_ARCH_JEQ] = (struct sock_filter)BPF_JUMP(jeq, AUDIT_ARCH_X86_64,
+		JMP(F_ARCH_JEQ, F_NR), JMP(F_ARCH_JEQ, F_ARCH_TRACE));
+	q[F_ARCH_TRACE] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	q[F_NR] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
+	q[F_X32] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT,
+		JMP(F_X32, F_TRACE), 0);
+	q[F_MPROTECT] = (struct sock_filter)BPF_JUMP(jeq, __NR_mprotect, JMP(F_MPROTECT, F_C0), 0);
+	q[F_PKEY] = (struct sock_filter)BPF_JUMP(jeq, __NR_pkey_mprotect, JMP(F_PKEY, F_TRACE), 0);
+	q[F_MUNMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_munmap, JMP(F_MUNMAP, F_TRACE), 0);
+	q[F_MREMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_mremap, JMP(F_MREMAP, F_TRACE), 0);
+	q[F_MMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_mmap, JMP(F_MMAP, F_M_PROT),
+		JMP(F_MMAP, F_ALLOW));
+	/* mprotect carrying the cookie in its unused argument registers is
+	 * the tracer's own remote call: letting it through saves a stop per
+	 * transition.  The cookie is random per session and the target
+	 * cannot read its own filter without CAP_SYS_ADMIN. */
+	for (int i = 0; i < 4; i++) {
+		int at = F_C0 + 2 * i;
+		uint32_t off = i < 2 ? (i == 0 ? ARG_LO(3) : ARG_HI(3))
+				     : (i == 2 ? ARG_LO(4) : ARG_HI(4));
+		q[at] = (struct sock_filter)BPF_STMT(lds, off);
+		q[at + 1] = (struct sock_filter)BPF_JUMP(jeq, cookie[i],
+			i == 3 ? JMP(at + 1, F_ALLOW) : 0, JMP(at + 1, F_TRACE));
+	}
+	/* A non-fixed mmap without PROT_EXEC (malloc, thread stacks) cannot
+	 * create or replace code. */
+	q[F_M_PROT] = (struct sock_filter)BPF_STMT(lds, ARG_LO(2));
+	q[F_M_EXEC] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC,
+		JMP(F_M_EXEC, F_TRACE), 0);
+	q[F_M_FLAGS] = (struct sock_filter)BPF_STMT(lds, ARG_LO(3));
+	q[F_M_FIXED] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_FIXED,
+		JMP(F_M_FIXED, F_TRACE), JMP(F_M_FIXED, F_ALLOW));
+	q[F_ALLOW] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	q[F_TRACE] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	f->prog.len = F_LEN;
+	f->prog.filter = f->insns;
+	return 0;
+}
+
+void x86_64_cookie_args(const uint32_t cookie[4], uint64_t args[6])
+{
+	args[3] = (uint64_t)cookie[0] | (uint64_t)cookie[1] << 32;
+	args[4] = (uint64_t)cookie[2] | (uint64_t)cookie[3] << 32;
 }
 
 int x86_64_native_syscall(uint32_t arch, uint64_t nr)

@@ -17,7 +17,7 @@
 
 #include "emt_archive.h"
 
-struct sock_fprog;
+#include <linux/filter.h>
 
 /* Fills *out from the ptrace register set `u`; fault_addr is the faulting
  * address of the SIGSEGV being handled (0 if none). */
@@ -41,12 +41,24 @@ void x86_64_set_syscall_arg(struct user_regs_struct *u, unsigned i,
 int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
 			     uint64_t fault_addr);
 
-/* The seccomp filter of ptrace mode: SECCOMP_RET_TRACE for mprotect,
- * pkey_mprotect, munmap, mremap and the mmap calls with PROT_EXEC or
- * MAP_FIXED of the native ABI, and for every syscall
- * of another ABI (i386 `int 0x80`, x32) so that no memory syscall escapes
- * unseen; SECCOMP_RET_ALLOW for the rest.  Static storage, never freed. */
-const struct sock_fprog *x86_64_seccomp_filter(void);
+/* The seccomp filter of ptrace mode, built into caller-owned storage *f
+ * (f->prog points into f->insns, so f must outlive its use):
+ * SECCOMP_RET_TRACE for mprotect, pkey_mprotect, munmap, mremap and the
+ * mmap calls with PROT_EXEC or MAP_FIXED of the native ABI, and for every
+ * syscall of another ABI (i386 `int 0x80`, x32) so that no memory syscall
+ * escapes unseen; SECCOMP_RET_ALLOW for the rest.  An mprotect whose
+ * unused 4th and 5th arguments carry `cookie` (lo/hi words of r10, then
+ * of r8) is allowed: the tracer's own remote calls
+ * (x86_64_cookie_args).  Returns 0. */
+struct x86_64_filter {
+	struct sock_filter insns[32];
+	struct sock_fprog prog;
+};
+int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f);
+
+/* Puts `cookie` into syscall arguments 3 and 4 of args[6], as the filter
+ * expects them. */
+void x86_64_cookie_args(const uint32_t cookie[4], uint64_t args[6]);
 
 /* 1 if a syscall reported by PTRACE_GET_SYSCALL_INFO with this audit arch
  * and number is of the native x86-64 ABI (not i386, not x32). */

@@ -123,11 +123,17 @@ static pid_t spawn_traced(void (*body)(void *), void *arg, long opts)
 }
 
 /* Under the filter: what must and must not stop. */
+static const uint32_t cookie[4] = { 0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00 };
+
 static void filter_body(void *arg)
 {
+	struct x86_64_filter f;
+	uint64_t ca[6] = { 0 };
 	(void)arg;
+	x86_64_seccomp_filter(cookie, &f);
+	x86_64_cookie_args(cookie, ca);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, x86_64_seccomp_filter()) < 0)
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f.prog) < 0)
 		_exit(10);
 	/* Marker sequence; the parent expects exactly the starred calls to
 	 * stop, in this order. */
@@ -139,6 +145,10 @@ static void filter_body(void *arg)
 	mprotect(a, 4096, PROT_READ);                                   /* * mprotect */
 	mmap(a, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
 	     -1, 0);                                                     /* * mmap */
+	/* With the cookie: no stop; with one word wrong: a stop. */
+	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3], ca[4]);        /* no */
+	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3], ca[4] ^ 1);    /* * mprotect */
+	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3] ^ (1ull << 32), ca[4]); /* * mprotect */
 	b = mremap(b, 8192, 4096, 0);                                   /* * mremap */
 	munmap(b, 4096);                                                /* * munmap */
 	_exit(a == MAP_FAILED ? 11 : 0);
@@ -149,7 +159,8 @@ static void test_seccomp_filter(void **state)
 	(void)state;
 	pid_t pid = spawn_traced(filter_body, NULL,
 				 PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
-	long want[] = { SYS_mmap, SYS_mprotect, SYS_mmap, SYS_mremap, SYS_munmap };
+	long want[] = { SYS_mmap, SYS_mprotect, SYS_mmap, SYS_mprotect, SYS_mprotect,
+			SYS_mremap, SYS_munmap };
 	size_t got = 0;
 
 	for (;;) {
