@@ -36,7 +36,9 @@ struct wregion {
 	uint32_t nversions;
 	uint32_t chunk_size;
 	uint64_t addr, size;
-	uint8_t *data;          /* NULL: no delta base available */
+	uint8_t *data;          /* previous version's bytes if has_base */
+	uint64_t data_cap;
+	int has_base;
 	int64_t *chunk_ids;     /* chunk id per chunk of the previous version */
 	uint8_t *depths;
 };
@@ -390,7 +392,7 @@ static int init_archive(struct emt_writer *w)
 
 	/* Page size must be set before the first table exists.  Larger pages
 	 * mean fewer overflow pages per compressed chunk. */
-	err = exec_sql(w, "PRAGMA page_size = 16384");
+	err = exec_sql(w, "PRAGMA page_size = 4096");
 	if (err)
 		return err;
 	err = exec_sql(w, "BEGIN IMMEDIATE");
@@ -814,11 +816,11 @@ int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
 		/* No later version will need this one as a delta base. */
 		struct wregion *rg = wregion_get(w, region_id);
 
-		if (rg->data) {
-			w->delta_cache_bytes -= rg->size;
-			free(rg->data);
-			rg->data = NULL;
-		}
+		w->delta_cache_bytes -= rg->data_cap;
+		free(rg->data);
+		rg->data = NULL;
+		rg->data_cap = 0;
+		rg->has_base = 0;
 	}
 	pthread_mutex_unlock(&w->mu);
 	return err;
@@ -909,6 +911,21 @@ zerr:
 	return -EIO;
 }
 
+/* Cheap test whether a delta against the same offset of the previous
+ * version can pay: polymorphic and patched code keeps most 8-byte words
+ * in place.  Unrelated content skips the second compression. */
+static int similar(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+	size_t n = na < nb ? na : nb, step, same = 0;
+
+	if (n < 1024)
+		return 1;
+	step = (n - 8) / 63;
+	for (size_t i = 0; i < 64; i++)
+		same += memcmp(a + i * step, b + i * step, 8) == 0;
+	return same >= 16;
+}
+
 struct newchunk {
 	uint8_t hash[EMT_SHA256_LEN];
 	int64_t id;
@@ -979,7 +996,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	c->version = rg->nversions + 1;
 	/* Delta bases: same offsets of the previous version, so only when
 	 * the layout is the same (same start and chunk size). */
-	use_base = !w->no_delta && rg->data && rg->addr == c->addr && rg->chunk_size == cs;
+	use_base = !w->no_delta && rg->has_base && rg->addr == c->addr && rg->chunk_size == cs;
 
 	for (uint64_t i = 0; i < nchunks; i++) {
 		uint64_t off = i * cs;
@@ -1004,7 +1021,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			size_t nb = (size_t)(rg->size - off < cs ? rg->size - off : cs);
 			uint8_t bd = rg->depths[i];
 
-			if (bd < EMT_DELTA_DEPTH_MAX) {
+			if (bd < EMT_DELTA_DEPTH_MAX && similar(p, n, rg->data + off, nb)) {
 				err = compress_chunk(w, w->cbuf2, p, n, rg->data + off, nb, &clen);
 				if (err)
 					goto rollback;
@@ -1148,12 +1165,9 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	w->stats.chunks_delta += n_delta;
 	w->stats.gaps += ngaps;
 
-	/* Keep this version as the next one's delta base if it fits. */
-	if (rg->data) {
-		w->delta_cache_bytes -= rg->size;
-		free(rg->data);
-		rg->data = NULL;
-	}
+	/* Keep this version as the next one's delta base if it fits.  The
+	 * buffer is reused across versions: a fresh allocation per capture
+	 * costs a page fault per page. */
 	free(rg->chunk_ids);
 	free(rg->depths);
 	rg->chunk_ids = ids;
@@ -1163,11 +1177,23 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	rg->addr = c->addr;
 	rg->size = c->size;
 	rg->chunk_size = cs;
-	if (!w->no_delta && c->size && w->delta_cache_bytes + c->size <= DELTA_CACHE_MAX) {
-		rg->data = malloc(c->size);
-		if (rg->data) {
+	rg->has_base = 0;
+	if (!w->no_delta && c->size) {
+		if (rg->data_cap < c->size) {
+			uint64_t extra = c->size - rg->data_cap;
+			uint8_t *nd = NULL;
+
+			if (w->delta_cache_bytes + extra <= DELTA_CACHE_MAX)
+				nd = realloc(rg->data, c->size);
+			if (nd) {
+				rg->data = nd;
+				rg->data_cap = c->size;
+				w->delta_cache_bytes += extra;
+			}
+		}
+		if (rg->data_cap >= c->size) {
 			memcpy(rg->data, data, c->size);
-			w->delta_cache_bytes += c->size;
+			rg->has_base = 1;
 		}
 	}
 	err = 0;
