@@ -5,6 +5,8 @@
 #    and ptrace mode when it works);
 #  - PHP opcache JIT: the 16 MiB JIT buffer after the last compilation is
 #    found byte-exact;
+#  - Node.js (V8, W^X code pages): every optimised function of
+#    --print-opt-code found byte-exact;
 #  - qemu-user (RWX translation buffer) running a fixture: identical output;
 #  - OpenJDK 17 (RWX CodeCache): runs with identical output; the share of
 #    PrintAssembly's methods found is reported (at least one required).
@@ -61,11 +63,15 @@ run_jit() {
 	pass "$name runs under --mode $mode with identical output"
 }
 
-# recall NAME MODE [CHECK-RECALL OPTIONS]: every truth image found.
+# recall NAME MODE [CHECK-RECALL OPTIONS]: every truth image found; the
+# truth is $T/NAME-MODE.truth if an oracle wrote it, else the workload's
+# own output.
 recall() {
 	name=$1 mode=$2
 	shift 2
-	"$CR" "$@" "$T/$name-$mode.emt" "$T/$name-$mode.out" >"$T/$name-$mode.cr" 2>&1
+	truth="$T/$name-$mode.truth"
+	[ -f "$truth" ] || truth="$T/$name-$mode.out"
+	"$CR" "$@" "$T/$name-$mode.emt" "$truth" >"$T/$name-$mode.cr" 2>&1
 	rc=$?
 	summary=$(grep '^recall:' "$T/$name-$mode.cr")
 	if [ "$rc" -eq 0 ]; then
@@ -94,6 +100,10 @@ oracle() {
 command -v luajit >/dev/null 2>&1 && oracle luajit 5 luajit "$JIT/luajit_traces.lua"
 command -v php >/dev/null 2>&1 && oracle php 1 php -d opcache.enable_cli=1 \
 	-d opcache.jit=tracing -d opcache.jit_buffer_size=16M "$JIT/php_jit.php"
+if command -v node >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+	node --print-opt-code "$JIT/node_hot.js" >"$T/node-pa.out" 2>&1
+	oracle node 3 python3 "$JIT/node_oracle.py" "$T/node-pa.out"
+fi
 if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
    command -v python3 >/dev/null 2>&1 && mkdir -p "$T/java" &&
    javac -d "$T/java" "$JIT/Hot.java" 2>"$T/javac.err"; then
@@ -125,6 +135,19 @@ if command -v php >/dev/null 2>&1; then
 	done
 else
 	skip "php" "php not installed (tools/install-deps.sh)"
+fi
+
+# ---------------------------------------------------------------- Node.js
+# V8 (Node 20 here) flips its code pages W<->X with mprotect: every
+# optimised function printed by --print-opt-code must be found.
+if command -v node >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+	for m in $modes; do
+		run_jit node "$m" node --print-opt-code "$JIT/node_hot.js" || continue
+		python3 "$JIT/node_oracle.py" "$T/node-$m.out" >"$T/node-$m.truth" 2>/dev/null
+		recall node "$m"
+	done
+else
+	skip "node" "node or python3 not installed"
 fi
 
 # ---------------------------------------------------------------- qemu-user
