@@ -112,6 +112,19 @@ if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
 	oracle java 10 python3 "$JIT/java_oracle.py" "$T/java-pa.out"
 fi
 
+# some_found NAME MODE: at least one image of $T/NAME-MODE.truth found (for
+# RWX JITs whose code may change after the oracle printed it).
+some_found() {
+	"$CR" "$T/$1-$2.emt" "$T/$1-$2.truth" >"$T/$1-$2.cr" 2>&1
+	summary=$(grep '^recall:' "$T/$1-$2.cr")
+	found=$(echo "$summary" | sed -n 's/^recall: \([0-9]*\)\/.*/\1/p')
+	if [ "${found:-0}" -gt 0 ]; then
+		pass "$1 oracle captured (--mode $2): $summary"
+	else
+		fail "$1 oracle captured (--mode $2)" "${summary:-$(head -n 3 "$T/$1-$2.cr")}"
+	fi
+}
+
 modes=""
 for m in bpf ptrace; do
 	if capture_works "$m"; then modes="$modes $m"; else skip "jit tests in $m mode" "$why"; fi
@@ -138,13 +151,20 @@ else
 fi
 
 # ---------------------------------------------------------------- Node.js
-# V8 (Node 20 here) flips its code pages W<->X with mprotect: every
-# optimised function printed by --print-opt-code must be found.
+# V8 (Node 20 here) makes its code space RWX once (seen with strace), so
+# ptrace mode must find every optimised function printed by
+# --print-opt-code at its first execution; bpf mode sees the code space only
+# at exit, where functions may have been moved or patched since: at least
+# one must be found.
 if command -v node >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
 	for m in $modes; do
 		run_jit node "$m" node --print-opt-code "$JIT/node_hot.js" || continue
 		python3 "$JIT/node_oracle.py" "$T/node-$m.out" >"$T/node-$m.truth" 2>/dev/null
-		recall node "$m"
+		if [ "$m" = ptrace ]; then
+			recall node "$m"
+		else
+			some_found node "$m"
+		fi
 	done
 else
 	skip "node" "node or python3 not installed"
@@ -178,14 +198,7 @@ if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
 			run_jit java "$m" java -XX:+UnlockDiagnosticVMOptions -XX:+PrintAssembly \
 				-Xbatch -cp "$T/java" Hot || continue
 			python3 "$JIT/java_oracle.py" "$T/java-$m.out" >"$T/java-$m.truth" 2>/dev/null
-			"$CR" "$T/java-$m.emt" "$T/java-$m.truth" >"$T/java-$m.cr" 2>&1
-			summary=$(grep '^recall:' "$T/java-$m.cr")
-			found=$(echo "$summary" | sed -n 's/^recall: \([0-9]*\)\/.*/\1/p')
-			if [ "${found:-0}" -gt 0 ]; then
-				pass "java PrintAssembly methods captured (--mode $m): $summary"
-			else
-				fail "java PrintAssembly methods captured (--mode $m)" "${summary:-$(head -n 3 "$T/java-$m.cr")}"
-			fi
+			some_found java "$m"
 		done
 	else
 		fail "javac Hot.java" "$(head -c 300 "$T/javac.err")"
