@@ -91,6 +91,7 @@ struct pt_proc {
 	pid_t    pid;
 	struct pt_mm *mm;
 	int      exited;
+	int      unmap_traced;  /* the munmap/mremap filter was added */
 	struct pt_proc *next;
 };
 
@@ -359,6 +360,8 @@ static struct pt_proc *proc_create(struct emt_session *s, pid_t pid,
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	/* Filters are inherited by children. */
+	p->unmap_traced = parent ? parent->unmap_traced : 0;
 	if (parent && syscall(SYS_kcmp, parent->pid, pid, KCMP_VM, 0, 0) == 0) {
 		p->mm = parent->mm;
 		p->mm->refs++;
@@ -449,6 +452,65 @@ static int skip_tracked(void *ctx, uint64_t start, uint64_t end)
 	return mm_overlaps(ctx, start, end - start);
 }
 
+/* After a remote call in t: queues the signals held back, processes a
+ * death (t is freed then and -ESRCH returned). */
+static int remote_done(struct emt_session *s, struct pt_task *t, int err,
+		       const struct x86_64_remote *out)
+{
+	for (size_t i = 0; i < out->nsigs; i++)
+		if (t->npend < sizeof(t->pend_sigs) / sizeof(t->pend_sigs[0]))
+			t->pend_sigs[t->npend++] = out->sigs[i];
+	if (out->lost_sigs)
+		sink_loss(s->sink, "ptrace-held-signal", (uint64_t)out->lost_sigs,
+			  t->proc->pid, now_ns());
+	if (err == -ESRCH && out->died) {
+		task_exited(s, t->tid, out->status);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+static int find_sysinsn(struct emt_session *s, struct pt_proc *p)
+{
+	int err = 0;
+	if (!p->mm->sysinsn)
+		err = x86_64_find_syscall_insn(p->pid, skip_tracked, p->mm,
+					       &p->mm->sysinsn);
+	if (err < 0)
+		return emt_session_fail(s, err,
+			"pid %d: no syscall instruction for remote syscalls",
+			(int)p->pid);
+	return 0;
+}
+
+/* Adds the munmap/mremap filter to t's process the first time it has a
+ * region: until then its unmaps cannot concern code and run without
+ * stopping.  Failure costs only unmap bookkeeping: counted as a loss.
+ * Returns 0, or -ESRCH if t died (t is freed). */
+static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
+{
+	struct pt_proc *p = t->proc;
+	struct x86_64_filter f;
+	struct x86_64_remote out;
+	int64_t ret = -1;
+	int err;
+
+	if (!E(s)->use_seccomp || p->unmap_traced)
+		return 0;
+	p->unmap_traced = 1;
+	err = find_sysinsn(s, p);
+	if (!err) {
+		x86_64_unmap_filter(&f);
+		err = x86_64_remote_seccomp(t->tid, p->mm->sysinsn, &f,
+					    SECCOMP_FILTER_FLAG_TSYNC, &ret, &out);
+		if (remote_done(s, t, err, &out) == -ESRCH)
+			return -ESRCH;
+	}
+	if (err < 0 || ret != 0)
+		sink_loss(s->sink, "ptrace-unmap-untraced", 1, p->pid, now_ns());
+	return 0;
+}
+
 /* Runs mprotect(addr, len, prot) in stopped thread t.  Signals that arrive
  * meanwhile are queued on the task; a death is processed. */
 static int remote_mprotect(struct emt_session *s, struct pt_task *t,
@@ -462,26 +524,12 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
 
 	x86_64_cookie_args(E(s)->cookie, args);
 
-	if (!m->sysinsn) {
-		err = x86_64_find_syscall_insn(t->proc->pid, skip_tracked, m,
-					       &m->sysinsn);
-		if (err < 0)
-			return emt_session_fail(s, err,
-				"pid %d: no syscall instruction for remote syscalls",
-				(int)t->proc->pid);
-	}
+	if ((err = find_sysinsn(s, t->proc)) < 0)
+		return err;
 	err = x86_64_remote_syscall(t->tid, m->sysinsn, SYS_mprotect, args,
 				    &ret, &out);
-	for (size_t i = 0; i < out.nsigs; i++)
-		if (t->npend < sizeof(t->pend_sigs) / sizeof(t->pend_sigs[0]))
-			t->pend_sigs[t->npend++] = out.sigs[i];
-	if (out.lost_sigs)
-		sink_loss(s->sink, "ptrace-held-signal", (uint64_t)out.lost_sigs,
-			  t->proc->pid, now_ns());
-	if (err == -ESRCH && out.died) {
-		task_exited(s, t->tid, out.status);
+	if (remote_done(s, t, err, &out) == -ESRCH)
 		return -ESRCH;
-	}
 	if (err < 0)
 		return emt_session_fail(s, err, "tid %d: remote mprotect: %s",
 					(int)t->tid, strerror(-err));
@@ -698,7 +746,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	pid_t pid = t->proc->pid;
 	uint64_t now = now_ns(), seq = 0;
 	const uint32_t WX = PROT_WRITE | PROT_EXEC;
-	int err = 0;
+	int err = 0, regioned = 0;  /* a region of code now exists */
 
 	y->active = 0;
 	y->need_exit = 0;
@@ -729,12 +777,14 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 			b.kind = EMT_BACKING_SHARED;
 		if ((prot & WX) == WX) {
 			err = track_rwx(s, t, addr, len, prot, &b);
+			regioned = 1;
 		} else if (prot & PROT_EXEC) {
 			/* Executable file code is the binary on disk; anything
 			 * else (anonymous, memfd, deleted) exists only here. */
 			if (b.kind != EMT_BACKING_FILE || s->opts.capture_files) {
 				int64_t id = sink_region_update(s->sink, pid, addr,
 								len, prot, &b, now);
+				regioned = 1;
 				err = id < 0 ? (int)id :
 					capture_range(s, pid, t->tid, id, addr, len,
 						      EMT_TRIGGER_MMAP, 0, prot,
@@ -756,6 +806,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 							     : PROT_READ | PROT_EXEC) : 0;
 		int was_w = old && old->state == PT_W;
 		int tracked = mm_overlaps(m, addr, len);
+		regioned = (prot & PROT_EXEC) != 0;
 		if ((prot & WX) == WX) {
 			err = track_rwx(s, t, addr, len, prot, NULL);
 		} else {
@@ -841,6 +892,8 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	default:
 		break;
 	}
+	if (!err && regioned)
+		err = ensure_unmap_traced(s, t);
 	return err;
 }
 
@@ -982,6 +1035,8 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 		if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
 			if (t->sys.active)
 				err = sys_exit(s, t, si.exit.rval);
+			if (err == -ESRCH)
+				return 0;       /* died in a remote call */
 		} else if (si.op == PTRACE_SYSCALL_INFO_ENTRY ||
 			   si.op == PTRACE_SYSCALL_INFO_SECCOMP) {
 			/* Entry and seccomp share the layout of nr/args.  While

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "proc.h"
@@ -77,7 +78,7 @@ int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
 /* Filter layout (jump offsets count from the next instruction). */
 enum {
 	F_ARCH, F_ARCH_JEQ, F_ARCH_TRACE, F_NR, F_X32, F_MPROTECT, F_PKEY,
-	F_MUNMAP, F_MREMAP, F_MMAP,
+	F_MMAP,
 	F_C0, F_C0_JEQ, F_C1, F_C1_JEQ, F_C2, F_C2_JEQ, F_C3, F_C3_JEQ,
 	F_M_PROT, F_M_EXEC, F_M_FLAGS, F_M_FIXED,
 	F_ALLOW, F_TRACE, F_LEN
@@ -103,8 +104,6 @@ int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f)
 		JMP(F_X32, F_TRACE), 0);
 	q[F_MPROTECT] = (struct sock_filter)BPF_JUMP(jeq, __NR_mprotect, JMP(F_MPROTECT, F_C0), 0);
 	q[F_PKEY] = (struct sock_filter)BPF_JUMP(jeq, __NR_pkey_mprotect, JMP(F_PKEY, F_TRACE), 0);
-	q[F_MUNMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_munmap, JMP(F_MUNMAP, F_TRACE), 0);
-	q[F_MREMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_mremap, JMP(F_MREMAP, F_TRACE), 0);
 	q[F_MMAP] = (struct sock_filter)BPF_JUMP(jeq, __NR_mmap, JMP(F_MMAP, F_M_PROT),
 		JMP(F_MMAP, F_ALLOW));
 	/* mprotect carrying the cookie in its unused argument registers is
@@ -130,6 +129,26 @@ int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f)
 	q[F_ALLOW] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	q[F_TRACE] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
 	f->prog.len = F_LEN;
+	f->prog.filter = f->insns;
+	return 0;
+}
+
+int x86_64_unmap_filter(struct x86_64_filter *f)
+{
+	struct sock_filter *q = f->insns;
+	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
+	const uint32_t jeq = BPF_JMP | BPF_JEQ | BPF_K;
+	int n = 0;
+
+	/* Other ABIs are traced by the first filter already. */
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
+	q[n++] = (struct sock_filter)BPF_JUMP(jeq, AUDIT_ARCH_X86_64, 0, 4);
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
+	q[n++] = (struct sock_filter)BPF_JUMP(jeq, __NR_munmap, 2, 0);
+	q[n++] = (struct sock_filter)BPF_JUMP(jeq, __NR_mremap, 1, 0);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	f->prog.len = (unsigned short)n;
 	f->prog.filter = f->insns;
 	return 0;
 }
@@ -289,5 +308,45 @@ int x86_64_remote_syscall(pid_t tid, uint64_t insn_addr, long nr,
 restore:
 	if (ptrace(PTRACE_SETREGS, tid, 0, &saved) < 0 && !err)
 		err = -errno;
+	return err;
+}
+
+int x86_64_remote_seccomp(pid_t tid, uint64_t insn_addr,
+			  const struct x86_64_filter *f, uint32_t flags,
+			  int64_t *ret, struct x86_64_remote *out)
+{
+	struct user_regs_struct r;
+	size_t ilen = (size_t)f->prog.len * sizeof(struct sock_filter);
+	/* The target's struct sock_fprog: u16 len, padding, u64 pointer. */
+	uint8_t img[16 + sizeof(f->insns)], saved[sizeof(img)];
+	size_t len = 16 + ilen;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (ilen > sizeof(f->insns))
+		return -EINVAL;
+	if (ptrace(PTRACE_GETREGS, tid, 0, &r) < 0)
+		return -errno;
+	/* Scratch below the 128-byte red zone: what the ABI leaves free for
+	 * signal frames; saved and put back anyway. */
+	uint64_t at = (r.rsp - 128 - len - 64) & ~(uint64_t)15;
+	uint64_t fptr = at + 16;
+	uint16_t plen = f->prog.len;
+	memset(img, 0, 16);
+	memcpy(img, &plen, sizeof(plen));
+	memcpy(img + 8, &fptr, sizeof(fptr));
+	memcpy(img + 16, f->insns, ilen);
+	struct iovec lv = { saved, len }, rv = { (void *)(uintptr_t)at, len };
+	if (process_vm_readv(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
+		return -EFAULT;
+	lv.iov_base = img;
+	if (process_vm_writev(tid, &lv, 1, &rv, 1, 0) != (ssize_t)len)
+		return -EFAULT;
+	uint64_t args[6] = { SECCOMP_SET_MODE_FILTER, flags, at, 0, 0, 0 };
+	err = x86_64_remote_syscall(tid, insn_addr, SYS_seccomp, args, ret, out);
+	if (err != -ESRCH) {
+		lv.iov_base = saved;
+		process_vm_writev(tid, &lv, 1, &rv, 1, 0);
+	}
 	return err;
 }

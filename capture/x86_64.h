@@ -43,8 +43,8 @@ int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
 
 /* The seccomp filter of ptrace mode, built into caller-owned storage *f
  * (f->prog points into f->insns, so f must outlive its use):
- * SECCOMP_RET_TRACE for mprotect, pkey_mprotect, munmap, mremap and the
- * mmap calls with PROT_EXEC or MAP_FIXED of the native ABI, and for every
+ * SECCOMP_RET_TRACE for mprotect, pkey_mprotect and the mmap calls with
+ * PROT_EXEC or MAP_FIXED of the native ABI, and for every
  * syscall of another ABI (i386 `int 0x80`, x32) so that no memory syscall
  * escapes unseen; SECCOMP_RET_ALLOW for the rest.  An mprotect whose
  * unused 4th and 5th arguments carry `cookie` (lo/hi words of r10, then
@@ -55,6 +55,11 @@ struct x86_64_filter {
 	struct sock_fprog prog;
 };
 int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f);
+
+/* The second filter, added to a process once it has code worth tracking
+ * (x86_64_remote_seccomp): SECCOMP_RET_TRACE for munmap and mremap.
+ * Code-free processes thus never stop on their frequent unmaps. */
+int x86_64_unmap_filter(struct x86_64_filter *f);
 
 /* Puts `cookie` into syscall arguments 3 and 4 of args[6], as the filter
  * expects them. */
@@ -101,5 +106,15 @@ struct x86_64_remote {
 int x86_64_remote_syscall(pid_t tid, uint64_t insn_addr, long nr,
 			  const uint64_t args[6], int64_t *ret,
 			  struct x86_64_remote *out);
+
+/* Installs filter f in the process of stopped thread tid (as
+ * x86_64_remote_syscall, same stop requirements; a syscall-exit stop is
+ * fine too): the program is copied below the red zone of tid's stack
+ * (saved and restored around the call) and seccomp(SET_MODE_FILTER,
+ * flags) is executed there.  *ret is seccomp's return value.  Returns 0,
+ * -ESRCH (out->died) or -errno. */
+int x86_64_remote_seccomp(pid_t tid, uint64_t insn_addr,
+			  const struct x86_64_filter *f, uint32_t flags,
+			  int64_t *ret, struct x86_64_remote *out);
 
 #endif /* EMT_CAPTURE_X86_64_H */

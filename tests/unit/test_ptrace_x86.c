@@ -1,7 +1,7 @@
 /*
  * test_ptrace_x86.c - the x86-64 layer of ptrace mode (capture/x86_64.h)
  * against the real kernel: the register snapshot layout, the syscall
- * argument registers, the seccomp filter (which syscalls stop a traced
+ * argument registers, the seccomp filters (which syscalls stop a traced
  * child, which do not) and remote syscalls in a stopped child, including
  * one stopped inside a blocking syscall that must restart transparently.
  */
@@ -149,8 +149,18 @@ static void filter_body(void *arg)
 	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3], ca[4]);        /* no */
 	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3], ca[4] ^ 1);    /* * mprotect */
 	syscall(SYS_mprotect, a, 4096, PROT_READ, ca[3] ^ (1ull << 32), ca[4]); /* * mprotect */
+	b = mremap(b, 8192, 4096, 0);                                   /* no */
+	munmap(b, 4096);                                                /* no */
+	/* The second filter adds unmaps. */
+	struct x86_64_filter u;
+	x86_64_unmap_filter(&u);
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &u.prog) < 0)
+		_exit(12);
+	b = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);                                                 /* no */
 	b = mremap(b, 8192, 4096, 0);                                   /* * mremap */
 	munmap(b, 4096);                                                /* * munmap */
+	(void)syscall(SYS_getppid);                                     /* no */
 	_exit(a == MAP_FAILED ? 11 : 0);
 }
 
@@ -253,6 +263,23 @@ static void test_remote_syscall(void **state)
 	uint64_t pargs[6] = { (uint64_t)addr, 4096, PROT_READ | PROT_EXEC, 0, 0, 0 };
 	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mprotect, pargs, &ret, &out), 0);
 	assert_int_equal(ret, 0);
+	/* A filter installed remotely shows in the child's status (root:
+	 * without no_new_privs, installing needs CAP_SYS_ADMIN). */
+	if (geteuid() == 0) {
+		struct x86_64_filter uf;
+		x86_64_unmap_filter(&uf);
+		assert_int_equal(x86_64_remote_seccomp(pid, insn, &uf, 0, &ret, &out), 0);
+		assert_int_equal(ret, 0);
+		char path[64], status[4096];
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		int sfd = open(path, O_RDONLY);
+		ssize_t sn = sfd >= 0 ? read(sfd, status, sizeof(status) - 1) : -1;
+		if (sfd >= 0)
+			close(sfd);
+		assert_true(sn > 0);
+		status[sn] = 0;
+		assert_non_null(strstr(status, "Seccomp:\t2"));
+	}
 	uint64_t bad[6] = { 1, 4096, PROT_READ, 0, 0, 0 };   /* unaligned: EINVAL */
 	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mprotect, bad, &ret, &out), 0);
 	assert_int_equal(ret, -EINVAL);

@@ -1,0 +1,118 @@
+#!/bin/sh
+# bench_ptrace.sh - costs of ptrace mode (issue 5), all measured in one run:
+#  1. raw ptrace stop round trip (bench_ptrace_raw), tracer and target on
+#     one CPU and unpinned;
+#  2. W->X and X->W transitions of one RWX page (bench_ptrace_wx: the
+#     target times its own write and call steps; untraced they cost
+#     nothing), with emt-capture's default CPU pinning and without
+#     (EMT_PTRACE_PIN=0); the engine's own split (meta ptrace_stats: time
+#     per transition in the tracer, and the part spent writing the capture
+#     to the archive);
+#  3. slowdown of a syscall-heavy program that generates no code
+#     (fixtures/fx_nocode) untraced vs ptrace mode vs
+#     `strace -f -e trace=mmap,mprotect` (median of RUNS runs each).
+# Writes bench/results/ptrace.txt (and prints it).
+#
+# usage: BUILD=build sh bench/bench_ptrace.sh   (RUNS=9 ROUNDS=2000 to change)
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+RUNS=${RUNS:-9}
+ROUNDS=${ROUNDS:-2000}
+OUT="$TOP/bench/results/ptrace.txt"
+CAP="$BUILD/bin/emt-capture"
+T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-ptrace.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/fixtures/fx_nocode"; do
+	[ -x "$f" ] || { echo "bench_ptrace: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench_ptrace: needs root" >&2; exit 1; }
+
+# median: the middle line of sorted numbers on stdin.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
+# field NAME: value of NAME=... on stdin.
+field() { sed -n "s/.*[ ^]$1=\([0-9]*\).*/\1/p; s/^$1=\([0-9]*\).*/\1/p" | head -n 1; }
+stats() { sqlite3 "$1" "select value from meta where key='ptrace_stats'" 2>/dev/null; }
+
+{
+echo "# bench_ptrace.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - $(nproc) CPUs"
+echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo
+
+# ------------------------------------------------------------ raw round trip
+for pin in 1 0; do
+	for i in $(seq "$RUNS"); do
+		"$BUILD/bench/bench_ptrace_raw" 20000 "$pin" | field roundtrip_ns
+	done | median >"$T/raw$pin"
+done
+raw1=$(cat "$T/raw1") raw0=$(cat "$T/raw0")
+echo "raw ptrace stop round trip (signal-delivery stop, resume), median of $RUNS x 20000:"
+printf '  same CPU      %6.1f us\n' "$(echo "$raw1 / 1000" | bc -l)"
+printf '  unpinned      %6.1f us\n' "$(echo "$raw0 / 1000" | bc -l)"
+echo
+
+# ------------------------------------------------------------ transitions
+"$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-plain"
+w0=$(field write_ns <"$T/wx-plain") x0=$(field exec_ns <"$T/wx-plain")
+for pin in 1 0; do
+	for i in $(seq 3); do
+		rm -f "$T/wx.emt"
+		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/wx.emt" -- \
+			"$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-$pin-$i" || exit 1
+		s=$(stats "$T/wx.emt")
+		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_archive_ns) $(echo "$s" | field wx)"
+	done >"$T/wx-$pin"
+done
+echo "transitions of one RWX page, $ROUNDS write+call rounds, median round of the best of 3 runs"
+echo "(target-side time per step minus untraced: write ${w0} ns, call ${x0} ns):"
+printf '  %-9s %12s %12s %14s %14s %16s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which archive"
+for pin in 1 0; do
+	best=$(sort -n -k2 "$T/wx-$pin" | head -n 1)
+	set -- $best
+	label=$([ "$pin" = 1 ] && echo pinned || echo unpinned)
+	printf '  %-9s %12.1f %12.1f %14.1f %14.1f %16.1f\n' "$label" \
+		"$(echo "($1 - $w0) / 1000" | bc -l)" "$(echo "($2 - $x0) / 1000" | bc -l)" \
+		"$(echo "$4 / 1000" | bc -l)" "$(echo "$3 / 1000" | bc -l)" "$(echo "$5 / 1000" | bc -l)"
+	[ "$pin" = 1 ] && { xw1=$(( $1 - w0 )); wx1=$(( $2 - x0 )); arch1=$5; nwx=$6; }
+done
+echo "  (every W->X of the pinned run is a capture: $nwx first-exec-fault captures)"
+printf '  ratio to the same-CPU raw round trip: X->W %.1fx, W->X %.1fx, W->X without the archive write %.1fx\n' \
+	"$(echo "$xw1 / $raw1" | bc -l)" "$(echo "$wx1 / $raw1" | bc -l)" \
+	"$(echo "($wx1 - $arch1) / $raw1" | bc -l)"
+echo
+
+# ------------------------------------------------------------ code-free program
+nocode() { sed -n 's/.* in \([0-9.]*\) s .*/\1/p'; }
+for i in $(seq "$RUNS"); do "$BUILD/fixtures/fx_nocode" | nocode; done | median >"$T/nc-plain"
+for i in $(seq "$RUNS"); do
+	rm -f "$T/nc.emt"
+	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode
+done | median >"$T/nc-ptrace"
+for i in $(seq "$RUNS"); do
+	rm -f "$T/nc.emt"
+	EMT_PTRACE_PIN=0 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode
+done | median >"$T/nc-ptrace0"
+if command -v strace >/dev/null 2>&1; then
+	for i in $(seq "$RUNS"); do
+		strace -f -e trace=mmap,mprotect -o /dev/null "$BUILD/fixtures/fx_nocode" | nocode
+	done | median >"$T/nc-strace"
+fi
+p=$(cat "$T/nc-plain")
+echo "fx_nocode (100000 iterations of getpid, read, write, stat; mmap+munmap every 16th),"
+echo "its own loop time, median of $RUNS runs:"
+printf '  untraced                          %6.3f s\n' "$p"
+for k in ptrace ptrace0 strace; do
+	[ -s "$T/nc-$k" ] || continue
+	v=$(cat "$T/nc-$k")
+	case $k in
+	ptrace) label="emt-capture --mode ptrace" ;;
+	ptrace0) label="  same, EMT_PTRACE_PIN=0" ;;
+	strace) label="strace -f -e trace=mmap,mprotect" ;;
+	esac
+	printf '  %-33s %6.3f s  (%+.0f%%)\n' "$label" "$v" "$(echo "($v / $p - 1) * 100" | bc -l)"
+done
+} | tee "$T/out"
+mkdir -p "$(dirname "$OUT")"
+cp "$T/out" "$OUT"
