@@ -69,6 +69,9 @@ struct insn_list {
 	size_t n, cap;
 };
 
+/* Archive path for messages (escaped once in main). */
+static char archive_name[512];
+
 static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 {
 	char emsg[512], item[40];
@@ -78,7 +81,7 @@ static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 	rc = emt_reader_capture(r, seq, &s->c);
 	if (rc < 0) {
 		if (rc == -ENOENT)
-			cli_error("no capture with seq %" PRIu64, seq);
+			cli_error("'%s': no capture with seq %" PRIu64, archive_name, seq);
 		else
 			cli_error("capture %" PRIu64 ": %s", seq,
 				  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
@@ -505,13 +508,15 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	struct emt_capture c;
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
+	char emsg[512];
 	int rc, worst = 0;
 
 	memset(&f, 0, sizeof(f));
 	f.region_id = o->region;
 	it = emt_reader_captures(r, &f);
 	if (!it) {
-		cli_error("cannot read captures: %s", emt_reader_errmsg(r));
+		cli_error("cannot read '%s': %s", archive_name,
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		return -1;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -530,13 +535,14 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read captures: %s",
-			  rc == -ENOMEM ? strerror(ENOMEM) : emt_reader_errmsg(r));
+		cli_error("cannot read '%s': %s", archive_name,
+			  rc == -ENOMEM ? strerror(ENOMEM) :
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		free(seqs);
 		return -1;
 	}
 	if (n == 0) {
-		cli_error("region %" PRId64 " has no captures", o->region);
+		cli_error("'%s': region %" PRId64 " has no captures", archive_name, o->region);
 		free(seqs);
 		return -1;
 	}
@@ -646,6 +652,7 @@ int main(int argc, char **argv)
 	}
 #endif
 
+	cli_escape_str(archive_name, sizeof(archive_name), o.path);
 	r = cli_open_archive(o.path);
 	if (!r)
 		return CLI_EXIT_USAGE;

@@ -479,7 +479,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct emt_capture *list = NULL, c;
 	size_t n = 0, lcap = 0, bcap = 0;
 	uint8_t *buf = NULL;
-	char esc[512], name[128], shown[4096 + 128];
+	char esc[512], emsg[512], name[128], shown[4096 + 128];
 	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
 	FILE *mf = NULL;
 	struct cli_json *j = NULL;
@@ -490,7 +490,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	it = emt_reader_captures(r, &o->f);
 	if (!it) {
 		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
-			  emt_reader_errmsg(r));
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		return CLI_EXIT_FAIL;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -510,7 +510,8 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	emt_capture_iter_free(it);
 	if (rc < 0) {
 		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
-			  rc == -ENOMEM ? strerror(ENOMEM) : emt_reader_errmsg(r));
+			  rc == -ENOMEM ? strerror(ENOMEM) :
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		goto out;
 	}
 
