@@ -24,6 +24,7 @@ static const char usage_text[] =
 "  -V, --version          show version information and exit\n"
 "\n"
 "%s"
+"\n"
 "--pid applies to every listing, --region also to --regions, --since and\n"
 "--until also to --events; the other filters apply to captures only.\n"
 "\n"
