@@ -27,6 +27,7 @@
 #include <zstd.h>
 
 #include "internal.h"
+#include "pool.h"
 
 /* Previous version of a region, kept as raw bytes so the next version's
  * chunks can be delta-encoded against the same offsets without reading
@@ -50,6 +51,29 @@ struct hslot {
 };
 
 #define DELTA_CACHE_MAX (512ull << 20)
+/* Chunks processed together: enough to keep two threads busy, bounded so
+ * the window's output buffers stay near 4 MiB whatever the chunk size. */
+#define WIN_BYTES (2u << 20)
+#define WIN_MAX 32
+
+enum { JOB_KNOWN, JOB_DUP, JOB_NEW };
+
+/* One chunk of the current window. */
+struct chunk_job {
+	const uint8_t *p;
+	size_t n;
+	uint8_t hash[EMT_SHA256_LEN];
+	int state, dup_of;
+	const uint8_t *base;    /* delta candidate, NULL if none */
+	size_t nbase;
+	int64_t base_id;
+	uint8_t base_depth;
+	int use_delta, err;
+	size_t zerr;
+	uint8_t *out, *out2;    /* two frames per job: delta and plain */
+	size_t clen;
+};
+
 
 struct emt_writer {
 	pthread_mutex_t mu;
@@ -68,11 +92,12 @@ struct emt_writer {
 	uint64_t next_seq;
 	uint8_t  ledger[EMT_SHA256_LEN];
 
-	ZSTD_CCtx *cctx;
-	uint8_t *cbuf;          /* compression output */
-	size_t   cbuf_cap;
-	uint8_t *cbuf2;
-	struct emt_sha *sha;    /* whole-capture hash */
+	ZSTD_CCtx *cctx[2];     /* one per pool thread (tid 0, 1) */
+	size_t   cbuf_cap;      /* capacity of each job's output buffers */
+	struct chunk_job *jobs; /* WIN_MAX per window */
+	uint8_t *jobbufs;
+	uint32_t win;           /* chunks per window */
+	struct pool *pool;
 
 	struct hslot *ht;
 	size_t   ht_cap, ht_used;
@@ -469,10 +494,11 @@ static void writer_free(struct emt_writer *w)
 	}
 	if (w->db)
 		sqlite3_close(w->db);
-	ZSTD_freeCCtx(w->cctx);
-	emt_sha_free(w->sha);
-	free(w->cbuf);
-	free(w->cbuf2);
+	pool_free(w->pool);
+	ZSTD_freeCCtx(w->cctx[0]);
+	ZSTD_freeCCtx(w->cctx[1]);
+	free(w->jobs);
+	free(w->jobbufs);
 	free(w->ht);
 	free_regions(w);
 	pthread_mutex_destroy(&w->mu);
@@ -579,19 +605,32 @@ struct emt_writer *emt_writer_create(const char *path,
 	w->commit_ms = o.commit_ms;
 	w->no_delta = o.no_delta;
 	w->next_seq = 1;
-	w->cctx = ZSTD_createCCtx();
-	w->sha = emt_sha_new();
-	w->cbuf_cap = ZSTD_compressBound(EMT_CHUNK_SIZE_MAX);
-	w->cbuf = malloc(w->cbuf_cap);
-	w->cbuf2 = malloc(w->cbuf_cap);
-	if (!w->cctx || !w->sha || !w->cbuf || !w->cbuf2 || ht_grow(w)) {
+	w->win = WIN_BYTES / o.chunk_size;
+	if (w->win < 2)
+		w->win = 2;
+	if (w->win > WIN_MAX)
+		w->win = WIN_MAX;
+	w->cbuf_cap = ZSTD_compressBound(o.chunk_size);
+	w->jobs = calloc(w->win, sizeof(*w->jobs));
+	w->jobbufs = malloc(2 * (size_t)w->win * w->cbuf_cap);
+	w->cctx[0] = ZSTD_createCCtx();
+	w->cctx[1] = ZSTD_createCCtx();
+	if (!w->cctx[0] || !w->cctx[1] || !w->jobs || !w->jobbufs || ht_grow(w)) {
 		err = -ENOMEM;
 		emt_fmt(msg, sizeof(msg), "out of memory");
 		goto fail_file;
 	}
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->level);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+	for (size_t j = 0; j < w->win; j++) {
+		w->jobs[j].out = w->jobbufs + 2 * j * w->cbuf_cap;
+		w->jobs[j].out2 = w->jobs[j].out + w->cbuf_cap;
+	}
+	for (int t = 0; t < 2; t++) {
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_compressionLevel, w->level);
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_contentSizeFlag, 1);
+	}
+	/* NULL (no thread) is fine: the pool then runs inline. */
+	w->pool = pool_new();
 
 	rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
@@ -887,28 +926,93 @@ int emt_writer_add_loss(struct emt_writer *w, const struct emt_loss *l)
 
 /* ---------------------------------------------------------------- captures */
 
-/* Returns compressed size in *out (w->cbuf) or -errno.  With a base,
- * the frame is a zstd "patch-from" frame: the base is a raw-content
- * prefix, so `zstd -d --patch-from=BASE` decodes it (SPEC.md "delta"). */
-static int compress_chunk(struct emt_writer *w, uint8_t *dst, const void *src,
-			  size_t n, const void *base, size_t nbase, size_t *out)
+/* With a base, the frame is a zstd "patch-from" frame: the base is a
+ * raw-content prefix, so `zstd -d --patch-from=BASE` decodes it (SPEC.md
+ * "delta").  Returns the frame size or a zstd error code. */
+static size_t compress_chunk(ZSTD_CCtx *cctx, uint8_t *dst, size_t cap, const void *src,
+			     size_t n, const void *base, size_t nbase)
 {
 	size_t r;
 
-	ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
 	if (base) {
-		r = ZSTD_CCtx_refPrefix(w->cctx, base, nbase);
+		r = ZSTD_CCtx_refPrefix(cctx, base, nbase);
 		if (ZSTD_isError(r))
-			goto zerr;
+			return r;
 	}
-	r = ZSTD_compress2(w->cctx, dst, w->cbuf_cap, src, n);
-	if (ZSTD_isError(r))
-		goto zerr;
-	*out = r;
-	return 0;
-zerr:
-	emt_fmt(w->err, sizeof(w->err), "zstd: %s", ZSTD_getErrorName(r));
-	return -EIO;
+	return ZSTD_compress2(cctx, dst, cap, src, n);
+}
+
+struct win_ctx {
+	struct emt_writer *w;
+	struct chunk_job *jobs;
+	size_t todo[WIN_MAX];
+};
+
+static void hash_one(void *ctx, size_t j, int tid)
+{
+	struct win_ctx *wc = ctx;
+	struct chunk_job *jb = &wc->jobs[j];
+
+	(void)tid;
+	emt_sha256(jb->p, jb->n, jb->hash);
+}
+
+static void compress_one(void *ctx, size_t k, int tid)
+{
+	struct win_ctx *wc = ctx;
+	struct emt_writer *w = wc->w;
+	struct chunk_job *jb = &wc->jobs[wc->todo[k]];
+	ZSTD_CCtx *cctx = w->cctx[tid];
+	size_t r, plain;
+
+	jb->err = 0;
+	jb->use_delta = 0;
+	if (jb->base) {
+		r = compress_chunk(cctx, jb->out2, w->cbuf_cap, jb->p, jb->n, jb->base, jb->nbase);
+		if (!ZSTD_isError(r)) {
+			/* A small delta means few changed bytes: no need to try
+			 * a plain frame.  Otherwise keep the smaller. */
+			if (r <= jb->n / 16)
+				goto delta;
+			plain = compress_chunk(cctx, jb->out, w->cbuf_cap, jb->p, jb->n, NULL, 0);
+			if (ZSTD_isError(plain) || r + r / 8 < plain)
+				goto delta;
+			jb->clen = plain;
+			return;
+		}
+	}
+	r = compress_chunk(cctx, jb->out, w->cbuf_cap, jb->p, jb->n, NULL, 0);
+	if (ZSTD_isError(r)) {
+		jb->err = 1;
+		jb->zerr = r;
+		return;
+	}
+	jb->clen = r;
+	return;
+delta:
+	/* out2 holds the frame: swap so `out` is always the one kept. */
+	{
+		uint8_t *t = jb->out;
+
+		jb->out = jb->out2;
+		jb->out2 = t;
+	}
+	jb->clen = r;
+	jb->use_delta = 1;
+}
+
+struct whole_job {
+	const uint8_t *data;
+	uint64_t size;
+	uint8_t *out;
+};
+
+static void whole_hash_job(void *ctx)
+{
+	struct whole_job *wj = ctx;
+
+	emt_sha256(wj->data, wj->size, wj->out);
 }
 
 /* Cheap test whether a delta against the same offset of the previous
@@ -998,89 +1102,115 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	 * the layout is the same (same start and chunk size). */
 	use_base = !w->no_delta && rg->has_base && rg->addr == c->addr && rg->chunk_size == cs;
 
-	for (uint64_t i = 0; i < nchunks; i++) {
-		uint64_t off = i * cs;
-		size_t n = (size_t)(c->size - off < cs ? c->size - off : cs);
-		const uint8_t *p = data + off;
-		uint8_t h[EMT_SHA256_LEN];
-		struct hslot *s;
-		const uint8_t *enc = w->cbuf;
-		size_t clen = 0;
-		int64_t base_id = 0;
-		uint8_t depth = 0;
+	/* Whole-capture hash in the background while chunks are processed. */
+	struct whole_job wj = { .data = data, .size = c->size, .out = c->sha256 };
+	int async = c->size >= (256u << 10);
 
-		emt_sha256(p, n, h);
-		s = ht_find(w, h);
-		if (s) {
-			ids[i] = s->id;
-			depths[i] = s->depth;
-			n_dedup++;
-			continue;
+	if (async)
+		pool_async(w->pool, whole_hash_job, &wj);
+
+	/* Chunks go by windows: hash all (parallel), decide dedupe (in
+	 * order), compress the new ones (parallel), insert (in order). */
+	for (uint64_t ws = 0; ws < nchunks; ws += w->win) {
+		size_t nw = (size_t)(nchunks - ws < w->win ? nchunks - ws : w->win);
+		size_t nnew = 0;
+		struct chunk_job *jobs = w->jobs;
+		struct win_ctx wc = { .w = w, .jobs = jobs };
+
+		for (size_t j = 0; j < nw; j++) {
+			uint64_t i = ws + j, off = i * cs;
+
+			jobs[j].p = data + off;
+			jobs[j].n = (size_t)(c->size - off < cs ? c->size - off : cs);
 		}
-		if (use_base && off < rg->size) {
-			size_t nb = (size_t)(rg->size - off < cs ? rg->size - off : cs);
-			uint8_t bd = rg->depths[i];
+		pool_for(w->pool, nw, hash_one, &wc);
+		for (size_t j = 0; j < nw; j++) {
+			struct chunk_job *jb = &jobs[j];
+			uint64_t i = ws + j, off = i * cs;
+			struct hslot *sl = ht_find(w, jb->hash);
 
-			if (bd < EMT_DELTA_DEPTH_MAX && similar(p, n, rg->data + off, nb)) {
-				err = compress_chunk(w, w->cbuf2, p, n, rg->data + off, nb, &clen);
-				if (err)
-					goto rollback;
-				/* A small delta means few changed bytes: no need to
-				 * try a plain frame.  Otherwise keep the smaller. */
-				if (clen <= n / 16) {
-					enc = w->cbuf2;
-					base_id = rg->chunk_ids[i];
-					depth = bd + 1;
-				} else {
-					size_t plain;
+			jb->dup_of = -1;
+			jb->base = NULL;
+			if (sl) {
+				ids[i] = sl->id;
+				depths[i] = sl->depth;
+				n_dedup++;
+				jb->state = JOB_KNOWN;
+				continue;
+			}
+			/* Repeated content inside this window is stored once. */
+			for (size_t k = 0; k < j; k++)
+				if (jobs[k].state == JOB_NEW &&
+				    memcmp(jobs[k].hash, jb->hash, EMT_SHA256_LEN) == 0) {
+					jb->dup_of = (int)k;
+					break;
+				}
+			if (jb->dup_of >= 0) {
+				jb->state = JOB_DUP;
+				n_dedup++;
+				continue;
+			}
+			jb->state = JOB_NEW;
+			wc.todo[nnew++] = j;
+			if (use_base && off < rg->size) {
+				size_t nb = (size_t)(rg->size - off < cs ? rg->size - off : cs);
 
-					err = compress_chunk(w, w->cbuf, p, n, NULL, 0, &plain);
-					if (err)
-						goto rollback;
-					if (clen + clen / 8 < plain) {
-						enc = w->cbuf2;
-						base_id = rg->chunk_ids[i];
-						depth = bd + 1;
-					} else {
-						clen = plain;
-					}
+				if (rg->depths[i] < EMT_DELTA_DEPTH_MAX &&
+				    similar(jb->p, jb->n, rg->data + off, nb)) {
+					jb->base = rg->data + off;
+					jb->nbase = nb;
+					jb->base_id = rg->chunk_ids[i];
+					jb->base_depth = rg->depths[i];
 				}
 			}
 		}
-		if (!base_id) {
-			err = compress_chunk(w, w->cbuf, p, n, NULL, 0, &clen);
+		pool_for(w->pool, nnew, compress_one, &wc);
+		for (size_t j = 0; j < nw; j++) {
+			struct chunk_job *jb = &jobs[j];
+			uint64_t i = ws + j;
+
+			if (jb->state == JOB_KNOWN)
+				continue;
+			if (jb->state == JOB_DUP) {
+				ids[i] = ids[ws + (uint64_t)jb->dup_of];
+				depths[i] = depths[ws + (uint64_t)jb->dup_of];
+				continue;
+			}
+			if (jb->err) {
+				emt_fmt(w->err, sizeof(w->err), "zstd: %s", ZSTD_getErrorName(jb->zerr));
+				err = -EIO;
+				goto rollback;
+			}
+			int64_t base_id = jb->use_delta ? jb->base_id : 0;
+			uint8_t depth = jb->use_delta ? (uint8_t)(jb->base_depth + 1) : 0;
+			sqlite3_stmt *st = w->st_chunk;
+
+			sqlite3_bind_blob(st, 1, jb->hash, EMT_SHA256_LEN, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)jb->n);
+			sqlite3_bind_text(st, 3, base_id ? "zstd-delta" : "zstd", -1, SQLITE_STATIC);
+			if (base_id)
+				sqlite3_bind_int64(st, 4, base_id);
+			else
+				sqlite3_bind_null(st, 4);
+			sqlite3_bind_int64(st, 5, depth);
+			bind_u64(st, 6, c->seq);
+			sqlite3_bind_blob(st, 7, jb->out, (int)jb->clen, SQLITE_STATIC);
+			err = step_done(w, st, "chunk");
 			if (err)
 				goto rollback;
-			enc = w->cbuf;
+			ids[i] = sqlite3_last_insert_rowid(w->db);
+			depths[i] = depth;
+			/* Visible to later windows of this capture at once. */
+			err = ht_insert(w, jb->hash, ids[i], depth);
+			if (err)
+				goto rollback;
+			memcpy(added[nadded].hash, jb->hash, EMT_SHA256_LEN);
+			nadded++;
+			stored += jb->clen;
+			n_new++;
+			if (base_id)
+				n_delta++;
 		}
-		sqlite3_stmt *st = w->st_chunk;
-
-		sqlite3_bind_blob(st, 1, h, EMT_SHA256_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-		sqlite3_bind_text(st, 3, base_id ? "zstd-delta" : "zstd", -1, SQLITE_STATIC);
-		if (base_id)
-			sqlite3_bind_int64(st, 4, base_id);
-		else
-			sqlite3_bind_null(st, 4);
-		sqlite3_bind_int64(st, 5, depth);
-		bind_u64(st, 6, c->seq);
-		sqlite3_bind_blob(st, 7, enc, (int)clen, SQLITE_STATIC);
-		err = step_done(w, st, "chunk");
-		if (err)
-			goto rollback;
-		ids[i] = sqlite3_last_insert_rowid(w->db);
-		depths[i] = depth;
-		/* Visible to later chunks of this capture at once, so repeated
-		 * content (zero pages) inside one capture is stored once. */
-		err = ht_insert(w, h, ids[i], depth);
-		if (err)
-			goto rollback;
-		memcpy(added[nadded].hash, h, EMT_SHA256_LEN);
-		nadded++;
-		stored += clen;
-		n_new++;
-		if (base_id)
-			n_delta++;
 	}
 	for (uint64_t i = 0; i < nchunks; i++) {
 		bind_u64(w->st_cc, 1, c->seq);
@@ -1091,8 +1221,12 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			goto rollback;
 	}
 
-	emt_sha_update(w->sha, data, c->size);
-	emt_sha_final(w->sha, c->sha256);
+	if (async) {
+		pool_wait(w->pool);
+		async = 0;
+	} else {
+		emt_sha256(data, c->size, c->sha256);
+	}
 	tlen = emt_ledger_text(text, sizeof(text), c, cs);
 	emt_ledger_step(w->ledger, text, tlen, c->sha256, ledger);
 
@@ -1200,6 +1334,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	goto out;
 
 rollback:
+	if (async)
+		pool_wait(w->pool);
 	sqlite3_exec(w->db, "ROLLBACK TO cap; RELEASE cap", NULL, NULL, NULL);
 	for (size_t i = 0; i < nadded; i++)
 		ht_remove(w, added[i].hash);

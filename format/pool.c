@@ -1,0 +1,170 @@
+/* pool.c - the writer's helper thread (see pool.h). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "pool.h"
+
+struct pool {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	int stop;
+
+	void (*async_fn)(void *ctx);
+	void *async_ctx;
+	int async_pending, async_running;
+
+	pool_fn pf_fn;
+	void *pf_ctx;
+	size_t pf_n;
+	atomic_size_t pf_next;
+	unsigned long pf_gen, helper_gen;
+	int pf_active, helper_in_pf;
+};
+
+static void run_items(struct pool *p, pool_fn fn, void *ctx, size_t n, int tid)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->pf_next, 1);
+
+		if (i >= n)
+			break;
+		fn(ctx, i, tid);
+	}
+}
+
+static void *helper(void *arg)
+{
+	struct pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		if (p->async_pending) {
+			void (*fn)(void *) = p->async_fn;
+			void *ctx = p->async_ctx;
+
+			p->async_pending = 0;
+			p->async_running = 1;
+			pthread_mutex_unlock(&p->mu);
+			fn(ctx);
+			pthread_mutex_lock(&p->mu);
+			p->async_running = 0;
+			pthread_cond_broadcast(&p->cv_done);
+			continue;
+		}
+		if (p->pf_active && p->helper_gen != p->pf_gen) {
+			pool_fn fn = p->pf_fn;
+			void *ctx = p->pf_ctx;
+			size_t n = p->pf_n;
+
+			p->helper_gen = p->pf_gen;
+			p->helper_in_pf = 1;
+			pthread_mutex_unlock(&p->mu);
+			run_items(p, fn, ctx, n, 1);
+			pthread_mutex_lock(&p->mu);
+			p->helper_in_pf = 0;
+			pthread_cond_broadcast(&p->cv_done);
+			continue;
+		}
+		pthread_cond_wait(&p->cv_work, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+struct pool *pool_new(void)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv_work, NULL);
+	pthread_cond_init(&p->cv_done, NULL);
+	atomic_init(&p->pf_next, 0);
+	if (pthread_create(&p->th, NULL, helper, p) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv_work);
+		pthread_cond_destroy(&p->cv_done);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void pool_free(struct pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv_work);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv_work);
+	pthread_cond_destroy(&p->cv_done);
+	free(p);
+}
+
+void pool_for(struct pool *p, size_t n, pool_fn fn, void *ctx)
+{
+	if (!p || n < 2) {
+		for (size_t i = 0; i < n; i++)
+			fn(ctx, i, 0);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->pf_fn = fn;
+	p->pf_ctx = ctx;
+	p->pf_n = n;
+	atomic_store(&p->pf_next, 0);
+	p->pf_gen++;
+	p->pf_active = 1;
+	pthread_cond_signal(&p->cv_work);
+	pthread_mutex_unlock(&p->mu);
+
+	run_items(p, fn, ctx, n, 0);
+
+	/* Every item is claimed; wait for the helper to finish its own. */
+	pthread_mutex_lock(&p->mu);
+	p->pf_active = 0;
+	while (p->helper_in_pf)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_async(struct pool *p, void (*fn)(void *ctx), void *ctx)
+{
+	if (!p) {
+		fn(ctx);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->async_fn = fn;
+	p->async_ctx = ctx;
+	p->async_pending = 1;
+	pthread_cond_signal(&p->cv_work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_wait(struct pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	/* Not picked up yet (helper never woke): run it here. */
+	if (p->async_pending) {
+		void (*fn)(void *) = p->async_fn;
+		void *ctx = p->async_ctx;
+
+		p->async_pending = 0;
+		pthread_mutex_unlock(&p->mu);
+		fn(ctx);
+		return;
+	}
+	while (p->async_running)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
