@@ -395,7 +395,14 @@ int main(int argc, char **argv)
 	corpus = malloc(corpus_max);
 	add_dir("/usr/lib/x86_64-linux-gnu", ".so");
 	add_text("/usr/bin/luajit");
-	add_dir("build/bin", NULL);
+	{
+		/* This build's own tools (run from the top of the tree). */
+		char bdir[4096];
+		const char *b = getenv("BUILD");
+
+		snprintf(bdir, sizeof(bdir), "%s/bin", b && *b ? b : "build");
+		add_dir(bdir, NULL);
+	}
 	if (corpus_len < (1 << 20)) {
 		fprintf(stderr, "bench_format: found only %zu bytes of code\n", corpus_len);
 		return 1;

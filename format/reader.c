@@ -1565,6 +1565,27 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 			vreport(&v, "seal", msg);
 		}
 	}
+	/* Gaps and registers must belong to a capture and fit in it. */
+	if (prep(r, &q, "SELECT g.seq, g.offset FROM gaps g LEFT JOIN captures c ON c.seq = g.seq"
+		 " WHERE c.seq IS NULL OR g.offset < 0 OR g.length < 1 OR g.length > c.size"
+		 " OR g.offset > c.size - g.length"
+		 " OR g.reason NOT IN ('unreadable', 'unmapped', 'truncated', 'limit')") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			emt_fmt(msg, sizeof(msg), "gap at offset %" PRId64 " outside the capture or bad reason",
+				(int64_t)sqlite3_column_int64(q, 1));
+			vreport(&v, item, msg);
+		}
+		sqlite3_finalize(q);
+	}
+	if (prep(r, &q, "SELECT x.seq FROM regs x LEFT JOIN captures c ON c.seq = x.seq"
+		 " WHERE c.seq IS NULL OR (x.arch = 'x86_64' AND length(x.data) <> 224)") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			vreport(&v, item, "register record without capture or of the wrong size");
+		}
+		sqlite3_finalize(q);
+	}
 	/* Versions of a region must be 1..K without holes. */
 	if (prep(r, &q, "SELECT region_id, count(*), max(version) FROM captures GROUP BY region_id"
 		 " HAVING count(*) <> max(version) OR min(version) <> 1") == 0) {

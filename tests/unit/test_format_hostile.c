@@ -362,6 +362,20 @@ static void test_tamper_ledger(void **state)
 	emt_reader_close(r);
 	free(path);
 
+	/* Gaps outside their capture, registers of the wrong size. */
+	path = mk_archive("gaps.emt", data, 1);
+	sql(path, "INSERT INTO gaps VALUES(1, 4096, 1000000, 'limit', 0);"
+		  "PRAGMA ignore_check_constraints = 1;"
+		  "INSERT INTO regs VALUES(2, 'x86_64', x'0102')");
+	r = open_ok(path);
+	problems = 0;
+	assert_int_equal(emt_reader_verify(r, count_report, &problems, NULL), 2);
+	struct emt_regs_x86_64 regs;
+
+	assert_int_equal(emt_reader_regs(r, 2, &regs), -EBADMSG);
+	emt_reader_close(r);
+	free(path);
+
 	/* Deleting the last capture of a sealed archive is seen by the seal. */
 	path = mk_archive("trunc.emt", data, 1);
 	sql(path, "DELETE FROM capture_chunks WHERE seq = 3; DELETE FROM captures WHERE seq = 3");
