@@ -58,7 +58,10 @@
 #define PT_BUCKETS 256
 #define PAGE_SZ 4096ull
 
-enum pt_state { PT_W = 1, PT_X = 2 };
+/* PT_W/PT_X: an RWX range under W^X.  PT_SHARED: an executable shared
+ * view (memfd, shm) whose pages may change through another, writable
+ * view without any fault or syscall: captured again at munmap and exit. */
+enum pt_state { PT_W = 1, PT_X = 2, PT_SHARED = 3 };
 
 /* A tracked range: the target asked for W|X (`asked`), we keep it either
  * read+write (PT_W) or read+exec (PT_X). */
@@ -92,6 +95,7 @@ struct pt_proc {
 	struct pt_mm *mm;
 	int      exited;
 	int      unmap_traced;  /* the munmap/mremap filter was added */
+	int      exit_seen;     /* shared views captured at exit */
 	struct pt_proc *next;
 };
 
@@ -659,6 +663,22 @@ static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
 	sink_event(s->sink, &ev);
 }
 
+/* Captures the shared executable views of t's process overlapping
+ * [addr, addr+len) (everything for len 0), with trigger trig. */
+static void capture_shared(struct emt_session *s, struct pt_task *t,
+			   uint64_t addr, uint64_t len, enum emt_trigger trig)
+{
+	struct pt_mm *m = t->proc->mm;
+	for (size_t i = 0; m && i < m->n; i++) {
+		struct pt_region r = m->r[i];
+		if (r.state != PT_SHARED ||
+		    (len && (r.start >= addr + len || addr >= r.start + r.len)))
+			continue;
+		capture_range(s, t->proc->pid, t->tid, r.region_id, r.start, r.len,
+			      trig, r.asked, r.asked, NULL, NULL);
+	}
+}
+
 /* Starts tracking [addr, addr+len) as WRITABLE with `asked` protections. */
 static int track_rwx(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		     uint64_t len, uint32_t asked, const struct sink_backing *b)
@@ -710,6 +730,8 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 			       mm_overlaps(m, y->a[0], page_up(y->a[1]));
 		break;
 	case SYS_munmap:
+		/* Last chance for shared views: the pages go with the call. */
+		capture_shared(s, t, y->a[0], page_up(y->a[1]), EMT_TRIGGER_MUNMAP);
 		y->need_exit = mm_overlaps(m, y->a[0], page_up(y->a[1]));
 		if (!y->need_exit)
 			sink_region_unmap(s->sink, t->proc->pid, y->a[0],
@@ -789,6 +811,16 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 					capture_range(s, pid, t->tid, id, addr, len,
 						      EMT_TRIGGER_MMAP, 0, prot,
 						      NULL, &seq);
+				if (!err && (y->a[3] & MAP_SHARED)) {
+					struct pt_region r = {
+						.start = addr, .len = len, .asked = prot,
+						.state = PT_SHARED, .region_id = id,
+						.whole = len,
+					};
+					if (mm_push(m, &r))
+						err = emt_session_fail(s, -ENOMEM,
+								       "out of memory");
+				}
 			}
 		}
 		if (prot & PROT_EXEC)
@@ -916,7 +948,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 		return SIGSEGV;
 	uint64_t fa = (uint64_t)(uintptr_t)si.si_addr;
 	struct pt_region *r = mm_find(m, fa);
-	if (!r)
+	if (!r || r->state == PT_SHARED)
 		return SIGSEGV;
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &u) < 0)
 		return errno == ESRCH ? 0 : SIGSEGV;
@@ -1065,6 +1097,14 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 				task_get(s, (pid_t)child);
 			return resume(s, t, 0);
 		}
+		case PTRACE_EVENT_EXIT:
+			/* The memory is still there at this stop, gone at the
+			 * exit status. */
+			if (!t->proc->exit_seen && t->proc->mm) {
+				t->proc->exit_seen = 1;
+				capture_shared(s, t, 0, 0, EMT_TRIGGER_EXIT);
+			}
+			return resume(s, t, 0);
 		case PTRACE_EVENT_EXEC:
 			err = on_exec(s, t);
 			if (err < 0)
@@ -1222,7 +1262,7 @@ static int launch(struct emt_session *s)
 	}
 	if (ptrace(PTRACE_SEIZE, pid, 0,
 		   PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-		   PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL |
+		   PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL |
 		   PTRACE_O_TRACESYSGOOD) < 0) {
 		err = -errno;
 		kill(pid, SIGKILL);
@@ -1308,12 +1348,44 @@ static int wait_all_held(struct emt_session *s, int ms)
 	}
 }
 
+struct attach_ctx {
+	struct emt_session *s;
+	struct pt_task *t;      /* a held thread of the attached process */
+};
+
+/* sink_baseline callback: keeps watching what can still change. */
+static int attach_watch(void *ctx, const struct proc_map *mp, int64_t id)
+{
+	struct attach_ctx *ac = ctx;
+	struct pt_task *t = ac->t;
+	uint64_t len = mp->end - mp->start;
+	int err;
+
+	if ((mp->prot & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC)) {
+		struct sink_backing b = {
+			.kind = proc_map_backing(mp),
+			.path = mp->path[0] ? mp->path : NULL,
+			.inode = mp->inode, .dev = mp->dev, .offset = mp->offset,
+		};
+		err = remote_mprotect(ac->s, t, mp->start, len,
+				      mp->prot & ~(uint32_t)PROT_EXEC);
+		return err ? err : track_rwx(ac->s, t, mp->start, len, mp->prot, &b);
+	}
+	struct pt_region r = {
+		.start = mp->start, .len = len, .asked = mp->prot,
+		.state = PT_SHARED, .region_id = id, .whole = len,
+	};
+	if (mm_push(t->proc->mm, &r))
+		return emt_session_fail(ac->s, -ENOMEM, "out of memory");
+	return 0;
+}
+
 static int attach(struct emt_session *s)
 {
 	struct pt_engine *e = E(s);
 	pid_t pid = s->opts.pid;
 	const long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-			  PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+			  PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
 			  PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP;
 	int err, changed;
 
@@ -1353,28 +1425,12 @@ static int attach(struct emt_session *s)
 	err = wait_all_held(s, 5000);
 	if (err < 0)
 		return emt_session_fail(s, err, "pid %d: threads did not stop", (int)pid);
-	/* Existing RWX ranges are switched to W^X like new ones. */
-	struct pt_task *t = task_lookup(e, pid);
-	struct proc_map *maps;
-	size_t n;
-	if (t && proc_maps_read(pid, &maps, &n) == 0) {
-		for (size_t i = 0; i < n && !err; i++) {
-			struct proc_map *mp = &maps[i];
-			if ((mp->prot & (PROT_WRITE | PROT_EXEC)) != (PROT_WRITE | PROT_EXEC))
-				continue;
-			struct sink_backing b = {
-				.kind = proc_map_backing(mp),
-				.path = mp->path[0] ? mp->path : NULL,
-				.inode = mp->inode, .dev = mp->dev, .offset = mp->offset,
-			};
-			err = remote_mprotect(s, t, mp->start, mp->end - mp->start,
-					      mp->prot & ~(uint32_t)PROT_EXEC);
-			if (!err)
-				err = track_rwx(s, t, mp->start, mp->end - mp->start,
-						mp->prot, &b);
-		}
-		proc_maps_free(maps, n);
-	}
+	/* Existing code is captured as the baseline; RWX ranges are then
+	 * switched to W^X like new ones, shared views watched. */
+	struct attach_ctx ac = { s, task_lookup(e, pid) };
+	if (ac.t)
+		err = sink_baseline(s->sink, pid, s->opts.capture_files,
+				    attach_watch, &ac);
 	e->stopping = 0;
 	for (int b = 0; b < PT_BUCKETS; b++)
 		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
@@ -1458,6 +1514,10 @@ static int restore_all(struct emt_session *s)
 				continue;
 			while (m->n) {
 				struct pt_region r = m->r[m->n - 1];
+				if (r.state == PT_SHARED) {
+					m->n--;
+					continue;
+				}
 				int err = remote_mprotect(s, t, r.start, r.len, r.asked);
 				if (err == -ESRCH) {
 					/* t is gone or going: use another thread. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "engine.h"
 #include "proc.h"
@@ -431,4 +432,58 @@ int sink_for_each_rwx(struct emt_sink *k, pid_t pid,
 		ret = fn(ctx, &snap[i]);
 	free(snap);
 	return ret;
+}
+
+int sink_baseline(struct emt_sink *k, pid_t pid, int capture_files,
+		  int (*fn)(void *ctx, const struct proc_map *m, int64_t region_id),
+		  void *ctx)
+{
+	struct proc_map *maps;
+	size_t n;
+	struct timespec ts;
+	int err = proc_maps_read(pid, &maps, &n);
+
+	if (err)
+		return emt_session_fail(k->s, err, "cannot read maps of pid %d: %s",
+					(int)pid, strerror(-err));
+	for (size_t i = 0; i < n && !err; i++) {
+		struct proc_map *m = &maps[i];
+		uint32_t kind = proc_map_backing(m);
+		uint64_t len = m->end - m->start;
+		if (!(m->prot & PROT_EXEC) || strncmp(m->path, "[v", 2) == 0)
+			continue;
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		uint64_t t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		struct sink_backing bk = { kind, m->path[0] ? m->path : NULL,
+					   m->inode, m->dev, m->offset };
+		int64_t id = sink_region_update(k, pid, m->start, len, m->prot, &bk, t0);
+		if (id < 0) {
+			err = (int)id;
+			break;
+		}
+		if (kind == EMT_BACKING_FILE && !capture_files)
+			continue;
+		void *buf = malloc(len ? len : 1);
+		struct emt_gap *gaps = NULL;
+		size_t ng = 0;
+		if (!buf) {
+			err = emt_session_fail(k->s, -ENOMEM, "out of memory");
+			break;
+		}
+		err = proc_read_mem(pid, m->start, len, buf, &gaps, &ng);
+		if (!err)
+			err = sink_capture(k, id, pid, pid, m->start, len, buf, gaps, ng,
+					   EMT_TRIGGER_BASELINE, m->prot, m->prot, t0,
+					   NULL, NULL);
+		else if (err == -ESRCH)
+			err = emt_session_fail(k->s, err, "pid %d exited during baseline",
+					       (int)pid);
+		free(buf);
+		free(gaps);
+		if (!err && fn && ((m->prot & PROT_WRITE) ||
+				   (m->shared && kind != EMT_BACKING_FILE)))
+			err = fn(ctx, m, id);
+	}
+	proc_maps_free(maps, n);
+	return err;
 }

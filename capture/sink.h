@@ -88,4 +88,18 @@ struct sink_rwx {
 int sink_for_each_rwx(struct emt_sink *k, pid_t pid,
 		      int (*fn)(void *ctx, const struct sink_rwx *r), void *ctx);
 
+/* Baseline of a process found running (attach): its existing executable
+ * memory.  Mappings backed by a regular file on disk become regions only
+ * (their bytes are the file) unless capture_files; every other executable
+ * mapping (anonymous, memfd, deleted, shared, device; not [vdso]/[vsyscall])
+ * is read and captured with trigger "baseline".  For each captured mapping
+ * that is writable, or shared and not a plain file (its bytes can still
+ * change), fn(ctx, map, region_id) is called so the engine can keep
+ * watching it; a non-zero return stops the walk and is returned.  fn may
+ * be NULL.  Returns 0 or -errno (-ESRCH if the process vanished). */
+struct proc_map;
+int sink_baseline(struct emt_sink *k, pid_t pid, int capture_files,
+		  int (*fn)(void *ctx, const struct proc_map *m, int64_t region_id),
+		  void *ctx);
+
 #endif /* EMT_CAPTURE_SINK_H */

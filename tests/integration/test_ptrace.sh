@@ -134,12 +134,19 @@ else
 	fail "attach: target ran on to a correct end after the detach" "exit $lrc: $(head -c 300 "$T/lr.err")"
 fi
 "$CR" -v --require-regs "$T/lr.emt" "$T/lr.out" >"$T/lr.cr" 2>&1
-# Truth line 2 is the RWX region made before the attach: switched to W^X
-# at attach, its first execution afterwards is captured.
-if grep -q '^FOUND .*(truth line 2) .*trigger=first-exec-fault' "$T/lr.cr"; then
-	pass "attach: existing RWX code captured at its first execution"
+# Truth line 2 is the RWX region made before the attach: captured as the
+# baseline, then switched to W^X, its next execution is a first-exec-fault
+# capture of the same bytes.
+rwx_addr=$(sed -n '2s/.* addr=0x\([0-9a-f]*\) .*/\1/p' "$T/lr.out")
+rwx_sha=$(sed -n '2s/.* sha256=\([0-9a-f]*\) .*/\1/p' "$T/lr.out")
+"$BIN/emt-ls" --json "$T/lr.emt" >"$T/lr.json" 2>/dev/null
+if grep -q "^FOUND .*(truth line 2) .*trigger=baseline" "$T/lr.cr" &&
+   grep '"trigger":"first-exec-fault"' "$T/lr.json" | grep "\"addr\":\"0x$rwx_addr\"" |
+	grep -q "\"sha256\":\"$rwx_sha\""; then
+	pass "attach: existing RWX code captured at attach and at its first execution"
 else
-	fail "attach: existing RWX code captured at its first execution" "$(grep 'truth line 2)' "$T/lr.cr")"
+	fail "attach: existing RWX code captured at attach and at its first execution" \
+		"$(grep 'truth line 2)' "$T/lr.cr"); $(grep -c first-exec-fault "$T/lr.json") fef captures"
 fi
 nf=$(grep -c '^FOUND .*trigger=mprotect' "$T/lr.cr")
 if [ "$nf" -ge 5 ]; then
