@@ -187,7 +187,8 @@ static void insn_hex(const struct insn *i, char *buf)
 /* Emits the instruction changes of range k: pairs at the same offset
  * that differ are "changed", the rest "removed" (A) / "added" (B). */
 static void print_insns(const struct insn_list *la, const struct insn_list *lb,
-			size_t *ia, size_t *ib, uint32_t k, struct cli_json *j)
+			size_t *ia, size_t *ib, uint32_t k, struct cli_json *j,
+			uint64_t start, uint64_t end)
 {
 	char ha[64], hb[64];
 
@@ -195,7 +196,7 @@ static void print_insns(const struct insn_list *la, const struct insn_list *lb,
 		cli_json_name(j, "instructions");
 		cli_json_start_array(j);
 	} else {
-		printf("  instructions:\n");
+		printf("  instructions at 0x%" PRIx64 "-0x%" PRIx64 ":\n", start, end);
 	}
 	for (;;) {
 		const struct insn *a = *ia < la->n && la->v[*ia].range == k ? &la->v[*ia] : NULL;
@@ -435,6 +436,7 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 #ifdef EMT_HAVE_CAPSTONE
 		size_t ia = 0, ib = 0;
 #endif
+		size_t hunk_end = 0;
 
 		for (size_t k = 0; k < nrg; k++) {
 			uint64_t s = rg[k].off, e = rg[k].off + rg[k].len;
@@ -457,19 +459,40 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 					free(ha);
 					free(hb);
 				}
-			} else {
+			} else if (k == 0 || k > hunk_end) {
+				/* ranges whose context rows touch share one hunk,
+				 * so no row is listed twice */
 				uint64_t cs = s > o->context ? s - o->context : 0;
 				uint64_t ce = e + o->context < n ? e + o->context : n;
+				size_t h = k;
 
-				printf("@@ 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " byte%s) @@\n",
-				       a->addr + offa + s, a->addr + offa + e, rg[k].len,
-				       rg[k].len == 1 ? "" : "s");
+				while (h + 1 < nrg) {
+					uint64_t ns = rg[h + 1].off > o->context ?
+						      rg[h + 1].off - o->context : 0;
+
+					if ((ns & ~7ull) > ((ce + 7) & ~7ull))
+						break;
+					h++;
+					ce = rg[h].off + rg[h].len + o->context < n ?
+					     rg[h].off + rg[h].len + o->context : n;
+				}
+				fputs("@@", stdout);
+				for (size_t q = k; q <= h && q < k + 4; q++)
+					printf("%s 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " byte%s)",
+					       q > k ? "," : "", a->addr + offa + rg[q].off,
+					       a->addr + offa + rg[q].off + rg[q].len, rg[q].len,
+					       rg[q].len == 1 ? "" : "s");
+				if (h >= k + 4)
+					printf(" and %zu more ranges", h - k - 3);
+				fputs(" @@\n", stdout);
 				print_rows(A->buf + offa, B->buf + offb, cs, ce,
 					   a->addr + offa, b->addr + offb, two_addr, o->full);
+				hunk_end = h;
 			}
 #ifdef EMT_HAVE_CAPSTONE
 			if (o->disasm)
-				print_insns(&la, &lb, &ia, &ib, (uint32_t)k, j);
+				print_insns(&la, &lb, &ia, &ib, (uint32_t)k, j,
+					    a->addr + offa + s, a->addr + offa + e);
 #endif
 			if (j)
 				cli_json_end_object(j);

@@ -77,6 +77,7 @@ static int print_header(struct emt_reader *r, const char *path)
 	char tbuf[CLI_TIME_BUFSZ], line[256];
 	const char *v;
 	uint64_t npids = 0;
+	uint32_t shown[16];
 	int rc;
 
 	rc = emt_reader_summary(r, &s);
@@ -94,15 +95,24 @@ static int print_header(struct emt_reader *r, const char *path)
 	if (!it)
 		return -errno;
 	while ((rc = emt_process_iter_next(it, &p)) > 0) {
-		if (npids < 16)
+		/* a process that execs keeps its pid but gets a new row */
+		int seen = 0;
+
+		for (uint64_t i = 0; i < npids && i < 16; i++)
+			seen |= shown[i] == p.pid;
+		if (seen)
+			continue;
+		if (npids < 16) {
+			shown[npids] = p.pid;
 			printf("%s%" PRIu32, npids ? " " : "", p.pid);
+		}
 		npids++;
 	}
 	emt_row_iter_free(it);
 	if (rc < 0)
 		return rc;
 	if (npids > 16)
-		printf(" ... (%" PRIu64 " in all)", npids);
+		printf(" ... (%" PRIu64 " or more in all)", npids);
 	if (npids == 0)
 		putchar('-');
 	putchar('\n');

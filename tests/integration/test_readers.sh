@@ -69,7 +69,7 @@ check "ls --width 80 fits 80 columns" test "$(awk '{ if (length($0) > m) m = len
 "$LS" "$A/sample.emt" >"$T/wide"
 check "ls full rows are wider than 80 (TID and range shown)" grep -q '7f00dead0000-7f00dead2000' "$T/wide"
 check "ls header says sealed" grep -q '^format *1\.0, sealed' "$T/wide"
-check "ls header counts" grep -q '^counts *2 processes, 4 regions, 6 captures, 7 events' "$T/wide"
+check "ls header counts" grep -q '^counts *2 processes, 5 regions, 8 captures, 7 events' "$T/wide"
 check "ls header losses and gaps" sh -c "grep -q '^lost *3 events' '$T/wide' && grep -q '^gaps *1\$' '$T/wide'"
 check "ls unsealed archive shown as unsealed" sh -c "'$LS' '$A/unsealed.emt' | grep -q 'unsealed (not closed cleanly)'"
 
@@ -91,7 +91,7 @@ check "ls table shows a newline in a path as backslash-n" sh -c \
 # JSON keys the issue requires, with the fixture's ground truth.
 "$LS" --json "$A/sample.emt" >"$T/j"
 check "ls --json: one object per line with required keys" sh -c \
-	"jq -e 'has(\"seq\") and has(\"region\") and has(\"version\") and has(\"pid\") and has(\"tid\") and has(\"addr\") and has(\"size\") and has(\"time\") and has(\"trigger\") and has(\"prot\") and has(\"sha256\") and has(\"gaps\")' '$T/j' | grep -vq false && test \$(wc -l <'$T/j') -eq 6"
+	"jq -e 'has(\"seq\") and has(\"region\") and has(\"version\") and has(\"pid\") and has(\"tid\") and has(\"addr\") and has(\"size\") and has(\"time\") and has(\"trigger\") and has(\"prot\") and has(\"sha256\") and has(\"gaps\")' '$T/j' | grep -vq false && test \$(wc -l <'$T/j') -eq 8"
 check "ls --json ground truth of seq 2 (rip, trigger, tid)" sh -c \
 	"jq -s -e '.[] | select(.seq==2) | .rip==\"0x7f00beef0020\" and .trigger==\"first-exec-fault\" and .tid==4244 and .addr==\"0x7f00beef0000\"' '$T/j' >/dev/null"
 check "ls --json gap of seq 4" sh -c \
@@ -103,17 +103,18 @@ check "ls --json time is ISO 8601 UTC with ns" sh -c \
 seqs() { "$LS" --json "$@" "$A/sample.emt" | jq -r .seq | tr '\n' ' '; }
 check "ls --pid 4243" test "$(seqs --pid 4243)" = "4 "
 check "ls --region 1" test "$(seqs --region 1)" = "1 3 5 "
-check "ls --trigger mprotect" test "$(seqs --trigger mprotect)" = "1 3 5 "
+check "ls --trigger mprotect" test "$(seqs --trigger mprotect)" = "1 3 5 7 8 "
 check "ls --trigger first-exec-fault" test "$(seqs --trigger first-exec-fault)" = "2 "
 check "ls --min-size 9k" test "$(seqs --min-size 9k)" = "4 "
 check "ls --min-size 8192" test "$(seqs --min-size 8192)" = "1 3 4 5 6 "
 t3=$(jq -r 'select(.seq==3).time' "$T/j")
 t5=$(jq -r 'select(.seq==5).time' "$T/j")
-check "ls --since (seq 3's time)" test "$(seqs --since "$t3")" = "3 4 5 6 "
+check "ls --since (seq 3's time)" test "$(seqs --since "$t3")" = "3 4 5 6 7 8 "
 check "ls --until (seq 3's time)" test "$(seqs --until "$t3")" = "1 2 3 "
 check "ls --since/--until window" test "$(seqs --since "$t3" --until "$t5")" = "3 4 5 "
 check "ls --since @epoch in the future" test "$(seqs --since @4000000000)" = ""
 check "ls combined filters" test "$(seqs --pid 4242 --trigger mprotect --min-size 8k)" = "1 3 5 "
+check "ls combined filters (small ones)" test "$(seqs --pid 4242 --trigger mprotect --region 5)" = "7 8 "
 check "ls --regions --pid 4243" test "$("$LS" --regions --json --pid 4243 "$A/sample.emt" | jq -r .region)" = "3"
 check "ls --regions --region 2 versions" test "$("$LS" --regions --json --region 2 "$A/sample.emt" | jq -r .versions)" = "1"
 check "ls --regions versions of region 1" test "$("$LS" --regions --json "$A/sample.emt" | jq -r 'select(.region==1).versions')" = "3"
@@ -122,7 +123,7 @@ check "ls --events --since" test "$("$LS" --events --json --since "$t5" "$A/samp
 check "ls --no-header drops the header" sh -c "'$LS' -n '$A/sample.emt' | head -n 1 | grep -q '^ *SEQ'"
 
 # ----------------------------------------------------------- emt-extract
-for s in 1 2 3 4 5 6; do
+for s in 1 2 3 4 5 6 7 8; do
 	want=$(jq -r "select(.seq==$s).sha256" "$T/j")
 	got=$("$EX" "$A/sample.emt" --seq "$s" 2>/dev/null | sha256sum | cut -d' ' -f1)
 	check "extract --seq $s raw bytes match sha256" test "$want" = "$got"
@@ -181,16 +182,16 @@ check "extract warns that a gap was written as zeros" grep -q "capture 4: 0x7f00
 # --all: names sort by seq and tell seq, pid, address and version.
 status "extract --all" 0 "$EX" "$A/sample.emt" --all -d "$T/all"
 check "extract --all file names" test "$(ls "$T/all" | tr '\n' ' ')" = \
-	"000001-pid4242-0x7f00dead0000-v1.bin 000002-pid4242-0x7f00beef0000-v1.bin 000003-pid4242-0x7f00dead0000-v2.bin 000004-pid4243-0x7f00cafe0000-v1.bin 000005-pid4242-0x7f00dead0000-v3.bin 000006-pid4242-0x7f00dead1000-v1.bin manifest.json "
+	"000001-pid4242-0x7f00dead0000-v1.bin 000002-pid4242-0x7f00beef0000-v1.bin 000003-pid4242-0x7f00dead0000-v2.bin 000004-pid4243-0x7f00cafe0000-v1.bin 000005-pid4242-0x7f00dead0000-v3.bin 000006-pid4242-0x7f00dead1000-v1.bin 000007-pid4242-0x7f00f00d0000-v1.bin 000008-pid4242-0x7f00f00d0000-v2.bin manifest.json "
 check "extract --all manifest: sha256 of every file" sh -c \
 	"cd '$T/all' && jq -r '.[] | .sha256 + \"  \" + .file' manifest.json | sha256sum -c --quiet"
 check "extract --all manifest: all fields" sh -c \
-	"jq -e 'length==6 and all(.[]; has(\"seq\") and has(\"pid\") and has(\"addr\") and has(\"version\") and has(\"trigger\") and has(\"time\") and .damaged==false)' '$T/all/manifest.json' >/dev/null"
+	"jq -e 'length==8 and all(.[]; has(\"seq\") and has(\"pid\") and has(\"addr\") and has(\"version\") and has(\"trigger\") and has(\"time\") and .damaged==false)' '$T/all/manifest.json' >/dev/null"
 status "extract --all refuses an existing manifest" 1 "$EX" "$A/sample.emt" --all -d "$T/all"
 status "extract --all --force overwrites" 0 "$EX" "$A/sample.emt" --all -d "$T/all" --force
 status "extract --all with filters" 0 "$EX" "$A/sample.emt" --all -d "$T/f" --pid 4242 --trigger mprotect --format elf
 check "extract --all filters and elf names" test "$(ls "$T/f" | tr '\n' ' ')" = \
-	"000001-pid4242-0x7f00dead0000-v1.elf 000003-pid4242-0x7f00dead0000-v2.elf 000005-pid4242-0x7f00dead0000-v3.elf manifest.json "
+	"000001-pid4242-0x7f00dead0000-v1.elf 000003-pid4242-0x7f00dead0000-v2.elf 000005-pid4242-0x7f00dead0000-v3.elf 000007-pid4242-0x7f00f00d0000-v1.elf 000008-pid4242-0x7f00f00d0000-v2.elf manifest.json "
 status "extract --all --region --min-size --since --until" 0 "$EX" "$A/sample.emt" --all -d "$T/g" \
 	--region 1 --min-size 8k --since "$t3" --until "$t5" --format hex
 check "extract --all second filter set" test "$(ls "$T/g" | tr '\n' ' ')" = \
@@ -207,7 +208,7 @@ status "extract --all --force on damage exits 0" 0 "$EX" "$A/bad-hash.emt" --all
 check "extract --all --force: manifest marks the damaged capture" test \
 	"$(jq -c '[.[] | select(.damaged) | .seq]' "$T/dmgf/manifest.json")" = "[2]"
 check "extract --all --force: warning names the capture" grep -q "warning: capture 2: .*writing it anyway" "$T/serr"
-check "extract --all on damage still writes intact captures" test "$(ls "$T/dmg" | wc -l)" -eq 6
+check "extract --all on damage still writes intact captures" test "$(ls "$T/dmg" | wc -l)" -eq 8
 
 # ------------------------------------------------------------- emt-diff
 golden diff-1-3 "$DF" sample.emt 1 3
@@ -223,6 +224,11 @@ ranges() { "$DF" --json "$A/sample.emt" "$@" | jq -c '[.ranges[] | [.start, .end
 check "diff 1 3 reports exactly the known ranges" test "$(ranges 1 3)" = \
 	'[["0x7f00dead0015","0x7f00dead0016"],["0x7f00dead1000","0x7f00dead1007"]]'
 check "diff 3 5 reports exactly the known range" test "$(ranges 3 5)" = '[["0x7f00dead0020","0x7f00dead0025"]]'
+check "diff 7 8 reports exactly the known ranges" test "$(ranges 7 8)" = \
+	'[["0x7f00f00d0003","0x7f00f00d0004"],["0x7f00f00d0008","0x7f00f00d000c"]]'
+golden diff-7-8 "$DF" sample.emt 7 8
+check "diff 7 8: close ranges share one hunk, no row twice" sh -c \
+	"'$DF' '$A/sample.emt' 7 8 >'$T/d78'; test \$(grep -c '^@@' '$T/d78') -eq 1 && test \$(grep -c '^. 7f00f00d0000 ' '$T/d78') -eq 1"
 check "diff 1 3 summary" sh -c "'$DF' '$A/sample.emt' 1 3 | grep -q '^bytes changed: 8 in 2 ranges, first 0x7f00dead0015, last 0x7f00dead1006'"
 check "diff 5 6 base difference and overlap" sh -c \
 	"'$DF' '$A/sample.emt' 5 6 | grep -q '^base addresses differ by +0x1000 (B - A); compared by address over 0x7f00dead1000-0x7f00dead2000'"
@@ -243,6 +249,8 @@ if "$DF" --version | grep -q 'disassembler: capstone'; then
 	golden diff-disasm-1-3 "$DF" --disasm sample.emt 1 3
 	check "diff --disasm names the changed mov" sh -c \
 		"'$DF' --disasm '$A/sample.emt' 1 3 | grep -A1 '~ 0x7f00dead0014: b8 01 00 00 00 *mov eax, 1' | grep -q 'mov eax, 0x2a'"
+	check "diff --disasm names both changed instructions of one hunk" sh -c \
+		"'$DF' -D '$A/sample.emt' 7 8 | grep -A1 '~ 0x7f00f00d0002: b9 29 00 00 00 *mov ecx, 0x29' | grep -q 'mov ecx, 0x39' && '$DF' -D '$A/sample.emt' 7 8 | grep -A1 '~ 0x7f00f00d0007: 05 3b cb a5 90 *add eax, 0x90a5cb3b' | grep -q 'add eax, 0x68d19f95'"
 	check "diff --disasm names the added jmp" sh -c \
 		"'$DF' --disasm '$A/sample.emt' 3 5 | grep -A1 '~ 0x7f00dead0020: 90 *nop' | grep -q 'e9 db 0f 00 00 *jmp 0x7f00dead1000'"
 	check "diff --disasm --json instructions" test \
@@ -276,7 +284,7 @@ check "verify bad-chunk: damaged, captures sharing the chunk" test "$(items bad-
 check "verify bad-chunk: names the chunk" grep -q '^capture 1: .*chunk 1' "$T/v"
 check "verify bad-hash: capture 2 damaged" test "$(items bad-hash)" = "exit=1 capture 2,"
 check "verify bad-hash: content hash" grep -q '^capture 2: .*hash' "$T/v"
-check "verify delta-loop: captures 3 and 5" test "$(items delta-loop)" = "exit=1 capture 3,capture 5,"
+check "verify delta-loop: every delta capture (3, 5, 8)" test "$(items delta-loop)" = "exit=1 capture 3,capture 5,capture 8,"
 check "verify missing-chunk: capture 2" test "$(items missing-chunk)" = "exit=1 capture 2,"
 check "verify missing-chunk: says missing" grep -q '^capture 2: .*missing' "$T/v"
 check "verify size-mismatch: capture 1" test "$(items size-mismatch)" = "exit=1 capture 1,"
@@ -309,7 +317,7 @@ for h in "$A"/*.emt; do
 	check "$n: readers never crash and leave it unchanged" test "$sum" = "$(sha256sum <"$h")"
 	check "$n: no stray WAL or journal beside it" test ! -e "$h-wal" -a ! -e "$h-journal"
 done
-check "planted trigger archive reads as intact data" sh -c "'$LS' --json '$A/planted-trigger.emt' | jq -e 'select(.seq==6)' >/dev/null"
+check "planted trigger archive reads as intact data" sh -c "'$LS' --json '$A/planted-trigger.emt' | jq -s -e 'map(.seq) == [1,2,3,4,5,6,7,8]' >/dev/null"
 
 # -------------------------------------------------- regeneration matches
 GEN="$BUILD/dev/gen-fixture-archives"

@@ -142,12 +142,13 @@ static void finish(struct emt_writer *w, const char *what)
 }
 
 /* ------------------------------------------------------------------ */
-/* sample.emt: two processes, four regions, six captures.              */
+/* sample.emt: two processes, five regions, eight captures.            */
 
 #define R1 0x7f00dead0000ull   /* anon, 3 versions (polymorphic) */
 #define R2 0x7f00beef0000ull   /* memfd, first-exec fault with registers */
 #define R3 0x7f00cafe0000ull   /* child's anon region with a gap, at exit */
 #define R4 0x7f00dead1000ull   /* remapped over R1's second page, munmap */
+#define R5 0x7f00f00d0000ull   /* 2 versions with changes 4 bytes apart */
 
 /* push rbp; mov rbp,rsp; mov eax,1; pop rbp; ret */
 static const uint8_t fn_v1[] = { 0x55, 0x48, 0x89, 0xe5, 0xb8, 0x01, 0x00,
@@ -156,6 +157,12 @@ static const uint8_t fn_v1[] = { 0x55, 0x48, 0x89, 0xe5, 0xb8, 0x01, 0x00,
 static const uint8_t page2_v2[] = { 0x48, 0x31, 0xc0, 0x48, 0xff, 0xc0, 0xc3, 0x90 };
 /* jmp R1+0x1000 (rel32 = 0x1000 - 0x25) */
 static const uint8_t jmp_v3[] = { 0xe9, 0xdb, 0x0f, 0x00, 0x00 };
+/* xor eax,eax; mov ecx,0x29; add eax,0x90a5cb3b; dec ecx; jne -9; ret
+ * (fx_poly's loop); v2 changes the count and the addend */
+static const uint8_t loop_v1[] = { 0x31, 0xc0, 0xb9, 0x29, 0x00, 0x00, 0x00, 0x05,
+				   0x3b, 0xcb, 0xa5, 0x90, 0xff, 0xc9, 0x75, 0xf7, 0xc3 };
+static const uint8_t loop_v2_count = 0x39;
+static const uint8_t loop_v2_add[] = { 0x95, 0x9f, 0xd1, 0x68 };
 /* mov rax,60; xor edi,edi; syscall */
 static const uint8_t exit_code[] = { 0x48, 0xc7, 0xc0, 0x3c, 0x00, 0x00, 0x00,
 				     0x31, 0xff, 0x0f, 0x05 };
@@ -163,12 +170,12 @@ static const uint8_t exit_code[] = { 0x48, 0xc7, 0xc0, 0x3c, 0x00, 0x00, 0x00,
 static void gen_sample(const char *dir)
 {
 	struct emt_writer *w = create(dir, "sample.emt");
-	static uint8_t v[3][0x2000], m[0x1000], c3[0x3000], c4[0x2000];
+	static uint8_t v[3][0x2000], m[0x1000], c3[0x3000], c4[0x2000], l[2][0x1000];
 	struct emt_regs_x86_64 regs;
 	struct emt_gap gap = { .offset = 0x1000, .length = 0x1000,
 			       .reason = EMT_GAP_UNREADABLE, .err = EFAULT };
 	struct emt_loss loss = { .kind = "ringbuf", .count = 3, .pid = 4242 };
-	int64_t p1, p2, r1, r2, r3, r4;
+	int64_t p1, p2, r1, r2, r3, r4, r5;
 	uint64_t s;
 	const uint32_t RX = PROT_READ | PROT_EXEC, RW = PROT_READ | PROT_WRITE;
 
@@ -232,6 +239,18 @@ static void gen_sample(const char *dir)
 	s = capture(w, r4, 4242, 4242, EMT_TRIGGER_MUNMAP, RX, 0, R4, 0x2000,
 		    35 * MS, c4, NULL, 0, NULL);
 	event(w, 4242, 4242, "munmap", R4, 0x2000, 0, s, NULL, 35 * MS);
+
+	/* Region 5: two changes close enough to share one diff hunk. */
+	memset(l[0], 0xcc, sizeof(l[0]));
+	memcpy(l[0], loop_v1, sizeof(loop_v1));
+	memcpy(l[1], l[0], sizeof(l[0]));
+	l[1][3] = loop_v2_count;
+	memcpy(l[1] + 8, loop_v2_add, sizeof(loop_v2_add));
+	r5 = region(w, p1, 4242, EMT_BACKING_ANON, R5, 0x1000, RX, NULL, 36 * MS);
+	capture(w, r5, 4242, 4242, EMT_TRIGGER_MPROTECT, RW, RX, R5, 0x1000,
+		37 * MS, l[0], NULL, 0, NULL);
+	capture(w, r5, 4242, 4242, EMT_TRIGGER_MPROTECT, RW, RX, R5, 0x1000,
+		38 * MS, l[1], NULL, 0, NULL);
 	loss.time_ns = t0 + 33 * MS;
 	ck(w, emt_writer_add_loss(w, &loss), "add loss");
 	/* the times above are in the near future: let them pass, so that
