@@ -112,7 +112,7 @@ static int print_header(struct emt_reader *r, const char *path)
 	if (rc < 0)
 		return rc;
 	if (npids > 16)
-		printf(" ... (%" PRIu64 " or more in all)", npids);
+		printf(" ... (%" PRIu64 " processes in all)", s.processes);
 	if (npids == 0)
 		putchar('-');
 	putchar('\n');
