@@ -308,6 +308,36 @@ static void gen_unsealed(const char *dir)
 	emt_writer_abandon(w);
 }
 
+/* What SIGKILL leaves: committed captures in the WAL beside the file,
+ * the connection never closed.  Exits the process. */
+static void __attribute__((noreturn)) gen_crash(const char *path)
+{
+	struct emt_writer_opts o = { .sz = sizeof(o) };
+	static uint8_t code[0x1000];
+	char *msg = NULL;
+	struct emt_writer *w;
+	int64_t p, r;
+
+	o.flags = force ? EMT_CREATE_FORCE : 0;
+	w = emt_writer_create(path, &o, &msg);
+	if (!w)
+		die(path, msg);
+	t0 = boottime();
+	meta(w, "mode", "ptrace");
+	meta(w, "target_cmdline", "killed-session");
+	p = process(w, 6000, 1, "/bin/victim", "victim", MS);
+	r = region(w, p, 6000, EMT_BACKING_ANON, 0x20000000, 0x1000,
+		   PROT_READ | PROT_EXEC, NULL, 2 * MS);
+	for (int i = 0; i < 3; i++) {
+		memset(code, 0x90 + i, sizeof(code));
+		capture(w, r, 6000, 6000, EMT_TRIGGER_MPROTECT, PROT_READ | PROT_WRITE,
+			PROT_READ | PROT_EXEC, 0x20000000, 0x1000, (3 + i) * MS, code,
+			NULL, 0, NULL);
+	}
+	ck(w, emt_writer_commit(w), "commit");
+	_exit(0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Byte-level damage of a copy of sample.emt (no SQL needed).          */
 
@@ -496,16 +526,18 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "force", 0, NULL, 'f' },
 		{ "many",  1, NULL, 'n' },
+		{ "crash", 0, NULL, 'c' },
 		{ "help",  0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t many = 0;
 	char *end;
-	int c;
+	int c, crash = 0;
 
-	while ((c = getopt_long(argc, argv, "fn:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fn:ch", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': force = 1; break;
+		case 'c': crash = 1; break;
 		case 'n':
 			errno = 0;
 			many = strtoull(optarg, &end, 10);
@@ -516,9 +548,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: %s [-f] DIR\n       %s [-f] --many N FILE\n"
+			       "       %s [-f] --crash FILE\n"
 			       "Writes the reader test archives into DIR (sample, hostile,\n"
-			       "damaged), or one archive of N captures.  -f overwrites.\n",
-			       prog, prog);
+			       "damaged), one archive of N captures, or an archive left\n"
+			       "as a killed writer leaves it (WAL beside it).  -f overwrites.\n",
+			       prog, prog, prog);
 			return 0;
 		default:
 			return 2;
@@ -532,6 +566,8 @@ int main(int argc, char **argv)
 		gen_many(argv[optind], many);
 		return 0;
 	}
+	if (crash)
+		gen_crash(argv[optind]);
 	if (mkdir(argv[optind], 0755) && errno != EEXIST)
 		die(argv[optind], NULL);
 	gen_sample(argv[optind]);
