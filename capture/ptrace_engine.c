@@ -1197,6 +1197,9 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int cpu,
 		sched_setaffinity(0, sizeof(set), &set);
 	}
 	raise(SIGSTOP);         /* the parent seizes us meanwhile */
+	/* From here PTRACE_O_EXITKILL kills us with the tracer; the death
+	 * signal would also kill the target after a clean detach. */
+	prctl(PR_SET_PDEATHSIG, 0);
 	/* Root may install a filter without no_new_privs, which would
 	 * disable setuid for the whole target tree. */
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
@@ -1538,6 +1541,126 @@ next_bucket:
 	return ret;
 }
 
+/* The keeper: seizes every thread of pids[] once they are detached and
+ * group-stopped, continues them, and then resumes every stop unchanged
+ * until no tracee is left.  Runs in a child of the tracer; never returns. */
+static void __attribute__((noreturn)) keeper_main(const pid_t *pids, size_t n,
+						   int go)
+{
+	const long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK |
+			  PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
+	sigset_t none;
+	char c;
+	int st;
+
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (read(go, &c, 1) != 1)
+		_exit(1);
+	close(go);
+	for (size_t i = 0; i < n; i++) {
+		/* Every thread in the group stop (or gone) first: from then on
+		 * nothing runs between the detach and our seize. */
+		for (int tries = 0; tries < 400; tries++) {
+			pid_t *tids;
+			size_t nt, stopped = 0;
+			if (proc_list_tasks(pids[i], &tids, &nt) < 0)
+				break;
+			for (size_t j = 0; j < nt; j++) {
+				int state = proc_read_state(tids[j]);
+				if (state < 0 || state == 'T' || state == 't' ||
+				    state == 'Z' || state == 'X')
+					stopped++;
+			}
+			free(tids);
+			if (stopped == nt)
+				break;
+			usleep(5000);
+		}
+		pid_t *tids;
+		size_t nt;
+		if (proc_list_tasks(pids[i], &tids, &nt) == 0) {
+			for (size_t j = 0; j < nt; j++)
+				ptrace(PTRACE_SEIZE, tids[j], 0, opts);
+			free(tids);
+		}
+		kill(pids[i], SIGCONT);
+	}
+	for (;;) {
+		pid_t w = waitpid(-1, &st, __WALL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(0);       /* ECHILD: every tracee is gone */
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		int sig = WSTOPSIG(st), ev = st >> 16;
+		if (ev == PTRACE_EVENT_STOP) {
+			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+				ptrace(PTRACE_LISTEN, w, 0, 0);
+			else
+				ptrace(PTRACE_CONT, w, 0, 0);
+			continue;
+		}
+		if (ev || sig == SIGTRAP)
+			sig = 0;
+		ptrace(PTRACE_CONT, w, 0, sig);
+	}
+}
+
+/* Forks the keeper for the live processes and group-stops them (the stop
+ * takes effect when they are detached).  Returns its pid (> 0) with *go
+ * the pipe end that releases it, or 0 if none could be started. */
+static pid_t start_keeper(struct emt_session *s, int *go)
+{
+	struct pt_engine *e = E(s);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int fds[2];
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_proc *p = e->procs[b]; p; p = p->next) {
+			if (p->exited)
+				continue;
+			pid_t *nv = realloc(pids, (n + 1) * sizeof(*nv));
+			if (!nv) {
+				free(pids);
+				return 0;
+			}
+			pids = nv;
+			pids[n++] = p->pid;
+		}
+	if (!n || pipe2(fds, O_CLOEXEC) < 0) {
+		free(pids);
+		return 0;
+	}
+	pid_t k = fork();
+	if (k == 0) {
+		close(fds[1]);
+		/* Nothing of the archive in the keeper. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != fds[0])
+				close(fd);
+		keeper_main(pids, n, fds[0]);
+	}
+	close(fds[0]);
+	if (k < 0) {
+		close(fds[1]);
+		free(pids);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGSTOP);
+	free(pids);
+	*go = fds[1];
+	return k;
+}
+
 static int pt_stop(struct emt_session *s)
 {
 	struct pt_engine *e = E(s);
@@ -1562,6 +1685,13 @@ static int pt_stop(struct emt_session *s)
 	err = restore_all(s);
 	if (err < 0 && !ret)
 		ret = err;
+	/* A launched target carries our seccomp filter, which cannot be
+	 * removed: without a tracer its memory syscalls would fail with
+	 * ENOSYS.  A keeper process takes over as a pass-through tracer. */
+	int go = -1;
+	pid_t keeper = 0;
+	if (e->use_seccomp && e->ntasks && !e->failed)
+		keeper = start_keeper(s, &go);
 	for (int b = 0; b < PT_BUCKETS; b++) {
 		while (e->tasks[b]) {
 			struct pt_task *t = e->tasks[b];
@@ -1574,6 +1704,15 @@ static int pt_stop(struct emt_session *s)
 			ptrace(PTRACE_DETACH, t->tid, 0, sig);
 			task_remove(e, t->tid);
 		}
+	}
+	if (keeper > 0) {
+		/* Detached: the keeper may seize them now. */
+		if (write(go, "g", 1) != 1)
+			kill(keeper, SIGKILL);
+		close(go);
+		emt_writer_set_meta(sink_writer(s->sink), "ptrace_detach",
+			"launched target handed to a pass-through tracer (its seccomp "
+			"filter stays installed)");
 	}
 	char st[256];
 	snprintf(st, sizeof(st),

@@ -8,7 +8,8 @@
 #    with the same si_code;
 #  - attach (-p) switches existing RWX code to W^X, and the detach at
 #    --duration gives it back: the target runs on to a correct end;
-#  - SIGTERM to emt-capture seals the archive and leaves nothing stopped.
+#  - SIGTERM to emt-capture seals the archive; the launched target runs on
+#    (under the pass-through keeper) to a correct end.
 # Recall of every fixture in both modes is test_fixtures_recall.sh.
 . "$(dirname "$0")/lib.sh"
 
@@ -156,7 +157,9 @@ else
 fi
 
 # ---------------------------------------------------------------- SIGTERM
-"$BIN/emt-capture" -q --mode ptrace -o "$T/term.emt" -- "$FIX/fx_longrun" --seconds 30 \
+# A launched target keeps its seccomp filter: after the capture a keeper
+# process resumes its stops, so it runs on and ends correctly.
+"$BIN/emt-capture" -q --mode ptrace -o "$T/term.emt" -- "$FIX/fx_longrun" --seconds 3 \
 	--delay-ms 100 --interval-ms 20 >"$T/term.out" 2>"$T/term.err" &
 cap=$!
 i=0
@@ -175,10 +178,27 @@ else
 	fail "sigterm: emt-capture exits 0 with a sealed archive" "exit $crc: $(tail -c 300 "$T/term.err")"
 fi
 state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$tpid/status" 2>/dev/null)
-if [ -n "$tpid" ] && [ "$state" != t ] && [ "$state" != T ]; then
-	pass "sigterm: launched target not left stopped (state ${state:-gone})"
+if [ -n "$tpid" ] && [ "$state" != t ] && [ "$state" != T ] && [ "$state" != Z ]; then
+	pass "sigterm: launched target running after the capture (state $state)"
 else
-	fail "sigterm: launched target not left stopped" "pid '$tpid' state '$state'"
+	fail "sigterm: launched target running after the capture" "pid '$tpid' state '$state'"
+fi
+i=0
+while [ -n "$tpid" ] && kill -0 "$tpid" 2>/dev/null && [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+if grep -q '^fx_longrun: .* versions ok' "$T/term.out"; then
+	pass "sigterm: launched target ran on to a correct end"
+else
+	fail "sigterm: launched target ran on to a correct end" "$(tail -c 300 "$T/term.out")"
+fi
+"$CR" -v "$T/term.emt" "$T/term.out" >"$T/term.cr" 2>&1
+nf=$(grep -c '^FOUND ' "$T/term.cr")
+if [ "$nf" -ge 5 ]; then
+	pass "sigterm: versions before the stop captured ($nf)"
+else
+	fail "sigterm: versions before the stop captured" "$nf"
 fi
 [ -n "$tpid" ] && kill -KILL "$tpid" 2>/dev/null
 exit 0
