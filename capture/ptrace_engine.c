@@ -1669,9 +1669,13 @@ static int pt_stop(struct emt_session *s)
 	if (!e || e->stopped_done)
 		return 0;
 	e->stopped_done = 1;
-	if (e->failed && e->launched && s->root_pid > 0) {
-		/* A launched target must not run on uncaptured. */
-		kill(s->root_pid, SIGKILL);
+	if (e->failed && e->launched) {
+		/* A launched target must not run on uncaptured: the whole
+		 * followed tree goes. */
+		for (int b = 0; b < PT_BUCKETS; b++)
+			for (struct pt_proc *p = e->procs[b]; p; p = p->next)
+				if (!p->exited)
+					kill(p->pid, SIGKILL);
 	}
 	e->stopping = 1;
 	for (int b = 0; b < PT_BUCKETS; b++)
