@@ -27,7 +27,7 @@ fi
 
 # masked FILE: the non-truth output with addresses and long numbers masked
 # (they differ from run to run: ASLR, pids, timings).
-masked() { grep -v '^EMT-TRUTH ' "$1" | sed -E 's/0x[0-9a-f]+/0xA/g; s/[0-9]+\.[0-9]+/F/g; s/[0-9]{4,}/N/g'; }
+masked() { grep -v '^EMT-TRUTH ' "$1" | sed -E 's/0x[0-9a-f]+/0xA/g; s/[0-9]+\.[0-9]+/F/g; s/[0-9]{3,}/N/g'; }
 
 # same_as_untraced NAME FIXTURE ARGS...: runs FIXTURE untraced and under
 # ptrace mode; PASS if masked output and number of truth lines agree (the
