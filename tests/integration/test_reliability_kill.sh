@@ -242,7 +242,7 @@ stop_signal() {
 	tag="emtstop-$$-$mode-$sig"
 	base="$T/stop-$mode-$sig"
 	delay=$((800 + $(rnd 1500)))
-	"$CAP" -q --mode "$mode" -o "$base.emt" -- "$FXL" --seconds 12 --delay-ms 0 --interval-ms 0 \
+	"$CAP" -q --mode "$mode" -o "$base.emt" -- "$FXL" --seconds 8 --delay-ms 0 --interval-ms 0 \
 		"--tag=$tag" >"$base.out" 2>"$base.err" &
 	cap=$!
 	msleep "$delay"
