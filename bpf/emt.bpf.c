@@ -97,12 +97,17 @@ static __always_inline struct emt_bpf_stats *get_stats(void)
 	return bpf_map_lookup_elem(&stats, &k);
 }
 
-/* Wakes the consumer only once enough data is waiting: a wakeup per
- * record costs the traced thread microseconds.  Userspace also polls
- * with a short timeout, so nothing waits long. */
-static __always_inline __u64 wake_flags(void)
+/* Wakes the consumer only when the data waiting crosses the threshold
+ * with this record (edge-triggered).  A wakeup costs the traced thread an
+ * irq_work self-IPI (a VM exit here, tens of microseconds); above the
+ * threshold the consumer is either busy draining or was woken at the
+ * crossing, and it also polls with a short timeout, so nothing waits
+ * long.  `sz` is the record's size. */
+static __always_inline __u64 wake_flags(__u64 sz)
 {
-	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= cfg_wake_bytes)
+	__u64 avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+
+	if (avail >= cfg_wake_bytes && avail < cfg_wake_bytes + sz + 8)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -227,7 +232,7 @@ static long copy_page(__u32 i, void *data)
 			r->err = 0;
 			r->cap_id = c->cap_id;
 			r->index = i;
-			bpf_ringbuf_submit(r, wake_flags());
+			bpf_ringbuf_submit(r, wake_flags(sizeof(*r) + EMT_PAGE_SIZE));
 			if (st)
 				st->pages++;
 			return 0;
@@ -360,7 +365,7 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 			st->holds++;
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	} else {
-		bpf_ringbuf_submit(e, wake_flags());
+		bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
 	}
 	return 0;
 }
@@ -617,7 +622,7 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 	r->ino = vi.ino;
 	r->dev = vi.dev;
 	__builtin_memcpy(r->name, vi.name, sizeof(r->name));
-	bpf_ringbuf_submit(r, wake_flags());
+	bpf_ringbuf_submit(r, wake_flags(sizeof(*r)));
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
 }

@@ -73,6 +73,9 @@ struct bpf_priv {
 	int ncpus;
 	int err;                /* first fatal error inside a callback */
 	uint64_t next_sample_ns; /* --rwx-interval */
+	uint64_t next_live_ns;  /* next liveness check */
+	pid_t   *live;          /* followed processes not yet seen exiting */
+	size_t   nlive, cap_live;
 	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
 };
 
@@ -417,6 +420,37 @@ static int reap_child(struct emt_session *s, struct bpf_priv *pv, int block)
 	return 0;
 }
 
+static int live_add(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
+{
+	for (size_t i = 0; i < pv->nlive; i++)
+		if (pv->live[i] == pid)
+			return 0;
+	if (pv->nlive == pv->cap_live) {
+		size_t nc = pv->cap_live ? pv->cap_live * 2 : 16;
+		pid_t *nv = realloc(pv->live, nc * sizeof(*nv));
+		if (!nv)
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		pv->live = nv;
+		pv->cap_live = nc;
+	}
+	pv->live[pv->nlive++] = pid;
+	s->live_processes = pv->nlive;
+	return 0;
+}
+
+/* Returns 1 if pid was live (and removes it). */
+static int live_del(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
+{
+	for (size_t i = 0; i < pv->nlive; i++) {
+		if (pv->live[i] != pid)
+			continue;
+		pv->live[i] = pv->live[--pv->nlive];
+		s->live_processes = pv->nlive;
+		return 1;
+	}
+	return 0;
+}
+
 static int on_task(struct emt_session *s, struct bpf_priv *pv,
 		   const struct emt_rec_task *r)
 {
@@ -427,7 +461,7 @@ static int on_task(struct emt_session *s, struct bpf_priv *pv,
 	case EMT_REC_FORK:
 		err = sink_process_start(s->sink, (pid_t)r->other, pid, r->h.time_ns);
 		if (!err)
-			s->live_processes++;
+			err = live_add(s, pv, (pid_t)r->other);
 		/* A failed start of a short-lived child (gone before we read
 		 * /proc) is not fatal: the row was still written. */
 		break;
@@ -444,8 +478,7 @@ static int on_task(struct emt_session *s, struct bpf_priv *pv,
 		if (pid == s->root_pid && !pv->child)
 			pv->attached_gone = 1;
 		err = sink_process_exit(s->sink, pid, r->h.time_ns, status);
-		if (s->live_processes)
-			s->live_processes--;
+		live_del(s, pv, pid);
 		break;
 	}
 	}
@@ -597,8 +630,8 @@ static int launch(struct emt_session *s, struct bpf_priv *pv)
 		close(ex[0]);
 		return err;
 	}
-	s->live_processes = 1;
-	if (write(go[1], &c, 1) != 1) {
+	err = live_add(s, pv, pid);
+	if (err || write(go[1], &c, 1) != 1) {
 		int e = errno;
 		close(go[1]);
 		close(ex[0]);
@@ -751,8 +784,35 @@ static int bpf_start(struct emt_session *s)
 	err = sink_process_start(s->sink, pid, 0, now_ns());
 	if (err)
 		return err;
-	s->live_processes = 1;
+	err = live_add(s, pv, pid);
+	if (err)
+		return err;
 	return baseline(s, pv, pid);
+}
+
+/* An exit record can be lost when the ring is full (--no-lossless): a
+ * followed process that no longer exists, or is a zombie, is recorded as
+ * exited now with an unknown status, so the capture still ends. */
+static int check_live(struct emt_session *s, struct bpf_priv *pv)
+{
+	for (size_t i = 0; i < pv->nlive;) {
+		pid_t pid = pv->live[i];
+		int st = proc_read_state(pid);
+		if (st >= 0 && st != 'Z' && st != 'X') {
+			i++;
+			continue;
+		}
+		if (pid == pv->child)
+			reap_child(s, pv, 1);
+		int err = sink_process_exit(s->sink, pid, now_ns(),
+					    pid == pv->child ? s->root_status : -1);
+		if (err)
+			return err;
+		if (pid == s->root_pid && !pv->child)
+			pv->attached_gone = 1;
+		live_del(s, pv, pid);
+	}
+	return 0;
 }
 
 /* --rwx-interval: captures every tracked RWX range of every followed
@@ -822,6 +882,12 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 			return err;
 	}
 	reap_child(s, pv, 0);
+	if (now_ns() >= pv->next_live_ns) {
+		pv->next_live_ns = now_ns() + 200000000ull;
+		err = check_live(s, pv);
+		if (err)
+			return err;
+	}
 	if (!pv->child && !pv->attached_gone && kill(s->root_pid, 0) < 0 &&
 	    errno == ESRCH)
 		pv->attached_gone = 1;
@@ -887,6 +953,7 @@ static void bpf_free(struct emt_session *s)
 		pv->inflight = f->next;
 		inflight_free(f);
 	}
+	free(pv->live);
 	free(pv);
 	s->engine_priv = NULL;
 }

@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	uint32_t u32;
 	uint64_t u64;
 
-	cli_init("emt-capture");
+	cli_init("emt-capture", argv);
 	while ((opt = getopt_long(argc, argv, "+o:p:m:d:fqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
