@@ -193,6 +193,7 @@ struct copy_ctx {
 	__u64 npages;
 	__u64 nfailed;
 	__u64 ndropped;
+	__u64 need;             /* ring bytes wanted, for wait_room */
 };
 
 /* The copy loop's state lives in a per-CPU map rather than on the stack:
@@ -260,6 +261,22 @@ dropped:
 	return 0;
 }
 
+static __always_inline __u64 ring_need(__u64 npages)
+{
+	return npages * (EMT_PAGE_SIZE + sizeof(struct emt_rec_page) + 8) + 4096;
+}
+
+/* bpf_loop callback: stops when the ring has room for c->need bytes. */
+static long wait_room(__u32 i, void *data)
+{
+	__u32 k = 0;
+	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+
+	if (!c)
+		return 1;
+	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need <= cfg_rb_size;
+}
+
 /* Copies [addr, addr+len) (page aligned) as one capture.  `may_defer`:
  * the range stays unwritable after the syscall, so when the ring lacks
  * room (lossless mode) the bytes may be read by userspace while the
@@ -318,15 +335,29 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 		b->ino = b->dev = b->pgoff = 0;
 		b->name[0] = 0;
 	}
-	bpf_ringbuf_submit(b, BPF_RB_NO_WAKEUP);
+	c->need = ring_need(c->npages);
+	int short_of_room = !defer_always && cfg_lossless &&
+		bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size;
+	/* Make sure the consumer is awake if we are going to wait for it. */
+	bpf_ringbuf_submit(b, short_of_room ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	if (st)
 		st->captures++;
 
-	if (!defer_always && may_defer && cfg_lossless) {
-		__u64 need = c->npages * (EMT_PAGE_SIZE + sizeof(struct emt_rec_page) + 8) + 4096;
-		__u64 used = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
-		if (used + need > cfg_rb_size)
+	if (short_of_room) {
+		if (may_defer) {
+			/* The bytes cannot change once the syscall is done:
+			 * userspace reads them while the process is held. */
 			defer_always = 1;
+		} else if (c->need <= cfg_rb_size) {
+			/* munmap/exit/exec: the memory is gone after the
+			 * syscall, so the only way not to lose it is to wait
+			 * here, bounded, for the consumer (on another CPU) to
+			 * make room.  Whatever still does not fit is counted
+			 * as lost. */
+			bpf_loop(1 << 22, wait_room, NULL, 0);
+			if (st)
+				st->holds++;
+		}
 	}
 	if (defer_always) {
 		flags |= EMT_CAPF_DEFERRED | EMT_CAPF_HOLD;
