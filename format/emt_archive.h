@@ -217,7 +217,9 @@ struct emt_writer_opts {
  * kernel, boot id, clock anchors, start time) and returns a handle.
  * `opts` may be NULL.  On failure returns NULL with errno set (EEXIST,
  * ELOOP, EACCES, ENOSPC, ...); `*errmsg` (if non-NULL) then receives a
- * malloc'd message the caller frees. */
+ * malloc'd message the caller frees.  The handle owns one helper thread
+ * (chunk hashing/compression on a second core); a forked child must not
+ * use or close a handle created by its parent. */
 struct emt_writer *emt_writer_create(const char *path,
 				     const struct emt_writer_opts *opts,
 				     char **errmsg);
@@ -248,7 +250,11 @@ int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
  * delta-encoded against the region's previous version.  The capture is
  * durable after the next commit (automatic within opts.commit_ms, or
  * emt_writer_commit()).  Thread-safe with respect to other emt_writer_*
- * calls on the same handle (internally serialised). */
+ * calls on the same handle (internally serialised).  c->size may be 0
+ * (no chunks, sha256 of the empty string).  Returns 0, -EINVAL (bad
+ * trigger, gap outside the capture, NULL data), -ENOENT (unknown
+ * region), -E2BIG (over EMT_CAPTURE_SIZE_MAX), -ENOSPC, -EIO; on failure
+ * nothing of the capture is kept. */
 int emt_writer_add_capture(struct emt_writer *w, struct emt_capture *c,
 			   const void *data, const struct emt_gap *gaps,
 			   size_t ngaps, const struct emt_regs_x86_64 *regs);
@@ -343,7 +349,9 @@ struct emt_filter {
 };
 
 /* Iterates captures in seq order matching `f` (NULL = all).
- * emt_capture_iter_next returns 1 with *c filled, 0 at end, or -errno. */
+ * emt_capture_iter_next returns 1 with *c filled, 0 at end, or -errno.
+ * Rows are returned as stored, even from a damaged archive (trigger is 0
+ * if its name is unknown): reading or verifying reports the damage. */
 struct emt_capture_iter;
 struct emt_capture_iter *emt_reader_captures(struct emt_reader *r,
 					     const struct emt_filter *f);
