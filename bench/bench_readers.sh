@@ -55,6 +55,8 @@ RUNS=$((RUNS * 4))
 ex_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o -)
 [ "$(wc -c <"$W/out")" -eq 4096 ] || { echo "bench_readers: extract wrote the wrong size" >&2; exit 1; }
 exelf_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" --format elf -o -)
+exfile_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o "$W/one.bin" --force)
+[ "$(wc -c <"$W/one.bin")" -eq 4096 ] || { echo "bench_readers: extract -o wrote the wrong size" >&2; exit 1; }
 diff_ms=$(median_ms sh -c "'$BIN/emt-diff' -q '$W/many.emt' $((mid - 1)) $mid; [ \$? -le 1 ]")
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "ok" : "OVER TARGET" }'; }
@@ -69,6 +71,7 @@ mkdir -p "$(dirname "$OUT")"
 	printf '%-52s %10s ms\n' "emt-ls --json full listing to a file" "$json_ms"
 	printf '%-52s %10s ms\n' "emt-ls with --pid --min-size --trigger (all match)" "$filt_ms"
 	printf '%-52s %10s ms  (target < 50 ms: %s)\n' "emt-extract --seq $mid (raw)" "$ex_ms" "$(verdict "$ex_ms" 50)"
+	printf '%-52s %10s ms\n' "emt-extract --seq $mid -o FILE (streamed, linked)" "$exfile_ms"
 	printf '%-52s %10s ms\n' "emt-extract --seq $mid --format elf" "$exelf_ms"
 	printf '%-52s %10s ms\n' "emt-diff -q of two consecutive versions" "$diff_ms"
 } >"$OUT"
