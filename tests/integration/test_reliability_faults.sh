@@ -194,7 +194,7 @@ done
 # ------------------------------------------------------------ disk full
 # disk_full MODE NAME SIZE FIXTURE ARGS...
 disk_full() {
-	local mode=$1 name=$2 size=$3 mnt base why
+	local mode=$1 name=$2 size=$3 mnt base why tag left p
 	shift 3
 	mnt="$T/full-$mode-$name"
 	mkdir -p "$mnt"
@@ -203,8 +203,15 @@ disk_full() {
 		return
 	fi
 	base="$T/full-$mode-$name"
-	set -- $(run_bounded 60 "$base.out" "$base.err" "$CAP" -q --mode "$mode" -o "$mnt/case.emt" -- "$@")
+	tag="emtfull-$$-$mode-$size"
+	set -- $(run_bounded 60 "$base.out" "$base.err" "$CAP" -q --mode "$mode" -o "$mnt/case.emt" -- "$@" "--tag=$tag")
 	why=""
+	sleep 0.5
+	left=$(pgrep -f -- "$tag")
+	if [ -n "$left" ]; then
+		why="fixture still running after emt-capture ended: $left"
+		for p in $left; do kill -KILL "$p" 2>/dev/null; done
+	fi
 	[ "$1" -eq 124 ] && why="emt-capture hung (killed after 60 s)"
 	[ "$1" -ne 0 ] || why="emt-capture exit 0 on a full disk"
 	if ! grep -Eqi 'no space|disk is full|disk full' "$base.err"; then
