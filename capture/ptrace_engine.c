@@ -1067,6 +1067,8 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 		if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
 			if (t->sys.active)
 				err = sys_exit(s, t, si.exit.rval);
+			else
+				t->sys.need_exit = 0;
 			if (err == -ESRCH)
 				return 0;       /* died in a remote call */
 		} else if (si.op == PTRACE_SYSCALL_INFO_ENTRY ||
@@ -1078,10 +1080,20 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 				memmove(si.seccomp.args, si.entry.args,
 					sizeof(si.seccomp.args));
 			}
-			if (!e->stopping)
+			if (!e->stopping) {
 				err = sys_enter(s, t, &si);
-			else
+			} else {
+				/* Not held here: a remote syscall cannot run from
+				 * a syscall entry (restoring the registers would
+				 * skip the pending call).  The call runs as asked
+				 * and the thread is held at its exit. */
 				memset(&t->sys, 0, sizeof(t->sys));
+				t->sys.need_exit = 1;
+				if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0 && errno != ESRCH)
+					return emt_session_fail(s, -errno, "tid %d: resume: %s",
+								(int)tid, strerror(errno));
+				return 0;
+			}
 		}
 		if (err < 0)
 			return err;
