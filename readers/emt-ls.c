@@ -16,6 +16,8 @@ static const char usage_text[] =
 "\n"
 "  -r, --regions          list regions with their version counts instead\n"
 "  -e, --events           print the syscall timeline instead\n"
+"  -P, --processes        list processes (pid, parent, times, exit status,\n"
+"                         executable, command line) instead\n"
 "  -j, --json             one JSON object per line (jq-friendly), no header\n"
 "  -n, --no-header        omit the session header\n"
 "  -W, --width=COLS       format the table for COLS columns (0 = full rows);\n"
@@ -34,6 +36,7 @@ static const char usage_text[] =
 "  emt-ls --since '2026-11-22 05:08:08' --json case.emt | jq -r .sha256\n"
 "  emt-ls --regions case.emt\n"
 "  emt-ls --events --pid 4242 case.emt\n"
+"  emt-ls --processes --json case.emt | jq -r .cmdline\n"
 "\n"
 "Exit status: 0 success, 1 failure (unreadable or damaged archive),\n"
 "2 usage error.\n";
@@ -42,7 +45,7 @@ enum { OPT_FIRST = CLI_OPT_FIRST_FREE };
 
 struct opts {
 	struct emt_filter f;
-	int regions, events, json, no_header, width, width_set;
+	int regions, events, processes, json, no_header, width, width_set;
 	int capture_only_filter;   /* a filter that --regions/--events ignore */
 	int event_filter;          /* --since/--until */
 	const char *path;
@@ -365,11 +368,85 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 	return CLI_EXIT_OK;
 }
 
+static int list_processes(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_row_iter *it;
+	struct emt_process p;
+	struct cli_json *j = NULL;
+	char t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ], st[32];
+	int rc;
+
+	it = emt_reader_processes(r);
+	if (!it)
+		return iter_failed(r, o->path, -errno);
+	if (o->json) {
+		j = cli_json_new(stdout);
+		if (!j) {
+			emt_row_iter_free(it);
+			return iter_failed(r, o->path, -ENOMEM);
+		}
+	} else {
+		printf("%7s %7s %-23s %-23s %-12s %s\n", "PID", "PPID", "START",
+		       "EXIT", "STATUS", "EXE  CMDLINE");
+	}
+	while ((rc = emt_process_iter_next(it, &p)) > 0) {
+		int exited = p.has_exit || p.exit_ns;
+
+		if (o->f.pid && p.pid != o->f.pid)
+			continue;
+		cli_fmt_time(t1, emt_reader_wall_ns(r, p.start_ns),
+			     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		if (exited)
+			cli_fmt_time(t2, emt_reader_wall_ns(r, p.exit_ns),
+				     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		/* wait(2) status as a shell would say it */
+		if (!exited)
+			snprintf(st, sizeof(st), "-");
+		else if ((p.exit_status & 0x7f) == 0)
+			snprintf(st, sizeof(st), "exit %d", (p.exit_status >> 8) & 0xff);
+		else
+			snprintf(st, sizeof(st), "signal %d", p.exit_status & 0x7f);
+		if (j) {
+			cli_json_start_object(j);
+			cli_json_ki64(j, "process", p.id);
+			cli_json_ku64(j, "pid", p.pid);
+			cli_json_ku64(j, "ppid", p.ppid);
+			cli_json_kstr(j, "start", t1);
+			cli_json_name(j, "exit");
+			if (exited)
+				cli_json_string(j, t2);
+			else
+				cli_json_null(j);
+			cli_json_name(j, "status");
+			if (exited)
+				cli_json_string(j, st);
+			else
+				cli_json_null(j);
+			cli_json_kstr(j, "exe", p.exe);
+			cli_json_kstr(j, "cmdline", p.cmdline);
+			cli_json_end_object(j);
+			continue;
+		}
+		printf("%7" PRIu32 " %7" PRIu32 " %-23s %-23s %-12s ", p.pid, p.ppid, t1,
+		       exited ? t2 : "-", st);
+		cli_fputs_escaped(stdout, p.exe);
+		fputs("  ", stdout);
+		cli_fputs_escaped(stdout, p.cmdline);
+		putchar('\n');
+	}
+	emt_row_iter_free(it);
+	cli_json_free(j);
+	if (rc < 0)
+		return iter_failed(r, o->path, rc);
+	return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "regions",   0, NULL, 'r' },
 		{ "events",    0, NULL, 'e' },
+		{ "processes", 0, NULL, 'P' },
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
@@ -385,10 +462,11 @@ int main(int argc, char **argv)
 
 	cli_init("emt-ls", argv);
 	memset(&o, 0, sizeof(o));
-	while ((c = getopt_long(argc, argv, "rejnW:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rePjnW:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.regions = 1; break;
 		case 'e': o.events = 1; break;
+		case 'P': o.processes = 1; break;
 		case 'j': o.json = 1; break;
 		case 'n': o.no_header = 1; break;
 		case 'W':
@@ -424,10 +502,12 @@ int main(int argc, char **argv)
 		return cli_usage("missing archive operand");
 	if (optind + 1 < argc)
 		return cli_usage("too many operands: expected one archive");
-	if (o.regions && o.events)
-		return cli_usage("--regions and --events are exclusive");
-	if ((o.regions || o.events) && o.capture_only_filter)
+	if (o.regions + o.events + o.processes > 1)
+		return cli_usage("--regions, --events and --processes are exclusive");
+	if ((o.regions || o.events || o.processes) && o.capture_only_filter)
 		return cli_usage("--trigger and --min-size apply to captures only");
+	if (o.processes && o.event_filter)
+		return cli_usage("--processes takes no --region, --since or --until");
 	if (o.regions && (o.event_filter & 1))
 		return cli_usage("--since and --until do not apply to --regions");
 	if (o.events && (o.event_filter & 2))
@@ -448,7 +528,9 @@ int main(int argc, char **argv)
 			rc = iter_failed(r, o.path, rc);
 	}
 	if (rc == 0) {
-		if (o.regions)
+		if (o.processes)
+			rc = list_processes(r, &o);
+		else if (o.regions)
 			rc = list_regions(r, &o);
 		else if (o.events)
 			rc = list_events(r, &o);
