@@ -532,6 +532,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	char emsg[512];
+	struct side A = { 0 }, B = { 0 };
 	int rc, worst = 0;
 
 	memset(&f, 0, sizeof(f));
@@ -572,10 +573,21 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	if (n == 1 && !o->quiet && !o->json)
 		printf("region %" PRId64 " has a single version (capture %" PRIu64
 		       "): nothing to compare\n", o->region, seqs[0]);
-	for (size_t i = 1; i < n; i++) {
+	/* each version is read (and verified) once: it is B of one pair
+	 * and A of the next */
+	if (n > 1 && load_side(r, seqs[0], &A) < 0)
+		worst = -1;
+	for (size_t i = 1; i < n && worst >= 0; i++) {
 		if (i > 1 && !o->quiet && !o->json)
 			putchar('\n');
-		rc = compare_seqs(r, seqs[i - 1], seqs[i], o);
+		if (load_side(r, seqs[i], &B) < 0) {
+			worst = -1;
+			break;
+		}
+		rc = compare(&A, &B, o);
+		free(A.buf);
+		A = B;
+		B.buf = NULL;
 		if (rc < 0) {
 			worst = -1;
 			break;
@@ -583,6 +595,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 		if (rc > worst)
 			worst = rc;
 	}
+	free(A.buf);
 	free(seqs);
 	return worst;
 }
