@@ -29,6 +29,7 @@
 #define VM_EXEC    0x4
 #define VM_SHARED  0x8
 #define SIGSTOP    19
+#define MAP_FIXED  0x10
 #define S_IFMT     00170000
 #define S_IFREG    0100000
 
@@ -515,6 +516,11 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
+	/* A non-executable mmap that replaces nothing is of no interest:
+	 * most programs make many (malloc), so skip it before any map
+	 * access.  MAP_FIXED ones may replace a tracked region. */
+	if (id == NR_MMAP && !(regs->dx & PROT_EXEC) && !(regs->r10 & MAP_FIXED))
+		return 0;
 	if (!is_followed(tgid))
 		return 0;
 
@@ -572,10 +578,20 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
-	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct emt_pending *p;
 	struct emt_rec_syscall *r;
 	struct vma_info vi = {};
 
+	/* Every syscall of the system comes here: filter on the number
+	 * before the hash lookup. */
+	switch (regs->orig_ax) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_PKEY_MPROTECT:
+		break;
+	default:
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
 	__u64 nr = p->nr;

@@ -1,0 +1,116 @@
+#!/bin/sh
+# bench_capture.sh - cost of emt-capture (bpf mode) to the target, compared
+# on the same run with strace and an equivalent bpftrace script:
+#
+#   workloads:  wx      fixtures/fx_poly --versions N (W->X heavy: one
+#                       mprotect RW, write, mprotect RX, call per version)
+#               luajit  luajit fixtures/jit/luajit_traces.lua SCALE
+#               nocode  fixtures/fx_nocode --iterations N (syscalls, no code)
+#   tracers:    none, emt-capture (defaults: lossless), emt-capture
+#               --no-lossless, strace -f -e trace=mmap,mprotect, bpftrace
+#               (bench/bench_capture.bt: follows forks, prints every mmap
+#               and mprotect with its arguments, like the strace line)
+#
+# The time measured is the target's own wall time: the command is wrapped
+# so that the clock starts just before it is exec'd and stops when it
+# exits, after the tracer is attached (tracer start-up is not counted).
+# Median of RUNS runs.  Writes bench/results/capture.txt (and prints it).
+# bpftrace needs tracefs: it is mounted at /sys/kernel/tracing if missing
+# (emt-capture itself does not need it).
+#
+# usage: BUILD=build sh bench/bench_capture.sh   (RUNS=5 to change)
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+RUNS=${RUNS:-5}
+WX_N=${WX_N:-5000}
+LUA_SCALE=${LUA_SCALE:-100}
+NOCODE_N=${NOCODE_N:-200000}
+OUT="$TOP/bench/results/capture.txt"
+CAP="$BUILD/bin/emt-capture"
+T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-capture.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+[ "$(id -u)" -eq 0 ] || { echo "bench_capture: needs root" >&2; exit 1; }
+for f in "$CAP" "$BUILD/fixtures/fx_poly" "$BUILD/fixtures/fx_nocode"; do
+	[ -x "$f" ] || { echo "bench_capture: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
+done
+have_strace=0; command -v strace >/dev/null 2>&1 && have_strace=1
+have_bpftrace=0
+if command -v bpftrace >/dev/null 2>&1; then
+	[ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+	[ -e /sys/kernel/tracing/events ] && have_bpftrace=1
+fi
+have_luajit=0; command -v luajit >/dev/null 2>&1 && have_luajit=1
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
+
+# The wrapper: clock starts right before exec of the target.
+cat >"$T/timed.sh" <<'EOF'
+out=$1; shift
+s=$(date +%s%N)
+"$@" >/dev/null 2>&1
+e=$(date +%s%N)
+echo $(( (e - s) / 1000 )) >"$out"
+EOF
+
+# run TRACER WORKLOAD...: prints the target's wall time in microseconds.
+run() {
+	tr=$1; shift
+	rm -f "$T/us" "$T/c.emt"
+	case $tr in
+	none)    sh "$T/timed.sh" "$T/us" "$@" ;;
+	emt)     "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
+	emt-lossy) "$CAP" -q --no-lossless -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
+	strace)  strace -f -qq -e trace=mmap,mprotect -o /dev/null sh "$T/timed.sh" "$T/us" "$@" ;;
+	bpftrace) bpftrace -q -o /dev/null -c "/bin/sh $T/timed.sh $T/us $*" "$TOP/bench/bench_capture.bt" >/dev/null 2>&1 ;;
+	esac
+	cat "$T/us" 2>/dev/null || echo 0
+}
+
+# archive_stats: "captures N, lost N" of the last emt archive.
+archive_stats() {
+	if [ -x "$BUILD/bin/emt-ls" ] && [ -f "$T/c.emt" ]; then
+		"$BUILD/bin/emt-ls" "$T/c.emt" | awk '/^counts/ { c = $0 } /^lost/ { l = $2 }
+			END { sub(/^counts */, "", c); printf "%s, %s lost", c, l }'
+	fi
+}
+
+TRACERS="none emt emt-lossy"
+[ $have_strace = 1 ] && TRACERS="$TRACERS strace"
+[ $have_bpftrace = 1 ] && TRACERS="$TRACERS bpftrace"
+
+# The machine may be shared: runs of the tracers are interleaved so that a
+# change of background load affects them alike.
+bench() {
+	name=$1; shift
+	base=""
+	for i in $(seq "$RUNS"); do
+		for tr in $TRACERS; do
+			run $tr "$@" >>"$T/$name-$tr"
+			case $tr in emt*) archive_stats >"$T/$name-$tr.stats";; esac
+		done
+	done
+	for tr in $TRACERS; do
+		us=$(median <"$T/$name-$tr")
+		[ $tr = none ] && base=$us
+		extra=""
+		case $tr in emt*) extra="  ($(cat "$T/$name-$tr.stats"))";; esac
+		if [ "$base" -gt 0 ] 2>/dev/null; then
+			pct=$(echo "($us - $base) * 100 / $base" | bc -l)
+			printf '  %-8s %-10s %9.1f ms  %+7.1f%%%s\n' "$name" "$tr" \
+				"$(echo "$us / 1000" | bc -l)" "$pct" "$extra"
+		fi
+	done
+}
+
+{
+echo "# bench_capture.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - $(nproc) CPUs - load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "# target wall time, median of $RUNS runs; overhead relative to untraced"
+echo
+bench wx "$BUILD/fixtures/fx_poly" --versions "$WX_N"
+[ $have_luajit = 1 ] && bench luajit luajit "$TOP/fixtures/jit/luajit_traces.lua" "$LUA_SCALE"
+bench nocode "$BUILD/fixtures/fx_nocode" --iterations "$NOCODE_N"
+} | tee "$OUT"
