@@ -70,16 +70,19 @@ struct pt_region {
 	uint32_t asked;
 	int      state;
 	int64_t  region_id;     /* sink region (of the mm's owner pid) */
-	uint64_t whole;         /* length of the range as first tracked */
+	uint64_t wstart, whole; /* the range as first tracked */
 };
 
 /* Ranges up to this size flip and are captured as a whole, so every
- * version is one capture of the full range.  Larger ones (qemu's 128 MiB+
- * translation buffer) flip per page on writes and per window around the
- * faulting address on execution: reading the full range at every
- * transition would take longer than running the target. */
-#define PT_WHOLE_MAX   (16ull << 20)
-#define PT_EXEC_WINDOW (1ull << 20)
+ * version is one capture of the full range.  Larger ones (HotSpot's code
+ * heap, qemu's 128 MiB+ translation buffer) flip per page on writes; on
+ * execution the written pages around the fault become executable and a
+ * window around the fault is captured, unchanged neighbours included so
+ * that code straddling a page boundary lies whole in one capture.
+ * Reading the full range at every transition would take longer than
+ * running the target (2.5 MiB per HotSpot method install: 5 ms). */
+#define PT_WHOLE_MAX   (1ull << 20)
+#define PT_EXEC_WINDOW (256ull << 10)
 
 struct pt_mm {
 	int      refs;
@@ -692,7 +695,7 @@ static int track_rwx(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	struct pt_region r = {
 		.start = addr, .len = len, .asked = asked, .state = PT_W,
-		.region_id = id, .whole = len,
+		.region_id = id, .wstart = addr, .whole = len,
 	};
 	if (mm_push(m, &r))
 		return emt_session_fail(s, -ENOMEM, "out of memory");
@@ -815,7 +818,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 					struct pt_region r = {
 						.start = addr, .len = len, .asked = prot,
 						.state = PT_SHARED, .region_id = id,
-						.whole = len,
+						.wstart = addr, .whole = len,
 					};
 					if (mm_push(m, &r))
 						err = emt_session_fail(s, -ENOMEM,
@@ -909,6 +912,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 							asked, NULL, now);
 			for (size_t i = 0; i < nmoved && id >= 0; i++) {
 				moved[i].region_id = id;
+				moved[i].wstart = naddr;
 				moved[i].whole = nlen;
 				if (mm_push(m, &moved[i]))
 					id = -ENOMEM;
@@ -976,12 +980,15 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 	t->last_fault = 0;
 	struct pt_region cur = *r;      /* r may move in remote calls */
 	uint64_t fs = cur.start, fl = cur.len, pg = fa & ~(PAGE_SZ - 1);
+	uint64_t cs = fs, cl = fl;      /* what is captured */
 	if (cur.whole > PT_WHOLE_MAX) {
 		if (cur.state == PT_W) {
 			/* The window around the fault, inside this range. */
 			uint64_t lo = pg > PT_EXEC_WINDOW / 2 ? pg - PT_EXEC_WINDOW / 2 : 0;
 			uint64_t hi = pg + PT_EXEC_WINDOW / 2;
 			fs = lo > cur.start ? lo : cur.start;
+			cs = lo > cur.wstart ? lo : cur.wstart;
+			cl = (hi < cur.wstart + cur.whole ? hi : cur.wstart + cur.whole) - cs;
 			hi = hi < cur.start + cur.len ? hi : cur.start + cur.len;
 			fl = hi - fs;
 		} else {
@@ -1003,7 +1010,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 		x86_64_regs_snapshot(&u, fa, &regs);
 		uint64_t w0 = now_ns();
 		err = capture_range(s, t->proc->pid, t->tid, cur.region_id,
-				    fs, fl, EMT_TRIGGER_FIRST_EXEC_FAULT,
+				    cs, cl, EMT_TRIGGER_FIRST_EXEC_FAULT,
 				    PROT_READ | PROT_WRITE, rx, &regs, NULL);
 		e->wx_write_ns += now_ns() - w0;
 		return err < 0 ? err : 0;
@@ -1388,7 +1395,7 @@ static int attach_watch(void *ctx, const struct proc_map *mp, int64_t id)
 	}
 	struct pt_region r = {
 		.start = mp->start, .len = len, .asked = mp->prot,
-		.state = PT_SHARED, .region_id = id, .whole = len,
+		.state = PT_SHARED, .region_id = id, .wstart = mp->start, .whole = len,
 	};
 	if (mm_push(t->proc->mm, &r))
 		return emt_session_fail(ac->s, -ENOMEM, "out of memory");
