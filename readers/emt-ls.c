@@ -57,10 +57,13 @@ struct opts {
 static int iter_failed(struct emt_reader *r, const char *path, int rc)
 {
 	char esc[512], emsg[512];
+	const char *m = emt_reader_errmsg(r);
 
+	/* ENOMEM of our own comes with no message on the handle */
 	cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), path),
 		  cli_escape_str(emsg, sizeof(emsg),
-				 emt_reader_errmsg(r) ? emt_reader_errmsg(r) : strerror(-rc)));
+				 rc != -ENOMEM && m && *m ? cli_skip_prefix(m, path) :
+				 strerror(-rc)));
 	return CLI_EXIT_FAIL;
 }
 
