@@ -79,7 +79,8 @@ struct emt_writer {
 	pthread_mutex_t mu;
 	sqlite3 *db;
 	char err[EMT_ERRMSG_MAX];
-	int broken;
+	int broken;             /* 0, or the -errno every call now returns */
+	char broken_msg[EMT_ERRMSG_MAX];
 
 	uint32_t chunk_size;
 	int32_t  level;
@@ -129,22 +130,46 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* From now on every call fails with `err` and the message of the first
+ * failure: the batch is gone from the file but rows of it (process and
+ * region ids, chunks known for dedupe, the ledger head) are still in
+ * memory, and writing on would reference rows that do not exist. */
+static void mark_broken(struct emt_writer *w, int err)
+{
+	if (w->broken)
+		return;
+	w->broken = err ? err : -EIO;
+	w->in_batch = 0;
+	memcpy(w->broken_msg, w->err, sizeof(w->broken_msg));
+}
+
 /* Maps an SQLite result to -errno and records the message. */
 static int db_fail(struct emt_writer *w, int rc, const char *what)
 {
+	int err;
+
 	emt_fmt(w->err, sizeof(w->err), "%s: %s", what, sqlite3_errmsg(w->db));
 	switch (rc & 0xff) {
 	case SQLITE_FULL:
-		return -ENOSPC;
+		err = -ENOSPC;
+		break;
 	case SQLITE_NOMEM:
-		return -ENOMEM;
+		err = -ENOMEM;
+		break;
 	case SQLITE_CONSTRAINT:
 	case SQLITE_MISMATCH:
 	case SQLITE_TOOBIG:
-		return -EINVAL;
+		err = -EINVAL;
+		break;
 	default:
-		return -EIO;
+		err = -EIO;
+		break;
 	}
+	/* On I/O errors, disk full or out of memory SQLite may roll back the
+	 * whole transaction, not just the statement. */
+	if (w->in_batch && sqlite3_get_autocommit(w->db))
+		mark_broken(w, err);
+	return err;
 }
 
 static int exec_sql(struct emt_writer *w, const char *sql)
@@ -204,9 +229,7 @@ static int batch_commit(struct emt_writer *w)
 		int err = db_fail(w, rc, "commit");
 
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-		w->in_batch = 0;
-		/* Memory state now describes rows that are not in the file. */
-		w->broken = 1;
+		mark_broken(w, err);
 		return err;
 	}
 	w->in_batch = 0;
@@ -216,9 +239,9 @@ static int batch_commit(struct emt_writer *w)
 static int check_usable(struct emt_writer *w)
 {
 	if (w->broken) {
-		if (!w->err[0])
-			emt_fmt(w->err, sizeof(w->err), "writer unusable after a failed commit");
-		return -EIO;
+		emt_fmt(w->err, sizeof(w->err), "archive writing stopped after an earlier error: %.400s",
+			w->broken_msg);
+		return w->broken;
 	}
 	return 0;
 }
