@@ -38,15 +38,16 @@ stats() { sqlite3 "$1" "select value from meta where key='ptrace_stats'" 2>/dev/
 
 {
 echo "# bench_ptrace.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - $(nproc) CPUs"
-echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ------------------------------------------------------------ raw round trip
-for pin in 1 0; do
-	for i in $(seq "$RUNS"); do
-		"$BUILD/bench/bench_ptrace_raw" 20000 "$pin" | field roundtrip_ns
-	done | median >"$T/raw$pin"
+for i in $(seq "$RUNS"); do
+	for pin in 1 0; do
+		"$BUILD/bench/bench_ptrace_raw" 20000 "$pin" | field roundtrip_ns >>"$T/raw$pin.all"
+	done
 done
+for pin in 1 0; do median <"$T/raw$pin.all" >"$T/raw$pin"; done
 raw1=$(cat "$T/raw1") raw0=$(cat "$T/raw0")
 echo "raw ptrace stop round trip (signal-delivery stop, resume), median of $RUNS x 20000:"
 printf '  same CPU      %6.1f us\n' "$(echo "$raw1 / 1000" | bc -l)"
@@ -85,23 +86,26 @@ echo
 
 # ------------------------------------------------------------ code-free program
 nocode() { sed -n 's/.* in \([0-9.]*\) s .*/\1/p'; }
-for i in $(seq "$RUNS"); do "$BUILD/fixtures/fx_nocode" | nocode; done | median >"$T/nc-plain"
+# Interleaved, so that load from elsewhere on the machine hits every
+# variant alike.
 for i in $(seq "$RUNS"); do
+	"$BUILD/fixtures/fx_nocode" | nocode >>"$T/nc-plain.all"
 	rm -f "$T/nc.emt"
-	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode
-done | median >"$T/nc-ptrace"
-for i in $(seq "$RUNS"); do
+	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode >>"$T/nc-ptrace.all"
 	rm -f "$T/nc.emt"
-	EMT_PTRACE_PIN=0 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode
-done | median >"$T/nc-ptrace0"
-if command -v strace >/dev/null 2>&1; then
-	for i in $(seq "$RUNS"); do
-		strace -f -e trace=mmap,mprotect -o /dev/null "$BUILD/fixtures/fx_nocode" | nocode
-	done | median >"$T/nc-strace"
-fi
+	EMT_PTRACE_PIN=0 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" |
+		nocode >>"$T/nc-ptrace0.all"
+	if command -v strace >/dev/null 2>&1; then
+		strace -f -e trace=mmap,mprotect -o /dev/null "$BUILD/fixtures/fx_nocode" |
+			nocode >>"$T/nc-strace.all"
+	fi
+done
+for k in plain ptrace ptrace0 strace; do
+	[ -s "$T/nc-$k.all" ] && median <"$T/nc-$k.all" >"$T/nc-$k"
+done
 p=$(cat "$T/nc-plain")
 echo "fx_nocode (100000 iterations of getpid, read, write, stat; mmap+munmap every 16th),"
-echo "its own loop time, median of $RUNS runs:"
+echo "its own loop time, median of $RUNS interleaved runs (load average $(cut -d' ' -f1 /proc/loadavg)):"
 printf '  untraced                          %6.3f s\n' "$p"
 for k in ptrace ptrace0 strace; do
 	[ -s "$T/nc-$k" ] || continue
