@@ -70,6 +70,7 @@ struct bpf_priv {
 	int child_reaped;
 	int attached_gone;
 	uint64_t losses_written;
+	uint64_t rwx_lost_written;
 	int ncpus;
 	int err;                /* first fatal error inside a callback */
 	uint64_t next_sample_ns; /* --rwx-interval */
@@ -552,24 +553,79 @@ static int on_record(void *ctx, void *data, size_t size)
 }
 
 /* Writes ring reserve failures counted since the last call as losses. */
-static int flush_losses(struct emt_session *s, struct bpf_priv *pv)
+/* Sums the per-CPU counters of the BPF side into *t.  Returns 0 or
+ * -errno. */
+static int read_stats(struct bpf_priv *pv, struct emt_bpf_stats *t)
 {
 	struct emt_bpf_stats *v = calloc((size_t)pv->ncpus, sizeof(*v));
 	uint32_t key = 0;
-	uint64_t total = 0;
+	int err;
 
+	memset(t, 0, sizeof(*t));
 	if (!v)
-		return emt_session_fail(s, -ENOMEM, "out of memory");
-	if (bpf_map__lookup_elem(pv->skel->maps.stats, &key, sizeof(key), v,
-				 sizeof(*v) * (size_t)pv->ncpus, 0) == 0)
-		for (int i = 0; i < pv->ncpus; i++)
-			total += v[i].rb_fail;
+		return -ENOMEM;
+	err = bpf_map__lookup_elem(pv->skel->maps.stats, &key, sizeof(key), v,
+				   sizeof(*v) * (size_t)pv->ncpus, 0);
+	for (int i = 0; !err && i < pv->ncpus; i++) {
+		t->rb_fail += v[i].rb_fail;
+		t->rb_fail_pages += v[i].rb_fail_pages;
+		t->captures += v[i].captures;
+		t->pages += v[i].pages;
+		t->pages_failed += v[i].pages_failed;
+		t->holds += v[i].holds;
+		t->deferred += v[i].deferred;
+		t->rwx_full += v[i].rwx_full;
+	}
 	free(v);
-	if (total <= pv->losses_written)
-		return 0;
-	uint64_t d = total - pv->losses_written;
-	pv->losses_written = total;
-	return sink_loss(s->sink, "ringbuf", d, 0, now_ns());
+	return err;
+}
+
+/* Writes what the BPF side could not record since the last call as
+ * losses: ring records that did not fit ("ringbuf") and RWX ranges it
+ * could not track because a process had too many ("rwx-table": such a
+ * range is not captured at munmap/exit). */
+static int flush_losses(struct emt_session *s, struct bpf_priv *pv)
+{
+	struct emt_bpf_stats t;
+	int err;
+
+	if (read_stats(pv, &t))
+		return 0;   /* counters unavailable: try again next time */
+	if (t.rb_fail > pv->losses_written) {
+		err = sink_loss(s->sink, "ringbuf", t.rb_fail - pv->losses_written, 0,
+				now_ns());
+		if (err)
+			return err;
+		pv->losses_written = t.rb_fail;
+	}
+	if (t.rwx_full > pv->rwx_lost_written) {
+		err = sink_loss(s->sink, "rwx-table", t.rwx_full - pv->rwx_lost_written,
+				0, now_ns());
+		if (err)
+			return err;
+		pv->rwx_lost_written = t.rwx_full;
+	}
+	return 0;
+}
+
+/* Stores the BPF side's counters in meta "bpf_stats" for later analysis
+ * of a capture's cost (holds, deferred reads, failed pages). */
+static void write_stats_meta(struct emt_session *s, struct bpf_priv *pv)
+{
+	struct emt_bpf_stats t;
+	char buf[512];
+
+	if (!pv->skel || read_stats(pv, &t))
+		return;
+	snprintf(buf, sizeof(buf),
+		 "captures=%llu pages=%llu pages_not_resident=%llu holds=%llu "
+		 "deferred=%llu ringbuf_lost=%llu ringbuf_lost_pages=%llu "
+		 "rwx_untracked=%llu",
+		 (unsigned long long)t.captures, (unsigned long long)t.pages,
+		 (unsigned long long)t.pages_failed, (unsigned long long)t.holds,
+		 (unsigned long long)t.deferred, (unsigned long long)t.rb_fail,
+		 (unsigned long long)t.rb_fail_pages, (unsigned long long)t.rwx_full);
+	emt_writer_set_meta(sink_writer(s->sink), "bpf_stats", buf);
 }
 
 /* ---------------------------------------------------------- start */
@@ -624,12 +680,8 @@ static int launch(struct emt_session *s, struct bpf_priv *pv)
 		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
 					strerror(-err));
 	}
-	err = sink_process_start(s->sink, pid, parent, now_ns());
-	if (err) {
-		close(go[1]);
-		close(ex[0]);
-		return err;
-	}
+	/* No process row yet: the child is still a copy of emt-capture.
+	 * Its exec record creates the row of the command (sink.h). */
 	err = live_add(s, pv, pid);
 	if (err || write(go[1], &c, 1) != 1) {
 		int e = errno;
@@ -937,6 +989,13 @@ static int bpf_stop(struct emt_session *s)
 	/* An attached target is never left stopped by a hold. */
 	if (!pv->child && s->root_pid > 0)
 		kill(s->root_pid, SIGCONT);
+	if (!pv->child)
+		for (size_t i = 0; i < pv->nlive; i++)
+			kill(pv->live[i], SIGCONT);
+	int e = flush_losses(s, pv);
+	if (e && !err)
+		err = e;
+	write_stats_meta(s, pv);
 	return err;
 }
 

@@ -196,11 +196,13 @@ static int close_all_regions(struct emt_sink *k, struct sink_proc *p,
 
 int sink_process_exec(struct emt_sink *k, pid_t pid, uint64_t time_ns)
 {
-	struct sink_proc *p = proc_get(k, pid, time_ns);
+	struct sink_proc *p = proc_find(k, pid);
 	int err;
 
-	if (!p)
-		return -ESRCH;
+	/* First sight of the process (a launched command's first exec):
+	 * one row, describing the new image. */
+	if (!p || p->exited)
+		return sink_process_start(k, pid, 0, time_ns);
 	err = close_all_regions(k, p, time_ns);
 	if (err)
 		return err;

@@ -42,7 +42,9 @@ struct emt_writer *sink_writer(struct emt_sink *k);
  * process).  exe/cmdline are read from /proc when NULL. */
 int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
 		       uint64_t time_ns);
-/* The process image was replaced by execve (regions are closed). */
+/* The process image was replaced by execve (regions are closed and a new
+ * process row describes the new image; for a pid not yet known this is
+ * the same as sink_process_start). */
 int sink_process_exec(struct emt_sink *k, pid_t pid, uint64_t time_ns);
 int sink_process_exit(struct emt_sink *k, pid_t pid, uint64_t time_ns,
 		      int status);
