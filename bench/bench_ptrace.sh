@@ -68,6 +68,7 @@ for pin in 1 0; do
 done
 echo "transitions of one RWX page, $ROUNDS write+call rounds, median round of the best of 3 runs"
 echo "(target-side time per step minus untraced: write ${w0} ns, call ${x0} ns):"
+echo "(tracer columns: the engine's mean time from reaping the fault to resuming, meta ptrace_stats)"
 printf '  %-9s %12s %12s %14s %14s %16s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which archive"
 for pin in 1 0; do
 	best=$(sort -n -k2 "$T/wx-$pin" | head -n 1)

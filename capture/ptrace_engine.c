@@ -1477,11 +1477,19 @@ static int pt_start(struct emt_session *s)
 	sigaddset(&set, SIGCHLD);
 	if (pthread_sigmask(SIG_BLOCK, &set, &e->oldmask) == 0)
 		e->mask_set = 1;
+	if (s->opts.no_follow)
+		/* A child inherits our filter and the protections we changed:
+		 * untraced, its memory syscalls would fail and its RWX code
+		 * fault. */
+		emt_writer_set_meta(sink_writer(s->sink), "ptrace_follow",
+				    "children followed anyway (--no-follow ignored: they "
+				    "inherit the seccomp filter and W^X protections)");
 	if (s->opts.pid > 0)
 		return attach(s);
 	e->use_seccomp = 1;
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_syscalls",
 			    "seccomp: memory syscalls only");
+
 	return launch(s);
 }
 
