@@ -718,11 +718,35 @@ int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
 	__u32 tgid = p->tgid;
+	struct emt_rec_exec *r;
 
 	if (!is_followed(tgid))
 		return 0;
 	bpf_map_delete_elem(&rwx, &tgid);
-	task_rec(EMT_REC_EXEC, tgid, (__u32)old_pid, 0, 0);
+	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (!r) {
+		struct emt_bpf_stats *st = get_stats();
+		if (st)
+			st->rb_fail++;
+		return 0;
+	}
+	fill_hdr(&r->h, EMT_REC_EXEC);
+	r->h.pid = tgid;
+	r->old_pid = (__u32)old_pid;
+	r->filename[0] = 0;
+	bpf_probe_read_kernel_str(r->filename, sizeof(r->filename),
+				  BPF_CORE_READ(bprm, filename));
+	/* The arguments were just copied to the new stack: resident. */
+	__u64 a = BPF_CORE_READ(p, mm, arg_start);
+	__u64 e = BPF_CORE_READ(p, mm, arg_end);
+	__u64 n = e > a ? e - a : 0;
+	if (n > EMT_EXEC_ARGS_LEN)
+		n = EMT_EXEC_ARGS_LEN;
+	r->args_len = 0;
+	if (n && bpf_probe_read_user(r->args, n, (void *)a) == 0)
+		r->args_len = (__u32)n;
+	/* Rare, and userspace acts on it: wake it now. */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

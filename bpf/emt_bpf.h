@@ -115,10 +115,23 @@ struct emt_rec_syscall {
 
 struct emt_rec_task {
 	struct emt_rec_hdr h;
-	__u32 other;            /* FORK: child tgid; EXEC: old pid */
+	__u32 other;            /* FORK: child tgid */
 	__s32 exit_code;        /* EXIT: task->exit_code */
 	__u32 group_dead;       /* EXIT: last thread of the process */
 	__u32 pad;
+};
+
+#define EMT_EXEC_PATH_LEN 256u
+#define EMT_EXEC_ARGS_LEN 512u
+
+/* EMT_REC_EXEC: the new image as execve saw it, so that the archive does
+ * not depend on reading /proc before the process moves on. */
+struct emt_rec_exec {
+	struct emt_rec_hdr h;
+	__u32 old_pid;
+	__u32 args_len;         /* bytes of args used (NUL-separated) */
+	char  filename[EMT_EXEC_PATH_LEN];
+	char  args[EMT_EXEC_ARGS_LEN];
 };
 
 /* Per-CPU counters (array map of one entry per CPU). */
@@ -156,6 +169,7 @@ _Static_assert(sizeof(struct emt_rec_cap_end) == 48, "cap_end size");
 _Static_assert(sizeof(struct emt_rec_syscall) == 184, "syscall size");
 _Static_assert(sizeof(struct emt_rec_task) == 40, "rec_task size");
 _Static_assert(sizeof(struct emt_bpf_stats) == 64, "stats size");
+_Static_assert(sizeof(struct emt_rec_exec) == 24 + 8 + 256 + 512, "rec_exec size");
 _Static_assert(sizeof(struct emt_rwx_table) == EMT_RWX_SLOTS * 20, "rwx size");
 #endif
 

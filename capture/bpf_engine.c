@@ -466,9 +466,6 @@ static int on_task(struct emt_session *s, struct bpf_priv *pv,
 		/* A failed start of a short-lived child (gone before we read
 		 * /proc) is not fatal: the row was still written. */
 		break;
-	case EMT_REC_EXEC:
-		err = sink_process_exec(s->sink, pid, r->h.time_ns);
-		break;
 	case EMT_REC_EXIT: {
 		int status = r->exit_code;
 		if (pid == pv->child) {
@@ -484,6 +481,27 @@ static int on_task(struct emt_session *s, struct bpf_priv *pv,
 	}
 	}
 	return err;
+}
+
+static int on_exec(struct emt_session *s, const struct emt_rec_exec *r)
+{
+	char exe[EMT_EXEC_PATH_LEN + 1], args[EMT_EXEC_ARGS_LEN + 1];
+	uint32_t n = r->args_len <= EMT_EXEC_ARGS_LEN ? r->args_len : 0;
+
+	memcpy(exe, r->filename, EMT_EXEC_PATH_LEN);
+	exe[EMT_EXEC_PATH_LEN] = '\0';
+	/* NUL-separated arguments joined by spaces, as in proc.h. */
+	memcpy(args, r->args, n);
+	while (n > 0 && args[n - 1] == '\0')
+		n--;
+	for (uint32_t i = 0; i < n; i++)
+		if (args[i] == '\0')
+			args[i] = ' ';
+	args[n] = '\0';
+	/* The path as given to execve may be relative; /proc's is absolute
+	 * but may already be a later image: prefer what execve saw. */
+	return sink_process_exec_image(s->sink, (pid_t)r->h.pid, r->h.time_ns,
+				       exe[0] ? exe : NULL, n ? args : NULL);
 }
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -540,10 +558,13 @@ static int on_record(void *ctx, void *data, size_t size)
 			err = on_syscall(s, pv, data);
 		break;
 	case EMT_REC_FORK:
-	case EMT_REC_EXEC:
 	case EMT_REC_EXIT:
 		if (size >= sizeof(struct emt_rec_task))
 			err = on_task(s, pv, data);
+		break;
+	case EMT_REC_EXEC:
+		if (size >= sizeof(struct emt_rec_exec))
+			err = on_exec(s, data);
 		break;
 	}
 	if (err && !pv->err)

@@ -124,17 +124,20 @@ static struct sink_proc *proc_find(struct emt_sink *k, pid_t pid)
 
 /* Adds an archive process row for pid's current image into p->id. */
 static int add_process_row(struct emt_sink *k, struct sink_proc *p,
-			   pid_t ppid, uint64_t time_ns)
+			   pid_t ppid, uint64_t time_ns, const char *exe_in,
+			   const char *cmd_in)
 {
 	char exe[4096], cmd[8192];
 	struct emt_process r = {
 		.pid = (uint32_t)p->pid,
 		.ppid = (uint32_t)ppid,
 		.start_ns = time_ns,
+		.exe = exe_in,
+		.cmdline = cmd_in,
 	};
-	if (proc_read_exe(p->pid, exe, sizeof(exe)) == 0)
+	if (!r.exe && proc_read_exe(p->pid, exe, sizeof(exe)) == 0)
 		r.exe = exe;
-	if (proc_read_cmdline(p->pid, cmd, sizeof(cmd)) == 0)
+	if (!r.cmdline && proc_read_cmdline(p->pid, cmd, sizeof(cmd)) == 0)
 		r.cmdline = cmd;
 	int err = emt_writer_add_process(k->w, &r);
 	if (err)
@@ -143,8 +146,8 @@ static int add_process_row(struct emt_sink *k, struct sink_proc *p,
 	return 0;
 }
 
-int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
-		       uint64_t time_ns)
+static int process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
+			 uint64_t time_ns, const char *exe, const char *cmd)
 {
 	struct sink_proc *p = proc_find(k, pid);
 
@@ -165,7 +168,13 @@ int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
 		int pp = proc_read_ppid(pid);
 		ppid = pp > 0 ? pp : 0;
 	}
-	return add_process_row(k, p, ppid, time_ns);
+	return add_process_row(k, p, ppid, time_ns, exe, cmd);
+}
+
+int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
+		       uint64_t time_ns)
+{
+	return process_start(k, pid, ppid, time_ns, NULL, NULL);
 }
 
 /* The tracked process for pid, started on first sight. */
@@ -196,18 +205,24 @@ static int close_all_regions(struct emt_sink *k, struct sink_proc *p,
 
 int sink_process_exec(struct emt_sink *k, pid_t pid, uint64_t time_ns)
 {
+	return sink_process_exec_image(k, pid, time_ns, NULL, NULL);
+}
+
+int sink_process_exec_image(struct emt_sink *k, pid_t pid, uint64_t time_ns,
+			    const char *exe, const char *cmdline)
+{
 	struct sink_proc *p = proc_find(k, pid);
 	int err;
 
 	/* First sight of the process (a launched command's first exec):
 	 * one row, describing the new image. */
 	if (!p || p->exited)
-		return sink_process_start(k, pid, 0, time_ns);
+		return process_start(k, pid, 0, time_ns, exe, cmdline);
 	err = close_all_regions(k, p, time_ns);
 	if (err)
 		return err;
 	int pp = proc_read_ppid(pid);
-	return add_process_row(k, p, pp > 0 ? pp : 0, time_ns);
+	return add_process_row(k, p, pp > 0 ? pp : 0, time_ns, exe, cmdline);
 }
 
 int sink_process_exit(struct emt_sink *k, pid_t pid, uint64_t time_ns,

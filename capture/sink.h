@@ -46,6 +46,10 @@ int sink_process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
  * process row describes the new image; for a pid not yet known this is
  * the same as sink_process_start). */
 int sink_process_exec(struct emt_sink *k, pid_t pid, uint64_t time_ns);
+/* Same with the new image's executable path and command line (args
+ * joined by ' ') as seen at exec time; NULL ones are read from /proc. */
+int sink_process_exec_image(struct emt_sink *k, pid_t pid, uint64_t time_ns,
+			    const char *exe, const char *cmdline);
 int sink_process_exit(struct emt_sink *k, pid_t pid, uint64_t time_ns,
 		      int status);
 
