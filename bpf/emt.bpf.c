@@ -48,6 +48,7 @@ const volatile __u32 cfg_lossless = 0;
 const volatile __u32 cfg_capture_files = 0;
 const volatile __u64 cfg_rb_size = 1 << 24;
 const volatile __u64 cfg_wake_bytes = 1 << 20;
+const volatile __u64 cfg_max_pages = 131072;   /* 512 MiB per capture */
 
 __u64 next_cap_id = 0;
 
@@ -308,7 +309,11 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 		return 0;
 	c->cap_id = __sync_fetch_and_add(&next_cap_id, 1) + 1;
 	c->addr = addr;
+	/* Larger ranges are cut (userspace records the loss); bpf_loop
+	 * could not walk more than 8M pages anyway. */
 	c->npages = len / EMT_PAGE_SIZE;
+	if (c->npages > cfg_max_pages)
+		c->npages = cfg_max_pages;
 	c->nfailed = 0;
 	c->ndropped = 0;
 

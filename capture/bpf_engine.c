@@ -51,6 +51,7 @@ _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 #define RB_DEFAULT      (64u << 20)
 #define HOLD_WAIT_MS    500     /* longest wait for a held thread to stop */
 #define SEQ_SLOTS       1024
+#define MAX_CAPTURE     (512ull << 20)  /* bytes per capture; larger ranges are cut */
 
 /* A capture being assembled from ring records. */
 struct inflight {
@@ -59,6 +60,8 @@ struct inflight {
 	uint8_t *buf;
 	uint8_t *state;         /* per page: 0 missing, 1 bytes, 2 failed */
 	uint64_t npages;
+	uint64_t range_len;     /* the whole range, b.len may be cut */
+	int      skip;          /* no memory for it: resume the thread, record the loss */
 	struct inflight *next;
 };
 
@@ -215,6 +218,11 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 	int stopped = 0, err = 0;
 	pid_t pid = (pid_t)b->h.pid, tid = (pid_t)b->h.tid;
 
+	if (f->skip || f->npages == 0) {
+		if (held)
+			kill(pid, SIGCONT);
+		return 0;
+	}
 	if (held)
 		stopped = wait_stopped(pid, tid) == 0;
 	/* Missing pages: read now if the thread is held (or the range cannot
@@ -279,7 +287,7 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		.path = name[0] ? name : NULL,
 		.inode = b->ino, .dev = b->dev, .offset = b->pgoff,
 	};
-	int64_t rid = sink_region_update(s->sink, pid, b->addr, b->len, rprot,
+	int64_t rid = sink_region_update(s->sink, pid, b->addr, f->range_len, rprot,
 					 &bk, b->h.time_ns);
 	if (rid < 0) {
 		free(gaps);
@@ -299,26 +307,38 @@ static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
 			const struct emt_rec_cap_begin *b)
 {
 	struct inflight *f = calloc(1, sizeof(*f));
+	int err = 0;
 
 	if (!f)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	f->cap_id = b->cap_id;
 	f->b = *b;
+	f->range_len = b->len;
 	f->npages = b->len / EMT_PAGE_SIZE;
-	if (b->len > EMT_CAPTURE_SIZE_MAX)
-		f->npages = 0;
+	if (f->npages > MAX_CAPTURE / EMT_PAGE_SIZE) {
+		/* A hostile or huge range must not exhaust our memory: keep
+		 * its first MAX_CAPTURE bytes and say so. */
+		f->npages = MAX_CAPTURE / EMT_PAGE_SIZE;
+		err = sink_loss(s->sink, "capture-too-large", 1, (pid_t)b->h.pid,
+				b->h.time_ns);
+	}
 	f->buf = malloc(f->npages ? f->npages * EMT_PAGE_SIZE : 1);
 	f->state = calloc(f->npages ? f->npages : 1, 1);
 	if (!f->buf || !f->state) {
-		inflight_free(f);
-		return emt_session_fail(s, -ENOMEM,
-			"out of memory for a %llu-byte capture",
-			(unsigned long long)b->len);
+		free(f->buf);
+		free(f->state);
+		f->buf = NULL;
+		f->state = NULL;
+		f->skip = 1;
+		f->npages = 0;
+		if (!err)
+			err = sink_loss(s->sink, "capture-no-memory", 1, (pid_t)b->h.pid,
+					b->h.time_ns);
 	}
 	f->b.len = f->npages * EMT_PAGE_SIZE;
 	f->next = pv->inflight;
 	pv->inflight = f;
-	return 0;
+	return err;
 }
 
 /* ---------------------------------------------------------- events */
@@ -827,6 +847,7 @@ static int bpf_start(struct emt_session *s)
 	/* Wake the consumer at 1/8 full: early enough to keep the ring from
 	 * filling, rare enough that the target seldom pays a wakeup. */
 	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
+	pv->skel->rodata->cfg_max_pages = MAX_CAPTURE / EMT_PAGE_SIZE;
 	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
 	if (err)
 		return emt_session_fail(s, err, "cannot size ring buffer: %s",
