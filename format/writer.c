@@ -239,8 +239,8 @@ static int batch_commit(struct emt_writer *w)
 static int check_usable(struct emt_writer *w)
 {
 	if (w->broken) {
-		emt_fmt(w->err, sizeof(w->err), "archive writing stopped after an earlier error: %.400s",
-			w->broken_msg);
+		/* The cause first: it is what the user can act on. */
+		emt_fmt(w->err, sizeof(w->err), "%.400s (archive writing stopped)", w->broken_msg);
 		return w->broken;
 	}
 	return 0;
