@@ -82,7 +82,7 @@ struct pt_region {
  * Reading the full range at every transition would take longer than
  * running the target (2.5 MiB per HotSpot method install: 5 ms). */
 #define PT_WHOLE_MAX   (1ull << 20)
-#define PT_EXEC_WINDOW (256ull << 10)
+#define PT_EXEC_WINDOW (64ull << 10)
 
 struct pt_mm {
 	int      refs;
