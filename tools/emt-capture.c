@@ -253,7 +253,6 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	int show = !quiet && isatty(STDERR_FILENO);
 	int rc = CLI_EXIT_OK, err = emt_capture_start(c);

@@ -55,6 +55,16 @@ else fail "absent pid" "rc=$rc $(cat "$T/e5")"; fi
 if [ $rc -eq 0 ] && grep -q "exited with status 3" "$T/st"; then pass "command exit status reported, capture exits 0"
 else fail "exit status" "rc=$rc $(cat "$T/st")"; fi
 
+# The command inherits none of emt-capture's descriptors (archive, BPF
+# objects, ring buffer): it must not be able to touch the evidence.
+sh -c 'ls /proc/$$/fd' >"$T/fd.plain" 2>&1
+"$CAP" -q -o "$T/fd.emt" -- sh -c 'ls /proc/$$/fd' >"$T/fd.cap" 2>&1
+if [ -s "$T/fd.cap" ] && [ "$(wc -l <"$T/fd.cap")" -eq "$(wc -l <"$T/fd.plain")" ]; then
+	pass "launched command inherits no descriptor"
+else
+	fail "descriptor leak" "untraced: $(tr '\n' ' ' <"$T/fd.plain") traced: $(tr '\n' ' ' <"$T/fd.cap")"
+fi
+
 # ---------------------------------------------------------------- losses
 # A 64 KiB ring cannot hold 200 two-page versions written back to back:
 # without lossless mode records are dropped and counted; with it the
