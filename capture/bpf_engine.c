@@ -74,6 +74,7 @@ struct bpf_priv {
 	int attached_gone;
 	uint64_t losses_written;
 	uint64_t rwx_lost_written;
+	int      was_stopped;   /* attached target was stopped (job control) */
 	int ncpus;
 	int err;                /* first fatal error inside a callback */
 	uint64_t next_sample_ns; /* --rwx-interval */
@@ -803,6 +804,8 @@ static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
 				t.len[nrwx] = len;
 				t.prot[nrwx] = m->prot;
 				nrwx++;
+			} else if (!err) {
+				err = sink_loss(s->sink, "rwx-table", 1, pid, now_ns());
 			}
 		}
 	}
@@ -872,6 +875,9 @@ static int bpf_start(struct emt_session *s)
 
 	pid_t pid = s->opts.pid;
 	s->root_pid = pid;
+	/* A target stopped by job control before we came stays stopped;
+	 * only stops of our own making are undone at the end. */
+	pv->was_stopped = proc_read_state(pid) == 'T';
 	err = follow_pid(pv, pid);
 	if (err)
 		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
@@ -1030,11 +1036,12 @@ static int bpf_stop(struct emt_session *s)
 		reap_child(s, pv, 1);
 	}
 	/* An attached target is never left stopped by a hold. */
-	if (!pv->child && s->root_pid > 0)
+	if (!pv->child && s->root_pid > 0 && !pv->was_stopped)
 		kill(s->root_pid, SIGCONT);
 	if (!pv->child)
 		for (size_t i = 0; i < pv->nlive; i++)
-			kill(pv->live[i], SIGCONT);
+			if (pv->live[i] != s->root_pid)
+				kill(pv->live[i], SIGCONT);
 	int e = flush_losses(s, pv);
 	if (e && !err)
 		err = e;

@@ -100,6 +100,19 @@ else
 	skip "loss accounting" "check-recall, emt-ls or fx_poly not built"
 fi
 
+# --no-follow: the children of fx_fork are not captured, the parent is.
+if [ -x "$FIX/fx_fork" ] && [ -x "$LS" ]; then
+	"$CAP" -q --no-follow -o "$T/nf.emt" -- "$FIX/fx_fork" --children 3 >"$T/nf.out" 2>&1
+	pids=$("$LS" "$T/nf.emt" | awk '$1 ~ /^[0-9]+$/ && NF > 9 { print $6 }' | sort -u)
+	npids=$(sed -n 's/^EMT-TRUTH pid=\([0-9]*\).*/\1/p' "$T/nf.out" | sort -u | wc -l)
+	if [ "$npids" -ge 2 ] && [ "$(echo "$pids" | wc -w)" -eq 1 ] &&
+	   grep -q "^EMT-TRUTH pid=$pids " "$T/nf.out"; then
+		pass "--no-follow: only the launched process is captured ($npids processes made code)"
+	else
+		fail "--no-follow" "captured pids '$(echo $pids)', truth pids $npids"
+	fi
+fi
+
 # ---------------------------------------------------------------- signals
 # SIGINT ends the capture cleanly (sealed archive, exit 0) and the
 # launched command does not outlive it.
