@@ -873,7 +873,12 @@ static int bpf_start(struct emt_session *s)
 	if (s->opts.argv)
 		return launch(s, pv);
 
-	pid_t pid = s->opts.pid;
+	/* A thread id given for -p means its whole process. */
+	int tgid = proc_read_tgid(s->opts.pid);
+	if (tgid < 0)
+		return emt_session_fail(s, tgid, "cannot read pid %d: %s",
+					(int)s->opts.pid, strerror(-tgid));
+	pid_t pid = (pid_t)tgid;
 	s->root_pid = pid;
 	/* A target stopped by job control before we came stays stopped;
 	 * only stops of our own making are undone at the end. */

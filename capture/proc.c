@@ -232,6 +232,22 @@ int proc_read_state(pid_t pid)
 	return (unsigned char)state;
 }
 
+int proc_read_tgid(pid_t tid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int tgid;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	const char *p = strstr(buf, "\nTgid:");
+	if (!p || sscanf(p + 6, " %d", &tgid) != 1 || tgid <= 0)
+		return -EINVAL;
+	return tgid;
+}
+
 int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
 {
 	char path[64];

@@ -55,6 +55,10 @@ int proc_read_ppid(pid_t pid);
  * or -errno. */
 int proc_read_state(pid_t pid);
 
+/* Returns the thread-group id (process id) of thread or process `tid`
+ * from /proc/TID/status, or -errno. */
+int proc_read_tgid(pid_t tid);
+
 /* Lists the thread ids of process pid (/proc/PID/task) into a malloc'd
  * array.  Returns 0 or -errno. */
 int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n);

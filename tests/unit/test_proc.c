@@ -195,6 +195,8 @@ static void test_self_info(void **state)
 	assert_int_equal(proc_read_cmdline(getpid(), buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "test_proc"));
 	assert_int_equal(proc_read_ppid(getpid()), getppid());
+	assert_int_equal(proc_read_tgid(getpid()), getpid());
+	assert_int_equal(proc_read_tgid(0x3ffffff0), -ENOENT);
 	assert_int_equal(proc_read_state(getpid()), 'R');
 	/* Truncation keeps the string terminated. */
 	assert_int_equal(proc_read_cmdline(getpid(), buf, 4), 0);
