@@ -572,6 +572,8 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	case NR_EXIT_GROUP:
 		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
+		/* Captured: the exit tracepoint below must not do it again. */
+		bpf_map_delete_elem(&rwx, &tgid);
 		return 0;
 	}
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
@@ -766,6 +768,12 @@ int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
 	__s32 code = BPF_CORE_READ(p, signal, group_exit_code);
 	if (!code)
 		code = p->exit_code;
+	/* Killed by a signal (no exit_group): this kernel fires the
+	 * tracepoint before exit_mm(), in the dying task, so the RWX ranges
+	 * can still be copied.  Where the mm is already gone every page
+	 * fails and is recorded as a gap. */
+	if (p == bpf_get_current_task_btf() && p->mm)
+		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
 	bpf_map_delete_elem(&rwx, &tgid);
 	bpf_map_delete_elem(&followed, &tgid);
 	task_rec(EMT_REC_EXIT, tgid, 0, code, 1);

@@ -113,6 +113,48 @@ if [ -x "$FIX/fx_fork" ] && [ -x "$LS" ]; then
 	fi
 fi
 
+# A process killed by a signal makes no exit_group: its RWX code is still
+# captured (trigger exit) from the exit tracepoint, byte-exact.
+if command -v cc >/dev/null 2>&1 && [ -x "$CR" ]; then
+	cat >"$T/killme.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void)
+{
+	unsigned char *p = mmap(0, 8192, PROT_READ | PROT_WRITE | PROT_EXEC,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), h[32];
+	memset(p, 0x90, 8192);
+	p[8191] = 0xc3;
+	((void (*)(void))(p + 4096))();
+	memset(p, 0xcc, 16);            /* rewritten in place, never re-run */
+	SHA256(p, 8192, h);
+	printf("EMT-TRUTH pid=%d tid=%d addr=%#lx size=8192 sha256=", getpid(), gettid(),
+	       (unsigned long)p);
+	for (int i = 0; i < 32; i++)
+		printf("%02x", h[i]);
+	printf(" kind=killed version=1\n");
+	fflush(stdout);
+	kill(getpid(), SIGKILL);
+	return 0;
+}
+EOF_C
+	if cc -O1 -o "$T/killme" "$T/killme.c" -lcrypto 2>"$T/killme.cc"; then
+		"$CAP" -q -o "$T/killme.emt" -- "$T/killme" >"$T/killme.out" 2>&1
+		if "$CR" --require-gapless "$T/killme.emt" "$T/killme.out" >"$T/killme.cr" 2>&1; then
+			pass "RWX code of a process killed by SIGKILL captured at exit"
+		else
+			fail "killed process" "$(cat "$T/killme.cr" | head -3)"
+		fi
+	else
+		skip "killed process" "cannot compile the test program: $(head -c 200 "$T/killme.cc")"
+	fi
+fi
+
 # ---------------------------------------------------------------- signals
 # SIGINT ends the capture cleanly (sealed archive, exit 0) and the
 # launched command does not outlive it.
@@ -159,7 +201,7 @@ fi
 if [ -x "$FIX/fx_longrun" ]; then
 	"$FIX/fx_longrun" --seconds 3 --delay-ms 500 --interval-ms 50 >"$T/lr.out" 2>&1 &
 	tgt=$!
-	i=0; while ! grep -q 'baseline ready' "$T/lr.out" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	i=0; while ! grep -q 'baseline ready' "$T/lr.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	"$CAP" -q -p $tgt --duration 1.5 --rwx-interval 200 -o "$T/att.emt" >"$T/att.err" 2>&1; rc=$?
 	st=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' /proc/$tgt/stat 2>/dev/null)
 	if [ $rc -eq 0 ] && [ "$st" != T ] && [ "$st" != t ]; then pass "attach --duration: exit 0, target left running (state ${st:-gone})"
