@@ -196,6 +196,8 @@ struct copy_ctx {
 	__u64 nfailed;
 	__u64 ndropped;
 	__u64 need;             /* ring bytes wanted, for wait_room */
+	__u64 may_wait;         /* lossless and not deferrable: wait per page */
+	__u64 wait_budget;      /* wait_page_room iterations left for this capture */
 };
 
 /* The copy loop's state lives in a per-CPU map rather than on the stack:
@@ -208,6 +210,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct copy_ctx);
 } copy_state SEC(".maps");
+
+/* bpf_loop callback: stops when the ring has room for one page record. */
+static long wait_page_room(__u32 i, void *data)
+{
+	__u32 k = 0;
+	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+
+	if (!c || c->wait_budget == 0)
+		return 1;
+	c->wait_budget--;
+	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) +
+	       sizeof(struct emt_rec_page) + EMT_PAGE_SIZE + 64 <= cfg_rb_size;
+}
 
 static long copy_page(__u32 i, void *data)
 {
@@ -227,6 +242,13 @@ static long copy_page(__u32 i, void *data)
 	err = bpf_probe_read_user(&probe, 1, (void *)a);
 	if (!err) {
 		r = bpf_ringbuf_reserve(&rb, sizeof(*r) + EMT_PAGE_SIZE, 0);
+		if (!r && cfg_lossless && c->may_wait && c->wait_budget) {
+			/* A range larger than the ring (qemu's 128 MiB RWX
+			 * buffer at exit): wait, bounded, for the consumer to
+			 * drain a page's worth, then try again. */
+			bpf_loop(1 << 23, wait_page_room, NULL, 0);
+			r = bpf_ringbuf_reserve(&rb, sizeof(*r) + EMT_PAGE_SIZE, 0);
+		}
 		if (!r)
 			goto dropped;
 		err = bpf_probe_read_user((void *)(r + 1), EMT_PAGE_SIZE, (void *)a);
@@ -316,6 +338,11 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 		c->npages = cfg_max_pages;
 	c->nfailed = 0;
 	c->ndropped = 0;
+	c->may_wait = !may_defer;
+	/* Waiting holds the thread in the kernel: bound it per capture (about
+	 * 0.1 s here) so that a consumer that cannot run (same CPU) costs
+	 * losses, not a stuck target. */
+	c->wait_budget = 1 << 27;
 
 	b = bpf_ringbuf_reserve(&rb, sizeof(*b), 0);
 	if (!b) {
@@ -354,12 +381,13 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 			/* The bytes cannot change once the syscall is done:
 			 * userspace reads them while the process is held. */
 			defer_always = 1;
-		} else if (c->need <= cfg_rb_size) {
+		} else {
 			/* munmap/exit/exec: the memory is gone after the
 			 * syscall, so the only way not to lose it is to wait
 			 * here, bounded, for the consumer (on another CPU) to
-			 * make room.  Whatever still does not fit is counted
-			 * as lost. */
+			 * make room (and again per page if the range is larger
+			 * than the ring).  Whatever still does not fit is
+			 * counted as lost. */
 			bpf_loop(1 << 22, wait_room, NULL, 0);
 			if (st)
 				st->holds++;
