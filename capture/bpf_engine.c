@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 #define RB_DEFAULT      (64u << 20)
 #define HOLD_WAIT_MS    500     /* longest wait for a held thread to stop */
 #define SEQ_SLOTS       1024
+#define QUEUE_MAX       (256ull << 20)  /* capture bytes waiting for the writer thread */
 #define MAX_CAPTURE     (512ull << 20)  /* bytes per capture; larger ranges are cut */
 
 /* A capture being assembled from ring records. */
@@ -63,6 +65,42 @@ struct inflight {
 	uint64_t range_len;     /* the whole range, b.len may be cut */
 	int      skip;          /* no memory for it: resume the thread, record the loss */
 	struct inflight *next;
+};
+
+/* Work for the writer thread: a finished capture, or a timeline event
+ * (queued behind the captures it may refer to, so it can name their seq). */
+struct job {
+	struct job *next;
+	int      is_event;
+	int64_t  region_id;
+	pid_t    pid, tid;
+	uint64_t addr, size, time_ns;
+	uint8_t *buf;           /* owned */
+	struct emt_gap *gaps;   /* owned */
+	size_t   ngaps;
+	uint32_t trigger, prot_before, prot_after;
+	int      link;          /* event: takes the seq of its thread's capture */
+	struct emt_event ev;
+	char     detail[EMT_NAME_LEN + 1];
+};
+
+/* Hashing, compression and SQLite cost tens of microseconds per capture
+ * (hundreds of milliseconds for a 128 MiB one); doing them on the
+ * ring-reading thread stopped the ring from draining meanwhile.  One
+ * writer thread takes finished captures from this queue (FIFO, bounded
+ * by QUEUE_MAX bytes: beyond it the reader waits, the ring fills and
+ * lossless mode holds the target). */
+struct writer_q {
+	pthread_t th;
+	int started;
+	int mu_init;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_space;
+	struct job *head, *tail;
+	uint64_t bytes;
+	int quit;
+	int err;                /* first error of the writer thread */
+	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS]; /* writer-owned */
 };
 
 struct bpf_priv {
@@ -81,7 +119,8 @@ struct bpf_priv {
 	uint64_t next_live_ns;  /* next liveness check */
 	pid_t   *live;          /* followed processes not yet seen exiting */
 	size_t   nlive, cap_live;
-	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
+	pid_t    captured_tid[SEQ_SLOTS]; /* thread made a capture since its last event */
+	struct writer_q q;
 };
 
 static uint64_t now_ns(void)
@@ -135,20 +174,143 @@ static int bpf_check(struct emt_session *s)
 
 /* ---------------------------------------------------------- captures */
 
-static void remember_seq(struct bpf_priv *pv, pid_t tid, uint64_t seq)
+static void remember_seq(struct writer_q *q, pid_t tid, uint64_t seq)
 {
-	pv->last_seq[(uint32_t)tid % SEQ_SLOTS].tid = tid;
-	pv->last_seq[(uint32_t)tid % SEQ_SLOTS].seq = seq;
+	q->last_seq[(uint32_t)tid % SEQ_SLOTS].tid = tid;
+	q->last_seq[(uint32_t)tid % SEQ_SLOTS].seq = seq;
 }
 
-static uint64_t take_seq(struct bpf_priv *pv, pid_t tid)
+static uint64_t take_seq(struct writer_q *q, pid_t tid)
 {
 	uint32_t i = (uint32_t)tid % SEQ_SLOTS;
-	if (pv->last_seq[i].tid != tid)
+	if (q->last_seq[i].tid != tid)
 		return 0;
-	uint64_t seq = pv->last_seq[i].seq;
-	pv->last_seq[i].tid = 0;
+	uint64_t seq = q->last_seq[i].seq;
+	q->last_seq[i].tid = 0;
 	return seq;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->buf);
+	free(j->gaps);
+	free(j);
+}
+
+static void *writer_main(void *arg)
+{
+	struct emt_session *s = arg;
+	struct bpf_priv *pv = s->engine_priv;
+	struct writer_q *q = &pv->q;
+
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		while (!q->head && !q->quit)
+			pthread_cond_wait(&q->cv_work, &q->mu);
+		struct job *j = q->head;
+		if (!j) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		int failed = q->err;
+		pthread_mutex_unlock(&q->mu);
+
+		int err = 0;
+		if (failed) {
+			/* After a failure only drain (and free) the queue. */
+		} else if (j->is_event) {
+			if (j->link)
+				j->ev.seq = take_seq(q, j->tid);
+			j->ev.detail = j->detail[0] ? j->detail : NULL;
+			err = sink_event(s->sink, &j->ev);
+		} else {
+			uint64_t seq = 0;
+			err = sink_capture(s->sink, j->region_id, j->pid, j->tid, j->addr,
+					   j->size, j->buf, j->gaps, j->ngaps,
+					   (enum emt_trigger)j->trigger, j->prot_before,
+					   j->prot_after, j->time_ns, NULL, &seq);
+			if (!err)
+				remember_seq(q, j->tid, seq);
+		}
+		pthread_mutex_lock(&q->mu);
+		q->bytes -= j->is_event ? 0 : j->size;
+		if (err && !q->err)
+			q->err = err;
+		pthread_cond_broadcast(&q->cv_space);
+		pthread_mutex_unlock(&q->mu);
+		job_free(j);
+	}
+	return NULL;
+}
+
+/* Queues a job for the writer thread, waiting while QUEUE_MAX bytes are
+ * queued.  Takes ownership of j.  Returns the writer's first error, if
+ * any, else 0. */
+static int enqueue(struct bpf_priv *pv, struct job *j)
+{
+	struct writer_q *q = &pv->q;
+	uint64_t sz = j->is_event ? 0 : j->size;
+	int err;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->bytes && q->bytes + sz > QUEUE_MAX && !q->err)
+		pthread_cond_wait(&q->cv_space, &q->mu);
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->bytes += sz;
+	err = q->err;
+	pthread_cond_signal(&q->cv_work);
+	pthread_mutex_unlock(&q->mu);
+	return err;
+}
+
+static int writer_error(struct bpf_priv *pv)
+{
+	pthread_mutex_lock(&pv->q.mu);
+	int err = pv->q.err;
+	pthread_mutex_unlock(&pv->q.mu);
+	return err;
+}
+
+static int writer_start(struct emt_session *s, struct bpf_priv *pv)
+{
+	struct writer_q *q = &pv->q;
+
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv_work, NULL);
+	pthread_cond_init(&q->cv_space, NULL);
+	q->mu_init = 1;
+	int err = pthread_create(&q->th, NULL, writer_main, s);
+	if (err)
+		return emt_session_fail(s, -err, "cannot start writer thread: %s",
+					strerror(err));
+	q->started = 1;
+	return 0;
+}
+
+/* Lets the writer thread finish the queue and joins it.  Idempotent. */
+static int writer_stop(struct bpf_priv *pv)
+{
+	struct writer_q *q = &pv->q;
+
+	if (!q->started)
+		return 0;
+	pthread_mutex_lock(&q->mu);
+	q->quit = 1;
+	pthread_cond_signal(&q->cv_work);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->th, NULL);
+	q->started = 0;
+	return q->err;
 }
 
 static struct inflight *inflight_find(struct bpf_priv *pv, uint64_t id,
@@ -295,14 +457,22 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		free(gaps);
 		return (int)rid;
 	}
-	uint64_t seq = 0;
-	err = sink_capture(s->sink, rid, pid, tid, b->addr, b->len, f->buf, gaps,
-			   ngaps, trig, b->prot_before, b->prot_after, b->h.time_ns,
-			   NULL, &seq);
-	free(gaps);
-	if (!err)
-		remember_seq(pv, tid, seq);
-	return err;
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		free(gaps);
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	}
+	*j = (struct job){
+		.region_id = rid, .pid = pid, .tid = tid, .addr = b->addr,
+		.size = b->len, .time_ns = b->h.time_ns, .buf = f->buf, .gaps = gaps,
+		.ngaps = ngaps, .trigger = trig, .prot_before = b->prot_before,
+		.prot_after = b->prot_after,
+	};
+	f->buf = NULL;          /* now the job's */
+	pv->captured_tid[(uint32_t)tid % SEQ_SLOTS] = tid;
+	err = enqueue(pv, j);
+	return err ? emt_session_fail(s, err, "archive: %s",
+				      emt_writer_errmsg(sink_writer(s->sink))) : 0;
 }
 
 static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
@@ -364,9 +534,13 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 	int ok = r->ret >= 0 || r->ret < -4095;
 	uint64_t len = (r->args[1] + EMT_PAGE_SIZE - 1) & ~(uint64_t)(EMT_PAGE_SIZE - 1);
 	uint32_t prot = (uint32_t)r->args[2] & 7;
-	uint64_t seq = take_seq(pv, tid);
-	int err = 0, record = seq != 0;
+	uint32_t slot = (uint32_t)tid % SEQ_SLOTS;
+	int linked = pv->captured_tid[slot] == tid;
+	int err = 0, record = linked;
 	char detail[EMT_NAME_LEN + 1] = "";
+
+	if (linked)
+		pv->captured_tid[slot] = 0;
 
 	switch (r->nr) {
 	case 9:
@@ -410,7 +584,14 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 	}
 	if (err || !record)
 		return err;
-	struct emt_event ev = {
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	j->is_event = 1;
+	j->tid = tid;
+	j->link = linked;
+	memcpy(j->detail, detail, sizeof(j->detail));
+	j->ev = (struct emt_event){
 		.time_ns = r->enter_ns,
 		.pid = (uint32_t)pid,
 		.tid = (uint32_t)tid,
@@ -421,10 +602,10 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 		.flags = r->nr == 9 ? r->args[3] : 0,
 		.fd = r->nr == 9 ? (int64_t)r->args[4] : -1,
 		.ret = r->ret,
-		.seq = seq,
-		.detail = detail[0] ? detail : NULL,
 	};
-	return sink_event(s->sink, &ev);
+	err = enqueue(pv, j);
+	return err ? emt_session_fail(s, err, "archive: %s",
+				      emt_writer_errmsg(sink_writer(s->sink))) : 0;
 }
 
 static int reap_child(struct emt_session *s, struct bpf_priv *pv, int block)
@@ -830,6 +1011,9 @@ static int bpf_start(struct emt_session *s)
 	if (!pv)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	s->engine_priv = pv;
+	int werr = writer_start(s, pv);
+	if (werr)
+		return werr;
 	libbpf_set_print(libbpf_quiet);
 	pv->ncpus = libbpf_num_possible_cpus();
 	if (pv->ncpus <= 0)
@@ -978,6 +1162,9 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 		return emt_session_fail(s, n, "ring buffer poll: %s", strerror(-n));
 	if (pv->err)
 		return pv->err;
+	if ((err = writer_error(pv)) != 0)
+		return emt_session_fail(s, err, "archive: %s",
+					emt_writer_errmsg(sink_writer(s->sink)));
 	err = flush_losses(s, pv);
 	if (err)
 		return err;
@@ -1047,7 +1234,12 @@ static int bpf_stop(struct emt_session *s)
 		for (size_t i = 0; i < pv->nlive; i++)
 			if (pv->live[i] != s->root_pid)
 				kill(pv->live[i], SIGCONT);
-	int e = flush_losses(s, pv);
+	/* Everything queued reaches the archive before it is sealed. */
+	int e = writer_stop(pv);
+	if (e && !err)
+		err = emt_session_fail(s, e, "archive: %s",
+				       emt_writer_errmsg(sink_writer(s->sink)));
+	e = flush_losses(s, pv);
 	if (e && !err)
 		err = e;
 	write_stats_meta(s, pv);
@@ -1060,6 +1252,7 @@ static void bpf_free(struct emt_session *s)
 
 	if (!pv)
 		return;
+	writer_stop(pv);
 	ring_buffer__free(pv->rb);
 	emt_bpf__destroy(pv->skel);
 	while (pv->inflight) {
@@ -1068,6 +1261,11 @@ static void bpf_free(struct emt_session *s)
 		inflight_free(f);
 	}
 	free(pv->live);
+	if (pv->q.mu_init) {
+		pthread_mutex_destroy(&pv->q.mu);
+		pthread_cond_destroy(&pv->q.cv_work);
+		pthread_cond_destroy(&pv->q.cv_space);
+	}
 	free(pv);
 	s->engine_priv = NULL;
 }
