@@ -47,6 +47,7 @@ struct emt_reader {
 struct emt_capture_iter {
 	struct emt_reader *r;
 	sqlite3_stmt *st;
+	uint64_t last_seq;
 };
 
 enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS };
@@ -55,6 +56,8 @@ struct emt_row_iter {
 	struct emt_reader *r;
 	sqlite3_stmt *st;
 	enum row_kind kind;
+	int64_t last_id;        /* rows come in id order; see row_step */
+	int started;
 	char *s1, *s2;          /* copies of hostile strings, NUL-terminated */
 };
 
@@ -727,6 +730,13 @@ int emt_capture_iter_next(struct emt_capture_iter *it, struct emt_capture *c)
 	if (rc != SQLITE_ROW)
 		return db_err(it->r, "captures");
 	capture_from_row(it->st, c);
+	/* A damaged b-tree can return rows again: never loop on it. */
+	if (c->seq <= it->last_seq) {
+		emt_fmt(it->r->err, sizeof(it->r->err),
+			"captures table damaged: capture %" PRIu64 " after %" PRIu64, c->seq, it->last_seq);
+		return -EBADMSG;
+	}
+	it->last_seq = c->seq;
 	return 1;
 }
 
@@ -1262,6 +1272,17 @@ static int row_step(struct emt_row_iter *it, enum row_kind kind)
 		return 0;
 	if (rc != SQLITE_ROW)
 		return db_err(it->r, "rows");
+	/* Every row query orders by id (column 0, or 4 for losses): a
+	 * damaged b-tree that returns rows again must not loop forever. */
+	int64_t id = sqlite3_column_int64(it->st, kind == ROW_LOSS ? 4 : 0);
+
+	if (it->started && id <= it->last_id) {
+		emt_fmt(it->r->err, sizeof(it->r->err), "table damaged: row %" PRId64 " after %" PRId64,
+			id, it->last_id);
+		return -EBADMSG;
+	}
+	it->started = 1;
+	it->last_id = id;
 	return 1;
 }
 
@@ -1396,7 +1417,7 @@ int emt_event_iter_next(struct emt_row_iter *it, struct emt_event *e)
 
 struct emt_row_iter *emt_reader_losses(struct emt_reader *r)
 {
-	return row_iter(r, ROW_LOSS, "SELECT last_ns, kind, count, pid FROM losses ORDER BY id", 0);
+	return row_iter(r, ROW_LOSS, "SELECT last_ns, kind, count, pid, id FROM losses ORDER BY id", 0);
 }
 
 int emt_loss_iter_next(struct emt_row_iter *it, struct emt_loss *l)
@@ -1507,6 +1528,12 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		int region_ok = sqlite3_column_int(q, 14);
 
 		snprintf(item, sizeof(item), "capture %" PRIu64, c.seq);
+		/* ORDER BY seq on the rowid: a repeat or step back means a
+		 * damaged b-tree that may loop; stop walking it. */
+		if (c.seq < expect_seq) {
+			vreport(&v, "captures", "table damaged: rows repeat or go back");
+			break;
+		}
 		s.captures++;
 		if (c.seq != expect_seq) {
 			emt_fmt(msg, sizeof(msg), "sequence gap: expected %" PRIu64, expect_seq);
