@@ -67,8 +67,7 @@ static int verify_one(const char *path, int quiet)
 		if (!quiet || (err != EBADMSG && err != E2BIG))
 			cli_error("cannot open '%s': %s",
 				  cli_escape_str(esc, sizeof(esc), path),
-				  cli_escape_str(emsg, sizeof(emsg),
-						 cli_skip_prefix(msg ? msg : strerror(err), path)));
+				  cli_escape_str(emsg, sizeof(emsg), cli_open_reason(msg, err, path)));
 		free(msg);
 		return (err == EBADMSG || err == E2BIG) ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 	}

@@ -94,6 +94,10 @@ check "missing archive is a failure naming the file" sh -c \
 	"'$LS' '$T/nope.emt' 2>&1 >/dev/null | grep -q \"^emt-ls: cannot open '$T/nope.emt': \""
 "$LS" "$T/nope.emt" >/dev/null 2>&1
 check "missing archive: ls exits 1" test $? -eq 1
+for t in emt-ls emt-verify; do
+	"$BIN/$t" "$T/nope.emt" 2>"$T/err" >/dev/null
+	check "missing archive: $t names it once" test "$(grep -o "nope.emt" "$T/err" | wc -l)" -eq 1
+done
 "$BIN/emt-verify" "$T/nope.emt" >/dev/null 2>&1
 check "missing archive: verify exits 2 (trouble)" test $? -eq 2
 # Accepted forms of numbers, sizes and times.

@@ -82,11 +82,20 @@ struct emt_reader *cli_open_archive(const char *path)
 		return r;
 	err = errno;
 	cli_error("cannot open '%s': %s", cli_escape_str(esc, sizeof(esc), path),
-		  cli_escape_str(emsg, sizeof(emsg),
-				 cli_skip_prefix(msg ? msg : strerror(err), path)));
+		  cli_escape_str(emsg, sizeof(emsg), cli_open_reason(msg, err, path)));
 	free(msg);
 	errno = err;
 	return NULL;
+}
+
+const char *cli_open_reason(const char *msg, int err, const char *path)
+{
+	const char *m = msg ? msg : strerror(err);
+
+	/* the library may already say "cannot open 'PATH': ..." */
+	if (!strncmp(m, "cannot open '", 13) && cli_skip_prefix(m + 12, path) != m + 12)
+		return cli_skip_prefix(m + 12, path);
+	return cli_skip_prefix(m, path);
 }
 
 const char *cli_skip_prefix(const char *msg, const char *name)

@@ -52,6 +52,11 @@ struct emt_reader *cli_open_archive(const char *path);
  * "NAME: ", so that a tool adding its own prefix does not say it twice;
  * else `msg` itself. */
 const char *cli_skip_prefix(const char *msg, const char *name);
+/* Why emt_reader_open(path) failed, from its message `msg` (may be NULL:
+ * strerror(err) then), without a leading "cannot open 'PATH': " or
+ * "'PATH': " the tool is about to print itself.  Points into msg or a
+ * static string. */
+const char *cli_open_reason(const char *msg, int err, const char *path);
 
 /* ------------------------------------------------------------------ */
 /* Strict number, size and time parsing.  All return 0, -EINVAL (not a  */
