@@ -1,5 +1,6 @@
 /* pool.c - the writer's helper thread (see pool.h). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -83,7 +84,18 @@ struct pool *pool_new(void)
 	pthread_cond_init(&p->cv_work, NULL);
 	pthread_cond_init(&p->cv_done, NULL);
 	atomic_init(&p->pf_next, 0);
-	if (pthread_create(&p->th, NULL, helper, p) != 0) {
+	/* The helper blocks every signal (it inherits the mask at creation):
+	 * process-directed signals must reach the application's threads,
+	 * e.g. a SIGCHLD the ptrace engine waits for with sigtimedwait()
+	 * would otherwise be delivered here and discarded. */
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&p->th, NULL, helper, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		pthread_mutex_destroy(&p->mu);
 		pthread_cond_destroy(&p->cv_work);
 		pthread_cond_destroy(&p->cv_done);

@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -350,6 +353,41 @@ static void test_not_archive(void **state)
 	free(path);
 }
 
+static volatile sig_atomic_t usr1_handled;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_handled = 1;
+}
+
+/* The writer's helper thread must not take process-directed signals that
+ * the application waits for with sigtimedwait() (the ptrace engine does
+ * so for SIGCHLD after the archive exists). */
+static void test_helper_blocks_signals(void **state)
+{
+	char *path = tl_path("sig.emt");
+	struct emt_writer *w = mk_writer(path, 0, 0);
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct timespec ts = { 2, 0 };
+	sigset_t set, old;
+	(void)state;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	for (int i = 0; i < 20; i++) {
+		usr1_handled = 0;
+		kill(getpid(), SIGUSR1);
+		assert_int_equal(sigtimedwait(&set, NULL, &ts), SIGUSR1);
+		assert_int_equal(usr1_handled, 0);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	signal(SIGUSR1, SIG_DFL);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+	free(path);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -363,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_create_safety),
 		cmocka_unit_test(test_not_archive),
+		cmocka_unit_test(test_helper_blocks_signals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);
