@@ -1160,6 +1160,11 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 	n = ring_buffer__poll(pv->rb, s->stop ? 0 : timeout_ms);
 	if (n < 0 && n != -EINTR)
 		return emt_session_fail(s, n, "ring buffer poll: %s", strerror(-n));
+	/* Records submitted without a wakeup do not make epoll report the
+	 * ring: read whatever is there after each (short) wait. */
+	n = ring_buffer__consume(pv->rb);
+	if (n < 0 && n != -EINTR)
+		return emt_session_fail(s, n, "ring buffer read: %s", strerror(-n));
 	if (pv->err)
 		return pv->err;
 	if ((err = writer_error(pv)) != 0)

@@ -193,6 +193,20 @@ else
 	[ -n "$child" ] && kill -KILL "$child" 2>/dev/null
 fi
 
+# Captures reach the archive while the target runs (records are submitted
+# without wakeups; the reader must still collect them within its poll
+# interval, and the writer commits about every second).
+if [ -x "$FIX/fx_longrun" ] && [ -x "$LS" ]; then
+	"$CAP" -q -o "$T/live.emt" -- "$FIX/fx_longrun" --seconds 4 --delay-ms 0 --interval-ms 50 \
+		>/dev/null 2>&1 &
+	cap=$!
+	sleep 2.5
+	n=$("$LS" "$T/live.emt" 2>/dev/null | grep -c ' mprotect ')
+	wait $cap
+	if [ "${n:-0}" -ge 5 ]; then pass "captures are in the archive while the target runs ($n after 2.5 s)"
+	else fail "live archive" "${n:-0} mprotect captures visible after 2.5 s"; fi
+fi
+
 # ---------------------------------------------------------------- attach
 # Attach to a running target for a while, then detach: the target must
 # keep running (never left stopped) and finish normally; the baseline and
