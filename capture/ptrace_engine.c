@@ -1522,6 +1522,10 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		if (now >= deadline)
 			return 1;
 		uint64_t left = deadline - now;
+		/* Capped: a thread of ours that does not block SIGCHLD could
+		 * take the wakeup; then we look again after 20 ms anyway. */
+		if (left > 20000000ull)
+			left = 20000000ull;
 		struct timespec ts = { (time_t)(left / 1000000000ull),
 				       (long)(left % 1000000000ull) };
 		/* Pending SIGCHLD (blocked) wakes us; EINTR means a stop
