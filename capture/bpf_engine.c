@@ -52,7 +52,7 @@ _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 #define RB_DEFAULT      (64u << 20)
 #define HOLD_WAIT_MS    500     /* longest wait for a held thread to stop */
 #define SEQ_SLOTS       1024
-#define QUEUE_MAX       (256ull << 20)  /* capture bytes waiting for the writer thread */
+#define QUEUE_MAX       (16ull << 20)   /* capture bytes waiting for the writer thread */
 #define MAX_CAPTURE     (512ull << 20)  /* bytes per capture; larger ranges are cut */
 
 /* A capture being assembled from ring records. */
