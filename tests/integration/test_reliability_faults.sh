@@ -122,7 +122,7 @@ recall_run() {
 
 # target_dies MODE SIG: the launched target is killed by SIG mid-capture.
 target_dies() {
-	local mode=$1 sig=$2 base tgt i rc lat truth rwx
+	local mode=$1 sig=$2 base tgt i rc lat truth
 	base="$T/dies-$mode-$sig"
 	: >"$base.out"
 	"$CAP" -q --mode "$mode" -o "$base.emt" -- "$FIX/fx_longrun" --seconds 30 --delay-ms 0 --interval-ms 1 \
@@ -144,19 +144,9 @@ target_dies() {
 	[ $rc -eq 0 ] || why="${why:+$why; }emt-capture exit $rc after $lat ms: $(tail -c 200 "$base.err")"
 	"$VER" "$base.emt" >"$base.v" 2>&1 && ! grep -q unsealed "$base.v" || why="${why:+$why; }archive: $(head -c 200 "$base.v")"
 	# fx_longrun's second image is its RWX region (truth line 2): bpf
-	# mode sees RWX code only at munmap/exec/exit_group, which a process
-	# killed by a signal never calls.
+	# mode captures RWX code at exit, which a process killed by a signal
+	# reaches without exit_group (the exit tracepoint).
 	truth="$base.out"
-	if [ "$mode" = bpf ] && [ -z "${EMT_KNOWN_BUGS:-}" ]; then
-		rwx=$(sed -n '2s/.* addr=\(0x[0-9a-f]*\) .*/\1/p' "$base.out")
-		grep -v " addr=$rwx " "$base.out" >"$base.truth"
-		truth="$base.truth"
-		if "$CR" "$base.emt" "$base.out" >/dev/null 2>&1; then
-			fail "SIG$sig: RWX region captured at death ($mode)" "now captured: remove the known-bug guard"
-		else
-			skip "SIG$sig: RWX region captured at death ($mode)" "known bug: RWX code of a process killed by a signal is never captured (no exit_group)"
-		fi
-	fi
 	"$CR" --require-gapless "$base.emt" "$truth" >"$base.cr" 2>&1 || why="${why:+$why; }$(grep -E '^(MISSING|recall)' "$base.cr" | head -n 3 | tr '\n' ' ')"
 	if [ -z "$why" ]; then pass "$name: exit 0 after $lat ms, sealed, $(grep '^recall:' "$base.cr")"
 	else fail "$name" "$why"; fi
@@ -214,25 +204,13 @@ disk_full() {
 	fi
 	[ "$1" -eq 124 ] && why="emt-capture hung (killed after 60 s)"
 	[ "$1" -ne 0 ] || why="emt-capture exit 0 on a full disk"
-	if ! grep -Eqi 'no space|disk is full|disk full' "$base.err"; then
-		if [ -n "${EMT_KNOWN_BUGS:-}" ]; then
-			why="${why:+$why; }no 'no space' message: $(head -c 200 "$base.err")"
-		else
-			skip "disk full, $name ($mode): 'no space' message" "known bug: the disk-full error is replaced by a later one: $(head -n 1 "$base.err" | cut -c1-120)"
-		fi
-	fi
+	grep -Eqi 'no space|disk is full|disk full' "$base.err" || why="${why:+$why; }no 'no space' message: $(head -c 200 "$base.err")"
 	"$VER" "$mnt/case.emt" >"$base.v" 2>&1; vrc=$?
-	if [ $vrc -ne 0 ]; then
-		if [ -n "${EMT_KNOWN_BUGS:-}" ]; then
-			why="${why:+$why; }emt-verify exit $vrc: $(head -n 3 "$base.v" | tr '\n' ' ')"
-		else
-			skip "disk full, $name ($mode): archive verifies" "known bug: after SQLITE_FULL the batch is rolled back and later captures are autocommitted without their regions (emt-verify: $(head -n 2 "$base.v" | tr '\n' ' '))"
-		fi
-	fi
+	[ $vrc -eq 0 ] || why="${why:+$why; }emt-verify exit $vrc: $(head -n 3 "$base.v" | tr '\n' ' ')"
 	n=$("$LS" --json "$mnt/case.emt" 2>/dev/null | grep -c '"seq":')
 	umount "$mnt" 2>/dev/null || umount -l "$mnt"
 	if [ -z "$why" ]; then
-		pass "disk full, $name ($mode): exit $1 after $2 ms, '$(head -n 1 "$base.err" | cut -c1-100)', emt-verify exit $vrc ($n captures)"
+		pass "disk full, $name ($mode): exit $1 after $2 ms, '$(grep -Ei 'no space|disk is full|disk full' "$base.err" | head -n 1 | cut -c1-100)', archive verifies ($n captures)"
 	else
 		fail "disk full, $name ($mode)" "$why"
 	fi
