@@ -259,11 +259,7 @@ stop_signal() {
 	# The stop must be prompt: a request to stop is not "when the
 	# target has finished" (the fixture would run 30 s).
 	if [ "$lat" -gt "$STOP_LIMIT_MS" ]; then
-		if [ "$mode" = bpf ] && [ -z "${EMT_KNOWN_BUGS:-}" ]; then
-			skip "SIG$sig stops promptly ($mode)" "known bug: a busy target starves the stop request (ring_buffer__poll never returns): stopped after $lat ms"
-		else
-			why="${why:+$why; }stopped $lat ms after SIG$sig (limit $STOP_LIMIT_MS ms)"
-		fi
+		why="${why:+$why; }stopped $lat ms after SIG$sig (limit $STOP_LIMIT_MS ms)"
 	fi
 	if ! gone_within "$tag" 30; then why="${why:+$why; }launched target outlived the capture"; reap "$tag"; fi
 	"$VER" "$base.emt" >"$base.v" 2>&1; vrc=$?
