@@ -9,15 +9,15 @@
 #    accounted: at least one lost event recorded per missing image, and
 #    nothing missing without a recorded loss;
 #  - the capture ends by itself when the targets have exited;
-#  - memory of emt-capture bounded: peak VmHWM under 2 x ring + 256 MiB +
-#    128 MiB in bpf mode, 128 MiB in ptrace mode.  libbpf maps the ring's
+#  - memory of emt-capture bounded: peak VmHWM under 2 x ring + 16 MiB +
+#    128 MiB in bpf mode, 64 MiB in ptrace mode.  libbpf maps the ring's
 #    data pages twice (wrap-around view), so a fully used ring is resident
 #    twice; the bpf engine's queue to its writer thread holds at most
-#    256 MiB of capture bytes (QUEUE_MAX in capture/bpf_engine.c); the rest
+#    16 MiB of capture bytes (QUEUE_MAX in capture/bpf_engine.c); the rest
 #    (SQLite page cache, zstd contexts, capture buffers, queue entries)
-#    measured 13-20 MiB before the writer thread existed and 85-97 MiB with
-#    it (60 s soak, bench/results/soak.txt); 128 MiB leaves room without
-#    hiding a leak, which the growth check below catches.
+#    measured 22-55 MiB in bpf mode and at most 29 MiB in ptrace mode
+#    (60 s soak, bench/results/soak.txt); 128 / 64 MiB leave about twice
+#    that without hiding a leak, which the growth check below catches.
 #    VmRSS after three quarters of the run at most 32 MiB above VmRSS after
 #    one quarter (no growth with time).
 . "$(dirname "$0")/lib.sh"
@@ -58,9 +58,9 @@ for cfg in $cfgs; do
 	ended=$(val "$line" ended)
 	rate=$(val "$line" captures_per_s)
 	case $cfg in
-	bpf-lossless) limit=$((2 * 65536 + 262144 + 131072));;   # default ring 64M
-	bpf-lossy-small) limit=$((2 * 256 + 262144 + 131072));;
-	*) limit=131072;;
+	bpf-lossless) limit=$((2 * 65536 + 16384 + 131072));;   # default ring 64M
+	bpf-lossy-small) limit=$((2 * 256 + 16384 + 131072));;
+	*) limit=65536;;
 	esac
 	desc="$cfg, $PROCS writers, $SECS s: $caps captures ($rate/s)"
 	if [ "$crc" = 0 ] && [ "$ok" = "$PROCS" ]; then pass "load $cfg: capture exit 0, $ok targets completed"
