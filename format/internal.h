@@ -25,6 +25,11 @@
 
 /* The schema of format v1: every statement of the file's creation. */
 extern const char *const emt_schema_sql;
+/* Finds the statement of emt_schema_sql that creates table or index
+ * `name`, as SQLite keeps it in sqlite_schema.sql (no trailing ';').
+ * Returns 1 with *sql and *len pointing into emt_schema_sql (not
+ * NUL-terminated), or 0 if format v1 has no such object. */
+int emt_schema_statement(const char *name, const char **sql, size_t *len);
 
 /* Names of the string enums, indexed by value (index 0 unused). */
 const char *emt_enum_name(const char *const *names, size_t n, uint32_t v);

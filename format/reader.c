@@ -1463,6 +1463,49 @@ static void vreport(struct vctx *v, const char *item, const char *msg)
 		v->report(v->ctx, item, msg);
 }
 
+/* Format v1 writers create no trigger and no view, and a writer of this
+ * minor version creates each table and index exactly as emt_schema_sql
+ * says: anything else was added or altered after the capture.  Nothing
+ * planted ever runs (triggers and views are disabled on open), but the
+ * analyst must learn that the file was tampered with.  Unknown tables are
+ * allowed (SPEC.md section 3) and not reported. */
+static void verify_schema(struct emt_reader *r, struct vctx *v)
+{
+	sqlite3_stmt *q = NULL;
+	char item[EMT_ERRMSG_MAX], msg[EMT_ERRMSG_MAX];
+	int rc;
+
+	if (prep(r, &q, "SELECT type, name, sql FROM sqlite_schema"))
+		return;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(q, 0);
+		const char *name = (const char *)sqlite3_column_text(q, 1);
+		const char *text = (const char *)sqlite3_column_text(q, 2);
+		const char *canon;
+		size_t clen;
+
+		if (!type || !name)
+			continue;
+		if (!strcmp(type, "trigger") || !strcmp(type, "view")) {
+			emt_fmt(item, sizeof(item), "schema %s '%s'", type, name);
+			vreport(v, item, "planted: format v1 archives have none (never run by readers)");
+			continue;
+		}
+		if (r->minor != EMT_FORMAT_MINOR || !text)
+			continue;
+		if (emt_schema_statement(name, &canon, &clen) &&
+		    (strlen(text) != clen || memcmp(canon, text, clen) != 0)) {
+			emt_fmt(item, sizeof(item), "schema %s '%s'", type, name);
+			emt_fmt(msg, sizeof(msg), "altered: differs from format %u.%u",
+				EMT_FORMAT_MAJOR, EMT_FORMAT_MINOR);
+			vreport(v, item, msg);
+		}
+	}
+	if (rc != SQLITE_DONE)
+		vreport(v, "schema", sqlite3_errmsg(r->db));
+	sqlite3_finalize(q);
+}
+
 int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		      void *ctx, struct emt_verify_stats *st)
 {
@@ -1491,6 +1534,7 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		vreport(&v, "database", sqlite3_errmsg(r->db));
 	sqlite3_finalize(q);
 	q = NULL;
+	verify_schema(r, &v);
 
 	s.chunks = count_sql(r, "SELECT count(*) FROM chunks", &err);
 	err = 0;

@@ -299,3 +299,30 @@ const char *const emt_schema_sql =
 	"  last_ns INTEGER NOT NULL,\n"
 	"  UNIQUE(kind, pid)\n"
 	") STRICT;\n";
+
+int emt_schema_statement(const char *name, const char **sql, size_t *len)
+{
+	const char *p = emt_schema_sql;
+	size_t nl = strlen(name);
+
+	while (*p) {
+		const char *end = strstr(p, ";\n");
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *q = p;
+
+		/* "CREATE TABLE name(" or "CREATE INDEX name ON ..." */
+		if (!strncmp(q, "CREATE TABLE ", 13) || !strncmp(q, "CREATE INDEX ", 13)) {
+			q += 13;
+			if ((size_t)(p + n - q) > nl && !strncmp(q, name, nl) &&
+			    (q[nl] == '(' || q[nl] == ' ')) {
+				*sql = p;
+				*len = n;
+				return 1;
+			}
+		}
+		p += n;
+		if (*p)
+			p += 2;
+	}
+	return 0;
+}

@@ -149,6 +149,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+o:p:m:d:fqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
+			if (!*optarg)
+				return cli_usage("empty output archive name");
 			o.output = optarg;
 			break;
 		case 'p':

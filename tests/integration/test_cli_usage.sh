@@ -69,11 +69,7 @@ capusage() {
 }
 capusage "no -o" -- sh -c "$RUN"
 capusage "-o without value" -o
-if [ -n "${EMT_KNOWN_BUGS:-}" ]; then
-	capusage "-o empty" -o "" -- sh -c "$RUN"
-else
-	skip "usage: emt-capture -o empty" "known bug: exits 1 (not 2) with 'no output archive given'"
-fi
+capusage "-o empty" -o "" -- sh -c "$RUN"
 capusage "neither command nor -p" -o "$O"
 capusage "-p and a command" -o "$O" -p 1 -- sh -c "$RUN"
 capusage "-p without value" -o "$O" -p

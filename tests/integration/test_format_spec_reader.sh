@@ -68,3 +68,29 @@ if python3 "$PY" "$T/bad.emt" "$T/bad.py" >/dev/null 2>&1; then
 else
 	pass "spec-reader detects damage"
 fi
+
+# SPEC.md's Appendix A is the schema the library writes, statement for
+# statement (a reader checks schema integrity against it).
+python3 - "$TOP/SPEC.md" "$T/default.emt" >"$T/schema.out" 2>&1 <<'PYEOF'
+import re, sqlite3, sys
+spec = open(sys.argv[1]).read()
+app = spec.split("## Appendix A.", 1)[1]
+block = re.search(r"```sql\n(.*?)```", app, re.S).group(1)
+stmts = [x.strip() for x in block.split(";\n") if x.strip()]
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[2], uri=True)
+have = [r[0] for r in db.execute(
+    "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid")]
+if have != stmts:
+    for a, b in zip(have, stmts):
+        if a != b:
+            print("archive:  %r\nSPEC.md: %r" % (a[:200], b[:200]))
+            break
+    print("%d statements in the archive, %d in SPEC.md" % (len(have), len(stmts)))
+    sys.exit(1)
+print("%d statements" % len(stmts))
+PYEOF
+if [ $? -eq 0 ]; then
+	pass "SPEC.md appendix A equals the library's schema ($(cat "$T/schema.out"))"
+else
+	fail "SPEC.md appendix A equals the library's schema" "$(cat "$T/schema.out")"
+fi

@@ -297,7 +297,11 @@ check "verify zstd-bomb: capture 2, refused before decompression" test "$(items 
 check "verify reordered: ledger breaks at capture 3" test "$(items reordered)" = "exit=1 capture 3,"
 check "verify reordered: says ledger" grep -q '^capture 3: ledger' "$T/v"
 check "verify damaged: closing line" grep -q '^reordered.emt: damaged\|reordered.emt: damaged' "$T/v"
-check "verify planted-trigger: no damage to data" test "$(items planted-trigger | cut -d' ' -f1)" != "exit=2"
+check "verify planted-trigger: damaged, no capture blamed" test "$(items planted-trigger)" = "exit=1 "
+check "verify planted-trigger: names the trigger and the view" sh -c \
+	"grep -q \"^schema trigger 'evil': planted\" '$T/v' && grep -q \"^schema view 'evil_view': planted\" '$T/v'"
+check "verify schema-altered: damaged, no capture blamed" test "$(items schema-altered)" = "exit=1 "
+check "verify schema-altered: names the table" grep -q "^schema table 'captures': altered" "$T/v"
 for h in foreign-app newer-major newer-feature not-an-archive truncated; do
 	golden "verify-$h" "$VF" "$h.emt"
 	status "ls $h exits 1" 1 "$LS" "$A/$h.emt"

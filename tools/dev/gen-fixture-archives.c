@@ -473,6 +473,14 @@ static void gen_sql_hostile(const char *dir)
 	sql_variant(dir, "planted-trigger.emt",
 		    "CREATE TRIGGER evil AFTER UPDATE ON meta BEGIN DELETE FROM captures; END;"
 		    "CREATE VIEW evil_view AS SELECT seq, hex(sha256) FROM captures;", NULL, 0);
+	/* Same columns, so readers still open it; the CHECK on the hash is
+	 * gone (writable_schema plays an attacker editing the schema text). */
+	sql_variant(dir, "schema-altered.emt",
+		    "PRAGMA writable_schema = ON;"
+		    "UPDATE sqlite_schema SET sql = replace(sql, "
+		    "'sha256 BLOB NOT NULL CHECK(length(sha256) = 32)', 'sha256 BLOB NOT NULL') "
+		    "WHERE name = 'captures';"
+		    "PRAGMA writable_schema = OFF;", NULL, 0);
 	sql_variant(dir, "newer-feature.emt",
 		    "UPDATE meta SET value = CASE WHEN typeof(value) = 'blob' "
 		    "THEN CAST(value || ',quantum-chunks' AS BLOB) "
