@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
@@ -429,9 +430,32 @@ static int reader_setup(struct emt_reader *r, const char *path)
 	return err;
 }
 
-struct emt_reader *emt_reader_open(const char *path, char **errmsg)
+/* Salt of a WAL file's header (bytes 16..23): it changes whenever the
+ * writer restarts the WAL after a checkpoint. */
+static int wal_salt(const char *wal, uint8_t salt[8])
+{
+	uint8_t h[32];
+	int fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(h))
+		return -ENODATA;
+	memcpy(salt, h + 16, 8);
+	return 0;
+}
+
+/* One attempt of emt_reader_open.  Sets *again when the archive changed
+ * under the copy (a live writer checkpointed, restarted or removed its
+ * WAL): the copy may mix two states, so the caller tries again. */
+static struct emt_reader *reader_open_once(const char *path, char **errmsg, int *again,
+					   int last)
 {
 	struct emt_reader *r;
+	uint8_t salt0[8] = { 0 }, salt1[8], salt2[8];
 	unsigned char hdr[100];
 	char wal[4096], *uri = NULL;
 	struct stat st;
@@ -500,11 +524,25 @@ struct emt_reader *emt_reader_open(const char *path, char **errmsg)
 				path, strerror(-err));
 			goto fail;
 		}
+		/* A writer may be running: the WAL's salt before the copy, in
+		 * the copy and after it must agree, or the main file may hold
+		 * pages checkpointed from frames the copied WAL lacks. */
+		err = wal_salt(wal, salt0);
 		snprintf(dst, sizeof(dst), "%s/a.emt", r->tmpdir);
-		err = copy_file(path, dst);
+		err = err ? err : copy_file(path, dst);
 		if (!err) {
 			snprintf(dst, sizeof(dst), "%s/a.emt-wal", r->tmpdir);
 			err = copy_file(wal, dst);
+		}
+		if (!err && (wal_salt(dst, salt1) || wal_salt(wal, salt2) ||
+			     memcmp(salt0, salt1, 8) || memcmp(salt0, salt2, 8)))
+			err = -EAGAIN;
+		if (err == -ENOENT || err == -ENODATA || err == -EAGAIN) {
+			*again = 1;
+			err = -EAGAIN;
+			emt_fmt(r->err, sizeof(r->err), "'%s' kept changing while a private copy was made",
+				path);
+			goto fail;
 		}
 		if (err) {
 			emt_fmt(r->err, sizeof(r->err), "cannot make a private copy of '%s': %s",
@@ -535,8 +573,13 @@ struct emt_reader *emt_reader_open(const char *path, char **errmsg)
 	sqlite3_limit(r->db, SQLITE_LIMIT_LENGTH, 8 << 20);
 	sqlite3_limit(r->db, SQLITE_LIMIT_ATTACHED, 0);
 	err = reader_setup(r, path);
-	if (err)
+	if (err) {
+		/* A copy that SQLite finds inconsistent while the WAL moved on
+		 * is a torn copy, not damage. */
+		if (have_wal && (wal_salt(wal, salt2) || memcmp(salt0, salt2, 8)))
+			*again = 1;
 		goto fail;
+	}
 	free(uri);
 	return r;
 
@@ -546,11 +589,25 @@ dbfail:
 		r->db ? sqlite3_errmsg(r->db) : "out of memory");
 fail:
 	free(uri);
-	if (errmsg)
+	if (errmsg && (!*again || last))
 		*errmsg = strdup(r->err[0] ? r->err : strerror(-err));
 	emt_reader_close(r);
 	errno = -err;
 	return NULL;
+}
+
+struct emt_reader *emt_reader_open(const char *path, char **errmsg)
+{
+	/* About 2 s of a live writer checkpointing under us, then give up. */
+	for (int i = 0;; i++) {
+		int again = 0;
+		struct emt_reader *r = reader_open_once(path, errmsg, &again, i == 100);
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (r || !again || i == 100)
+			return r;
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* ---------------------------------------------------------------- summary */
