@@ -39,6 +39,7 @@
 #include "engine.h"
 #include "proc.h"
 #include "sink.h"
+#include "writeq.h"
 
 _Static_assert(EMT_BPF_TRIG_MPROTECT == EMT_TRIGGER_MPROTECT, "trigger numbers");
 _Static_assert(EMT_BPF_TRIG_MMAP == EMT_TRIGGER_MMAP, "trigger numbers");
@@ -67,42 +68,6 @@ struct inflight {
 	struct inflight *next;
 };
 
-/* Work for the writer thread: a finished capture, or a timeline event
- * (queued behind the captures it may refer to, so it can name their seq). */
-struct job {
-	struct job *next;
-	int      is_event;
-	int64_t  region_id;
-	pid_t    pid, tid;
-	uint64_t addr, size, time_ns;
-	uint8_t *buf;           /* owned */
-	struct emt_gap *gaps;   /* owned */
-	size_t   ngaps;
-	uint32_t trigger, prot_before, prot_after;
-	int      link;          /* event: takes the seq of its thread's capture */
-	struct emt_event ev;
-	char     detail[EMT_NAME_LEN + 1];
-};
-
-/* Hashing, compression and SQLite cost tens of microseconds per capture
- * (hundreds of milliseconds for a 128 MiB one); doing them on the
- * ring-reading thread stopped the ring from draining meanwhile.  One
- * writer thread takes finished captures from this queue (FIFO, bounded
- * by QUEUE_MAX bytes: beyond it the reader waits, the ring fills and
- * lossless mode holds the target). */
-struct writer_q {
-	pthread_t th;
-	int started;
-	int mu_init;
-	pthread_mutex_t mu;
-	pthread_cond_t cv_work, cv_space;
-	struct job *head, *tail;
-	uint64_t bytes;
-	int quit;
-	int err;                /* first error of the writer thread */
-	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS]; /* writer-owned */
-};
-
 struct bpf_priv {
 	struct emt_bpf *skel;
 	struct ring_buffer *rb;
@@ -120,7 +85,7 @@ struct bpf_priv {
 	pid_t   *live;          /* followed processes not yet seen exiting */
 	size_t   nlive, cap_live;
 	pid_t    captured_tid[SEQ_SLOTS]; /* thread made a capture since its last event */
-	struct writer_q q;
+	struct writeq *q;
 };
 
 static uint64_t now_ns(void)
@@ -174,143 +139,10 @@ static int bpf_check(struct emt_session *s)
 
 /* ---------------------------------------------------------- captures */
 
-static void remember_seq(struct writer_q *q, pid_t tid, uint64_t seq)
+static int queue_fail(struct emt_session *s, int err)
 {
-	q->last_seq[(uint32_t)tid % SEQ_SLOTS].tid = tid;
-	q->last_seq[(uint32_t)tid % SEQ_SLOTS].seq = seq;
-}
-
-static uint64_t take_seq(struct writer_q *q, pid_t tid)
-{
-	uint32_t i = (uint32_t)tid % SEQ_SLOTS;
-	if (q->last_seq[i].tid != tid)
-		return 0;
-	uint64_t seq = q->last_seq[i].seq;
-	q->last_seq[i].tid = 0;
-	return seq;
-}
-
-static void job_free(struct job *j)
-{
-	if (!j)
-		return;
-	free(j->buf);
-	free(j->gaps);
-	free(j);
-}
-
-static void *writer_main(void *arg)
-{
-	struct emt_session *s = arg;
-	struct bpf_priv *pv = s->engine_priv;
-	struct writer_q *q = &pv->q;
-
-	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		while (!q->head && !q->quit)
-			pthread_cond_wait(&q->cv_work, &q->mu);
-		struct job *j = q->head;
-		if (!j) {
-			pthread_mutex_unlock(&q->mu);
-			break;
-		}
-		q->head = j->next;
-		if (!q->head)
-			q->tail = NULL;
-		int failed = q->err;
-		pthread_mutex_unlock(&q->mu);
-
-		int err = 0;
-		if (failed) {
-			/* After a failure only drain (and free) the queue. */
-		} else if (j->is_event) {
-			if (j->link)
-				j->ev.seq = take_seq(q, j->tid);
-			j->ev.detail = j->detail[0] ? j->detail : NULL;
-			err = sink_event(s->sink, &j->ev);
-		} else {
-			uint64_t seq = 0;
-			err = sink_capture(s->sink, j->region_id, j->pid, j->tid, j->addr,
-					   j->size, j->buf, j->gaps, j->ngaps,
-					   (enum emt_trigger)j->trigger, j->prot_before,
-					   j->prot_after, j->time_ns, NULL, &seq);
-			if (!err)
-				remember_seq(q, j->tid, seq);
-		}
-		pthread_mutex_lock(&q->mu);
-		q->bytes -= j->is_event ? 0 : j->size;
-		if (err && !q->err)
-			q->err = err;
-		pthread_cond_broadcast(&q->cv_space);
-		pthread_mutex_unlock(&q->mu);
-		job_free(j);
-	}
-	return NULL;
-}
-
-/* Queues a job for the writer thread, waiting while QUEUE_MAX bytes are
- * queued.  Takes ownership of j.  Returns the writer's first error, if
- * any, else 0. */
-static int enqueue(struct bpf_priv *pv, struct job *j)
-{
-	struct writer_q *q = &pv->q;
-	uint64_t sz = j->is_event ? 0 : j->size;
-	int err;
-
-	pthread_mutex_lock(&q->mu);
-	while (q->bytes && q->bytes + sz > QUEUE_MAX && !q->err)
-		pthread_cond_wait(&q->cv_space, &q->mu);
-	j->next = NULL;
-	if (q->tail)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
-	q->bytes += sz;
-	err = q->err;
-	pthread_cond_signal(&q->cv_work);
-	pthread_mutex_unlock(&q->mu);
-	return err;
-}
-
-static int writer_error(struct bpf_priv *pv)
-{
-	pthread_mutex_lock(&pv->q.mu);
-	int err = pv->q.err;
-	pthread_mutex_unlock(&pv->q.mu);
-	return err;
-}
-
-static int writer_start(struct emt_session *s, struct bpf_priv *pv)
-{
-	struct writer_q *q = &pv->q;
-
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv_work, NULL);
-	pthread_cond_init(&q->cv_space, NULL);
-	q->mu_init = 1;
-	int err = pthread_create(&q->th, NULL, writer_main, s);
-	if (err)
-		return emt_session_fail(s, -err, "cannot start writer thread: %s",
-					strerror(err));
-	q->started = 1;
-	return 0;
-}
-
-/* Lets the writer thread finish the queue and joins it.  Idempotent. */
-static int writer_stop(struct bpf_priv *pv)
-{
-	struct writer_q *q = &pv->q;
-
-	if (!q->started)
-		return 0;
-	pthread_mutex_lock(&q->mu);
-	q->quit = 1;
-	pthread_cond_signal(&q->cv_work);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->th, NULL);
-	q->started = 0;
-	return q->err;
+	return emt_session_fail(s, err, "archive: %s",
+				emt_writer_errmsg(sink_writer(s->sink)));
 }
 
 static struct inflight *inflight_find(struct bpf_priv *pv, uint64_t id,
@@ -457,22 +289,16 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		free(gaps);
 		return (int)rid;
 	}
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j) {
-		free(gaps);
-		return emt_session_fail(s, -ENOMEM, "out of memory");
-	}
-	*j = (struct job){
+	struct writeq_capture c = {
 		.region_id = rid, .pid = pid, .tid = tid, .addr = b->addr,
 		.size = b->len, .time_ns = b->h.time_ns, .buf = f->buf, .gaps = gaps,
 		.ngaps = ngaps, .trigger = trig, .prot_before = b->prot_before,
 		.prot_after = b->prot_after,
 	};
-	f->buf = NULL;          /* now the job's */
+	f->buf = NULL;          /* now the queue's */
 	pv->captured_tid[(uint32_t)tid % SEQ_SLOTS] = tid;
-	err = enqueue(pv, j);
-	return err ? emt_session_fail(s, err, "archive: %s",
-				      emt_writer_errmsg(sink_writer(s->sink))) : 0;
+	err = writeq_capture(pv->q, &c);
+	return err ? queue_fail(s, err) : 0;
 }
 
 static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
@@ -584,14 +410,7 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 	}
 	if (err || !record)
 		return err;
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j)
-		return emt_session_fail(s, -ENOMEM, "out of memory");
-	j->is_event = 1;
-	j->tid = tid;
-	j->link = linked;
-	memcpy(j->detail, detail, sizeof(j->detail));
-	j->ev = (struct emt_event){
+	struct emt_event ev = {
 		.time_ns = r->enter_ns,
 		.pid = (uint32_t)pid,
 		.tid = (uint32_t)tid,
@@ -603,9 +422,8 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 		.fd = r->nr == 9 ? (int64_t)r->args[4] : -1,
 		.ret = r->ret,
 	};
-	err = enqueue(pv, j);
-	return err ? emt_session_fail(s, err, "archive: %s",
-				      emt_writer_errmsg(sink_writer(s->sink))) : 0;
+	err = writeq_event(pv->q, &ev, detail, linked);
+	return err ? queue_fail(s, err) : 0;
 }
 
 static int reap_child(struct emt_session *s, struct bpf_priv *pv, int block)
@@ -969,10 +787,22 @@ static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
 						   m->inode, m->dev, m->offset };
 			int64_t id = sink_region_update(s->sink, pid, m->start, len,
 							m->prot, &bk, t0);
-			err = id < 0 ? (int)id
-				     : sink_capture(s->sink, id, pid, pid, m->start, len,
-						    buf, gaps, ng, EMT_TRIGGER_BASELINE,
-						    m->prot, m->prot, t0, NULL, NULL);
+			if (id < 0) {
+				err = (int)id;
+			} else {
+				struct writeq_capture c = {
+					.region_id = id, .pid = pid, .tid = pid,
+					.addr = m->start, .size = len, .time_ns = t0,
+					.buf = buf, .gaps = gaps, .ngaps = ng,
+					.trigger = EMT_TRIGGER_BASELINE,
+					.prot_before = m->prot, .prot_after = m->prot,
+				};
+				buf = NULL;
+				gaps = NULL;
+				err = writeq_capture(pv->q, &c);
+				if (err)
+					err = queue_fail(s, err);
+			}
 		} else if (err == -ESRCH) {
 			err = emt_session_fail(s, err, "pid %d exited during baseline",
 					       (int)pid);
@@ -1011,9 +841,10 @@ static int bpf_start(struct emt_session *s)
 	if (!pv)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	s->engine_priv = pv;
-	int werr = writer_start(s, pv);
-	if (werr)
-		return werr;
+	pv->q = writeq_start(s->sink, QUEUE_MAX);
+	if (!pv->q)
+		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
+					strerror(errno));
 	libbpf_set_print(libbpf_quiet);
 	pv->ncpus = libbpf_num_possible_cpus();
 	if (pv->ncpus <= 0)
@@ -1137,11 +968,25 @@ static int sample_rwx(struct emt_session *s, struct bpf_priv *pv)
 				int64_t id = sink_region_update(s->sink, (pid_t)key,
 								t.addr[i], t.len[i],
 								t.prot[i], NULL, now);
-				err = id < 0 ? (int)id
-					     : sink_capture(s->sink, id, (pid_t)key, (pid_t)key,
-							    t.addr[i], t.len[i], buf, gaps, ng,
-							    EMT_TRIGGER_SAMPLE, t.prot[i],
-							    t.prot[i], now, NULL, NULL);
+				if (id < 0) {
+					err = (int)id;
+				} else {
+					/* Through the queue, behind the captures
+					 * before it: versions stay in time order. */
+					struct writeq_capture c = {
+						.region_id = id, .pid = (pid_t)key,
+						.tid = (pid_t)key, .addr = t.addr[i],
+						.size = t.len[i], .time_ns = now,
+						.buf = buf, .gaps = gaps, .ngaps = ng,
+						.trigger = EMT_TRIGGER_SAMPLE,
+						.prot_before = t.prot[i], .prot_after = t.prot[i],
+					};
+					buf = NULL;
+					gaps = NULL;
+					err = writeq_capture(pv->q, &c);
+					if (err)
+						err = queue_fail(s, err);
+				}
 			}
 			free(buf);
 			free(gaps);
@@ -1167,9 +1012,8 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 		return emt_session_fail(s, n, "ring buffer read: %s", strerror(-n));
 	if (pv->err)
 		return pv->err;
-	if ((err = writer_error(pv)) != 0)
-		return emt_session_fail(s, err, "archive: %s",
-					emt_writer_errmsg(sink_writer(s->sink)));
+	if ((err = writeq_error(pv->q)) != 0)
+		return queue_fail(s, err);
 	err = flush_losses(s, pv);
 	if (err)
 		return err;
@@ -1240,10 +1084,10 @@ static int bpf_stop(struct emt_session *s)
 			if (pv->live[i] != s->root_pid)
 				kill(pv->live[i], SIGCONT);
 	/* Everything queued reaches the archive before it is sealed. */
-	int e = writer_stop(pv);
+	int e = writeq_stop(pv->q);
+	pv->q = NULL;
 	if (e && !err)
-		err = emt_session_fail(s, e, "archive: %s",
-				       emt_writer_errmsg(sink_writer(s->sink)));
+		err = queue_fail(s, e);
 	e = flush_losses(s, pv);
 	if (e && !err)
 		err = e;
@@ -1257,7 +1101,7 @@ static void bpf_free(struct emt_session *s)
 
 	if (!pv)
 		return;
-	writer_stop(pv);
+	writeq_stop(pv->q);
 	ring_buffer__free(pv->rb);
 	emt_bpf__destroy(pv->skel);
 	while (pv->inflight) {
@@ -1266,11 +1110,6 @@ static void bpf_free(struct emt_session *s)
 		inflight_free(f);
 	}
 	free(pv->live);
-	if (pv->q.mu_init) {
-		pthread_mutex_destroy(&pv->q.mu);
-		pthread_cond_destroy(&pv->q.cv_work);
-		pthread_cond_destroy(&pv->q.cv_space);
-	}
 	free(pv);
 	s->engine_priv = NULL;
 }

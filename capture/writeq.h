@@ -1,0 +1,76 @@
+/*
+ * writeq.h - hands finished captures and timeline events to one writer
+ * thread, shared by the capture engines.
+ *
+ * Hashing, compression and SQLite cost tens of microseconds per capture
+ * (hundreds of milliseconds for a 128 MiB one).  Done on the engine's
+ * thread they stop it from serving the target meanwhile: the BPF engine's
+ * ring stops draining, the ptrace engine's target waits in a fault.  The
+ * queue is FIFO, so the archive's capture order (seq, versions) is the
+ * order the engine queued them in, and an event queued after a capture of
+ * the same thread can take that capture's seq.  It is bounded by bytes of
+ * capture data: beyond the bound the producer waits.
+ *
+ * One producer thread (the engine's) and the writer thread.  Functions
+ * return 0 or -errno; the first error of the writer thread is sticky and
+ * returned by every later call, its message is the writer's
+ * (emt_writer_errmsg of the sink).
+ */
+#ifndef EMT_CAPTURE_WRITEQ_H
+#define EMT_CAPTURE_WRITEQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "emt_archive.h"
+
+struct emt_sink;
+struct writeq;
+
+/* A capture for writeq_capture.  buf and gaps are malloc'd and owned by
+ * the queue from the call on (freed by it even when the call fails). */
+struct writeq_capture {
+	int64_t  region_id;
+	pid_t    pid, tid;
+	uint64_t addr, size, time_ns;
+	uint8_t *buf;
+	struct emt_gap *gaps;
+	size_t   ngaps;
+	uint32_t trigger;       /* enum emt_trigger */
+	uint32_t prot_before, prot_after;
+	int      has_regs;
+	struct emt_regs_x86_64 regs;
+};
+
+/* Starts the writer thread writing to `sink`, holding at most max_bytes of
+ * capture data queued (a single larger capture still passes alone).
+ * Returns the queue, or NULL with errno set. */
+struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes);
+
+/* Queues a capture (takes c->buf and c->gaps).  Waits while the queue is
+ * full.  Returns 0, or the writer thread's first error. */
+int writeq_capture(struct writeq *q, struct writeq_capture *c);
+
+/* Queues a timeline event; `detail` (may be NULL) is copied, e->detail is
+ * ignored.  With `link`, the event takes the seq of the last capture that
+ * thread e->tid had queued before it (and no later event takes it again).
+ * Returns 0, or the writer thread's first error. */
+int writeq_event(struct writeq *q, const struct emt_event *e,
+		 const char *detail, int link);
+
+/* Waits until everything queued so far has been written (or failed).
+ * Returns 0 or the writer thread's first error. */
+int writeq_flush(struct writeq *q);
+
+/* The writer thread's first error, or 0. */
+int writeq_error(struct writeq *q);
+
+/* Capture bytes queued and not yet written. */
+uint64_t writeq_pending_bytes(struct writeq *q);
+
+/* Writes what is queued, stops the thread and frees the queue.  Returns 0
+ * or the writer thread's first error.  NULL is accepted. */
+int writeq_stop(struct writeq *q);
+
+#endif /* EMT_CAPTURE_WRITEQ_H */
