@@ -65,6 +65,7 @@ struct inflight {
 	uint64_t npages;
 	uint64_t range_len;     /* the whole range, b.len may be cut */
 	int      skip;          /* no memory for it: resume the thread, record the loss */
+	struct emt_rec_cap_end e; /* its end record, once held */
 	struct inflight *next;
 };
 
@@ -72,6 +73,7 @@ struct bpf_priv {
 	struct emt_bpf *skel;
 	struct ring_buffer *rb;
 	struct inflight *inflight;
+	struct inflight *held;  /* ended captures whose process is held (serve_holds) */
 	pid_t child;            /* launched command, 0 if attached */
 	int child_reaped;
 	int attached_gone;
@@ -195,6 +197,47 @@ static int wait_stopped(pid_t pid, pid_t tid)
 	return -ETIMEDOUT;
 }
 
+/* After one thread of pid stopped for a hold (a group stop), waits
+ * (bounded) until no thread of it is running or in interruptible sleep:
+ * a thread still inside the BPF program when the stop began has then
+ * submitted its own end record, so every hold of this stop is in the
+ * ring.  Threads in uninterruptible sleep (D) cannot run user code before
+ * they stop too, so they need not be waited for. */
+static void wait_group_settled(pid_t pid)
+{
+	for (int i = 0; i < HOLD_WAIT_MS * 10; i++) {
+		pid_t *tids = NULL;
+		size_t n = 0;
+		int busy = 0;
+
+		if (proc_list_tasks(pid, &tids, &n) < 0)
+			return;
+		for (size_t k = 0; k < n && !busy; k++) {
+			char path[64], buf[512];
+			int fd;
+			ssize_t m;
+
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+				 (int)tids[k]);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			m = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (m <= 0)
+				continue;
+			buf[m] = '\0';
+			const char *p = strrchr(buf, ')');
+			busy = p && (p[2] == 'R' || p[2] == 'S');
+		}
+		free(tids);
+		if (!busy)
+			return;
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static enum emt_trigger final_trigger(const struct emt_rec_cap_begin *b)
 {
 	if (b->trigger == EMT_TRIGGER_MPROTECT &&
@@ -204,25 +247,22 @@ static enum emt_trigger final_trigger(const struct emt_rec_cap_begin *b)
 	return (enum emt_trigger)b->trigger;
 }
 
+/* Writes capture f.  `held`: its process is stopped by the hold (the
+ * caller resumes it); only then are missing pages read from the live
+ * process, since otherwise the bytes may already have changed. */
 static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
-			  struct inflight *f, const struct emt_rec_cap_end *e)
+			  struct inflight *f, int held)
 {
 	const struct emt_rec_cap_begin *b = &f->b;
 	struct emt_gap *gaps = NULL;
 	size_t ngaps = 0, gcap = 0;
-	int held = e && (e->flags & EMT_CAPF_HOLD);
-	int stopped = 0, err = 0;
+	int err = 0;
 	pid_t pid = (pid_t)b->h.pid, tid = (pid_t)b->h.tid;
 
-	if (f->skip || f->npages == 0) {
-		if (held)
-			kill(pid, SIGCONT);
+	if (f->skip || f->npages == 0)
 		return 0;
-	}
-	if (held)
-		stopped = wait_stopped(pid, tid) == 0;
-	/* Missing pages: read now if the thread is held (or the range cannot
-	 * change: mmap'd / made non-writable), otherwise record a gap. */
+	/* Missing pages: read now if the process is held, otherwise record
+	 * a gap. */
 	for (uint64_t i = 0; i < f->npages && !err; i++) {
 		if (f->state[i] == 1)
 			continue;
@@ -252,10 +292,14 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 			free(g);
 		} else {
 			/* Not resident when copied at munmap/exit (most
-			 * likely never touched, but unproven), or dropped for
-			 * lack of ring space (counted as a loss too). */
+			 * likely never touched, but unproven), dropped for
+			 * lack of ring space (counted as a loss too), or the
+			 * hold did not stop the process in time. */
 			memset(f->buf + off, 0, len);
-			if (f->state[i] == 2)
+			if (f->e.flags & EMT_CAPF_HOLD)
+				err = proc_gap_add(&gaps, &ngaps, &gcap, off, len,
+						   EMT_GAP_UNREADABLE, ETIMEDOUT);
+			else if (f->state[i] == 2)
 				err = proc_gap_add(&gaps, &ngaps, &gcap, off, len,
 						   EMT_GAP_UNREADABLE, EFAULT);
 			else
@@ -264,9 +308,6 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		}
 		i = j - 1;
 	}
-	if (held)
-		kill(pid, SIGCONT);
-	(void)stopped;
 	if (err) {
 		free(gaps);
 		return emt_session_fail(s, err, "capture of pid %d: out of memory", (int)pid);
@@ -563,14 +604,30 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (size < sizeof(*e))
 			break;
 		f = inflight_find(pv, e->cap_id, 1);
-		if (!f) {
-			/* Its CAP_BEGIN was lost (counted in rb_fail); a
-			 * held thread must still be resumed. */
-			if (e->flags & EMT_CAPF_HOLD)
+		if (!f && (e->flags & EMT_CAPF_HOLD)) {
+			/* Its CAP_BEGIN was lost (counted in rb_fail); the
+			 * held process must still be resumed. */
+			f = calloc(1, sizeof(*f));
+			if (!f) {
 				kill((pid_t)e->pid, SIGCONT);
+				err = emt_session_fail(s, -ENOMEM, "out of memory");
+				break;
+			}
+			f->skip = 1;
+			f->b.h.pid = e->pid;
+			f->b.h.tid = e->tid;
+		}
+		if (!f)
+			break;
+		f->e = *e;
+		if (e->flags & EMT_CAPF_HOLD) {
+			/* Served after this ring read, with every other hold
+			 * of the same stop (serve_holds). */
+			f->next = pv->held;
+			pv->held = f;
 			break;
 		}
-		err = finish_capture(s, pv, f, e);
+		err = finish_capture(s, pv, f, 0);
 		inflight_free(f);
 		break;
 	}
@@ -594,7 +651,50 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* Writes ring reserve failures counted since the last call as losses. */
+/* Serves the holds found in the ring.  A hold is a SIGSTOP the BPF side
+ * sent to a thread (a group stop of its whole process); SIGCONT ends the
+ * stop of every thread at once and discards stop signals still pending,
+ * including another thread's hold that is not in our list yet.  So per
+ * process: wait for the holding thread to stop and for its siblings to
+ * settle, read the ring again (every hold of this stop is in it now),
+ * write all the held captures of the process, and only then resume it,
+ * once.  A process that did not stop in time gets gaps, never bytes read
+ * while it runs. */
+static int serve_holds(struct emt_session *s, struct bpf_priv *pv)
+{
+	int err = 0;
+
+	while (pv->held) {
+		pid_t pid = (pid_t)pv->held->b.h.pid, tid = (pid_t)pv->held->b.h.tid;
+		int stopped = wait_stopped(pid, tid) == 0;
+
+		if (stopped)
+			wait_group_settled(pid);
+		int n = ring_buffer__consume(pv->rb);
+
+		if (n < 0 && n != -EINTR && !err)
+			err = emt_session_fail(s, n, "ring buffer read: %s", strerror(-n));
+		for (struct inflight **pp = &pv->held; *pp;) {
+			struct inflight *f = *pp;
+
+			if ((pid_t)f->b.h.pid != pid) {
+				pp = &f->next;
+				continue;
+			}
+			*pp = f->next;
+			int e = finish_capture(s, pv, f, stopped);
+
+			if (e && !err)
+				err = e;
+			inflight_free(f);
+		}
+		kill(pid, SIGCONT);
+	}
+	if (pv->err && !err)
+		err = pv->err;
+	return err;
+}
+
 /* Sums the per-CPU counters of the BPF side into *t.  Returns 0 or
  * -errno. */
 static int read_stats(struct bpf_priv *pv, struct emt_bpf_stats *t)
@@ -1010,6 +1110,9 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 	n = ring_buffer__consume(pv->rb);
 	if (n < 0 && n != -EINTR)
 		return emt_session_fail(s, n, "ring buffer read: %s", strerror(-n));
+	err = serve_holds(s, pv);
+	if (err)
+		return err;
 	if (pv->err)
 		return pv->err;
 	if ((err = writeq_error(pv->q)) != 0)
@@ -1045,6 +1148,9 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 		return 1;
 	/* Drain what is still in the ring before ending. */
 	ring_buffer__consume(pv->rb);
+	err = serve_holds(s, pv);
+	if (err)
+		return err;
 	if (pv->err)
 		return pv->err;
 	err = flush_losses(s, pv);
@@ -1060,12 +1166,15 @@ static int bpf_stop(struct emt_session *s)
 		return 0;
 	if (pv->skel)
 		emt_bpf__detach(pv->skel);
+	if (pv->rb)
+		ring_buffer__consume(pv->rb);
+	err = serve_holds(s, pv);
 	/* Captures still in flight (end record lost or target gone): keep
 	 * what arrived, mark the rest as gaps. */
 	while (pv->inflight) {
 		struct inflight *f = pv->inflight;
 		pv->inflight = f->next;
-		int e = finish_capture(s, pv, f, NULL);
+		int e = finish_capture(s, pv, f, 0);
 		if (e && !err)
 			err = e;
 		inflight_free(f);
@@ -1107,6 +1216,12 @@ static void bpf_free(struct emt_session *s)
 	while (pv->inflight) {
 		struct inflight *f = pv->inflight;
 		pv->inflight = f->next;
+		inflight_free(f);
+	}
+	while (pv->held) {
+		struct inflight *f = pv->held;
+		pv->held = f->next;
+		kill((pid_t)f->b.h.pid, SIGCONT);
 		inflight_free(f);
 	}
 	free(pv->live);

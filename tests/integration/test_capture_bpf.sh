@@ -110,6 +110,23 @@ if [ -x "$CR" ] && [ -x "$LS" ] && [ -x "$FIX/fx_poly" ] && command -v pgrep >/d
 	else
 		fail "stalled 64 KiB ring, --lossless" "held=$held lost=${lost:-?} $(grep -E '^(recall|MISSING)' "$T/lossless.cr" | head -3)"
 	fi
+	# Several threads held at once: SIGCONT for one hold must not cancel
+	# another thread's pending stop (whose bytes would then be read from
+	# a running process).  Three runs, each byte-exact and gapless.
+	if [ -x "$FIX/fx_threads" ]; then
+		bad=""
+		for i in 1 2 3; do
+			"$CAP" -q --lossless --ringbuf-size 16k -o "$T/thr$i.emt" -- \
+				"$FIX/fx_threads" --threads 4 --versions 50 >"$T/thr$i.out" 2>"$T/thr$i.err"
+			lost=$("$LS" "$T/thr$i.emt" | sed -n 's/^lost *\([0-9]*\) events.*/\1/p')
+			if ! "$CR" --require-gapless "$T/thr$i.emt" "$T/thr$i.out" >"$T/thr$i.cr" 2>&1 ||
+				[ "${lost:-x}" != 0 ]; then
+				bad="$bad run $i: lost=${lost:-?} $(grep -E '^(recall|MISSING)' "$T/thr$i.cr" | head -2 | tr '\n' ' ')"
+			fi
+		done
+		if [ -z "$bad" ]; then pass "4 threads held at once through a 16 KiB ring (3 runs): every version byte-exact, nothing lost"
+		else fail "4 threads held at once through a 16 KiB ring" "$bad"; fi
+	fi
 	# A 32 MiB W->X range does not fit a 1 MiB ring at all: lossless mode
 	# must read it while holding the target.
 	"$CAP" -q --ringbuf-size 1m -o "$T/big.emt" -- "$FIX/fx_large" --mib 32 \
