@@ -32,9 +32,11 @@ struct emt_reader {
 	char tmpdir[256];       /* private copy of a crashed archive, or "" */
 	uint32_t major, minor;
 	int sealed;
+	int ledger_v2;          /* features_required names ledger-v2 */
 	int64_t anchor_boot, anchor_real;
 	int have_anchor;
 	char *meta_val;
+	size_t meta_len;        /* bytes of meta_val, NULs included */
 	char *region_path;
 	ZSTD_DCtx *dctx;
 	struct emt_sha *sha;
@@ -211,12 +213,15 @@ static char *uri_for(const char *path)
 	return u;
 }
 
+/* Value of meta `key` as a NUL-terminated copy (r->meta_len holds its
+ * real length, which an embedded NUL makes longer than strlen), or NULL. */
 static const char *meta_get(struct emt_reader *r, const char *key)
 {
 	const unsigned char *v;
 
 	free(r->meta_val);
 	r->meta_val = NULL;
+	r->meta_len = 0;
 	sqlite3_bind_text(r->st_meta, 1, key, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(r->st_meta) == SQLITE_ROW &&
 	    (v = sqlite3_column_text(r->st_meta, 0)) != NULL) {
@@ -226,10 +231,21 @@ static const char *meta_get(struct emt_reader *r, const char *key)
 		if (r->meta_val) {
 			memcpy(r->meta_val, v, (size_t)len);
 			r->meta_val[len] = '\0';
+			r->meta_len = (size_t)len;
 		}
 	}
 	sqlite3_reset(r->st_meta);
 	return r->meta_val;
+}
+
+/* A library-written meta value (a number, a hex digest, "1"): one with
+ * an embedded NUL is not one the library wrote, and read as C string it
+ * would pass for its prefix ("1\0junk" as "1"), so it counts as absent. */
+static const char *meta_lib(struct emt_reader *r, const char *key)
+{
+	const char *v = meta_get(r, key);
+
+	return v && memchr(v, '\0', r->meta_len) ? NULL : v;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -243,20 +259,32 @@ static int parse_u64(const char *s, uint64_t *out)
 	return errno || *end ? -EINVAL : 0;
 }
 
-static int check_schema(struct emt_reader *r)
+/* The archive passed identification (SPEC.md section 2) but SQLite
+ * cannot read it: that is a damaged emt archive, not a foreign file. */
+static int damaged(struct emt_reader *r, const char *path)
+{
+	emt_fmt(r->err, sizeof(r->err), "'%s': damaged archive: %s", path,
+		sqlite3_errmsg(r->db));
+	return -EBADMSG;
+}
+
+static int check_schema(struct emt_reader *r, const char *path)
 {
 	sqlite3_stmt *st = NULL;
-	int err = 0;
+	int err = 0, rc;
 
 	if (prep(r, &st, "SELECT type FROM sqlite_schema WHERE name = ?1"))
-		return -EBADMSG;
+		return damaged(r, path);
 	for (size_t t = 0; t < sizeof(required_tables) / sizeof(required_tables[0]); t++) {
 		const char *name = required_tables[t].table;
 		const unsigned char *type;
 
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW ||
-		    !(type = sqlite3_column_text(st, 0)) || strcmp((const char *)type, "table")) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			err = damaged(r, path);
+		} else if (rc != SQLITE_ROW ||
+			   !(type = sqlite3_column_text(st, 0)) || strcmp((const char *)type, "table")) {
 			emt_fmt(r->err, sizeof(r->err), "table '%s' missing or not a table", name);
 			err = -EBADMSG;
 		}
@@ -270,12 +298,15 @@ static int check_schema(struct emt_reader *r)
 
 		snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s') WHERE name = ?1", name);
 		if (prep(r, &ti, sql)) {
-			err = -EBADMSG;
+			err = damaged(r, path);
 			break;
 		}
 		for (size_t c = 0; required_tables[t].cols[c]; c++) {
 			sqlite3_bind_text(ti, 1, required_tables[t].cols[c], -1, SQLITE_STATIC);
-			if (sqlite3_step(ti) != SQLITE_ROW) {
+			rc = sqlite3_step(ti);
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+				err = damaged(r, path);
+			} else if (rc != SQLITE_ROW) {
 				emt_fmt(r->err, sizeof(r->err), "table '%s' lacks column '%s'",
 					name, required_tables[t].cols[c]);
 				err = -EBADMSG;
@@ -323,7 +354,41 @@ static int pragma_u32(struct emt_reader *r, const char *sql, uint32_t *out)
 	return err;
 }
 
-static int reader_setup(struct emt_reader *r, const char *path)
+/* Checks meta.features_required (SPEC.md section 3) byte by byte: a C
+ * string walk would stop at an embedded NUL and let "zstd\0quantum"
+ * through as "zstd". */
+static int check_features(struct emt_reader *r)
+{
+	const char *v = meta_get(r, "features_required");
+	size_t len = r->meta_len, i = 0;
+
+	r->ledger_v2 = 0;
+	if (!v)
+		return 0;
+	if (memchr(v, '\0', len)) {
+		emt_fmt(r->err, sizeof(r->err),
+			"meta features_required holds a NUL byte: damaged archive");
+		return -EBADMSG;
+	}
+	while (i < len) {
+		size_t n = 0;
+
+		while (i + n < len && v[i + n] != ',')
+			n++;
+		if (n && !feature_known(v + i, n)) {
+			emt_fmt(r->err, sizeof(r->err),
+				"written by a newer emt (required feature '%.*s'); upgrade emt to read it",
+				(int)(n > 64 ? 64 : n), v + i);
+			return -EPROTONOSUPPORT;
+		}
+		if (n == 9 && memcmp(v + i, "ledger-v2", 9) == 0)
+			r->ledger_v2 = 1;
+		i += n + 1;
+	}
+	return 0;
+}
+
+static int reader_setup(struct emt_reader *r, const char *path, int hdr_ok)
 {
 	uint32_t appid = 0, uv = 0;
 	const char *v;
@@ -332,6 +397,12 @@ static int reader_setup(struct emt_reader *r, const char *path)
 
 	err = pragma_u32(r, "PRAGMA application_id", &appid);
 	if (err) {
+		/* PRAGMA application_id loads the schema: a file whose header
+		 * says emt but whose pages SQLite rejects (truncated, pages
+		 * overwritten) is damaged evidence.  Without a valid header
+		 * (only possible with a WAL) it is not ours. */
+		if (hdr_ok)
+			return damaged(r, path);
 		emt_fmt(r->err, sizeof(r->err), "not an emt archive");
 		return -ENOTSUP;
 	}
@@ -341,7 +412,7 @@ static int reader_setup(struct emt_reader *r, const char *path)
 	}
 	err = pragma_u32(r, "PRAGMA user_version", &uv);
 	if (err)
-		return err;
+		return damaged(r, path);
 	if (uv > EMT_FORMAT_MAJOR) {
 		emt_fmt(r->err, sizeof(r->err),
 			"written by a newer emt (format %u); upgrade emt to read it", uv);
@@ -351,24 +422,23 @@ static int reader_setup(struct emt_reader *r, const char *path)
 		emt_fmt(r->err, sizeof(r->err), "archive has no format version");
 		return -EBADMSG;
 	}
-	err = check_schema(r);
+	err = check_schema(r, path);
 	if (err)
 		return err;
 	err = prep(r, &r->st_meta, "SELECT value FROM meta WHERE key = ?1");
 	if (err)
 		return err;
-	v = meta_get(r, "format_major");
+	v = meta_lib(r, "format_major");
 	if (parse_u64(v, &u) || u == 0 || u > UINT32_MAX) {
 		emt_fmt(r->err, sizeof(r->err), "meta format_major missing or invalid");
 		return -EBADMSG;
 	}
 	r->major = (uint32_t)u;
-	v = meta_get(r, "format_minor");
+	v = meta_lib(r, "format_minor");
 	r->minor = parse_u64(v, &u) == 0 && u <= UINT32_MAX ? (uint32_t)u : 0;
 	if (r->major > EMT_FORMAT_MAJOR) {
 		emt_fmt(r->err, sizeof(r->err),
-			"written by a newer emt (format %u.%u); upgrade emt to read it",
-			r->major, r->minor);
+			"written by a newer emt (format %u); upgrade emt to read it", r->major);
 		return -EPROTONOSUPPORT;
 	}
 	if (r->major != uv) {
@@ -376,36 +446,20 @@ static int reader_setup(struct emt_reader *r, const char *path)
 			r->major, uv);
 		return -EBADMSG;
 	}
-	v = meta_get(r, "features_required");
-	if (v) {
-		const char *f = v;
-
-		while (*f) {
-			size_t n = strcspn(f, ",");
-
-			if (n && !feature_known(f, n)) {
-				emt_fmt(r->err, sizeof(r->err),
-					"written by a newer emt (required feature '%.*s'); upgrade emt to read it",
-					(int)(n > 64 ? 64 : n), f);
-				return -EPROTONOSUPPORT;
-			}
-			f += n;
-			if (*f == ',')
-				f++;
-		}
-	}
-	v = meta_get(r, "sealed");
-	r->sealed = v && strcmp(v, "1") == 0 && meta_get(r, "seal_ledger_head");
+	err = check_features(r);
+	if (err)
+		return err;
+	v = meta_lib(r, "sealed");
+	r->sealed = v && strcmp(v, "1") == 0 && meta_lib(r, "seal_ledger_head");
 	uint64_t bt, rt;
 
-	if (!parse_u64(meta_get(r, "clock_boottime_ns"), &bt) &&
-	    !parse_u64(meta_get(r, "clock_realtime_ns"), &rt) &&
+	if (!parse_u64(meta_lib(r, "clock_boottime_ns"), &bt) &&
+	    !parse_u64(meta_lib(r, "clock_realtime_ns"), &rt) &&
 	    bt <= INT64_MAX && rt <= INT64_MAX) {
 		r->anchor_boot = (int64_t)bt;
 		r->anchor_real = (int64_t)rt;
 		r->have_anchor = 1;
 	}
-	(void)path;
 
 	err = prep(r, &r->st_cap,
 		   "SELECT seq, region_id, version, pid, tid, trigger_name, prot_before,"
@@ -457,9 +511,9 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 	struct emt_reader *r;
 	uint8_t salt0[8] = { 0 }, salt1[8], salt2[8];
 	unsigned char hdr[100];
-	char wal[4096], *uri = NULL;
+	char wal[4096], *uri = NULL, *real = NULL;
 	struct stat st;
-	int fd, err = 0, flags, have_wal;
+	int fd, err = 0, flags, have_wal, hdr_ok;
 	ssize_t n;
 
 	if (errmsg)
@@ -474,7 +528,16 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		emt_fmt(r->err, sizeof(r->err), "no archive path given");
 		goto fail;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The WAL lives beside the real file, not beside a symlink to it:
+	 * resolve first, or a crashed archive opened through a link would
+	 * silently lose every capture still in its WAL. */
+	real = realpath(path, NULL);
+	if (!real) {
+		err = -errno;
+		emt_fmt(r->err, sizeof(r->err), "cannot open '%s': %s", path, strerror(-err));
+		goto fail;
+	}
+	fd = open(real, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		emt_fmt(r->err, sizeof(r->err), "cannot open '%s': %s", path, strerror(-err));
@@ -488,15 +551,45 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 	}
 	n = read(fd, hdr, sizeof(hdr));
 	close(fd);
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	have_wal = lstat(wal, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	hdr_ok = n == (ssize_t)sizeof(hdr) && memcmp(hdr, "SQLite format 3", 16) == 0 &&
+		 ((uint32_t)hdr[68] << 24 | (uint32_t)hdr[69] << 16 | (uint32_t)hdr[70] << 8 |
+		  hdr[71]) == EMT_APPLICATION_ID;
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", real) >= sizeof(wal)) {
+		err = -ENAMETOOLONG;
+		emt_fmt(r->err, sizeof(r->err), "cannot open '%s': %s", path, strerror(-err));
+		goto fail;
+	}
+	/* A WAL that exists but cannot be used is refused, never skipped:
+	 * it may hold the last committed captures, and reading without it
+	 * would show an older archive as if complete. */
+	have_wal = 0;
+	if (lstat(wal, &st) == 0) {
+		if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)) {
+			err = S_ISLNK(st.st_mode) ? -ELOOP : -EINVAL;
+			emt_fmt(r->err, sizeof(r->err),
+				"'%s': its WAL '%s' is %s: refusing to read the archive without it",
+				path, wal, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
+			goto fail;
+		}
+		if (access(wal, R_OK) < 0) {
+			err = -errno;
+			emt_fmt(r->err, sizeof(r->err),
+				"'%s': cannot read its WAL '%s' (%s): refusing to read the archive without it",
+				path, wal, strerror(-err));
+			goto fail;
+		}
+		/* SQLite itself ignores an empty WAL. */
+		have_wal = st.st_size > 0;
+	} else if (errno != ENOENT) {
+		err = -errno;
+		emt_fmt(r->err, sizeof(r->err), "'%s': cannot check for its WAL '%s': %s",
+			path, wal, strerror(-err));
+		goto fail;
+	}
 	/* Decide from the header alone before SQLite sees the file.  With a
 	 * WAL, page 1 may only be current in the WAL: PRAGMA application_id
 	 * decides after replay instead. */
-	if (!have_wal &&
-	    (n < (ssize_t)sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16) != 0 ||
-	     ((uint32_t)hdr[68] << 24 | (uint32_t)hdr[69] << 16 | (uint32_t)hdr[70] << 8 | hdr[71]) !=
-		     EMT_APPLICATION_ID)) {
+	if (!have_wal && !hdr_ok) {
 		err = -ENOTSUP;
 		emt_fmt(r->err, sizeof(r->err), "'%s': not an emt archive", path);
 		goto fail;
@@ -529,7 +622,7 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		 * pages checkpointed from frames the copied WAL lacks. */
 		err = wal_salt(wal, salt0);
 		snprintf(dst, sizeof(dst), "%s/a.emt", r->tmpdir);
-		err = err ? err : copy_file(path, dst);
+		err = err ? err : copy_file(real, dst);
 		if (!err) {
 			snprintf(dst, sizeof(dst), "%s/a.emt-wal", r->tmpdir);
 			err = copy_file(wal, dst);
@@ -555,7 +648,7 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		if (sqlite3_open_v2(dst, &r->db, flags, NULL) != SQLITE_OK)
 			goto dbfail;
 	} else {
-		uri = uri_for(path);
+		uri = uri_for(real);
 		if (!uri) {
 			err = -ENOMEM;
 			goto fail;
@@ -572,7 +665,7 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_limit(r->db, SQLITE_LIMIT_LENGTH, 8 << 20);
 	sqlite3_limit(r->db, SQLITE_LIMIT_ATTACHED, 0);
-	err = reader_setup(r, path);
+	err = reader_setup(r, path, hdr_ok);
 	if (err) {
 		/* A copy that SQLite finds inconsistent while the WAL moved on
 		 * is a torn copy, not damage. */
@@ -581,6 +674,7 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		goto fail;
 	}
 	free(uri);
+	free(real);
 	return r;
 
 dbfail:
@@ -589,6 +683,7 @@ dbfail:
 		r->db ? sqlite3_errmsg(r->db) : "out of memory");
 fail:
 	free(uri);
+	free(real);
 	if (errmsg && (!*again || last))
 		*errmsg = strdup(r->err[0] ? r->err : strerror(-err));
 	emt_reader_close(r);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -410,6 +412,50 @@ static void test_unsealed(void **state)
 	free(path);
 }
 
+/* What SIGKILL leaves: a writer that committed NCAP captures and died
+ * without closing, so they are only in the WAL beside the file. */
+static char *mk_crashed(const char *name)
+{
+	char *path = tl_path(name), wal[4096];
+	struct stat st;
+	int status;
+	pid_t pid;
+
+	unlink(path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct emt_writer *w = emt_writer_create(path, NULL, NULL);
+		struct emt_process p = { .pid = 10, .ppid = 1 };
+		struct emt_region rg = { .pid = 10, .backing = EMT_BACKING_ANON,
+					 .start = 0x10000, .length = CAPSZ };
+
+		if (!w || emt_writer_add_process(w, &p))
+			_exit(3);
+		rg.process_id = p.id;
+		if (emt_writer_add_region(w, &rg))
+			_exit(3);
+		for (int k = 0; k < NCAP; k++) {
+			struct emt_capture c = { .region_id = rg.id, .pid = 10, .tid = 10,
+						 .trigger = EMT_TRIGGER_MPROTECT,
+						 .addr = 0x10000, .size = CAPSZ };
+
+			tl_fill_code(data[k], CAPSZ, 99 + (uint64_t)k);
+			if (emt_writer_add_capture(w, &c, data[k], NULL, 0, NULL))
+				_exit(4);
+		}
+		_exit(emt_writer_commit(w) ? 5 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int k = 0; k < NCAP; k++)
+		tl_fill_code(data[k], CAPSZ, 99 + (uint64_t)k);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size > 0);
+	return path;
+}
+
 static void expect_refused(const char *path, int err, const char *needle)
 {
 	char *msg = NULL;
@@ -423,6 +469,66 @@ static void expect_refused(const char *path, int err, const char *needle)
 	if (needle)
 		assert_non_null(strstr(msg, needle));
 	free(msg);
+}
+
+static uint64_t count_captures(const char *path)
+{
+	struct emt_reader *r = open_ok(path);
+	struct emt_summary s;
+
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	return s.captures;
+}
+
+/* The WAL of a crashed archive is found beside the real file whatever
+ * the path given, and one that exists but cannot be used is refused,
+ * never skipped (skipping it showed a crashed archive as empty). */
+static void test_wal_beside_real_file(void **state)
+{
+	char *path = mk_crashed("crashed.emt");
+	char *dir = tl_path("elsewhere"), link[4096], rel[4096], wal[4096], moved[4096];
+	uint8_t *buf = malloc(CAPSZ);
+	(void)state;
+
+	assert_int_equal(count_captures(path), NCAP);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(link, sizeof(link), "%s/link.emt", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(count_captures(link), NCAP);
+	snprintf(rel, sizeof(rel), "%s/rel.emt", dir);
+	assert_int_equal(symlink("../crashed.emt", rel), 0);
+	assert_int_equal(count_captures(rel), NCAP);
+
+	struct emt_reader *r = open_ok(link);
+
+	for (int k = 0; k < NCAP; k++) {
+		assert_int_equal(read_rc(r, (uint64_t)k + 1, buf, 0), 0);
+		assert_memory_equal(buf, data[k], CAPSZ);
+	}
+	emt_reader_close(r);
+
+	/* A WAL that is a symlink (here to the real WAL), a directory or
+	 * a FIFO: refused with a message naming it. */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(moved, sizeof(moved), "%s-wal.moved", path);
+	assert_int_equal(rename(wal, moved), 0);
+	assert_int_equal(symlink(moved, wal), 0);
+	expect_refused(path, ELOOP, "WAL");
+	expect_refused(link, ELOOP, "symbolic link");
+	assert_int_equal(unlink(wal), 0);
+	assert_int_equal(mkdir(wal, 0700), 0);
+	expect_refused(link, EINVAL, "not a regular file");
+	assert_int_equal(rmdir(wal), 0);
+	assert_int_equal(mkfifo(wal, 0600), 0);
+	expect_refused(path, EINVAL, "WAL");
+	assert_int_equal(unlink(wal), 0);
+	assert_int_equal(rename(moved, wal), 0);
+	assert_int_equal(count_captures(link), NCAP);
+	free(buf);
+	free(dir);
+	free(path);
 }
 
 static void test_versions(void **state)
@@ -457,6 +563,29 @@ static void test_versions(void **state)
 	assert_int_equal(emt_reader_summary(r, &s), 0);
 	assert_int_equal(s.format_minor, 7);
 	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+
+	/* A NUL inside the list must not end the walk early and hide the
+	 * unknown feature after it. */
+	path = mk_archive("featnul.emt", data, 1);
+	sql(path, "UPDATE meta SET value = CAST(CAST(value AS BLOB) || x'00' || ',time-travel' AS BLOB)"
+		  " WHERE key = 'features_required'");
+	expect_refused(path, EBADMSG, "NUL");
+	free(path);
+	path = mk_archive("featnul2.emt", data, 1);
+	sql(path, "UPDATE meta SET value = CAST(x'00' || ',' || CAST(value AS BLOB) AS BLOB)"
+		  " WHERE key = 'features_required'");
+	expect_refused(path, EBADMSG, "NUL");
+	free(path);
+
+	/* "sealed" must be exactly "1", not a C string that starts so. */
+	path = mk_archive("sealnul.emt", data, 0);
+	sql(path, "INSERT OR REPLACE INTO meta VALUES('sealed', CAST('1' || x'00' || 'x' AS BLOB));"
+		  "INSERT OR REPLACE INTO meta VALUES('seal_ledger_head', CAST('00' AS BLOB))");
+	r = open_ok(path);
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.sealed, 0);
 	emt_reader_close(r);
 	free(path);
 
@@ -529,14 +658,30 @@ static void test_planted_schema(void **state)
 	emt_reader_close(r);
 	free(path);
 
-	/* Truncated file: whatever SQLite makes of it, no crash. */
+	/* Truncated file: the header still identifies it (SPEC.md section
+	 * 2), so it is a damaged emt archive, never "not an emt archive":
+	 * refused as damaged, or opened with the damage found by verify. */
 	path = mk_archive("trunc2.emt", data, 1);
 	assert_int_equal(truncate(path, 16384 * 3), 0);
-	r = emt_reader_open(path, NULL);
+	char *msg = NULL;
+
+	r = emt_reader_open(path, &msg);
 	if (r) {
-		emt_reader_verify(r, count_report, &problems, NULL);
+		problems = 0;
+		assert_true(emt_reader_verify(r, count_report, &problems, NULL) > 0);
 		emt_reader_close(r);
+	} else {
+		assert_int_equal(errno, EBADMSG);
+		assert_non_null(msg);
+		assert_non_null(strstr(msg, "damaged archive"));
 	}
+	free(msg);
+	free(path);
+
+	/* Cut inside the schema: SQLite cannot even load it. */
+	path = mk_archive("trunc3.emt", data, 1);
+	assert_int_equal(truncate(path, 4096), 0);
+	expect_refused(path, EBADMSG, "damaged archive: database disk image is malformed");
 	free(path);
 	free(buf);
 }
@@ -566,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_zstd_bomb),
 		cmocka_unit_test(test_tamper_ledger),
 		cmocka_unit_test(test_unsealed),
+		cmocka_unit_test(test_wal_beside_real_file),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_planted_schema),
 	};
