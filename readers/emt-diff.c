@@ -20,8 +20,10 @@ static const char usage_text[] =
 "Compare two captures given by sequence number, or every consecutive pair\n"
 "of versions of a region.  Captures of different regions are aligned by\n"
 "address (by offset when no address is common) and the difference of base\n"
-"addresses is reported.  Output: a summary, the list of changed ranges,\n"
-"then each change as a side-by-side hex listing with absolute addresses.\n"
+"addresses is reported.  Output: a summary, the ranges either capture could\n"
+"not read (\"not captured\": never compared, never counted as changes), the\n"
+"list of changed ranges, then each change as a side-by-side hex listing with\n"
+"absolute addresses (\"--\" for bytes not captured).\n"
 "\n"
 "  -r, --region=ID        compare every consecutive pair of versions of ID\n"
 "  -C, --context=N        bytes of context around changes (default 8)\n"
@@ -39,7 +41,8 @@ static const char usage_text[] =
 "  emt-diff --disasm case.emt 12 13\n"
 "  emt-diff --region 4 --json case.emt | jq .bytes_changed\n"
 "\n"
-"Exit status (as diff(1)): 0 identical, 1 different, 2 trouble.\n";
+"Exit status (as diff(1)): 0 identical, 1 different (or a range captured in\n"
+"one and not the other), 2 trouble.\n";
 
 struct opts {
 	int64_t region;
@@ -52,6 +55,23 @@ struct opts {
 struct side {
 	struct emt_capture c;
 	uint8_t *buf;
+	struct emt_gap *gaps;   /* pages the capture could not read */
+	size_t ngaps;
+};
+
+/* A range of the compared window that one side or both did not capture:
+ * zeros in the buffer, not code, so never compared. */
+struct span {
+	uint64_t off, len;      /* in window offsets */
+	uint32_t reason_a;      /* enum emt_gap_reason + 1; 0 = A captured it */
+	uint32_t reason_b;
+};
+
+struct span_list {
+	struct span *v;
+	size_t n;
+	uint64_t bytes;
+	int one_sided;          /* some range is captured by one side only */
 };
 
 /* One instruction that touches a changed range. */
@@ -69,41 +89,268 @@ struct insn_list {
 	size_t n, cap;
 };
 
-/* Archive path for messages (escaped once in main). */
-static char archive_name[512];
+static const char *reason(struct emt_reader *r, uint64_t seq, int rc)
+{
+	return cli_capture_reason(emt_reader_errmsg(r), seq, rc);
+}
+
+static void free_side(struct side *s)
+{
+	free(s->buf);
+	free(s->gaps);
+	s->buf = NULL;
+	s->gaps = NULL;
+	s->ngaps = 0;
+}
 
 static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 {
-	char emsg[512], item[40];
+	char emsg[512];
 	int rc;
 
-	snprintf(item, sizeof(item), "capture %" PRIu64, seq);
 	rc = emt_reader_capture(r, seq, &s->c);
 	if (rc < 0) {
 		if (rc == -ENOENT)
-			cli_error("'%s': no capture with seq %" PRIu64, archive_name, seq);
+			cli_error("'%s': no capture with seq %" PRIu64, cli_archive(), seq);
 		else
-			cli_error("capture %" PRIu64 ": %s", seq,
-				  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
+			cli_error("'%s': capture %" PRIu64 ": %s", cli_archive(), seq,
+				  cli_escape_str(emsg, sizeof(emsg), reason(r, seq, rc)));
 		return -1;
 	}
 	if (s->c.size > EMT_CAPTURE_SIZE_MAX || s->c.size > SIZE_MAX ||
 	    !(s->buf = malloc(s->c.size ? s->c.size : 1))) {
-		cli_error("capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
-			  seq, s->c.size);
+		cli_error("'%s': capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
+			  cli_archive(), seq, s->c.size);
 		return -1;
 	}
 	rc = emt_reader_read_capture(r, seq, s->buf, s->c.size, 0);
+	if (rc == 0 && s->c.ngaps)
+		rc = emt_reader_gaps(r, seq, &s->gaps, &s->ngaps);
 	if (rc < 0) {
-		cli_error("capture %" PRIu64 ": %s", seq,
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), item) :
-					 strerror(-rc)));
-		free(s->buf);
-		s->buf = NULL;
+		cli_error("'%s': capture %" PRIu64 ": %s", cli_archive(), seq,
+			  cli_escape_str(emsg, sizeof(emsg), reason(r, seq, rc)));
+		free_side(s);
 		return -1;
 	}
 	return 0;
+}
+
+/* Gaps of side `s` clipped to its part of the window [woff, woff + n),
+ * as window offsets, sorted and merged, into *out (malloc'd).  The
+ * archive may be hostile: gaps may overlap, be unsorted or overflow. */
+static int side_spans(const struct side *s, uint64_t woff, uint64_t n,
+		      struct span **out, size_t *nout)
+{
+	struct span *v = NULL;
+	size_t k = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!s->ngaps)
+		return 0;
+	v = calloc(s->ngaps, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->ngaps; i++) {
+		const struct emt_gap *g = &s->gaps[i];
+		uint64_t lo = g->offset, hi;
+
+		hi = g->length > UINT64_MAX - lo ? UINT64_MAX : lo + g->length;
+		if (lo < woff)
+			lo = woff;
+		if (hi > woff + n)
+			hi = woff + n;
+		if (lo >= hi)
+			continue;
+		v[k].off = lo - woff;
+		v[k].len = hi - lo;
+		v[k].reason_a = g->reason + 1;
+		k++;
+	}
+	/* insertion sort: a capture has a handful of gaps */
+	for (size_t i = 1; i < k; i++)
+		for (size_t m = i; m > 0 && v[m - 1].off > v[m].off; m--) {
+			struct span t = v[m];
+
+			v[m] = v[m - 1];
+			v[m - 1] = t;
+		}
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < k; i++) {
+			if (w && v[i].off <= v[w - 1].off + v[w - 1].len) {
+				uint64_t e = v[i].off + v[i].len;
+
+				if (e > v[w - 1].off + v[w - 1].len)
+					v[w - 1].len = e - v[w - 1].off;
+			} else {
+				v[w++] = v[i];
+			}
+		}
+		k = w;
+	}
+	*out = v;
+	*nout = k;
+	return 0;
+}
+
+/* Reason (+1) of the span of `v` holding window offset x, 0 if none. */
+static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (x < v[mid].off)
+			hi = mid;
+		else if (x >= v[mid].off + v[mid].len)
+			lo = mid + 1;
+		else
+			return v[mid].reason_a;
+	}
+	return 0;
+}
+
+/* The window's not-captured ranges: the union of both sides' gaps, cut
+ * where the sides (or reasons) change, so each range says who lacks it. */
+static int window_spans(const struct side *A, uint64_t offa, const struct side *B,
+			uint64_t offb, uint64_t n, struct span_list *out)
+{
+	struct span *sa = NULL, *sb = NULL;
+	size_t na = 0, nb = 0, np = 0, ns = 0;
+	uint64_t *pts = NULL;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = side_spans(A, offa, n, &sa, &na)) ||
+	    (err = side_spans(B, offb, n, &sb, &nb)))
+		goto out;
+	if (!na && !nb)
+		goto out;
+	pts = malloc(2 * (na + nb) * sizeof(*pts));
+	out->v = calloc(2 * (na + nb), sizeof(*out->v));
+	if (!pts || !out->v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < na; i++) {
+		pts[np++] = sa[i].off;
+		pts[np++] = sa[i].off + sa[i].len;
+	}
+	for (size_t i = 0; i < nb; i++) {
+		pts[np++] = sb[i].off;
+		pts[np++] = sb[i].off + sb[i].len;
+	}
+	for (size_t i = 1; i < np; i++)
+		for (size_t m = i; m > 0 && pts[m - 1] > pts[m]; m--) {
+			uint64_t t = pts[m];
+
+			pts[m] = pts[m - 1];
+			pts[m - 1] = t;
+		}
+	for (size_t i = 0; i + 1 < np; i++) {
+		uint64_t lo = pts[i], hi = pts[i + 1];
+		uint32_t ra, rb;
+
+		if (lo == hi)
+			continue;
+		ra = span_at(sa, na, lo);
+		rb = span_at(sb, nb, lo);
+		if (!ra && !rb)
+			continue;
+		if (ns && out->v[ns - 1].off + out->v[ns - 1].len == lo &&
+		    out->v[ns - 1].reason_a == ra && out->v[ns - 1].reason_b == rb) {
+			out->v[ns - 1].len += hi - lo;
+		} else {
+			out->v[ns].off = lo;
+			out->v[ns].len = hi - lo;
+			out->v[ns].reason_a = ra;
+			out->v[ns].reason_b = rb;
+			ns++;
+		}
+		out->bytes += hi - lo;
+		if (!ra || !rb)
+			out->one_sided = 1;
+	}
+	out->n = ns;
+out:
+	if (err) {
+		free(out->v);
+		memset(out, 0, sizeof(*out));
+	}
+	free(pts);
+	free(sa);
+	free(sb);
+	return err;
+}
+
+/* Removes the not-captured spans from the changed ranges (both sorted);
+ * recounts *changed.  Returns 0 or -ENOMEM. */
+static int drop_spans(struct cli_diff_range **rg, size_t *nrg, uint64_t *changed,
+		      const struct span_list *sp)
+{
+	struct cli_diff_range *v;
+	size_t k = 0, j = 0;
+
+	if (!sp->n || !*nrg)
+		return 0;
+	/* each span can split one range in two */
+	v = malloc((*nrg + sp->n) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*changed = 0;
+	for (size_t i = 0; i < *nrg; i++) {
+		uint64_t s = (*rg)[i].off, e = s + (*rg)[i].len;
+
+		while (j < sp->n && sp->v[j].off + sp->v[j].len <= s)
+			j++;
+		for (size_t q = j; s < e; q++) {
+			uint64_t cut = q < sp->n && sp->v[q].off < e ? sp->v[q].off : e;
+
+			if (cut > s) {
+				v[k].off = s;
+				v[k].len = cut - s;
+				*changed += cut - s;
+				k++;
+			}
+			if (q >= sp->n || sp->v[q].off >= e)
+				break;
+			s = sp->v[q].off + sp->v[q].len;
+		}
+	}
+	free(*rg);
+	*rg = v;
+	*nrg = k;
+	return 0;
+}
+
+/* Bytes of side `s`'s gaps outside its window part [woff, woff + n). */
+static uint64_t gap_bytes_outside(const struct side *s, uint64_t woff, uint64_t n)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < s->ngaps; i++) {
+		uint64_t lo = s->gaps[i].offset, hi, in_lo, in_hi;
+
+		hi = s->gaps[i].length > UINT64_MAX - lo ? UINT64_MAX : lo + s->gaps[i].length;
+		if (hi > s->c.size)
+			hi = s->c.size;
+		if (lo >= hi)
+			continue;
+		in_lo = lo > woff ? lo : woff;
+		in_hi = hi < woff + n ? hi : woff + n;
+		total += hi - lo - (in_lo < in_hi ? in_hi - in_lo : 0);
+	}
+	return total;
+}
+
+static const char *gap_reason(uint32_t r_plus_1)
+{
+	const char *s = emt_gap_reason_name((enum emt_gap_reason)(r_plus_1 - 1));
+
+	return s ? s : "unknown reason";
 }
 
 #ifdef EMT_HAVE_CAPSTONE
@@ -254,20 +501,45 @@ static void print_insns(const struct insn_list *la, const struct insn_list *lb,
 #endif /* EMT_HAVE_CAPSTONE */
 
 /* Side-by-side rows of 8 bytes over [lo, hi) of the window; '!' marks a
- * row with a difference. */
+ * row with a difference, '?' one with bytes a side did not capture
+ * (shown as "--": their zeros are not content). */
 #define ROWS_SHOWN 64   /* per range without --full: first and last 32 */
 
-static void print_rows(const uint8_t *a, const uint8_t *b, uint64_t lo,
-		       uint64_t hi, uint64_t addr_a, uint64_t addr_b, int two_addr,
-		       int full)
+struct rows {
+	const uint8_t *a, *b;
+	uint64_t addr_a, addr_b;
+	int two_addr, full;
+	const struct span_list *sp;
+};
+
+/* 1 if side A (side 0) or B (side 1) captured window offset k. */
+static int captured(const struct rows *w, uint64_t k, int side)
+{
+	const struct span *v = w->sp->v;
+	size_t lo = 0, hi = w->sp->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (k < v[mid].off)
+			hi = mid;
+		else if (k >= v[mid].off + v[mid].len)
+			lo = mid + 1;
+		else
+			return !(side ? v[mid].reason_b : v[mid].reason_a);
+	}
+	return 1;
+}
+
+static void print_rows(const struct rows *w, uint64_t lo, uint64_t hi)
 {
 	uint64_t first = lo & ~7ull, nrows = (hi - first + 7) / 8;
 
 	for (uint64_t row = first; row < hi; row += 8) {
-		int diff = 0;
+		int diff = 0, hole = 0;
 
 		/* a rewritten 16 MiB JIT buffer would print two million rows */
-		if (!full && nrows > ROWS_SHOWN && row == first + ROWS_SHOWN / 2 * 8) {
+		if (!w->full && nrows > ROWS_SHOWN && row == first + ROWS_SHOWN / 2 * 8) {
 			uint64_t skip = nrows - ROWS_SHOWN;
 
 			printf("  ... %" PRIu64 " rows not shown (--full shows them)\n", skip);
@@ -275,28 +547,52 @@ static void print_rows(const uint8_t *a, const uint8_t *b, uint64_t lo,
 			continue;
 		}
 
-		for (uint64_t k = row; k < row + 8 && k < hi; k++)
-			if (k >= lo && a[k] != b[k])
+		for (uint64_t k = row; k < row + 8 && k < hi; k++) {
+			int ca, cb;
+
+			if (k < lo)
+				continue;
+			ca = captured(w, k, 0);
+			cb = captured(w, k, 1);
+			if (ca && cb && w->a[k] != w->b[k])
 				diff = 1;
-		printf("%c %012" PRIx64 " ", diff ? '!' : ' ', addr_a + row);
+			if (!ca || !cb)
+				hole = 1;
+		}
+		printf("%c %012" PRIx64 " ", diff ? '!' : hole ? '?' : ' ', w->addr_a + row);
 		for (uint64_t k = row; k < row + 8; k++) {
-			if (k >= lo && k < hi)
-				printf(" %02x", a[k]);
+			if (k >= lo && k < hi && !captured(w, k, 0))
+				fputs(" --", stdout);
+			else if (k >= lo && k < hi)
+				printf(" %02x", w->a[k]);
 			else
 				fputs("   ", stdout);
 		}
 		fputs("  |", stdout);
-		if (two_addr)
-			printf(" %012" PRIx64, addr_b + row);
+		if (w->two_addr)
+			printf(" %012" PRIx64, w->addr_b + row);
 		/* no padding after the last byte: no trailing blanks */
 		for (uint64_t k = row; k < row + 8 && k < hi; k++) {
-			if (k >= lo)
-				printf(" %02x", b[k]);
-			else
+			if (k < lo)
 				fputs("   ", stdout);
+			else if (!captured(w, k, 1))
+				fputs(" --", stdout);
+			else
+				printf(" %02x", w->b[k]);
 		}
 		putchar('\n');
 	}
+}
+
+/* "only in A: N bytes", saying how many of them were not captured. */
+static void print_only(const char *side, uint64_t bytes, uint64_t holes)
+{
+	if (!bytes)
+		return;
+	printf("only in %s: %" PRIu64 " byte%s", side, bytes, bytes == 1 ? "" : "s");
+	if (holes)
+		printf(" (%" PRIu64 " of them not captured)", holes);
+	putchar('\n');
 }
 
 static void print_head(const char *mark, const struct emt_capture *c)
@@ -336,6 +632,8 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 	struct cli_diff_range *rg = NULL;
 	size_t nrg = 0;
 	struct insn_list la = { 0 }, lb = { 0 };
+	struct span_list sp = { 0 };
+	struct rows rw;
 	struct cli_json *j = NULL;
 	int64_t delta = (int64_t)(b->addr - a->addr);
 	int different;
@@ -349,12 +647,17 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 		n = a->size < b->size ? a->size : b->size;
 	}
 	two_addr = !by_addr;
-	if (cli_diff_bytes(A->buf + offa, B->buf + offb, n, &rg, &nrg, &changed)) {
+	if (cli_diff_bytes(A->buf + offa, B->buf + offb, n, &rg, &nrg, &changed) ||
+	    window_spans(A, offa, B, offb, n, &sp) ||
+	    drop_spans(&rg, &nrg, &changed, &sp)) {
 		cli_error("out of memory comparing captures %" PRIu64 " and %" PRIu64,
 			  a->seq, b->seq);
-		return -1;
+		goto out;
 	}
-	different = nrg > 0 || a->addr != b->addr || a->size != b->size;
+	/* A range that only one side captured may hide a change: the
+	 * captures are not known to be identical.  A range neither captured
+	 * is the same absence on both sides. */
+	different = nrg > 0 || a->addr != b->addr || a->size != b->size || sp.one_sided;
 	if (o->quiet) {
 		ret = different;
 		goto out;
@@ -384,6 +687,28 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 		cli_json_ku64(j, "only_a", a->size - n);
 		cli_json_ku64(j, "only_b", b->size - n);
 		cli_json_ku64(j, "bytes_changed", changed);
+		cli_json_ku64(j, "bytes_not_captured", sp.bytes);
+		cli_json_name(j, "not_captured");
+		cli_json_start_array(j);
+		for (size_t k = 0; k < sp.n; k++) {
+			cli_json_start_object(j);
+			cli_json_khex(j, "start", a->addr + offa + sp.v[k].off);
+			cli_json_khex(j, "end", a->addr + offa + sp.v[k].off + sp.v[k].len);
+			cli_json_ku64(j, "length", sp.v[k].len);
+			cli_json_khex(j, "b_start", b->addr + offb + sp.v[k].off);
+			cli_json_name(j, "a_reason");
+			if (sp.v[k].reason_a)
+				cli_json_string(j, gap_reason(sp.v[k].reason_a));
+			else
+				cli_json_null(j);
+			cli_json_name(j, "b_reason");
+			if (sp.v[k].reason_b)
+				cli_json_string(j, gap_reason(sp.v[k].reason_b));
+			else
+				cli_json_null(j);
+			cli_json_end_object(j);
+		}
+		cli_json_end_array(j);
 		cli_json_ku64(j, "ranges_count", nrg);
 		cli_json_name(j, "first");
 		if (nrg)
@@ -404,20 +729,50 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 			       delta < 0 ? (uint64_t)0 - (uint64_t)delta : (uint64_t)delta,
 			       by_addr ? "address" : "offset (no common address)",
 			       a->addr + offa, a->addr + offa + n, n);
-		if (a->size - n)
-			printf("only in A: %" PRIu64 " bytes\n", a->size - n);
-		if (b->size - n)
-			printf("only in B: %" PRIu64 " bytes\n", b->size - n);
-		if (!different) {
+		print_only("A", a->size - n, gap_bytes_outside(A, offa, n));
+		print_only("B", b->size - n, gap_bytes_outside(B, offb, n));
+		if (!different && !sp.n) {
 			printf("identical\n");
+		} else if (!different) {
+			printf("identical where captured; %" PRIu64 " byte%s captured by neither"
+			       " (not compared)\n", sp.bytes, sp.bytes == 1 ? "" : "s");
 		} else {
-			printf("bytes changed: %" PRIu64 " in %zu range%s", changed, nrg,
-			       nrg == 1 ? "" : "s");
-			if (nrg)
+			if (nrg) {
+				printf("bytes changed: %" PRIu64 " in %zu range%s", changed, nrg,
+				       nrg == 1 ? "" : "s");
 				printf(", first 0x%" PRIx64 ", last 0x%" PRIx64,
 				       a->addr + offa + rg[0].off,
 				       a->addr + offa + rg[nrg - 1].off + rg[nrg - 1].len - 1);
+			} else if (sp.n) {
+				printf("no captured byte changed");
+			} else {
+				printf("bytes changed: 0 in 0 ranges");
+			}
+			if (sp.n)
+				printf("; %" PRIu64 " byte%s not captured (not compared)", sp.bytes,
+				       sp.bytes == 1 ? "" : "s");
 			putchar('\n');
+		}
+		if (sp.n) {
+			printf("not captured:\n");
+			for (size_t k = 0; k < sp.n; k++) {
+				const struct span *v = &sp.v[k];
+
+				printf("  0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " byte%s",
+				       a->addr + offa + v->off, a->addr + offa + v->off + v->len,
+				       v->len, v->len == 1 ? "" : "s");
+				if (two_addr)
+					printf(" (B 0x%" PRIx64 "-0x%" PRIx64 ")",
+					       b->addr + offb + v->off, b->addr + offb + v->off + v->len);
+				if (v->reason_a && v->reason_b && v->reason_a == v->reason_b)
+					printf(": not captured in A and B (%s)\n", gap_reason(v->reason_a));
+				else if (v->reason_a && v->reason_b)
+					printf(": not captured in A (%s) and B (%s)\n",
+					       gap_reason(v->reason_a), gap_reason(v->reason_b));
+				else
+					printf(": not captured in %s (%s)\n", v->reason_a ? "A" : "B",
+					       gap_reason(v->reason_a ? v->reason_a : v->reason_b));
+			}
 		}
 		if (nrg) {
 			printf("changed ranges:\n");
@@ -432,6 +787,13 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 		cli_json_name(j, "ranges");
 		cli_json_start_array(j);
 	}
+	rw.a = A->buf + offa;
+	rw.b = B->buf + offb;
+	rw.addr_a = a->addr + offa;
+	rw.addr_b = b->addr + offb;
+	rw.two_addr = two_addr;
+	rw.full = o->full;
+	rw.sp = &sp;
 	{
 #ifdef EMT_HAVE_CAPSTONE
 		size_t ia = 0, ib = 0;
@@ -485,8 +847,7 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 				if (h >= k + 4)
 					printf(" and %zu more ranges", h - k - 3);
 				fputs(" @@\n", stdout);
-				print_rows(A->buf + offa, B->buf + offb, cs, ce,
-					   a->addr + offa, b->addr + offb, two_addr, o->full);
+				print_rows(&rw, cs, ce);
 				hunk_end = h;
 			}
 #ifdef EMT_HAVE_CAPSTONE
@@ -505,6 +866,7 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 	ret = different;
 out:
 	cli_json_free(j);
+	free(sp.v);
 	free(la.v);
 	free(lb.v);
 	free(rg);
@@ -519,8 +881,8 @@ static int compare_seqs(struct emt_reader *r, uint64_t sa, uint64_t sb,
 
 	if (load_side(r, sa, &A) == 0 && load_side(r, sb, &B) == 0)
 		rc = compare(&A, &B, o);
-	free(A.buf);
-	free(B.buf);
+	free_side(&A);
+	free_side(&B);
 	return rc;
 }
 
@@ -539,7 +901,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	f.region_id = o->region;
 	it = emt_reader_captures(r, &f);
 	if (!it) {
-		cli_error("cannot read '%s': %s", archive_name,
+		cli_error("cannot read '%s': %s", cli_archive(),
 			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		return -1;
 	}
@@ -559,14 +921,20 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", archive_name,
+		cli_error("cannot read '%s': %s", cli_archive(),
 			  rc == -ENOMEM ? strerror(ENOMEM) :
 			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
 		free(seqs);
 		return -1;
 	}
 	if (n == 0) {
-		cli_error("'%s': region %" PRId64 " has no captures", archive_name, o->region);
+		struct emt_region rg;
+
+		if (emt_reader_region(r, o->region, &rg) == -ENOENT)
+			cli_error("'%s': no region with id %" PRId64, cli_archive(), o->region);
+		else
+			cli_error("'%s': region %" PRId64 " has no captures", cli_archive(),
+				  o->region);
 		free(seqs);
 		return -1;
 	}
@@ -585,9 +953,11 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 			break;
 		}
 		rc = compare(&A, &B, o);
-		free(A.buf);
+		free_side(&A);
 		A = B;
 		B.buf = NULL;
+		B.gaps = NULL;
+		B.ngaps = 0;
 		if (rc < 0) {
 			worst = -1;
 			break;
@@ -595,7 +965,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 		if (rc > worst)
 			worst = rc;
 	}
-	free(A.buf);
+	free_side(&A);
 	free(seqs);
 	return worst;
 }
@@ -688,7 +1058,7 @@ int main(int argc, char **argv)
 	}
 #endif
 
-	cli_escape_str(archive_name, sizeof(archive_name), o.path);
+	cli_set_archive(o.path);
 	r = cli_open_archive(o.path);
 	if (!r)
 		return CLI_EXIT_USAGE;

@@ -31,7 +31,8 @@ static const char usage_text[] =
 "                         into DIR (filters apply to --all only)\n"
 "  -d, --directory=DIR    output directory for --all (created if missing);\n"
 "                         files are named SEQ-pidPID-0xADDR-vVERSION.EXT and\n"
-"                         described in DIR/manifest.json\n"
+"                         described in DIR/manifest.json (file_sha256: of the\n"
+"                         file, sha256: of the capture's bytes)\n"
 "      --force            overwrite existing files; write damaged captures\n"
 "                         anyway (with a warning)\n"
 "  -h, --help             show this help and exit\n"
@@ -44,6 +45,7 @@ static const char usage_text[] =
 "  emt-extract case.emt --seq 17 --format elf -o code.elf && objdump -D code.elf\n"
 "  emt-extract case.emt --seq 17 --format hex | less\n"
 "  emt-extract case.emt --all -d out --pid 4242 --trigger mprotect\n"
+"  cd out && jq -r '.[] | .file_sha256 + \"  \" + .file' manifest.json | sha256sum -c\n"
 "\n"
 "Exit status: 0 success, 1 failure (damaged capture, unreadable archive,\n"
 "output exists), 2 usage error.\n";
@@ -219,13 +221,37 @@ static int write_capture(int fd, enum fmt fmt, struct emt_reader *r,
 }
 
 /* Opens an output file relative to `dirfd`: never follows a symlink and
- * never replaces an existing file unless `force`. */
+ * never replaces an existing file unless `force`.  Read-write, so that
+ * the manifest can give the hash of what is in the file. */
 static int open_out(int dirfd, const char *name, int force)
 {
-	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
 
 	flags |= force ? O_TRUNC : O_EXCL;
 	return openat(dirfd, name, flags, 0600);
+}
+
+/* SHA-256 of the whole file open at `fd`, as written (sha256sum -c must
+ * agree with the manifest whatever the format).  Returns 0 or -errno. */
+static int file_sha256(int fd, uint8_t out[EMT_SHA256_LEN])
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (st.st_size == 0) {
+		emt_sha256("", 0, out);
+		return 0;
+	}
+	if ((uint64_t)st.st_size > SIZE_MAX)
+		return -EFBIG;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	emt_sha256(p, (size_t)st.st_size, out);
+	munmap(p, (size_t)st.st_size);
+	return 0;
 }
 
 /* Gaps are pages that could not be read: the output holds zeros there,
@@ -238,14 +264,15 @@ static void warn_gaps(struct emt_reader *r, const struct emt_capture *c)
 	if (!c->ngaps)
 		return;
 	if (emt_reader_gaps(r, c->seq, &g, &n) < 0) {
-		cli_warn("capture %" PRIu64 ": has gaps that cannot be listed", c->seq);
+		cli_warn("'%s': capture %" PRIu64 ": has gaps that cannot be listed",
+			 cli_archive(), c->seq);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *why = emt_gap_reason_name(g[i].reason);
 
-		cli_warn("capture %" PRIu64 ": 0x%" PRIx64 "-0x%" PRIx64
-			 " was not captured (%s), written as zeros", c->seq,
+		cli_warn("'%s': capture %" PRIu64 ": 0x%" PRIx64 "-0x%" PRIx64
+			 " was not captured (%s), written as zeros", cli_archive(), c->seq,
 			 c->addr + g[i].offset, c->addr + g[i].offset + g[i].length,
 			 why ? why : "unknown reason");
 	}
@@ -257,20 +284,20 @@ static void warn_gaps(struct emt_reader *r, const struct emt_capture *c)
 static int load_capture(struct emt_reader *r, const struct emt_capture *c,
 			uint8_t **buf, size_t *cap, int force)
 {
-	char emsg[512], item[40];
+	char emsg[512];
 	int rc;
 
 	if (c->size > EMT_CAPTURE_SIZE_MAX || c->size > SIZE_MAX) {
-		cli_error("capture %" PRIu64 ": size %" PRIu64 " exceeds the format limit",
-			  c->seq, c->size);
+		cli_error("'%s': capture %" PRIu64 ": size %" PRIu64 " exceeds the format limit",
+			  cli_archive(), c->seq, c->size);
 		return -1;
 	}
 	if (*cap < c->size || !*buf) {
 		uint8_t *nb = realloc(*buf, c->size ? c->size : 1);
 
 		if (!nb) {
-			cli_error("capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
-				  c->seq, c->size);
+			cli_error("'%s': capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
+				  cli_archive(), c->seq, c->size);
 			return -1;
 		}
 		*buf = nb;
@@ -281,19 +308,17 @@ static int load_capture(struct emt_reader *r, const struct emt_capture *c,
 		warn_gaps(r, c);
 		return 0;
 	}
-	snprintf(item, sizeof(item), "capture %" PRIu64, c->seq);
-	cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-		       cli_skip_prefix(emt_reader_errmsg(r), item) : strerror(-rc));
+	cli_escape_str(emsg, sizeof(emsg), cli_capture_reason(emt_reader_errmsg(r), c->seq, rc));
 	if (rc == -EBADMSG && force) {
-		cli_warn("capture %" PRIu64 ": %s; writing it anyway (--force)",
-			 c->seq, emsg);
+		cli_warn("'%s': capture %" PRIu64 ": %s; writing it anyway (--force)",
+			 cli_archive(), c->seq, emsg);
 		return 1;
 	}
 	if (rc == -EBADMSG)
-		cli_error("capture %" PRIu64 ": %s (use --force to write it anyway)",
-			  c->seq, emsg);
+		cli_error("'%s': capture %" PRIu64 ": %s (use --force to write it anyway)",
+			  cli_archive(), c->seq, emsg);
 	else
-		cli_error("capture %" PRIu64 ": %s", c->seq, emsg);
+		cli_error("'%s': capture %" PRIu64 ": %s", cli_archive(), c->seq, emsg);
 	return -1;
 }
 
@@ -308,6 +333,12 @@ static int check_target(int dirfd, const char *shown, const char *name, int forc
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return 0;
 	cli_escape_str(esc, sizeof(esc), shown);
+	if (S_ISDIR(st.st_mode)) {
+		/* -o names the file itself; only --all takes a directory */
+		cli_error("cannot create '%s': is a directory (-o names a file; "
+			  "use --all -d DIR to extract into a directory)", esc);
+		return -1;
+	}
 	if (!force) {
 		cli_error("cannot create '%s': %s (use --force to overwrite)", esc,
 			  strerror(EEXIST));
@@ -329,41 +360,48 @@ static int check_target(int dirfd, const char *shown, const char *name, int forc
  * the file system lacks O_TMPFILE (the caller then uses a buffer). */
 static int stream_to_file(struct emt_reader *r, const struct opts *o, int dirfd,
 			  const char *dir, const char *name, const char *shown,
-			  const struct emt_capture *c)
+			  const struct emt_capture *c, uint8_t *sha)
 {
 	static unsigned counter;
 	struct body b = { .r = r, .data = NULL, .force = o->force };
-	char esc[512], emsg[512], item[40], proc[64], tmp[4096];
+	char esc[512], emsg[512], proc[64], tmp[4096];
 	int tfd, rc, damaged = 0;
 
 	if (check_target(dirfd, shown, name, o->force))
 		return -1;
-	tfd = openat(dirfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	tfd = openat(dirfd, dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (tfd < 0)
 		return -2;
 	cli_escape_str(esc, sizeof(esc), shown);
-	snprintf(item, sizeof(item), "capture %" PRIu64, c->seq);
 	rc = write_capture(tfd, o->fmt, r, c, &b);
 	if (rc < 0 && rc != -EBADMSG) {
 		const char *m = emt_reader_errmsg(r);
 
+		/* a failed write(2) leaves no message on the handle */
 		cli_error("cannot write '%s': %s", esc, cli_escape_str(emsg, sizeof(emsg),
-			  m && *m ? cli_skip_prefix(m, item) : strerror(-rc)));
+			  m && *m ? cli_capture_reason(m, c->seq, rc) : strerror(-rc)));
 		close(tfd);
 		return -1;
 	}
 	if (rc == -EBADMSG) {
-		cli_escape_str(emsg, sizeof(emsg), cli_skip_prefix(emt_reader_errmsg(r), item));
+		cli_escape_str(emsg, sizeof(emsg),
+			       cli_capture_reason(emt_reader_errmsg(r), c->seq, rc));
 		if (!o->force) {
-			cli_error("capture %" PRIu64 ": %s (use --force to write it anyway)",
-				  c->seq, emsg);
+			cli_error("'%s': capture %" PRIu64 ": %s (use --force to write it anyway)",
+				  cli_archive(), c->seq, emsg);
 			close(tfd);
 			return -1;
 		}
-		cli_warn("capture %" PRIu64 ": %s; writing it anyway (--force)", c->seq, emsg);
+		cli_warn("'%s': capture %" PRIu64 ": %s; writing it anyway (--force)",
+			 cli_archive(), c->seq, emsg);
 		damaged = 1;
 	}
 	warn_gaps(r, c);
+	if (sha && (rc = file_sha256(tfd, sha)) < 0) {
+		cli_error("cannot read back '%s': %s", esc, strerror(-rc));
+		close(tfd);
+		return -1;
+	}
 
 	/* Without --force, linkat fails on an existing name: no overwrite,
 	 * even in a race.  With it, link under a private name in the same
@@ -410,8 +448,9 @@ static int extract_one(struct emt_reader *r, const struct opts *o)
 			  cli_escape_str(esc, sizeof(esc), o->path), o->seq);
 		return CLI_EXIT_FAIL;
 	} else if (rc < 0) {
-		cli_error("capture %" PRIu64 ": %s", o->seq,
-			  cli_escape_str(esc, sizeof(esc), emt_reader_errmsg(r)));
+		cli_error("'%s': capture %" PRIu64 ": %s", cli_archive(), o->seq,
+			  cli_escape_str(esc, sizeof(esc),
+					 cli_capture_reason(emt_reader_errmsg(r), o->seq, rc)));
 		return CLI_EXIT_FAIL;
 	}
 	if (!to_stdout && o->fmt != FMT_HEX) {
@@ -424,12 +463,14 @@ static int extract_one(struct emt_reader *r, const struct opts *o)
 			snprintf(dir, sizeof(dir), "/");
 		else
 			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->out), o->out);
-		rc = stream_to_file(r, o, AT_FDCWD, dir, o->out, o->out, &c);
+		rc = stream_to_file(r, o, AT_FDCWD, dir, o->out, o->out, &c, NULL);
 		if (rc != -2) {
 			ret = rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 			goto out;
 		}
 	}
+	if (!to_stdout && check_target(AT_FDCWD, o->out, o->out, o->force))
+		goto out;
 	if (load_capture(r, &c, &buf, &cap, o->force) < 0)
 		goto out;
 	if (to_stdout) {
@@ -481,6 +522,8 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	size_t n = 0, lcap = 0, bcap = 0;
 	uint8_t *buf = NULL;
 	char esc[512], emsg[512], name[128], shown[4096 + 128];
+	uint8_t sha[EMT_SHA256_LEN];
+	char shahex[2 * EMT_SHA256_LEN + 1];
 	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
 	FILE *mf = NULL;
 	struct cli_json *j = NULL;
@@ -549,7 +592,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 			 cp->version, fmt_ext[o->fmt]);
 		snprintf(shown, sizeof(shown), "%s/%s", o->dir, name);
 		damaged = o->fmt == FMT_HEX ? -2 :
-			  stream_to_file(r, o, dirfd, ".", name, shown, cp);
+			  stream_to_file(r, o, dirfd, ".", name, shown, cp, sha);
 		if (damaged == -1) {
 			failures++;
 			continue;
@@ -575,6 +618,8 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 
 			rc = write_capture(fd, o->fmt, r, cp, &b);
 		}
+		if (!rc)
+			rc = file_sha256(fd, sha);
 		if (close(fd) != 0 && !rc)
 			rc = -errno;
 		if (rc < 0) {
@@ -591,17 +636,22 @@ written:
 		cli_json_kstr(j, "file", name);
 		cli_json_kstr(j, "format", o->fmt == FMT_ELF ? "elf" :
 			      o->fmt == FMT_HEX ? "hex" : "raw");
+		emt_hex(sha, EMT_SHA256_LEN, shahex);
+		cli_json_kstr(j, "file_sha256", shahex);
 		rc = cli_json_capture_fields(j, r, cp);
 		cli_json_kbool(j, "damaged", damaged > 0);
 		cli_json_end_object(j);
 		if (rc < 0)
-			cli_warn("capture %" PRIu64 ": incomplete manifest entry: %s",
-				 cp->seq, cli_escape_str(esc, sizeof(esc), emt_reader_errmsg(r)));
+			cli_warn("'%s': capture %" PRIu64 ": incomplete manifest entry: %s",
+				 cli_archive(), cp->seq,
+				 cli_escape_str(esc, sizeof(esc),
+						cli_capture_reason(emt_reader_errmsg(r), cp->seq, rc)));
 	}
 	fputs("]\n", mf);
 	ret = failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	if (failures)
-		cli_error("%d of %zu captures not extracted", failures, n);
+		cli_error("'%s': %d of %zu capture%s not extracted", cli_archive(), failures, n,
+			  n == 1 ? "" : "s");
 out:
 	cli_json_free(j);
 	if (mf && fclose(mf) != 0) {
@@ -701,6 +751,7 @@ int main(int argc, char **argv)
 	if (!o.all && !o.out && o.fmt != FMT_HEX && isatty(STDOUT_FILENO))
 		return cli_usage("refusing to write binary data to a terminal; use -o FILE or -o -");
 	o.path = argv[optind];
+	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);
 	if (!r)

@@ -51,8 +51,20 @@ struct opts {
 	const char *path;
 };
 
-/* Full row: 133 columns; narrow rows drop TID and the end address. */
-#define FULL_ROW_WIDTH 133
+/* Capture rows: full 146 columns; "mid" rows (92) are narrow rows with
+ * the RIP column; narrow rows (79) drop TID and the end address, show
+ * sizes in K/M/G, the time of day only, and put the RIP of a capture
+ * that has one on a line of its own. */
+#define FULL_ROW_WIDTH 146
+#define MID_ROW_WIDTH  92
+/* Listings ending in free text (path, detail, command line) use their
+ * full layout when that leaves the text at least this many columns. */
+#define TAIL_MIN 32
+/* Fixed part of full rows of --regions (123), --events (118) and
+ * --processes (77). */
+#define REGIONS_FIXED 123
+#define EVENTS_FIXED 118
+#define PROCESSES_FIXED 77
 
 static int iter_failed(struct emt_reader *r, const char *path, int rc)
 {
@@ -67,19 +79,25 @@ static int iter_failed(struct emt_reader *r, const char *path, int rc)
 	return CLI_EXIT_FAIL;
 }
 
-static void header_line(const char *label, const char *value)
+static const char *plural(uint64_t n)
 {
-	printf("%-10s ", label);
-	cli_fputs_escaped(stdout, value);
-	putchar('\n');
+	return n == 1 ? "" : "s";
+}
+
+static void header_line(struct cli_row *w, const char *label, const char *value)
+{
+	cli_row_printf(w, "%-10s ", label);
+	cli_row_escaped(w, value);
+	cli_row_end(w);
 }
 
 /* Prints the session header; returns 0 or a negative errno. */
-static int print_header(struct emt_reader *r, const char *path)
+static int print_header(struct emt_reader *r, const char *path, int width)
 {
 	struct emt_summary s;
 	struct emt_row_iter *it;
 	struct emt_process p;
+	struct cli_row w;
 	char tbuf[CLI_TIME_BUFSZ], line[256];
 	const char *v;
 	uint64_t npids = 0;
@@ -89,17 +107,20 @@ static int print_header(struct emt_reader *r, const char *path)
 	rc = emt_reader_summary(r, &s);
 	if (rc < 0)
 		return rc;
-	header_line("archive", path);
+	cli_row_init(&w, stdout, width);
+	header_line(&w, "archive", path);
 	snprintf(line, sizeof(line), "%" PRIu32 ".%" PRIu32 ", %s", s.format_major,
 		 s.format_minor, s.sealed ? "sealed" : "unsealed (not closed cleanly)");
-	header_line("format", line);
+	header_line(&w, "format", line);
 	v = emt_reader_meta(r, "target_cmdline");
-	header_line("target", v ? v : "-");
+	header_line(&w, "target", v ? v : "-");
 
-	printf("%-10s ", "pids");
+	cli_row_printf(&w, "%-10s ", "pids");
 	it = emt_reader_processes(r);
-	if (!it)
-		return -errno;
+	if (!it) {
+		rc = -errno;
+		goto out;
+	}
 	while ((rc = emt_process_iter_next(it, &p)) > 0) {
 		/* a process that execs keeps its pid but gets a new row */
 		int seen = 0;
@@ -110,50 +131,63 @@ static int print_header(struct emt_reader *r, const char *path)
 			continue;
 		if (npids < 16) {
 			shown[npids] = p.pid;
-			printf("%s%" PRIu32, npids ? " " : "", p.pid);
+			cli_row_printf(&w, "%s%" PRIu32, npids ? " " : "", p.pid);
 		}
 		npids++;
 	}
 	emt_row_iter_free(it);
 	if (rc < 0)
-		return rc;
+		goto out;
 	if (npids > 16)
-		printf(" ... (%" PRIu64 " processes in all)", s.processes);
+		cli_row_printf(&w, " ... (%" PRIu64 " processes in all)", s.processes);
 	if (npids == 0)
-		putchar('-');
-	putchar('\n');
+		cli_row_printf(&w, "-");
+	cli_row_end(&w);
 
 	v = emt_reader_meta(r, "mode");
-	header_line("mode", v ? v : "-");
+	header_line(&w, "mode", v ? v : "-");
 	v = emt_reader_meta(r, "host");
-	header_line("host", v ? v : "-");
+	header_line(&w, "host", v ? v : "-");
 	v = emt_reader_meta(r, "kernel");
-	header_line("kernel", v ? v : "-");
-	printf("%-10s %s UTC\n", "start",
-	       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.start_ns), CLI_TIME_MS));
+	header_line(&w, "kernel", v ? v : "-");
+	cli_row_printf(&w, "%-10s %s UTC", "start",
+		       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.start_ns), CLI_TIME_MS));
+	cli_row_end(&w);
 	if (s.stop_ns) {
 		uint64_t d = s.stop_ns >= s.start_ns ? s.stop_ns - s.start_ns : 0;
 
-		printf("%-10s %s UTC\n", "stop",
-		       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.stop_ns), CLI_TIME_MS));
-		printf("%-10s %" PRIu64 ".%03" PRIu64 " s\n", "duration",
-		       d / 1000000000, d % 1000000000 / 1000000);
+		cli_row_printf(&w, "%-10s %s UTC", "stop",
+			       cli_fmt_time(tbuf, emt_reader_wall_ns(r, s.stop_ns), CLI_TIME_MS));
+		cli_row_end(&w);
+		cli_row_printf(&w, "%-10s %" PRIu64 ".%03" PRIu64 " s", "duration",
+			       d / 1000000000, d % 1000000000 / 1000000);
+		cli_row_end(&w);
 	} else {
-		printf("%-10s - (unsealed)\n", "stop");
-		printf("%-10s -\n", "duration");
+		cli_row_printf(&w, "%-10s - (unsealed)", "stop");
+		cli_row_end(&w);
+		cli_row_printf(&w, "%-10s -", "duration");
+		cli_row_end(&w);
 	}
-	printf("%-10s %" PRIu64 " processes, %" PRIu64 " regions, %" PRIu64
-	       " captures, %" PRIu64 " events\n", "counts", s.processes,
-	       s.regions, s.captures, s.events);
-	printf("%-10s %" PRIu64 " raw, %" PRIu64 " stored", "bytes",
-	       s.raw_bytes, s.stored_bytes);
+	cli_row_printf(&w, "%-10s %" PRIu64 " process%s, %" PRIu64 " region%s, %" PRIu64
+		       " capture%s, %" PRIu64 " event%s", "counts",
+		       s.processes, s.processes == 1 ? "" : "es",
+		       s.regions, plural(s.regions), s.captures, plural(s.captures),
+		       s.events, plural(s.events));
+	cli_row_end(&w);
+	cli_row_printf(&w, "%-10s %" PRIu64 " raw, %" PRIu64 " stored", "bytes",
+		       s.raw_bytes, s.stored_bytes);
 	if (s.stored_bytes)
-		printf(" (%.2fx)", (double)s.raw_bytes / (double)s.stored_bytes);
-	putchar('\n');
-	printf("%-10s %" PRIu64 " events\n", "lost", s.losses);
-	printf("%-10s %" PRIu64 "\n", "gaps", s.gaps);
-	putchar('\n');
-	return 0;
+		cli_row_printf(&w, " (%.2fx)", (double)s.raw_bytes / (double)s.stored_bytes);
+	cli_row_end(&w);
+	cli_row_printf(&w, "%-10s %" PRIu64 " event%s", "lost", s.losses, plural(s.losses));
+	cli_row_end(&w);
+	cli_row_printf(&w, "%-10s %" PRIu64, "gaps", s.gaps);
+	cli_row_end(&w);
+	cli_row_end(&w);
+	rc = 0;
+out:
+	cli_row_release(&w);
+	return rc;
 }
 
 static int list_captures(struct emt_reader *r, const struct opts *o)
@@ -161,31 +195,39 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 	struct emt_capture_iter *it;
 	struct emt_capture c;
 	struct cli_json *j = NULL;
-	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], trig[24];
+	struct cli_row w;
+	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], trig[24], rip[24];
 	char hex[2 * EMT_SHA256_LEN + 1];
-	int narrow = o->width > 0 && o->width < FULL_ROW_WIDTH;
+	int full = o->width == 0 || o->width >= FULL_ROW_WIDTH;
+	int mid = !full && o->width >= MID_ROW_WIDTH;
 	int rc;
 
 	it = emt_reader_captures(r, &o->f);
 	if (!it)
 		return iter_failed(r, o->path, -errno);
+	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_capture_iter_free(it);
+			cli_row_release(&w);
 			return iter_failed(r, o->path, -ENOMEM);
 		}
-	} else if (narrow) {
-		printf("%6s %4s %3s %-12s %6s %-12s %5s %-4s %-10s %s\n", "SEQ",
-		       "REG", "VER", "TIME", "PID", "ADDRESS", "SIZE", "PROT",
-		       "TRIGGER", "SHA256");
+	} else if (full) {
+		cli_row_printf(&w, "%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %-12s %s",
+			       "SEQ", "REGION", "VER", "TIME", "PID", "TID",
+			       "ADDRESS-RANGE", "SIZE", "PROT", "TRIGGER", "RIP", "SHA256");
+		cli_row_end(&w);
 	} else {
-		printf("%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %s\n",
-		       "SEQ", "REGION", "VER", "TIME", "PID", "TID",
-		       "ADDRESS-RANGE", "SIZE", "PROT", "TRIGGER", "SHA256");
+		cli_row_printf(&w, "%6s %4s %3s %-12s %6s %-12s %5s %-4s %-10s %s%s", "SEQ",
+			       "REG", "VER", "TIME", "PID", "ADDRESS", "SIZE", "PROT",
+			       "TRIGGER", mid ? "RIP          " : "", "SHA256");
+		cli_row_end(&w);
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, c.time_ns);
+		struct emt_regs_x86_64 regs;
+		int has_rip = 0;
 
 		if (j) {
 			cli_json_start_object(j);
@@ -195,29 +237,49 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 				break;
 			continue;
 		}
+		/* where a first-exec-fault capture began executing; a
+		 * snapshot that cannot be read shows as none here and as
+		 * damage in emt-verify */
+		if (c.has_regs && emt_reader_regs(r, c.seq, &regs) == 0) {
+			has_rip = 1;
+			snprintf(rip, sizeof(rip), "%012" PRIx64, regs.rip);
+		} else {
+			snprintf(rip, sizeof(rip), "-");
+		}
 		emt_hex(c.sha256, EMT_SHA256_LEN, hex);
-		if (narrow) {
-			hex[8] = '\0';
-			printf("%6" PRIu64 " %4" PRId64 " %3" PRIu32 " %-12s %6" PRIu32
-			       " %012" PRIx64 " %5s %-4s %-10s %s\n", c.seq,
+		if (full) {
+			hex[16] = '\0';
+			cli_row_printf(&w, "%6" PRIu64 " %6" PRId64 " %3" PRIu32 " %-23s %7" PRIu32
+				       " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64 " %10" PRIu64
+				       " %-4s %-16s %-12s %s", c.seq, c.region_id, c.version,
+				       cli_fmt_time(tbuf, wall, CLI_TIME_MS), c.pid, c.tid,
+				       c.addr, c.addr + c.size, c.size,
+				       cli_fmt_prot(pbuf, c.prot_after),
+				       cli_trigger_name(trig, c.trigger), rip, hex);
+			cli_row_end(&w);
+			continue;
+		}
+		hex[8] = '\0';
+		cli_row_printf(&w, "%6" PRIu64 " %4" PRId64 " %3" PRIu32 " %-12s %6" PRIu32
+			       " %012" PRIx64 " %5s %-4s %-10s ", c.seq,
 			       c.region_id, c.version,
 			       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), c.pid,
 			       c.addr, cli_fmt_size(sbuf, c.size),
 			       cli_fmt_prot(pbuf, c.prot_after),
-			       cli_trigger_short(trig, c.trigger), hex);
-		} else {
-			hex[16] = '\0';
-			printf("%6" PRIu64 " %6" PRId64 " %3" PRIu32 " %-23s %7" PRIu32
-			       " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64 " %10" PRIu64
-			       " %-4s %-16s %s\n", c.seq, c.region_id, c.version,
-			       cli_fmt_time(tbuf, wall, CLI_TIME_MS), c.pid, c.tid,
-			       c.addr, c.addr + c.size, c.size,
-			       cli_fmt_prot(pbuf, c.prot_after),
-			       cli_trigger_name(trig, c.trigger), hex);
+			       cli_trigger_short(trig, c.trigger));
+		if (mid)
+			cli_row_printf(&w, "%-12s ", rip);
+		cli_row_printf(&w, "%s", hex);
+		cli_row_end(&w);
+		if (!mid && has_rip) {
+			/* under ADDRESS, so it reads as an address of the row above */
+			cli_row_printf(&w, "%31s rip %s", "", rip);
+			cli_row_end(&w);
 		}
 	}
 	emt_capture_iter_free(it);
 	cli_json_free(j);
+	cli_row_release(&w);
 	if (rc < 0)
 		return iter_failed(r, o->path, rc);
 	return CLI_EXIT_OK;
@@ -228,33 +290,43 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 	struct emt_row_iter *it;
 	struct emt_region g;
 	struct cli_json *j = NULL;
-	char pbuf[4], t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ];
+	struct cli_row w;
+	char pbuf[4], sbuf[16], t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ];
+	int full = o->width == 0 || o->width >= REGIONS_FIXED + TAIL_MIN;
+	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
 	it = emt_reader_regions(r, o->f.pid);
 	if (!it)
 		return iter_failed(r, o->path, -errno);
+	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
+			cli_row_release(&w);
 			return iter_failed(r, o->path, -ENOMEM);
 		}
+	} else if (full) {
+		cli_row_printf(&w, "%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s",
+			       "REGION", "PID", "ADDRESS-RANGE", "LENGTH", "PROT",
+			       "BACKING", "VERSIONS", "CREATED", "GONE", "PATH");
+		cli_row_end(&w);
 	} else {
-		printf("%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s\n",
-		       "REGION", "PID", "ADDRESS-RANGE", "LENGTH", "PROT",
-		       "BACKING", "VERSIONS", "CREATED", "GONE", "PATH");
+		/* narrow: start address, human size, creation time of day */
+		cli_row_printf(&w, "%6s %7s %-12s %5s %-4s %-7s %3s %-12s %s", "REGION",
+			       "PID", "ADDRESS", "SIZE", "PROT", "BACKING", "VER", "CREATED",
+			       "PATH");
+		cli_row_end(&w);
 	}
 	while ((rc = emt_region_iter_next(it, &g)) > 0) {
 		const char *backing = emt_backing_name((enum emt_backing)g.backing);
 
 		if (o->f.region_id && g.id != o->f.region_id)
 			continue;
-		cli_fmt_time(t1, emt_reader_wall_ns(r, g.created_ns),
-			     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		cli_fmt_time(t1, emt_reader_wall_ns(r, g.created_ns), ts);
 		if (g.gone_ns)
-			cli_fmt_time(t2, emt_reader_wall_ns(r, g.gone_ns),
-				     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+			cli_fmt_time(t2, emt_reader_wall_ns(r, g.gone_ns), ts);
 		if (j) {
 			cli_json_start_object(j);
 			cli_json_ki64(j, "region", g.id);
@@ -279,16 +351,23 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 			cli_json_end_object(j);
 			continue;
 		}
-		printf("%6" PRId64 " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64
-		       " %10" PRIu64 " %-4s %-7s %8" PRIu32 " %-23s %-23s ",
-		       g.id, g.pid, g.start, g.start + g.length, g.length,
-		       cli_fmt_prot(pbuf, g.prot), backing ? backing : "unknown",
-		       g.nversions, t1, g.gone_ns ? t2 : "-");
-		cli_fputs_escaped(stdout, g.path);
-		putchar('\n');
+		if (full)
+			cli_row_printf(&w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64
+				       " %10" PRIu64 " %-4s %-7s %8" PRIu32 " %-23s %-23s ",
+				       g.id, g.pid, g.start, g.start + g.length, g.length,
+				       cli_fmt_prot(pbuf, g.prot), backing ? backing : "unknown",
+				       g.nversions, t1, g.gone_ns ? t2 : "-");
+		else
+			cli_row_printf(&w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 " %5s %-4s %-7s %3"
+				       PRIu32 " %-12s ", g.id, g.pid, g.start,
+				       cli_fmt_size(sbuf, g.length), cli_fmt_prot(pbuf, g.prot),
+				       backing ? backing : "unknown", g.nversions, t1);
+		cli_row_escaped(&w, g.path);
+		cli_row_end(&w);
 	}
 	emt_row_iter_free(it);
 	cli_json_free(j);
+	cli_row_release(&w);
 	if (rc < 0)
 		return iter_failed(r, o->path, rc);
 	return CLI_EXIT_OK;
@@ -299,22 +378,32 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 	struct emt_row_iter *it;
 	struct emt_event e;
 	struct cli_json *j = NULL;
-	char tbuf[CLI_TIME_BUFSZ], pbuf[4], seq[24];
+	struct cli_row w;
+	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], seq[24], esc[64];
+	int full = o->width == 0 || o->width >= EVENTS_FIXED + TAIL_MIN;
 	int rc;
 
 	it = emt_reader_events(r, o->f.pid);
 	if (!it)
 		return iter_failed(r, o->path, -errno);
+	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
+			cli_row_release(&w);
 			return iter_failed(r, o->path, -ENOMEM);
 		}
+	} else if (full) {
+		cli_row_printf(&w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
+			       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
+			       "FLAGS", "FD", "RET", "SEQ", "DETAIL");
+		cli_row_end(&w);
 	} else {
-		printf("%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s\n",
-		       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
-		       "FLAGS", "FD", "RET", "SEQ", "DETAIL");
+		/* narrow: no TID, FLAGS, FD, RET; time of day, human length */
+		cli_row_printf(&w, "%-12s %7s %-10s %-12s %5s %-4s %5s %s", "TIME", "PID",
+			       "SYSCALL", "ADDRESS", "LEN", "PROT", "SEQ", "DETAIL");
+		cli_row_end(&w);
 	}
 	while ((rc = emt_event_iter_next(it, &e)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
@@ -350,22 +439,26 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 			snprintf(seq, sizeof(seq), "%" PRIu64, e.seq);
 		else
 			snprintf(seq, sizeof(seq), "-");
-		printf("%-23s %7" PRIu32 " %7" PRIu32 " ",
-		       cli_fmt_time(tbuf, wall, CLI_TIME_MS), e.pid, e.tid);
 		/* syscall names come from the archive: escape, then pad */
-		{
-			char esc[64];
-
-			printf("%-10s", cli_escape_str(esc, sizeof(esc), e.syscall));
-		}
-		printf(" 0x%012" PRIx64 " %10" PRIu64 " %-4s %8" PRIx64 " %4" PRId64
-		       " %14" PRId64 " %6s ", e.addr, e.len,
-		       cli_fmt_prot(pbuf, (uint32_t)e.prot), e.flags, e.fd, e.ret, seq);
-		cli_fputs_escaped(stdout, e.detail);
-		putchar('\n');
+		cli_escape_str(esc, sizeof(esc), e.syscall);
+		if (full)
+			cli_row_printf(&w, "%-23s %7" PRIu32 " %7" PRIu32 " %-10s 0x%012" PRIx64
+				       " %10" PRIu64 " %-4s %8" PRIx64 " %4" PRId64 " %14" PRId64
+				       " %6s ", cli_fmt_time(tbuf, wall, CLI_TIME_MS), e.pid,
+				       e.tid, esc, e.addr, e.len,
+				       cli_fmt_prot(pbuf, (uint32_t)e.prot), e.flags, e.fd,
+				       e.ret, seq);
+		else
+			cli_row_printf(&w, "%-12s %7" PRIu32 " %-10s %012" PRIx64 " %5s %-4s %5s ",
+				       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), e.pid, esc,
+				       e.addr, cli_fmt_size(sbuf, e.len),
+				       cli_fmt_prot(pbuf, (uint32_t)e.prot), seq);
+		cli_row_escaped(&w, e.detail);
+		cli_row_end(&w);
 	}
 	emt_row_iter_free(it);
 	cli_json_free(j);
+	cli_row_release(&w);
 	if (rc < 0)
 		return iter_failed(r, o->path, rc);
 	return CLI_EXIT_OK;
@@ -376,32 +469,38 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 	struct emt_row_iter *it;
 	struct emt_process p;
 	struct cli_json *j = NULL;
+	struct cli_row w;
 	char t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ], st[32];
+	int full = o->width == 0 || o->width >= PROCESSES_FIXED + TAIL_MIN;
+	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
 	it = emt_reader_processes(r);
 	if (!it)
 		return iter_failed(r, o->path, -errno);
+	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
+			cli_row_release(&w);
 			return iter_failed(r, o->path, -ENOMEM);
 		}
 	} else {
-		printf("%7s %7s %-23s %-23s %-12s %s\n", "PID", "PPID", "START",
-		       "EXIT", "STATUS", "EXE  CMDLINE");
+		/* narrow: times of day, so the command line keeps room */
+		cli_row_printf(&w, "%7s %7s %-*s %-*s %-*s %s", "PID", "PPID",
+			       full ? 23 : 12, "START", full ? 23 : 12, "EXIT",
+			       full ? 12 : 9, "STATUS", "EXE  CMDLINE");
+		cli_row_end(&w);
 	}
 	while ((rc = emt_process_iter_next(it, &p)) > 0) {
 		int exited = p.has_exit || p.exit_ns;
 
 		if (o->f.pid && p.pid != o->f.pid)
 			continue;
-		cli_fmt_time(t1, emt_reader_wall_ns(r, p.start_ns),
-			     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+		cli_fmt_time(t1, emt_reader_wall_ns(r, p.start_ns), ts);
 		if (exited)
-			cli_fmt_time(t2, emt_reader_wall_ns(r, p.exit_ns),
-				     j ? CLI_TIME_ISO_NS : CLI_TIME_MS);
+			cli_fmt_time(t2, emt_reader_wall_ns(r, p.exit_ns), ts);
 		/* wait(2) status as a shell would say it */
 		if (!exited)
 			snprintf(st, sizeof(st), "-");
@@ -430,15 +529,17 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 			cli_json_end_object(j);
 			continue;
 		}
-		printf("%7" PRIu32 " %7" PRIu32 " %-23s %-23s %-12s ", p.pid, p.ppid, t1,
-		       exited ? t2 : "-", st);
-		cli_fputs_escaped(stdout, p.exe);
-		fputs("  ", stdout);
-		cli_fputs_escaped(stdout, p.cmdline);
-		putchar('\n');
+		cli_row_printf(&w, "%7" PRIu32 " %7" PRIu32 " %-*s %-*s %-*s ", p.pid, p.ppid,
+			       full ? 23 : 12, t1, full ? 23 : 12, exited ? t2 : "-",
+			       full ? 12 : 9, st);
+		cli_row_escaped(&w, p.exe);
+		cli_row_printf(&w, "  ");
+		cli_row_escaped(&w, p.cmdline);
+		cli_row_end(&w);
 	}
 	emt_row_iter_free(it);
 	cli_json_free(j);
+	cli_row_release(&w);
 	if (rc < 0)
 		return iter_failed(r, o->path, rc);
 	return CLI_EXIT_OK;
@@ -460,6 +561,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o;
 	struct emt_reader *r;
+	char esc[256];
 	uint32_t w;
 	int c, rc;
 
@@ -474,8 +576,8 @@ int main(int argc, char **argv)
 		case 'n': o.no_header = 1; break;
 		case 'W':
 			if (cli_parse_u32(optarg, &w) || w > 100000)
-				return cli_usage("invalid value '%s' for --width: expected columns",
-						 optarg);
+				return cli_usage("invalid value '%s' for --width: expected a number of columns (0 = full rows)",
+						 cli_escape_str(esc, sizeof(esc), optarg));
 			o.width = (int)w;
 			o.width_set = 1;
 			break;
@@ -526,7 +628,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	rc = 0;
 	if (!o.json && !o.no_header) {
-		rc = print_header(r, o.path);
+		rc = print_header(r, o.path, o.width);
 		if (rc < 0)
 			rc = iter_failed(r, o.path, rc);
 	}

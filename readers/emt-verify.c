@@ -76,7 +76,8 @@ static int verify_one(const char *path, int quiet)
 	if (rc < 0) {
 		cli_error("cannot verify '%s': %s", cli_escape_str(esc, sizeof(esc), path),
 			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 emt_reader_errmsg(r) : strerror(-rc)));
+					 cli_skip_prefix(emt_reader_errmsg(r), path) :
+					 strerror(-rc)));
 		emt_reader_close(r);
 		return CLI_EXIT_USAGE;
 	}
@@ -86,9 +87,11 @@ static int verify_one(const char *path, int quiet)
 			printf(": intact");
 		else
 			printf(": damaged (%d problem%s)", rc, rc == 1 ? "" : "s");
-		printf(", %s; %" PRIu64 " captures, %" PRIu64 " chunks, %" PRIu64
-		       " ledger entries\n", st.sealed ? "sealed" : "unsealed",
-		       st.captures, st.chunks, st.ledger_entries);
+		printf(", %s; %" PRIu64 " capture%s, %" PRIu64 " chunk%s, %" PRIu64
+		       " ledger entr%s\n", st.sealed ? "sealed" : "unsealed",
+		       st.captures, st.captures == 1 ? "" : "s",
+		       st.chunks, st.chunks == 1 ? "" : "s",
+		       st.ledger_entries, st.ledger_entries == 1 ? "y" : "ies");
 	}
 	emt_reader_close(r);
 	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;

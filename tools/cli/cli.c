@@ -70,6 +70,30 @@ void cli_print_version(void)
 	       EMT_FORMAT_MAJOR, EMT_FORMAT_MINOR);
 }
 
+static char archive_esc[512] = "archive";
+static const char *archive_path = "";
+
+void cli_set_archive(const char *path)
+{
+	archive_path = path;
+	cli_escape_str(archive_esc, sizeof(archive_esc), path);
+}
+
+const char *cli_capture_reason(const char *msg, uint64_t seq, int err)
+{
+	char item[40];
+
+	if (!msg || !*msg)
+		return strerror(err < 0 ? -err : err);
+	snprintf(item, sizeof(item), "capture %" PRIu64, seq);
+	return cli_skip_prefix(cli_skip_prefix(msg, archive_path), item);
+}
+
+const char *cli_archive(void)
+{
+	return archive_esc;
+}
+
 struct emt_reader *cli_open_archive(const char *path)
 {
 	char *msg = NULL;

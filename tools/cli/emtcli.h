@@ -42,6 +42,17 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROG (emt) VERSION" and the format version on stdout. */
 void cli_print_version(void);
 
+/* Records the archive that messages about its captures name: they read
+ * "PROG: 'ARCHIVE': capture N: ...".  cli_archive() returns it escaped
+ * (or "archive" before cli_set_archive is called). */
+void cli_set_archive(const char *path);
+const char *cli_archive(void);
+/* Why an operation on capture `seq` failed, from the reader's message
+ * `msg` (strerror(-err) when NULL or empty) without a leading
+ * "'ARCHIVE': " or "capture SEQ: " the tool prints itself.  Points into
+ * msg or a static string; not escaped. */
+const char *cli_capture_reason(const char *msg, uint64_t seq, int err);
+
 /* Opens `path` with emt_reader_open.  On failure prints
  * "PROG: cannot open 'PATH': REASON" and returns NULL (errno kept, so
  * the caller can choose its exit code).  The caller closes the reader. */
@@ -102,19 +113,52 @@ int cli_term_width(void);
 /* Escaping for human-readable output                                   */
 
 /* Writes `s` (NULL prints "-") so that it cannot move the cursor,
- * change colours or be confused with other columns: C0/C1 controls,
- * DEL, backslash and bidi overrides are written as \n, \t, \\, \xNN or
- * \u{XXXX}; bytes that are not valid UTF-8 as \xNN; spaces stay. */
+ * change colours, be confused with other columns or pass for another
+ * string: C0/C1 controls, DEL and backslash are written as \n, \t, \\
+ * or \xNN; every format character (Unicode Cf: bidi controls, zero-width
+ * characters, soft hyphen, BOM, tags...), line and paragraph separators,
+ * non-ASCII spaces and other invisible fillers and selectors as
+ * \u{XXXX}; bytes that are not valid UTF-8 as \xNN; ASCII spaces stay. */
 void cli_fputs_escaped(FILE *f, const char *s);
 /* Same into `buf` of `cap` bytes (always NUL-terminated; a too long
  * result ends in "..."); returns buf. */
 char *cli_escape_str(char *buf, size_t cap, const char *s);
+/* 1 if `s` is well-formed UTF-8 (no overlong forms, surrogates or
+ * values above U+10FFFF), else 0. */
+int cli_utf8_valid(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Table rows that fit the terminal                                     */
+
+/* A row is built piece by piece and written by cli_row_end, cut to
+ * `width` columns (the end replaced by "...") when longer; width 0
+ * writes every row whole, straight to the stream.  Columns are counted
+ * as a UTF-8 terminal shows them (wide characters take two). */
+struct cli_row {
+	FILE *f;
+	char *buf;
+	size_t len, cap;
+	int width;      /* 0 = no cut (also when the buffer could not be had) */
+	int overflow;   /* more was appended than the cut can show */
+};
+/* Prepares `r` for rows on `f` (not owned) cut to `width`; never fails
+ * (without memory rows are written whole).  Release with
+ * cli_row_release. */
+void cli_row_init(struct cli_row *r, FILE *f, int width);
+void cli_row_release(struct cli_row *r);
+void cli_row_printf(struct cli_row *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends `s` escaped as cli_fputs_escaped does (NULL appends "-"). */
+void cli_row_escaped(struct cli_row *r, const char *s);
+/* Writes the row and a newline, and starts the next row. */
+void cli_row_end(struct cli_row *r);
 
 /* ------------------------------------------------------------------ */
 /* Streaming JSON writer (model: bpftool json_writer.c).  Compact      */
 /* output; a newline follows every top-level value, so a sequence of    */
-/* objects is JSON Lines.  Strings: control bytes as \uXXXX, invalid    */
-/* UTF-8 bytes as \ufffd, so the output is always valid JSON.          */
+/* objects is JSON Lines.  Strings: control bytes and the characters  */
+/* cli_fputs_escaped escapes as \uXXXX (surrogate pairs above U+FFFF), */
+/* invalid UTF-8 bytes as \ufffd, so the output is always valid JSON.  */
 
 struct cli_json;
 /* Returns a writer on `f` (not owned) or NULL on ENOMEM. */
@@ -133,7 +177,9 @@ void cli_json_bool(struct cli_json *j, int v);
 void cli_json_null(struct cli_json *j);
 /* "0x..." lowercase hex string (addresses stay exact in every parser). */
 void cli_json_hex(struct cli_json *j, uint64_t v);
-/* Name + value shorthands. */
+/* Name + value shorthands.  cli_json_kstr also writes "NAME_hex", the
+ * exact bytes in lowercase hex, when `s` is not valid UTF-8 (the string
+ * itself then holds U+FFFD for each bad byte). */
 void cli_json_kstr(struct cli_json *j, const char *name, const char *s);
 void cli_json_ku64(struct cli_json *j, const char *name, uint64_t v);
 void cli_json_ki64(struct cli_json *j, const char *name, int64_t v);

@@ -5,8 +5,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "emtcli.h"
 
@@ -44,13 +47,67 @@ static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 	return len;
 }
 
-/* Code points that a terminal acts on or that reorder text. */
+/* Code points escaped in every output.  Beyond what a terminal acts on
+ * (C0/C1 controls, DEL), every character that is invisible, reorders
+ * text or looks like an ASCII space: a hostile path or command line must
+ * not pass for another one.  That is every format character (Unicode
+ * category Cf: soft hyphen, Arabic letter mark, zero-width space and
+ * joiners, bidi embeddings, overrides and isolates, word joiner and
+ * invisible operators, BOM, interlinear annotation, tag characters), the
+ * line and paragraph separators, the non-ASCII spaces (Zs), and the
+ * other default-ignorable code points (fillers, variation selectors,
+ * combining grapheme joiner).  Sorted, inclusive. */
+static const struct { uint32_t lo, hi; } escaped_ranges[] = {
+	{ 0x00a0, 0x00a0 },     /* no-break space */
+	{ 0x00ad, 0x00ad },     /* soft hyphen */
+	{ 0x034f, 0x034f },     /* combining grapheme joiner */
+	{ 0x0600, 0x0605 },     /* Arabic number signs */
+	{ 0x061c, 0x061c },     /* Arabic letter mark */
+	{ 0x06dd, 0x06dd },
+	{ 0x070f, 0x070f },
+	{ 0x0890, 0x0891 },
+	{ 0x08e2, 0x08e2 },
+	{ 0x115f, 0x1160 },     /* Hangul fillers */
+	{ 0x1680, 0x1680 },     /* Ogham space mark */
+	{ 0x17b4, 0x17b5 },
+	{ 0x180b, 0x180f },     /* Mongolian selectors, vowel separator */
+	{ 0x2000, 0x200f },     /* spaces, ZWSP, ZWNJ, ZWJ, LRM, RLM */
+	{ 0x2028, 0x202f },     /* separators, LRE..RLO, narrow nbsp */
+	{ 0x205f, 0x206f },     /* math space, word joiner, invisible
+				 * operators, isolates, deprecated */
+	{ 0x3000, 0x3000 },     /* ideographic space */
+	{ 0x3164, 0x3164 },     /* Hangul filler */
+	{ 0xfe00, 0xfe0f },     /* variation selectors */
+	{ 0xfeff, 0xfeff },     /* BOM / zero-width no-break space */
+	{ 0xffa0, 0xffa0 },     /* halfwidth Hangul filler */
+	{ 0xfff0, 0xfffb },     /* unassigned ignorables, annotations */
+	{ 0x110bd, 0x110bd },
+	{ 0x110cd, 0x110cd },
+	{ 0x13430, 0x1343f },   /* Egyptian hieroglyph format controls */
+	{ 0x1bca0, 0x1bca3 },   /* shorthand format controls */
+	{ 0x1d173, 0x1d17a },   /* musical format controls */
+	{ 0xe0000, 0xe0fff },   /* tags, variation selectors supplement */
+};
+
 static int dangerous_cp(uint32_t cp)
 {
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
-	       (cp >= 0x200e && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
-	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029 ||
-	       cp == 0xfeff;
+	size_t lo = 0, hi = sizeof(escaped_ranges) / sizeof(escaped_ranges[0]);
+
+	if (cp < 0x20 || cp == 0x7f)
+		return 1;
+	if (cp < 0xa0)
+		return cp >= 0x80;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cp < escaped_ranges[mid].lo)
+			hi = mid;
+		else if (cp > escaped_ranges[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
 }
 
 /* Appends the escaped form of s to a sink: either a FILE or a buffer. */
@@ -149,6 +206,131 @@ char *cli_escape_str(char *buf, size_t cap, const char *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Rows cut to the terminal width                                      */
+
+/* Columns a printable code point takes on a terminal: wcwidth in a UTF-8
+ * locale whatever the user's locale (the tools never call setlocale), 1
+ * if that locale is missing. */
+static int cp_width(uint32_t cp)
+{
+	static locale_t utf8;
+	static int tried;
+	locale_t old;
+	int w;
+
+	if (cp < 0x80)
+		return 1;
+	if (!tried) {
+		tried = 1;
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	if (!utf8)
+		return 1;
+	old = uselocale(utf8);
+	w = wcwidth((wchar_t)cp);
+	uselocale(old);
+	return w < 0 ? 1 : w;
+}
+
+void cli_row_init(struct cli_row *r, FILE *f, int width)
+{
+	memset(r, 0, sizeof(*r));
+	r->f = f;
+	if (width <= 0)
+		return;
+	/* A row is never kept beyond what its cut can show: 4 bytes per
+	 * column is the longest UTF-8, and escapes are ASCII. */
+	r->cap = 4 * (size_t)width + 64;
+	r->buf = malloc(r->cap);
+	if (r->buf)
+		r->width = width;       /* else rows go out whole */
+	else
+		r->cap = 0;
+}
+
+void cli_row_release(struct cli_row *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = r->len = 0;
+}
+
+void cli_row_printf(struct cli_row *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	if (!r->width) {
+		vfprintf(r->f, fmt, ap);
+	} else if (!r->overflow) {
+		n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+		if (n < 0 || (size_t)n >= r->cap - r->len) {
+			r->overflow = 1;
+			r->len = r->cap - 1;
+		} else {
+			r->len += (size_t)n;
+		}
+	}
+	va_end(ap);
+}
+
+void cli_row_escaped(struct cli_row *r, const char *s)
+{
+	struct sink k = { .buf = r->buf, .cap = r->cap, .len = r->len };
+
+	if (!r->width) {
+		cli_fputs_escaped(r->f, s);
+		return;
+	}
+	if (r->overflow)
+		return;
+	escape_into(&k, s ? s : "-");
+	r->len = k.len;
+	r->overflow = k.overflow;
+}
+
+void cli_row_end(struct cli_row *r)
+{
+	const unsigned char *p = (const unsigned char *)r->buf;
+	size_t i = 0, keep = 0, n = r->len;
+	int cols = 0, limit = r->width;
+
+	if (!r->width) {
+		fputc('\n', r->f);
+		return;
+	}
+	/* walk the (escaped, hence printable) text column by column,
+	 * remembering where "..." would still fit */
+	while (i < n) {
+		uint32_t cp;
+		size_t len = utf8_decode(p + i, n - i, &cp);
+		int w;
+
+		if (len == 0)
+			len = 1, cp = '?';
+		w = cp_width(cp);
+		if (cols + w > limit)
+			break;
+		cols += w;
+		i += len;
+		if (cols <= limit - 3)
+			keep = i;
+	}
+	if (i >= n && !r->overflow) {
+		fwrite(r->buf, 1, n, r->f);
+	} else if (limit > 3) {
+		fwrite(r->buf, 1, keep, r->f);
+		fputs("...", r->f);
+	} else {
+		fwrite(r->buf, 1, i, r->f);
+	}
+	fputc('\n', r->f);
+	r->len = 0;
+	r->overflow = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* JSON                                                                */
 
 #define JSON_MAX_DEPTH 64
@@ -211,7 +393,12 @@ void cli_json_write_string(FILE *f, const char *s, size_t n)
 		case '\b': fputs("\\b", f); break;
 		case '\f': fputs("\\f", f); break;
 		default:
-			if (dangerous_cp(cp))
+			if (dangerous_cp(cp) && cp > 0xffff)
+				/* JSON has only 16-bit escapes: a surrogate pair */
+				fprintf(f, "\\u%04" PRIx32 "\\u%04" PRIx32,
+					0xd800 + ((cp - 0x10000) >> 10),
+					0xdc00 + ((cp - 0x10000) & 0x3ff));
+			else if (dangerous_cp(cp))
 				fprintf(f, "\\u%04" PRIx32, cp);
 			else
 				fwrite(p + i, 1, len, f);
@@ -316,10 +503,43 @@ void cli_json_hex(struct cli_json *j, uint64_t v)
 	json_value_done(j);
 }
 
+int cli_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0;
+	uint32_t cp;
+
+	while (i < n) {
+		size_t len = utf8_decode(p + i, n - i, &cp);
+
+		if (len == 0)
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 void cli_json_kstr(struct cli_json *j, const char *name, const char *s)
 {
 	cli_json_name(j, name);
 	cli_json_string(j, s);
+	/* U+FFFD keeps the JSON valid but loses the bytes, which may be
+	 * the evidence (a path crafted not to decode): give them too */
+	if (s && !cli_utf8_valid(s)) {
+		char key[128];
+		size_t n = strlen(s);
+		char *hex = malloc(2 * n + 1);
+
+		snprintf(key, sizeof(key), "%s_hex", name);
+		cli_json_name(j, key);
+		if (hex) {
+			emt_hex((const uint8_t *)s, n, hex);
+			cli_json_string(j, hex);
+			free(hex);
+		} else {
+			cli_json_null(j);
+		}
+	}
 }
 
 void cli_json_ku64(struct cli_json *j, const char *name, uint64_t v)
