@@ -47,6 +47,7 @@ const volatile __u32 cfg_follow = 1;
 const volatile __u32 cfg_lossless = 0;
 const volatile __u32 cfg_capture_files = 0;
 const volatile __u64 cfg_rb_size = 1 << 24;
+const volatile __u64 cfg_ovf_size = 1 << 22;
 const volatile __u64 cfg_wake_bytes = 1 << 20;
 const volatile __u64 cfg_max_pages = 131072;   /* 512 MiB per capture */
 
@@ -78,12 +79,30 @@ struct {
 	__uint(max_entries, 1 << 24);   /* resized by userspace */
 } rb SEC(".maps");
 
+/* Lossless mode only: where a record goes when the main ring stays full.
+ * The thread that wrote it is then stopped (SIGSTOP) until userspace has
+ * read it, so each thread adds at most a few records here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);   /* resized by userspace */
+} rb_ovf SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct emt_bpf_stats);
 } stats SEC(".maps");
+
+/* Lost ring records per process and kind; userspace takes the counts
+ * (lookup and delete) and writes them as losses.  Keys of tgid 0, made
+ * by userspace before attaching, collect what a full map cannot hold. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct emt_loss_key);
+	__type(value, __u64);
+} lost SEC(".maps");
 
 /* Scratch for records too big for the BPF stack. */
 struct {
@@ -113,6 +132,78 @@ static __always_inline __u64 wake_flags(__u64 sz)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
+
+/* Counts a ring record that did not fit, for the current process. */
+static __always_inline void count_lost(__u32 kind)
+{
+	struct emt_bpf_stats *st = get_stats();
+	struct emt_loss_key k = { (__u32)(bpf_get_current_pid_tgid() >> 32), kind };
+	__u64 one = 1, *v;
+
+	if (st) {
+		st->rb_fail++;
+		if (kind == EMT_LOSS_PAGE)
+			st->rb_fail_pages++;
+	}
+	v = bpf_map_lookup_elem(&lost, &k);
+	if (!v && bpf_map_update_elem(&lost, &k, &one, BPF_NOEXIST) == 0)
+		return;
+	if (!v)
+		v = bpf_map_lookup_elem(&lost, &k);     /* raced with another CPU */
+	if (!v) {
+		k.tgid = 0;                             /* map full */
+		v = bpf_map_lookup_elem(&lost, &k);
+	}
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+struct room {
+	__u64 need;
+};
+
+/* bpf_loop callback: stops when the ring has room for r->need bytes. */
+static long wait_room_for(__u32 i, void *data)
+{
+	struct room *r = data;
+
+	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + r->need <= cfg_rb_size;
+}
+
+/* Reserves a ring record of `sz` bytes (a constant).  In lossless mode a
+ * full ring is waited on briefly (the consumer runs on another CPU), then
+ * the record goes to the overflow ring and *(ovf) is set: the caller must
+ * then stop the thread (or say so in its end record).  What fits nowhere
+ * is counted as lost of `kind`. */
+#define rb_reserve(sz, kind, ovf) ({					\
+	void *__r = bpf_ringbuf_reserve(&rb, (sz), 0);			\
+	if (!__r && cfg_lossless) {					\
+		struct room __w = { (sz) + 64 };			\
+		bpf_loop(1 << 16, wait_room_for, &__w, 0);		\
+		__r = bpf_ringbuf_reserve(&rb, (sz), 0);		\
+		if (!__r) {						\
+			__r = bpf_ringbuf_reserve(&rb_ovf, (sz), 0);	\
+			if (__r)					\
+				*(ovf) = 1;				\
+		}							\
+	}								\
+	if (!__r)							\
+		count_lost(kind);					\
+	__r;								\
+})
+
+/* Submits a record; one in the overflow ring wakes the consumer and
+ * stops the current thread until userspace has read it (the thread then
+ * cannot produce anything the rings have no room for). */
+#define rb_submit(r, sz, ovf, hold) do {				\
+	if (ovf) {							\
+		if (hold)						\
+			bpf_send_signal_thread(SIGSTOP);		\
+		bpf_ringbuf_submit((r), BPF_RB_FORCE_WAKEUP);		\
+	} else {							\
+		bpf_ringbuf_submit((r), wake_flags(sz));		\
+	}								\
+} while (0)
 
 static __always_inline void fill_hdr(struct emt_rec_hdr *h, __u32 type)
 {
@@ -198,6 +289,8 @@ struct copy_ctx {
 	__u64 need;             /* ring bytes wanted, for wait_room */
 	__u64 may_wait;         /* lossless and not deferrable: wait per page */
 	__u64 wait_budget;      /* wait_page_room iterations left for this capture */
+	__u64 ovf;              /* its begin record is in the overflow ring: so are
+				 * its other records, to keep them in order */
 };
 
 /* The copy loop's state lives in a per-CPU map rather than on the stack:
@@ -240,7 +333,27 @@ static long copy_page(__u32 i, void *data)
 	/* A one-byte probe first: a page that is not resident would waste a
 	 * 4 KiB reservation (sparse 64 MiB ranges are mostly such pages). */
 	err = bpf_probe_read_user(&probe, 1, (void *)a);
-	if (!err) {
+	if (!err && c->ovf) {
+		/* Leave 1 MiB of the overflow ring to other threads' holds. */
+		if (bpf_ringbuf_query(&rb_ovf, BPF_RB_AVAIL_DATA) + 2 * EMT_PAGE_SIZE +
+		    (1 << 20) > cfg_ovf_size)
+			goto dropped;
+		r = bpf_ringbuf_reserve(&rb_ovf, sizeof(*r) + EMT_PAGE_SIZE, 0);
+		if (!r)
+			goto dropped;
+		err = bpf_probe_read_user((void *)(r + 1), EMT_PAGE_SIZE, (void *)a);
+		if (!err) {
+			r->type = EMT_REC_PAGE;
+			r->err = 0;
+			r->cap_id = c->cap_id;
+			r->index = i;
+			bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+			if (st)
+				st->pages++;
+			return 0;
+		}
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+	} else if (!err) {
 		r = bpf_ringbuf_reserve(&rb, sizeof(*r) + EMT_PAGE_SIZE, 0);
 		if (!r && cfg_lossless && c->may_wait && c->wait_budget) {
 			/* A range larger than the ring (qemu's 128 MiB RWX
@@ -264,7 +377,15 @@ static long copy_page(__u32 i, void *data)
 		}
 		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
 	}
-	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (c->ovf) {
+		r = bpf_ringbuf_reserve(&rb_ovf, sizeof(*r), 0);
+	} else {
+		r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+		if (!r && cfg_lossless && c->may_wait && c->wait_budget) {
+			bpf_loop(1 << 23, wait_page_room, NULL, 0);
+			r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+		}
+	}
 	if (!r)
 		goto dropped;
 	r->type = EMT_REC_PAGE_FAIL;
@@ -277,11 +398,15 @@ static long copy_page(__u32 i, void *data)
 		st->pages_failed++;
 	return 0;
 dropped:
-	c->ndropped++;
-	if (st) {
-		st->rb_fail++;
-		st->rb_fail_pages++;
+	if (cfg_lossless && !c->may_wait) {
+		/* A range that cannot change after the syscall: the held
+		 * thread's page is read by userspace instead (a page with no
+		 * record at all is read like a failed one). */
+		c->nfailed++;
+		return 0;
 	}
+	c->ndropped++;
+	count_lost(EMT_LOSS_PAGE);
 	return 0;
 }
 
@@ -344,12 +469,23 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 	 * losses, not a stuck target. */
 	c->wait_budget = 1 << 27;
 
-	b = bpf_ringbuf_reserve(&rb, sizeof(*b), 0);
-	if (!b) {
+	int ovf = 0;
+
+	/* munmap/exit/exec: the memory is gone after the syscall, so in
+	 * lossless mode wait here, bounded, for the consumer (on another CPU)
+	 * to make room for the whole range (and again per page if it is
+	 * larger than the ring); whatever still does not fit is lost. */
+	c->need = ring_need(c->npages);
+	if (cfg_lossless && !may_defer &&
+	    bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size) {
+		bpf_loop(1 << 22, wait_room, NULL, 0);
 		if (st)
-			st->rb_fail++;
-		return -1;
+			st->holds++;
 	}
+	b = rb_reserve(sizeof(*b), EMT_LOSS_CAPTURE, &ovf);
+	if (!b)
+		return -1;
+	c->ovf = ovf;
 	fill_hdr(&b->h, EMT_REC_CAP_BEGIN);
 	b->cap_id = c->cap_id;
 	b->addr = addr;
@@ -368,31 +504,17 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 		b->ino = b->dev = b->pgoff = 0;
 		b->name[0] = 0;
 	}
-	c->need = ring_need(c->npages);
-	int short_of_room = !defer_always && cfg_lossless &&
-		bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size;
-	/* Make sure the consumer is awake if we are going to wait for it. */
-	bpf_ringbuf_submit(b, short_of_room ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	/* The bytes of a deferrable range cannot change once the syscall is
+	 * done: when the ring is short of room, userspace reads them while
+	 * the process is held. */
+	int short_of_room = !defer_always && cfg_lossless && may_defer &&
+		(ovf || bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size);
+	/* Make sure the consumer is awake if the thread is going to wait. */
+	bpf_ringbuf_submit(b, short_of_room || ovf ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	if (st)
 		st->captures++;
-
-	if (short_of_room) {
-		if (may_defer) {
-			/* The bytes cannot change once the syscall is done:
-			 * userspace reads them while the process is held. */
-			defer_always = 1;
-		} else {
-			/* munmap/exit/exec: the memory is gone after the
-			 * syscall, so the only way not to lose it is to wait
-			 * here, bounded, for the consumer (on another CPU) to
-			 * make room (and again per page if the range is larger
-			 * than the ring).  Whatever still does not fit is
-			 * counted as lost. */
-			bpf_loop(1 << 22, wait_room, NULL, 0);
-			if (st)
-				st->holds++;
-		}
-	}
+	if (short_of_room)
+		defer_always = 1;
 	if (defer_always) {
 		flags |= EMT_CAPF_DEFERRED | EMT_CAPF_HOLD;
 		if (st)
@@ -407,12 +529,17 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 			flags |= EMT_CAPF_HOLD;
 	}
 
-	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
-	if (!e) {
-		if (st)
-			st->rb_fail++;
-		return -1;
+	int eovf = 0;
+
+	if (c->ovf) {
+		e = bpf_ringbuf_reserve(&rb_ovf, sizeof(*e), 0);
+		if (!e)
+			count_lost(EMT_LOSS_RECORD);
+	} else {
+		e = rb_reserve(sizeof(*e), EMT_LOSS_RECORD, &eovf);
 	}
+	if (!e)
+		return -1;
 	__u64 pt = bpf_get_current_pid_tgid();
 	e->type = EMT_REC_CAP_END;
 	e->flags = flags;
@@ -430,7 +557,8 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 			st->holds++;
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	} else {
-		bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+		bpf_ringbuf_submit(e, eovf || c->ovf ? BPF_RB_FORCE_WAKEUP
+						     : wake_flags(sizeof(*e)));
 	}
 	return 0;
 }
@@ -448,7 +576,14 @@ static __always_inline struct emt_rwx_table *rwx_get(__u32 tgid, int create)
 	if (!z)
 		return NULL;
 	bpf_map_update_elem(&rwx, &tgid, z, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&rwx, &tgid);
+	t = bpf_map_lookup_elem(&rwx, &tgid);
+	if (!t) {
+		/* The table of tables is full: this range goes untracked. */
+		struct emt_bpf_stats *st = get_stats();
+		if (st)
+			st->rwx_full++;
+	}
+	return t;
 }
 
 /* Removes [a, b) from the table; a range cut in the middle keeps its
@@ -590,6 +725,13 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
 			    EMT_BPF_TRIG_MUNMAP, 0);
 		break;
+	case NR_MMAP:
+		/* MAP_FIXED over tracked RWX memory unmaps it: its last
+		 * content is captured before the new mapping replaces it. */
+		if (p.args[3] & MAP_FIXED)
+			rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
+				    EMT_BPF_TRIG_MUNMAP, 0);
+		break;
 	case NR_MREMAP:
 		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
 			    EMT_BPF_TRIG_MUNMAP, 0);
@@ -638,6 +780,11 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 		__u64 addr = (__u64)ret, len = page_up(a1);
 		__u32 prot = (__u32)a2 & (PROT_READ | PROT_WRITE | PROT_EXEC);
 
+		if (a3 & MAP_FIXED) {
+			struct emt_rwx_table *t = rwx_get(tgid, 0);
+			if (t)
+				rwx_cut(t, addr, addr + len);
+		}
 		vma_lookup(addr, &vi);
 		if (prot & PROT_EXEC) {
 			int copy = vi.backing == EMT_BPF_BACK_MEMFD ||
@@ -657,7 +804,6 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 			    (vi.shared && vi.backing != EMT_BPF_BACK_FILE))
 				rwx_add(tgid, addr, len, prot);
 		}
-		(void)a3;
 	} else if ((nr == NR_MPROTECT || nr == NR_PKEY_MPROTECT) && ret == 0) {
 		__u32 prot = (__u32)a2 & (PROT_READ | PROT_WRITE | PROT_EXEC);
 		__u64 len = page_up(a1);
@@ -684,13 +830,20 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 		struct emt_rwx_table *t = rwx_get(tgid, 0);
 		if (t)
 			rwx_cut(t, a0, a0 + page_up(a1));
+		/* The mapping lives on at its new place (and size): keep
+		 * tracking it there if it is still RWX or shared exec. */
+		__u64 addr = (__u64)ret;
+		vma_lookup(addr, &vi);
+		if (vi.found && (vi.prot & PROT_EXEC) &&
+		    ((vi.prot & PROT_WRITE) ||
+		     (vi.shared && vi.backing != EMT_BPF_BACK_FILE)))
+			rwx_add(tgid, addr, page_up(a2), vi.prot);
 	}
 
-	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	int ovf = 0;
+
+	r = rb_reserve(sizeof(*r), EMT_LOSS_RECORD, &ovf);
 	if (!r) {
-		struct emt_bpf_stats *st = get_stats();
-		if (st)
-			st->rb_fail++;
 		bpf_map_delete_elem(&pending, &tid);
 		return 0;
 	}
@@ -704,7 +857,7 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 	r->ino = vi.ino;
 	r->dev = vi.dev;
 	__builtin_memcpy(r->name, vi.name, sizeof(r->name));
-	bpf_ringbuf_submit(r, wake_flags(sizeof(*r)));
+	rb_submit(r, sizeof(*r), ovf, 1);
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
 }
@@ -712,14 +865,11 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,
 				     __s32 code, __u32 group_dead)
 {
-	struct emt_rec_task *r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	int ovf = 0;
+	struct emt_rec_task *r = rb_reserve(sizeof(*r), EMT_LOSS_RECORD, &ovf);
 
-	if (!r) {
-		struct emt_bpf_stats *st = get_stats();
-		if (st)
-			st->rb_fail++;
+	if (!r)
 		return;
-	}
 	fill_hdr(&r->h, type);
 	r->h.pid = pid;
 	r->other = other;
@@ -727,7 +877,10 @@ static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,
 	r->group_dead = group_dead;
 	r->pad = 0;
 	/* Process life-cycle records are rare and userspace acts on them
-	 * (exit ends the capture): wake it now. */
+	 * (exit ends the capture): wake it now.  A dying process is not
+	 * stopped. */
+	if (ovf && type == EMT_REC_FORK)
+		bpf_send_signal_thread(SIGSTOP);
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
@@ -758,13 +911,11 @@ int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
 	if (!is_followed(tgid))
 		return 0;
 	bpf_map_delete_elem(&rwx, &tgid);
-	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
-	if (!r) {
-		struct emt_bpf_stats *st = get_stats();
-		if (st)
-			st->rb_fail++;
+	int ovf = 0;
+
+	r = rb_reserve(sizeof(*r), EMT_LOSS_RECORD, &ovf);
+	if (!r)
 		return 0;
-	}
 	fill_hdr(&r->h, EMT_REC_EXEC);
 	r->h.pid = tgid;
 	r->old_pid = (__u32)old_pid;
@@ -781,6 +932,8 @@ int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
 	if (n && bpf_probe_read_user(r->args, n, (void *)a) == 0)
 		r->args_len = (__u32)n;
 	/* Rare, and userspace acts on it: wake it now. */
+	if (ovf)
+		bpf_send_signal_thread(SIGSTOP);
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

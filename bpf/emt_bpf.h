@@ -146,6 +146,21 @@ struct emt_bpf_stats {
 	__u64 rwx_full;         /* RWX ranges not tracked: table full */
 };
 
+/* What a lost ring record was, for the per-process loss map (key
+ * struct emt_loss_key, value __u64 count).  Userspace writes them as
+ * archive losses of kind "ringbuf-capture" (a whole capture: its begin
+ * record), "ringbuf-page" (pages of a capture, which are also gaps of
+ * it) and "ringbuf-record" (end, syscall, fork, exec and exit records). */
+#define EMT_LOSS_CAPTURE 0u
+#define EMT_LOSS_PAGE    1u
+#define EMT_LOSS_RECORD  2u
+#define EMT_LOSS_KINDS   3u
+
+struct emt_loss_key {
+	__u32 tgid;             /* 0: the map was full */
+	__u32 kind;             /* EMT_LOSS_* */
+};
+
 /* Saved syscall arguments between sys_enter and sys_exit, per thread. */
 struct emt_pending {
 	__u64 nr;
@@ -169,6 +184,7 @@ _Static_assert(sizeof(struct emt_rec_cap_end) == 48, "cap_end size");
 _Static_assert(sizeof(struct emt_rec_syscall) == 184, "syscall size");
 _Static_assert(sizeof(struct emt_rec_task) == 40, "rec_task size");
 _Static_assert(sizeof(struct emt_bpf_stats) == 64, "stats size");
+_Static_assert(sizeof(struct emt_loss_key) == 8, "loss key size");
 _Static_assert(sizeof(struct emt_rec_exec) == 24 + 8 + 256 + 512, "rec_exec size");
 _Static_assert(sizeof(struct emt_rwx_table) == EMT_RWX_SLOTS * 20, "rwx size");
 #endif

@@ -51,6 +51,9 @@ _Static_assert(EMT_BPF_BACK_MEMFD == EMT_BACKING_MEMFD, "backing numbers");
 _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 
 #define RB_DEFAULT      (64u << 20)
+/* Lossless overflow ring: each thread puts at most a few records there
+ * before it is stopped, so this holds thousands of threads' worth. */
+#define OVF_RING        (4u << 20)
 #define HOLD_WAIT_MS    500     /* longest wait for a held thread to stop */
 #define SEQ_SLOTS       1024
 #define QUEUE_MAX       (16ull << 20)   /* capture bytes waiting for the writer thread */
@@ -77,7 +80,7 @@ struct bpf_priv {
 	pid_t child;            /* launched command, 0 if attached */
 	int child_reaped;
 	int attached_gone;
-	uint64_t losses_written;
+	uint64_t unattributed[EMT_LOSS_KINDS]; /* tgid-0 loss counts written */
 	uint64_t rwx_lost_written;
 	int      was_stopped;   /* attached target was stopped (job control) */
 	int ncpus;
@@ -722,24 +725,90 @@ static int read_stats(struct bpf_priv *pv, struct emt_bpf_stats *t)
 	return err;
 }
 
+/* Records from the overflow ring (lossless mode: the main ring had no
+ * room even after a wait).  The BPF side stopped the thread that wrote a
+ * syscall, fork or exec record there, so that it cannot run ahead of what
+ * we know; it is resumed like a hold.  Captures there say so in their end
+ * record. */
+static int on_ovf_record(void *ctx, void *data, size_t size)
+{
+	struct emt_session *s = ctx;
+	struct bpf_priv *pv = s->engine_priv;
+	const struct emt_rec_hdr *h = data;
+
+	on_record(ctx, data, size);
+	if (size < sizeof(*h) ||
+	    (h->type != EMT_REC_SYSCALL && h->type != EMT_REC_FORK && h->type != EMT_REC_EXEC))
+		return 0;
+	struct inflight *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		kill((pid_t)h->pid, SIGCONT);
+		if (!pv->err)
+			pv->err = emt_session_fail(s, -ENOMEM, "out of memory");
+		return 0;
+	}
+	f->skip = 1;
+	f->b.h.pid = h->pid;
+	f->b.h.tid = h->tid;
+	f->e.flags = EMT_CAPF_HOLD;
+	f->next = pv->held;
+	pv->held = f;
+	return 0;
+}
+
+static const char *const loss_kind[EMT_LOSS_KINDS] = {
+	[EMT_LOSS_CAPTURE] = "ringbuf-capture",
+	[EMT_LOSS_PAGE] = "ringbuf-page",
+	[EMT_LOSS_RECORD] = "ringbuf-record",
+};
+
 /* Writes what the BPF side could not record since the last call as
- * losses: ring records that did not fit ("ringbuf") and RWX ranges it
- * could not track because a process had too many ("rwx-table": such a
- * range is not captured at munmap/exit). */
+ * losses: ring records that did not fit, per process and kind (the
+ * counts are taken from the map atomically, so none is written twice or
+ * missed), and RWX ranges it could not track because a table was full
+ * ("rwx-table": such a range is not captured at munmap/exit). */
 static int flush_losses(struct emt_session *s, struct bpf_priv *pv)
 {
+	int fd = pv->skel ? bpf_map__fd(pv->skel->maps.lost) : -1;
+	struct emt_loss_key k;
 	struct emt_bpf_stats t;
+	uint64_t v;
 	int err;
 
-	if (read_stats(pv, &t))
-		return 0;   /* counters unavailable: try again next time */
-	if (t.rb_fail > pv->losses_written) {
-		err = sink_loss(s->sink, "ringbuf", t.rb_fail - pv->losses_written, 0,
-				now_ns());
+	/* Per-process keys are taken away; the tgid-0 ones (map full) stay
+	 * and are written as deltas. */
+	for (int guard = 0; fd >= 0 && guard < 65536; guard++) {
+		struct emt_loss_key next, *prev = NULL;
+		int found = 0;
+
+		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+			k = next;
+			prev = &k;
+			if (k.tgid != 0) {
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			break;
+		if (bpf_map_lookup_and_delete_elem(fd, &k, &v) != 0 || k.kind >= EMT_LOSS_KINDS)
+			continue;
+		err = sink_loss(s->sink, loss_kind[k.kind], v, (pid_t)k.tgid, now_ns());
 		if (err)
 			return err;
-		pv->losses_written = t.rb_fail;
 	}
+	for (uint32_t kind = 0; fd >= 0 && kind < EMT_LOSS_KINDS; kind++) {
+		k = (struct emt_loss_key){ 0, kind };
+		if (bpf_map_lookup_elem(fd, &k, &v) != 0 || v <= pv->unattributed[kind])
+			continue;
+		err = sink_loss(s->sink, loss_kind[kind], v - pv->unattributed[kind], 0, now_ns());
+		if (err)
+			return err;
+		pv->unattributed[kind] = v;
+	}
+	if (read_stats(pv, &t))
+		return 0;   /* counters unavailable: try again next time */
 	if (t.rwx_full > pv->rwx_lost_written) {
 		err = sink_loss(s->sink, "rwx-table", t.rwx_full - pv->rwx_lost_written,
 				0, now_ns());
@@ -963,11 +1032,15 @@ static int bpf_start(struct emt_session *s)
 	pv->skel->rodata->cfg_lossless = (uint32_t)s->lossless;
 	pv->skel->rodata->cfg_capture_files = (uint32_t)!!s->opts.capture_files;
 	pv->skel->rodata->cfg_rb_size = rbsz;
+	pv->skel->rodata->cfg_ovf_size = s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE;
 	/* Wake the consumer at 1/8 full: early enough to keep the ring from
 	 * filling, rare enough that the target seldom pays a wakeup. */
 	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
 	pv->skel->rodata->cfg_max_pages = MAX_CAPTURE / EMT_PAGE_SIZE;
 	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
+	if (!err)
+		err = bpf_map__set_max_entries(pv->skel->maps.rb_ovf,
+					       s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE);
 	if (err)
 		return emt_session_fail(s, err, "cannot size ring buffer: %s",
 					strerror(-err));
@@ -980,10 +1053,27 @@ static int bpf_start(struct emt_session *s)
 	if (err)
 		return emt_session_fail(s, err, "cannot attach bpf programs: %s",
 					strerror(-err));
+	/* Where losses go when the per-process map is full. */
+	for (uint32_t kind = 0; kind < EMT_LOSS_KINDS; kind++) {
+		struct emt_loss_key k = { 0, kind };
+		uint64_t zero = 0;
+
+		err = bpf_map__update_elem(pv->skel->maps.lost, &k, sizeof(k), &zero,
+					   sizeof(zero), BPF_ANY);
+		if (err)
+			return emt_session_fail(s, err, "cannot set up the loss map: %s",
+						strerror(-err));
+	}
 	pv->rb = ring_buffer__new(bpf_map__fd(pv->skel->maps.rb), on_record, s, NULL);
 	if (!pv->rb)
 		return emt_session_fail(s, -errno, "cannot open ring buffer: %s",
 					strerror(errno));
+	/* Added second: a consume reads the main ring first, so a thread's
+	 * records there come before its later ones in the overflow ring. */
+	err = ring_buffer__add(pv->rb, bpf_map__fd(pv->skel->maps.rb_ovf), on_ovf_record, s);
+	if (err)
+		return emt_session_fail(s, err, "cannot open overflow ring buffer: %s",
+					strerror(-err));
 
 	if (s->opts.argv)
 		return launch(s, pv);
