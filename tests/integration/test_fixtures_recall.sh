@@ -71,6 +71,14 @@ for mode in bpf ptrace; do
 	recall "$mode" fx_rwx "--versions 5 --mprotect" $rwx
 	# shellcheck disable=SC2086
 	recall "$mode" fx_rwx "--versions 3 --keep" $rwx
+	# MAP_FIXED over RWX code, and RWX code moved by mremap (then
+	# rewritten and run at its new place).
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 3 --replace" $rwx
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 3 --move" $rwx
+	# shellcheck disable=SC2086
+	recall "$mode" fx_rwx "--versions 3 --move --replace --mprotect" $rwx
 	recall "$mode" fx_sparse "--mib 64"
 	recall "$mode" fx_large "--mib 32"
 	recall "$mode" fx_memfd ""
