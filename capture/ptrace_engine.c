@@ -53,6 +53,7 @@
 #include "engine.h"
 #include "proc.h"
 #include "sink.h"
+#include "writeq.h"
 #include "x86_64.h"
 
 #define PT_BUCKETS 256
@@ -121,7 +122,15 @@ struct pt_task {
 	size_t   npend;
 	uint64_t last_fault;    /* address of the last suppressed fault */
 	uint64_t last_gen;      /* mm->gen when it was suppressed */
+	int      in_stop;       /* a stop of it was reaped, not resumed yet */
+	int      frozen;        /* interrupted by hold_others() */
 	struct pt_task *next;
+};
+
+/* A wait status reaped out of turn (hold_others) for the main loop. */
+struct pt_status {
+	pid_t    tid;
+	int      st;
 };
 
 struct pt_engine {
@@ -141,10 +150,19 @@ struct pt_engine {
 	 * the fault stop being reaped to the resume request, and the part
 	 * of a W->X spent writing the capture to the archive. */
 	uint64_t transitions_wx, transitions_xw;
-	uint64_t wx_ns, xw_ns, wx_write_ns;
+	uint64_t wx_ns, xw_ns, wx_copy_ns;
+	uint64_t transitions_self, holds, hold_ns;
 	uint32_t cookie[4];     /* lets our remote mprotect pass the filter */
 	struct x86_64_filter filter;
+	/* Captures and events go through the writer thread: hashing,
+	 * compression and SQLite stay off the fault path. */
+	struct writeq *q;
+	struct pt_status *deferred;
+	size_t   ndeferred, capdeferred;
 };
+
+/* Writer queue bound: beyond it the tracer (and so the target) waits. */
+#define PT_QUEUE_MAX (16ull << 20)
 
 static uint64_t now_ns(void)
 {
@@ -518,10 +536,12 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 	return 0;
 }
 
-/* Runs mprotect(addr, len, prot) in stopped thread t.  Signals that arrive
- * meanwhile are queued on the task; a death is processed. */
-static int remote_mprotect(struct emt_session *s, struct pt_task *t,
-			   uint64_t addr, uint64_t len, uint32_t prot)
+/* Runs mprotect(addr, len, prot) in stopped thread t whose current
+ * registers are *cur (NULL: read them).  Signals that arrive meanwhile
+ * are queued on the task; a death is processed (-ESRCH, t is freed). */
+static int remote_mprotect_regs(struct emt_session *s, struct pt_task *t,
+				uint64_t addr, uint64_t len, uint32_t prot,
+				const struct user_regs_struct *cur)
 {
 	struct pt_mm *m = t->proc->mm;
 	struct x86_64_remote out;
@@ -533,8 +553,8 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
 
 	if ((err = find_sysinsn(s, t->proc)) < 0)
 		return err;
-	err = x86_64_remote_syscall(t->tid, m->sysinsn, SYS_mprotect, args,
-				    &ret, &out);
+	err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mprotect, args,
+					 cur, &ret, &out);
 	if (remote_done(s, t, err, &out) == -ESRCH)
 		return -ESRCH;
 	if (err < 0)
@@ -546,6 +566,12 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
 			(unsigned long long)addr, (unsigned long long)len, prot,
 			strerror((int)-ret));
 	return 0;
+}
+
+static int remote_mprotect(struct emt_session *s, struct pt_task *t,
+			   uint64_t addr, uint64_t len, uint32_t prot)
+{
+	return remote_mprotect_regs(s, t, addr, len, prot, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -571,6 +597,7 @@ static int resume(struct emt_session *s, struct pt_task *t, int sig)
 		return 0;
 	}
 	req = (!e->use_seccomp || t->sys.need_exit) ? PTRACE_SYSCALL : PTRACE_CONT;
+	t->in_stop = 0;
 	if (ptrace(req, t->tid, 0, sig) < 0 && errno != ESRCH)
 		return emt_session_fail(s, -errno, "tid %d: resume: %s",
 					(int)t->tid, strerror(errno));
@@ -619,41 +646,64 @@ static int backing_at(pid_t pid, uint64_t addr, struct sink_backing *b,
 	return -ENOENT;
 }
 
-/* Reads [addr, addr+len) of pid and records it as a capture. */
+static int queue_fail(struct emt_session *s, int err)
+{
+	return emt_session_fail(s, err, "archive: %s",
+				emt_writer_errmsg(sink_writer(s->sink)));
+}
+
+/* Reads [addr, addr+len) of pid and queues it as a capture: the bytes are
+ * copied now (the caller made them unchangeable first), the archive
+ * write happens in the writer thread.  *queued (may be NULL) is set to 1
+ * if a capture was queued (a vanished process leaves nothing to read). */
 static int capture_range(struct emt_session *s, pid_t pid, pid_t tid,
 			 int64_t region_id, uint64_t addr, uint64_t len,
 			 enum emt_trigger trig, uint32_t before, uint32_t after,
-			 const struct emt_regs_x86_64 *regs, uint64_t *seq)
+			 const struct emt_regs_x86_64 *regs, int *queued)
 {
-	struct emt_gap *gaps = NULL;
-	size_t ngaps = 0;
-	void *buf;
+	struct writeq_capture c = {
+		.region_id = region_id, .pid = pid, .tid = tid, .addr = addr,
+		.size = len, .trigger = trig, .prot_before = before,
+		.prot_after = after,
+	};
 	int err;
 
+	if (queued)
+		*queued = 0;
 	if (len > EMT_CAPTURE_SIZE_MAX) {
 		sink_loss(s->sink, "capture-too-large", 1, pid, now_ns());
 		return 0;
 	}
-	buf = malloc(len ? len : 1);
-	if (!buf)
+	c.buf = malloc(len ? len : 1);
+	if (!c.buf)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
-	err = proc_read_mem(pid, addr, len, buf, &gaps, &ngaps);
-	if (err == -ESRCH) {
-		free(buf);
-		return 0;       /* died meanwhile: nothing left to capture */
+	err = proc_read_mem(pid, addr, len, c.buf, &c.gaps, &c.ngaps);
+	if (err < 0) {
+		free(c.buf);
+		free(c.gaps);
+		/* Died meanwhile: nothing left to capture. */
+		return err == -ESRCH ? 0 : emt_session_fail(s, err,
+			"pid %d: cannot read 0x%llx: %s", (int)pid,
+			(unsigned long long)addr, strerror(-err));
 	}
-	if (err == 0)
-		err = sink_capture(s->sink, region_id, pid, tid, addr, len, buf,
-				   gaps, ngaps, trig, before, after, now_ns(),
-				   regs, seq);
-	free(gaps);
-	free(buf);
-	return err;
+	c.time_ns = now_ns();
+	if (regs) {
+		c.has_regs = 1;
+		c.regs = *regs;
+	}
+	err = writeq_capture(E(s)->q, &c);
+	if (err)
+		return queue_fail(s, err);
+	if (queued)
+		*queued = 1;
+	return 0;
 }
 
+/* Queues a timeline event of t's current syscall; with `linked` it takes
+ * the seq of the capture t queued just before. */
 static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		      uint64_t len, uint64_t prot, uint64_t flags, int64_t fd,
-		      int64_t ret, uint64_t seq, const char *detail)
+		      int64_t ret, int linked, const char *detail)
 {
 	struct emt_event ev = {
 		.time_ns = now_ns(),
@@ -661,9 +711,10 @@ static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		.tid = (uint32_t)t->tid,
 		.syscall = sys_name(t->sys.nr),
 		.addr = addr, .len = len, .prot = prot, .flags = flags, .fd = fd,
-		.ret = ret, .seq = seq, .detail = detail,
+		.ret = ret,
 	};
-	sink_event(s->sink, &ev);
+	/* A failure is sticky in the queue and reported by the next poll. */
+	writeq_event(E(s)->q, &ev, detail, linked);
 }
 
 /* Captures the shared executable views of t's process overlapping
@@ -769,9 +820,10 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	struct pt_sys *y = &t->sys;
 	struct pt_mm *m = t->proc->mm;
 	pid_t pid = t->proc->pid;
-	uint64_t now = now_ns(), seq = 0;
+	uint64_t now = now_ns();
 	const uint32_t WX = PROT_WRITE | PROT_EXEC;
 	int err = 0, regioned = 0;  /* a region of code now exists */
+	int seq = 0;            /* a capture was queued: the event links it */
 
 	y->active = 0;
 	y->need_exit = 0;
@@ -934,17 +986,380 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 }
 
 /* ------------------------------------------------------------------ */
+/* Holding the other threads of an image                               */
+
+/* Keeps a wait status reaped out of turn for the main loop. */
+static int defer_status(struct emt_session *s, pid_t tid, int st)
+{
+	struct pt_engine *e = E(s);
+
+	if (e->ndeferred == e->capdeferred) {
+		size_t nc = e->capdeferred ? 2 * e->capdeferred : 16;
+		struct pt_status *nv = realloc(e->deferred, nc * sizeof(*nv));
+		if (!nv)
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		e->deferred = nv;
+		e->capdeferred = nc;
+	}
+	e->deferred[e->ndeferred].tid = tid;
+	e->deferred[e->ndeferred].st = st;
+	e->ndeferred++;
+	return 0;
+}
+
+/* The next wait status to handle: those reaped out of turn first, in the
+ * order reaped, then waitpid(-1, WNOHANG).  Returns the tid, 0 if there
+ * is none now, or -errno (-ECHILD: no tracee left). */
+static pid_t next_status(struct pt_engine *e, int *st)
+{
+	if (e->ndeferred) {
+		pid_t tid = e->deferred[0].tid;
+		*st = e->deferred[0].st;
+		e->ndeferred--;
+		memmove(e->deferred, e->deferred + 1, e->ndeferred * sizeof(*e->deferred));
+		return tid;
+	}
+	pid_t w = waitpid(-1, st, __WALL | WNOHANG);
+	return w < 0 ? -errno : w;
+}
+
+static void wait_sigchld(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigtimedwait(&set, NULL, &ts);
+}
+
+#define HOLD_D_CHECK_NS 2000000ull      /* look for threads blocked in the kernel */
+#define HOLD_MAX_NS     200000000ull    /* then go on without the rest */
+
+/* Stops every other thread sharing t's memory image, so that none runs or
+ * writes it while one of its pages is writable and executable
+ * (self_write).  Threads already in a stop stay there.  Each interrupted
+ * thread's stop is kept (defer_status) and handled by the main loop after
+ * release_others(), which resumes it.  A thread blocked in the kernel
+ * (state D: e.g. a vfork parent waiting for its child) is not waited for:
+ * the interrupt stops it before it returns to user mode.  One that does
+ * not stop within HOLD_MAX_NS is counted as loss "ptrace-hold-timeout". */
+static void hold_others(struct emt_session *s, struct pt_task *t)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	size_t left = 0;
+	uint64_t t0 = 0;
+	int checked = 0;
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+			if (u == t || u->in_stop || !u->proc || u->proc->mm != m)
+				continue;
+			if (ptrace(PTRACE_INTERRUPT, u->tid, 0, 0) < 0)
+				continue;       /* gone: its exit is reported */
+			u->frozen = 1;
+			left++;
+		}
+	if (!left)
+		return;
+	e->holds++;
+	t0 = now_ns();
+	for (;;) {
+		for (int b = 0; b < PT_BUCKETS; b++)
+			for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+				int st;
+				if (u->frozen != 1 || u->in_stop)
+					continue;
+				pid_t w = waitpid(u->tid, &st, __WALL | WNOHANG);
+				if (w == u->tid) {
+					u->in_stop = 1;
+					left--;
+					if (defer_status(s, u->tid, st) < 0)
+						/* Out of memory: resume it rather than
+						 * lose its stop (it may run meanwhile). */
+						ptrace(PTRACE_CONT, u->tid, 0, 0);
+				} else if (w < 0 && errno == ECHILD) {
+					u->frozen = 2;  /* gone */
+					left--;
+				}
+			}
+		if (!left)
+			break;
+		uint64_t dt = now_ns() - t0;
+		if (dt > HOLD_D_CHECK_NS && !checked) {
+			checked = 1;
+			for (int b = 0; b < PT_BUCKETS; b++)
+				for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+					if (u->frozen != 1 || u->in_stop)
+						continue;
+					int state = proc_read_state(u->tid);
+					if (state < 0 || state == 'D') {
+						u->frozen = 2;
+						left--;
+					}
+				}
+			if (!left)
+				break;
+		}
+		if (dt > HOLD_MAX_NS) {
+			sink_loss(s->sink, "ptrace-hold-timeout", left, t->proc->pid, now_ns());
+			break;
+		}
+		wait_sigchld(1000000ull);
+	}
+	e->hold_ns += now_ns() - t0;
+}
+
+/* Ends hold_others(): the kept stops are handled (and the threads
+ * resumed) by the main loop. */
+static void release_others(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next)
+			u->frozen = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Faults                                                              */
+
+static uint32_t prot_rx(uint32_t asked)
+{
+	return (asked & ~(uint32_t)PROT_WRITE) | PROT_READ;
+}
+
+static uint32_t prot_rw(uint32_t asked)
+{
+	return (asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
+}
+
+/* The extent of region rid's tracked pieces, if they are contiguous, all
+ * under W^X and asked for the same protections: 1 with [*lo, *hi), else
+ * 0 (part of the region was unmapped or changed: only the faulting piece
+ * is handled). */
+static int region_extent(const struct pt_mm *m, const struct pt_region *cur,
+			 uint64_t *lo, uint64_t *hi)
+{
+	uint64_t l = cur->start, h = cur->start + cur->len, sum = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct pt_region *r = &m->r[i];
+		if (r->region_id != cur->region_id)
+			continue;
+		if ((r->state != PT_W && r->state != PT_X) || r->asked != cur->asked)
+			return 0;
+		if (r->start < l)
+			l = r->start;
+		if (r->start + r->len > h)
+			h = r->start + r->len;
+		sum += r->len;
+	}
+	*lo = l;
+	*hi = h;
+	return h - l == sum;
+}
+
+/* What a first execution at fa in piece cur captures: the whole region
+ * (small ones), or the window around fa within the range as first
+ * tracked (large ones). */
+static void capture_bounds(const struct pt_mm *m, const struct pt_region *cur,
+			   uint64_t fa, uint64_t *cs, uint64_t *cl)
+{
+	uint64_t pg = fa & ~(PAGE_SZ - 1), lo, hi;
+
+	if (cur->whole > PT_WHOLE_MAX) {
+		lo = pg > PT_EXEC_WINDOW / 2 ? pg - PT_EXEC_WINDOW / 2 : 0;
+		hi = pg + PT_EXEC_WINDOW / 2;
+		if (lo < cur->wstart)
+			lo = cur->wstart;
+		if (hi > cur->wstart + cur->whole)
+			hi = cur->wstart + cur->whole;
+	} else if (!region_extent(m, cur, &lo, &hi)) {
+		lo = cur->start;
+		hi = cur->start + cur->len;
+	}
+	*cs = lo;
+	*cl = hi - lo;
+}
+
+/* Queues the first-exec-fault capture of the region of cur at fa, with
+ * registers u. */
+static int capture_exec(struct emt_session *s, struct pt_task *t,
+			const struct pt_region *cur, uint64_t fa,
+			const struct user_regs_struct *u, uint32_t before)
+{
+	struct emt_regs_x86_64 regs;
+	uint64_t cs, cl;
+
+	capture_bounds(t->proc->mm, cur, fa, &cs, &cl);
+	x86_64_regs_snapshot(u, fa, &regs);
+	return capture_range(s, t->proc->pid, t->tid, cur->region_id, cs, cl,
+			     EMT_TRIGGER_FIRST_EXEC_FAULT, before,
+			     prot_rx(cur->asked), &regs, NULL);
+}
+
+/* W->X: an instruction fetch at fa from WRITABLE piece cur.  The range is
+ * made read+exec FIRST, then read, so nothing written by a sibling thread
+ * between the read and the flip can run uncaptured. */
+static int exec_fault(struct emt_session *s, struct pt_task *t,
+		      const struct pt_region *cur, uint64_t fa,
+		      const struct user_regs_struct *u)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	uint64_t pg = fa & ~(PAGE_SZ - 1), lo, hi;
+	uint32_t rx = prot_rx(cur->asked);
+	int err;
+
+	if (cur->whole > PT_WHOLE_MAX) {
+		/* The written pages of the window around the fault. */
+		lo = pg > PT_EXEC_WINDOW / 2 ? pg - PT_EXEC_WINDOW / 2 : 0;
+		hi = pg + PT_EXEC_WINDOW / 2;
+		if (lo < cur->start)
+			lo = cur->start;
+		if (hi > cur->start + cur->len)
+			hi = cur->start + cur->len;
+	} else if (!region_extent(m, cur, &lo, &hi)) {
+		lo = cur->start;
+		hi = cur->start + cur->len;
+	}
+	/* Small regions: one call over the whole region makes every piece
+	 * of it executable (those that already are do not change). */
+	err = remote_mprotect_regs(s, t, lo, hi - lo, rx, u);
+	if (err < 0)
+		return err == -ESRCH ? 0 : err;
+	/* region_extent() vouched that [lo, hi) is this region only. */
+	if (mm_set_state(m, cur, lo, hi - lo, PT_X))
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	m->gen++;
+	e->transitions_wx++;
+	uint64_t w0 = now_ns();
+	err = capture_exec(s, t, cur, fa, u, PROT_READ | PROT_WRITE);
+	e->wx_copy_ns += now_ns() - w0;
+	return err;
+}
+
+/* A write at fa into a page the writing instruction executes from.
+ * Flipping that page to writable would make the instruction's own fetch
+ * fault, and flipping it back on that fault would make the write fault
+ * again, forever.  Instead, with every other thread of the image stopped,
+ * the page is made writable+executable, the instruction is single-stepped
+ * and the page made read+exec again; the next instruction then runs from
+ * the rewritten page, so the result is captured now as a version (with
+ * the registers after the write): each such write ends a write burst.
+ * A store that reaches into a further page of ours gets that page the same
+ * way.  Returns the signal to deliver (SIGSEGV if the instruction faults
+ * for another reason, else 0) or -errno. */
+static int self_write(struct emt_session *s, struct pt_task *t,
+		      const struct pt_region *cur, uint64_t fa,
+		      const struct user_regs_struct *u)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	struct user_regs_struct after = *u;
+	struct { uint64_t pg; uint32_t rx; } pages[4];
+	size_t np = 0;
+	uint64_t a = fa;
+	pid_t tid = t->tid;
+	int sig = 0, err = 0;
+
+	hold_others(s, t);
+	for (;;) {
+		const struct pt_region *r = mm_find(m, a);
+		uint64_t pg = a & ~(PAGE_SZ - 1);
+		int seen = 0;
+		for (size_t i = 0; i < np; i++)
+			seen |= pages[i].pg == pg;
+		if (!r || r->state != PT_X || seen || np == sizeof(pages) / sizeof(pages[0])) {
+			sig = SIGSEGV;  /* not ours to fix: the target's fault */
+			break;
+		}
+		err = remote_mprotect_regs(s, t, pg, PAGE_SZ,
+					   r->asked | PROT_READ | PROT_WRITE | PROT_EXEC,
+					   &after);
+		if (err < 0)
+			goto out;
+		pages[np].pg = pg;
+		pages[np].rx = prot_rx(r->asked);
+		np++;
+		struct x86_64_remote out;
+		int rc = x86_64_step(tid, u->rip, &after, &a, &out);
+		if (remote_done(s, t, rc, &out) == -ESRCH) {
+			err = -ESRCH;
+			goto out;
+		}
+		if (rc < 0) {
+			err = emt_session_fail(s, rc, "tid %d: single-step: %s",
+					       (int)tid, strerror(-rc));
+			goto out;
+		}
+		if (rc == 0)
+			break;
+	}
+	for (size_t i = 0; i < np && !err; i++)
+		err = remote_mprotect_regs(s, t, pages[i].pg, PAGE_SZ, pages[i].rx, &after);
+	if (err < 0 || sig)
+		goto out;
+	m->gen++;
+	e->transitions_self++;
+	err = capture_exec(s, t, cur, fa, &after, PROT_READ | PROT_WRITE | PROT_EXEC);
+out:
+	release_others(s);
+	if (err == -ESRCH)
+		return 0;       /* died: its exit is processed */
+	return err < 0 ? err : sig;
+}
+
+/* X->W: a write at fa into EXECUTABLE piece cur by the instruction at
+ * u->rip. */
+static int write_fault(struct emt_session *s, struct pt_task *t,
+		       const struct pt_region *cur, uint64_t fa,
+		       const struct user_regs_struct *u)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	uint64_t pg = fa & ~(PAGE_SZ - 1);
+	/* The pages of the writing instruction (at most 15 bytes). */
+	uint64_t ilo = u->rip & ~(PAGE_SZ - 1);
+	uint64_t ihi = ((u->rip + 14) & ~(PAGE_SZ - 1)) + PAGE_SZ;
+	uint64_t fs = cur->start, fl = cur->len;
+	int err;
+
+	if (pg >= ilo && pg < ihi)
+		return self_write(s, t, cur, fa, u);
+	if (cur->whole > PT_WHOLE_MAX) {
+		fs = pg;
+		fl = PAGE_SZ;
+	} else if (fs < ihi && ilo < fs + fl) {
+		/* The writer runs from this range (a decryptor writing the
+		 * rest of its region): its own pages stay executable, the
+		 * side of the range it writes to becomes writable. */
+		if (fa < ilo) {
+			fl = ilo - fs;
+		} else {
+			fl = fs + fl - ihi;
+			fs = ihi;
+		}
+	}
+	err = remote_mprotect_regs(s, t, fs, fl, prot_rw(cur->asked), u);
+	if (err < 0)
+		return err == -ESRCH ? 0 : err;
+	if (mm_set_state(m, cur, fs, fl, PT_W))
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	m->gen++;
+	e->transitions_xw++;
+	return 0;
+}
 
 /* Handles a SIGSEGV signal-delivery stop.  Returns the signal to deliver
  * (SIGSEGV for a genuine fault, 0 when it was ours), or -errno. */
 static int on_segv(struct emt_session *s, struct pt_task *t)
 {
-	struct pt_engine *e = E(s);
 	struct pt_mm *m = t->proc->mm;
 	struct user_regs_struct u;
 	siginfo_t si;
-	int err;
 
 	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
 		return SIGSEGV;
@@ -979,51 +1394,9 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 	}
 	t->last_fault = 0;
 	struct pt_region cur = *r;      /* r may move in remote calls */
-	uint64_t fs = cur.start, fl = cur.len, pg = fa & ~(PAGE_SZ - 1);
-	uint64_t cs = fs, cl = fl;      /* what is captured */
-	if (cur.whole > PT_WHOLE_MAX) {
-		if (cur.state == PT_W) {
-			/* The window around the fault, inside this range. */
-			uint64_t lo = pg > PT_EXEC_WINDOW / 2 ? pg - PT_EXEC_WINDOW / 2 : 0;
-			uint64_t hi = pg + PT_EXEC_WINDOW / 2;
-			fs = lo > cur.start ? lo : cur.start;
-			cs = lo > cur.wstart ? lo : cur.wstart;
-			cl = (hi < cur.wstart + cur.whole ? hi : cur.wstart + cur.whole) - cs;
-			hi = hi < cur.start + cur.len ? hi : cur.start + cur.len;
-			fl = hi - fs;
-		} else {
-			fs = pg;
-			fl = PAGE_SZ;
-		}
-	}
-	if (cur.state == PT_W) {
-		uint32_t rx = (cur.asked & ~(uint32_t)PROT_WRITE) | PROT_READ;
-		/* Flip first, then read: no sibling can write after the read. */
-		err = remote_mprotect(s, t, fs, fl, rx);
-		if (err < 0)
-			return err == -ESRCH ? 0 : err;
-		if (mm_set_state(m, &cur, fs, fl, PT_X))
-			return emt_session_fail(s, -ENOMEM, "out of memory");
-		m->gen++;
-		e->transitions_wx++;
-		struct emt_regs_x86_64 regs;
-		x86_64_regs_snapshot(&u, fa, &regs);
-		uint64_t w0 = now_ns();
-		err = capture_range(s, t->proc->pid, t->tid, cur.region_id,
-				    cs, cl, EMT_TRIGGER_FIRST_EXEC_FAULT,
-				    PROT_READ | PROT_WRITE, rx, &regs, NULL);
-		e->wx_write_ns += now_ns() - w0;
-		return err < 0 ? err : 0;
-	}
-	uint32_t rw = (cur.asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
-	err = remote_mprotect(s, t, fs, fl, rw);
-	if (err < 0)
-		return err == -ESRCH ? 0 : err;
-	if (mm_set_state(m, &cur, fs, fl, PT_W))
-		return emt_session_fail(s, -ENOMEM, "out of memory");
-	m->gen++;
-	e->transitions_xw++;
-	return 0;
+	if (cur.state == PT_W)
+		return exec_fault(s, t, &cur, fa, &u);
+	return write_fault(s, t, &cur, fa, &u);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1065,6 +1438,7 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return 0;
 	}
+	t->in_stop = 1;
 	int sig = WSTOPSIG(st), ev = st >> 16;
 
 	if (sig == (SIGTRAP | 0x80) || ev == PTRACE_EVENT_SECCOMP) {
@@ -1096,6 +1470,7 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 				 * and the thread is held at its exit. */
 				memset(&t->sys, 0, sizeof(t->sys));
 				t->sys.need_exit = 1;
+				t->in_stop = 0;
 				if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0 && errno != ESRCH)
 					return emt_session_fail(s, -errno, "tid %d: resume: %s",
 								(int)tid, strerror(errno));
@@ -1140,6 +1515,9 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 					t->held_sig = 0;
 					return 0;
 				}
+				/* Listening, it can be woken by SIGCONT any time:
+				 * not a stop hold_others() may count on. */
+				t->in_stop = 0;
 				if (ptrace(PTRACE_LISTEN, tid, 0, 0) < 0 && errno != ESRCH)
 					return emt_session_fail(s, -errno,
 						"tid %d: listen: %s", (int)tid, strerror(errno));
@@ -1351,22 +1729,18 @@ static int wait_all_held(struct emt_session *s, int ms)
 		if (all)
 			return 0;
 		int st;
-		pid_t w = waitpid(-1, &st, __WALL | WNOHANG);
+		pid_t w = next_status(e, &st);
 		if (w > 0) {
 			int err = handle(s, w, st);
 			if (err < 0)
 				return err;
 			continue;
 		}
-		if (w < 0 && errno == ECHILD)
+		if (w == -ECHILD)
 			return 0;
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;
-		struct timespec ts = { 0, 1000000 };
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGCHLD);
-		sigtimedwait(&set, NULL, &ts);
+		wait_sigchld(1000000ull);
 	}
 }
 
@@ -1472,6 +1846,10 @@ static int pt_start(struct emt_session *s)
 	if (!e)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	s->engine_priv = e;
+	e->q = writeq_start(s->sink, PT_QUEUE_MAX);
+	if (!e->q)
+		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
+					strerror(errno));
 	/* SIGCHLD stays pending for sigtimedwait() in poll(). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -1507,16 +1885,18 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		if (s->stop || e->ntasks == 0)
 			return 0;
 		int st;
-		pid_t w = waitpid(-1, &st, __WALL | WNOHANG);
+		pid_t w = next_status(e, &st);
 		if (w > 0) {
 			int err = handle(s, w, st);
+			if (!err && (err = writeq_error(e->q)) != 0)
+				err = queue_fail(s, err);
 			if (err < 0) {
 				e->failed = 1;
 				return err;
 			}
 			continue;
 		}
-		if (w < 0 && errno == ECHILD)
+		if (w == -ECHILD)
 			return 0;
 		uint64_t now = now_ns();
 		if (now >= deadline)
@@ -1749,13 +2129,23 @@ static int pt_stop(struct emt_session *s)
 			"launched target handed to a pass-through tracer (its seccomp "
 			"filter stays installed)");
 	}
-	char st[256];
+	/* Everything queued reaches the archive before it is sealed; the
+	 * target runs on meanwhile. */
+	err = writeq_stop(e->q);
+	e->q = NULL;
+	if (err && !ret)
+		ret = queue_fail(s, err);
+	char st[512];
 	snprintf(st, sizeof(st),
-		 "wx=%llu xw=%llu wx_handle_ns=%llu xw_handle_ns=%llu wx_archive_ns=%llu",
+		 "wx=%llu xw=%llu self=%llu wx_handle_ns=%llu xw_handle_ns=%llu "
+		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu",
 		 (unsigned long long)e->transitions_wx, (unsigned long long)e->transitions_xw,
+		 (unsigned long long)e->transitions_self,
 		 (unsigned long long)(e->transitions_wx ? e->wx_ns / e->transitions_wx : 0),
 		 (unsigned long long)(e->transitions_xw ? e->xw_ns / e->transitions_xw : 0),
-		 (unsigned long long)(e->transitions_wx ? e->wx_write_ns / e->transitions_wx : 0));
+		 (unsigned long long)(e->transitions_wx ? e->wx_copy_ns / e->transitions_wx : 0),
+		 (unsigned long long)e->holds,
+		 (unsigned long long)(e->holds ? e->hold_ns / e->holds : 0));
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_stats", st);
 	/* Reap what died meanwhile so the archive has their exits. */
 	for (int b = 0; b < PT_BUCKETS; b++)
@@ -1780,6 +2170,8 @@ static void pt_free(struct emt_session *s)
 			free(p);
 		}
 	}
+	writeq_stop(e->q);
+	free(e->deferred);
 	if (e->mask_set)
 		pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);
 	if (e->pinned)

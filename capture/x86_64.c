@@ -251,11 +251,23 @@ int x86_64_remote_syscall(pid_t tid, uint64_t insn_addr, long nr,
 			  const uint64_t args[6], int64_t *ret,
 			  struct x86_64_remote *out)
 {
+	return x86_64_remote_syscall_regs(tid, insn_addr, nr, args, NULL, ret, out);
+}
+
+int x86_64_remote_syscall_regs(pid_t tid, uint64_t insn_addr, long nr,
+			       const uint64_t args[6],
+			       const struct user_regs_struct *cur,
+			       int64_t *ret, struct x86_64_remote *out)
+{
 	struct user_regs_struct saved, r;
 	int err = -EIO;
 
 	memset(out, 0, sizeof(*out));
-	if (ptrace(PTRACE_GETREGS, tid, 0, &saved) < 0)
+	/* The caller usually has just read them (to snapshot a fault): one
+	 * ptrace call fewer on every transition. */
+	if (cur)
+		saved = *cur;
+	else if (ptrace(PTRACE_GETREGS, tid, 0, &saved) < 0)
 		return -errno;
 	r = saved;
 	r.rax = (uint64_t)nr;
@@ -349,4 +361,53 @@ int x86_64_remote_seccomp(pid_t tid, uint64_t insn_addr,
 		process_vm_writev(tid, &lv, 1, &rv, 1, 0);
 	}
 	return err;
+}
+
+int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
+		uint64_t *segv_addr, struct x86_64_remote *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	/* A rep-prefixed string instruction traps after every iteration
+	 * with rip unchanged: step on until it is done, bounded (an
+	 * instruction that jumps to itself never is). */
+	for (int tries = 0; tries < 4096; tries++) {
+		int st;
+		if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0)
+			return -errno;
+		if ((err = wait_tid(tid, &st)) < 0)
+			return err;
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			out->died = 1;
+			out->status = st;
+			return -ESRCH;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		int sig = WSTOPSIG(st);
+		if ((st >> 16) != 0 || sig == (SIGTRAP | 0x80))
+			continue;       /* event/group stop: step on */
+		if (sig == SIGSEGV) {
+			siginfo_t si;
+			if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) < 0)
+				return -errno;
+			if (ptrace(PTRACE_GETREGS, tid, 0, after) < 0)
+				return -errno;
+			*segv_addr = (uint64_t)(uintptr_t)si.si_addr;
+			return 1;
+		}
+		if (sig == SIGTRAP) {
+			if (ptrace(PTRACE_GETREGS, tid, 0, after) < 0)
+				return -errno;
+			if (after->rip != rip)
+				return 0;
+			continue;
+		}
+		if (out->nsigs < sizeof(out->sigs) / sizeof(out->sigs[0]))
+			out->sigs[out->nsigs++] = sig;
+		else
+			out->lost_sigs++;
+	}
+	return 0;
 }

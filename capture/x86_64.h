@@ -107,6 +107,27 @@ int x86_64_remote_syscall(pid_t tid, uint64_t insn_addr, long nr,
 			  const uint64_t args[6], int64_t *ret,
 			  struct x86_64_remote *out);
 
+/* x86_64_remote_syscall for a thread whose current registers the caller
+ * has just read into *cur (they are restored from there, not read again);
+ * cur may be NULL. */
+int x86_64_remote_syscall_regs(pid_t tid, uint64_t insn_addr, long nr,
+			       const uint64_t args[6],
+			       const struct user_regs_struct *cur,
+			       int64_t *ret, struct x86_64_remote *out);
+
+/* Executes the instruction at `rip` of thread tid, which must be in a
+ * signal-delivery stop about to execute it (the signal is not
+ * delivered), with PTRACE_SINGLESTEP: until rip changes (a rep string
+ * instruction runs all its iterations; at most 4096 steps).  Signals that
+ * arrive meanwhile are held back in *out as for remote syscalls.  Returns
+ * 0 when done, with the registers after it in *after; 1 if the
+ * instruction faulted (SIGSEGV, not delivered: the thread is in that
+ * signal-delivery stop) with the fault address in *segv_addr and the
+ * registers in *after; -ESRCH if the thread died (out->died, out->status);
+ * -errno if ptrace failed. */
+int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
+		uint64_t *segv_addr, struct x86_64_remote *out);
+
 /* Installs filter f in the process of stopped thread tid (as
  * x86_64_remote_syscall, same stop requirements; a syscall-exit stop is
  * fine too): the program is copied below the red zone of tid's stack

@@ -94,6 +94,33 @@ same_as_untraced exec fx_exec && recall_regs exec
 same_as_untraced memfd fx_memfd && recall_regs memfd
 same_as_untraced nocode fx_nocode
 
+# Code that writes into the page it runs from (self-patching and
+# self-decrypting functions, a decryptor writing another page of its own
+# region): each store into the running page is single-stepped with the
+# page writable+executable and its result captured, so every image the
+# fixture ran is found, and the run ends (it used to flip the page between
+# W and X forever: a bounded run and a bounded number of captures).
+# selfmod_run NAME ARGS...
+selfmod_run() {
+	name=$1
+	shift
+	TO_ALL=$TO TO=${EMT_SELFMOD_TIMEOUT:-60}
+	same_as_untraced "$name" fx_selfmod "$@"
+	ok=$?
+	TO=$TO_ALL
+	[ $ok -eq 0 ] || return 1
+	recall_regs "$name"
+	nimg=$(grep -c '^EMT-TRUTH ' "$T/$name.out")
+	ncap=$("$BIN/emt-ls" --json "$T/$name.emt" 2>/dev/null | grep -c '"seq":')
+	if [ "$ncap" -le $((2 * nimg + 16)) ]; then
+		pass "$name: $ncap captures for $nimg images (no W/X ping-pong)"
+	else
+		fail "$name: captures bounded by the images run" "$ncap captures for $nimg images"
+	fi
+}
+selfmod_run selfmod --rounds 4
+selfmod_run selfmod-threads --rounds 4 --threads 4
+
 # Genuine faults: the handler must see the same si_code and, relative to
 # its own mappings, the same kind of address (masked compare above); and
 # the RWX code run between the faults is still captured.
