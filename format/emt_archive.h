@@ -293,6 +293,21 @@ void emt_writer_stats(struct emt_writer *w, struct emt_writer_stats *st);
  * If `errmsg` is non-NULL it receives a malloc'd message on failure. */
 int emt_writer_close(struct emt_writer *w, char **errmsg);
 
+/* Copies the ledger head (SPEC.md section 9: the entry of the last
+ * capture added, 32 zero bytes before the first) to `out`.  Call it after
+ * the last capture to record the value out of band: after a clean close
+ * it equals meta seal_ledger_head, and emt-verify recomputes it, so a
+ * later rewrite of any capture (its row, bytes, gaps, registers, region
+ * or process) cannot reproduce it.  Returns 0 or -EINVAL (NULL). */
+int emt_writer_ledger_head(struct emt_writer *w, uint8_t out[EMT_SHA256_LEN]);
+
+/* emt_writer_close() that also copies the seal digest (meta seal_sha256,
+ * SPEC.md section 10: ledger head and digests of meta, processes,
+ * regions, events and losses) to `seal` on success (`seal` may be NULL).
+ * For out-of-band recording, it covers more than the ledger head. */
+int emt_writer_close_seal(struct emt_writer *w, uint8_t seal[EMT_SHA256_LEN],
+			  char **errmsg);
+
 /* Frees the handle without sealing (what a crash leaves: committed data
  * stays, the archive reads as unsealed).  For tests and fatal paths. */
 void emt_writer_abandon(struct emt_writer *w);

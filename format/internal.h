@@ -15,10 +15,15 @@
 #define EMT_ERRMSG_MAX 512
 /* Default zstd level; chosen by bench/bench_format.c (SPEC.md "compression"). */
 #define EMT_ZSTD_LEVEL_DEFAULT 3
+/* Gap offsets are multiples of this (SPEC.md section 5.7). */
+#define EMT_PAGE_ALIGN 4096u
 /* Bytes of register blob: 28 little-endian u64 (struct emt_regs_x86_64). */
 #define EMT_REGS_X86_64_LEN (28 * 8)
-/* Required features this library implements (meta "features_required"). */
-#define EMT_FEATURES_KNOWN "zstd,zstd-delta,ledger-v1"
+/* Required features this library implements (meta "features_required"),
+ * and those its writer names: it writes the ledger of SPEC.md section 9
+ * (ledger-v2) and still verifies archives of earlier writers (ledger-v1). */
+#define EMT_FEATURES_KNOWN "zstd,zstd-delta,ledger-v1,ledger-v2"
+#define EMT_FEATURES_WRITTEN "zstd,zstd-delta,ledger-v2"
 
 /* Canonical ledger entry text buffer size (see SPEC.md "ledger"). */
 #define EMT_LEDGER_TEXT_MAX 512
@@ -51,6 +56,64 @@ size_t emt_ledger_text(char *buf, size_t cap, const struct emt_capture *c,
 void emt_ledger_step(const uint8_t prev[EMT_SHA256_LEN], const char *text,
 		     size_t len, const uint8_t content[EMT_SHA256_LEN],
 		     uint8_t next[EMT_SHA256_LEN]);
+
+/* ledger-v2 (SPEC.md section 9).  A row line renders each field of a
+ * row: integers as the unsigned decimal of their 64 stored bits, TEXT
+ * and BLOB values as the hex SHA-256 of their bytes, NULL as "-";
+ * fields are separated by one space and the line ends with "\n".  A
+ * rows digest is the SHA-256 of the lines of a query's rows. */
+#define EMT_LINE_MAX 1024
+struct emt_line {
+	char buf[EMT_LINE_MAX];
+	size_t n;
+};
+struct emt_sha;
+void emt_line_int(struct emt_line *l, int64_t v);
+/* Appends `len` bytes as they are (enum names, fixed words). */
+void emt_line_str(struct emt_line *l, const char *s, size_t len);
+/* Appends the hex SHA-256 of `len` bytes at p, or "-" if p is NULL. */
+void emt_line_bytes(struct emt_line *l, const void *p, size_t len);
+void emt_line_digest(struct emt_line *l, const uint8_t d[EMT_SHA256_LEN]);
+/* Terminates the line, feeds it to `sha` and empties `l`. */
+void emt_line_end(struct emt_line *l, struct emt_sha *sha);
+/* Steps `st` to its end (then resets it) and writes the digest of its
+ * rows.  Returns SQLITE_OK or the SQLite error that stopped it. */
+int emt_rows_digest(sqlite3_stmt *st, uint8_t out[EMT_SHA256_LEN]);
+
+/* The stored values of a capture row that its v2 entry covers. */
+struct emt_ledger_row {
+	int64_t seq, region_id, version, pid, tid, prot_before, prot_after;
+	int64_t addr, size, time_ns, chunk_size;
+	const char *trigger;
+	size_t trigger_len;
+};
+/* Canonical text of a v2 entry into `l` (no newline); digests are, in
+ * order, the capture's gaps, registers, region and process digests. */
+void emt_ledger_text_v2(struct emt_line *l, const struct emt_ledger_row *row,
+			const uint8_t (*digests)[EMT_SHA256_LEN]);
+/* The writer's side of those digests, from the values it binds (they
+ * equal the rows digests of SPEC.md's queries over what it stored).
+ * Gaps need not be sorted; -ENOMEM if the sorted copy fails. */
+int emt_gaps_digest(const struct emt_gap *gaps, size_t n, uint8_t out[EMT_SHA256_LEN]);
+void emt_regs_digest(const uint8_t *blob, size_t len, uint8_t out[EMT_SHA256_LEN]);
+void emt_region_digest(const struct emt_region *r, const char *backing, size_t path_len,
+		       uint8_t out[EMT_SHA256_LEN]);
+void emt_process_digest(const struct emt_process *p, size_t exe_len, size_t cmd_len,
+			uint8_t out[EMT_SHA256_LEN]);
+
+/* The tables the v2 seal covers: meta key and the query whose rows
+ * digest it holds (SPEC.md section 10). */
+struct emt_seal_table {
+	const char *key;
+	const char *table;
+	const char *sql;
+};
+extern const struct emt_seal_table emt_seal_tables[];
+extern const size_t emt_seal_table_count;
+/* seal_sha256: SHA-256 of "emt-seal-v2 CAPTURES HEAD D1 ... Dn", the
+ * table digests in emt_seal_tables order. */
+void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],
+		     const uint8_t (*tables)[EMT_SHA256_LEN], uint8_t out[EMT_SHA256_LEN]);
 
 /* printf into a fixed message buffer. */
 void emt_fmt(char *buf, size_t cap, const char *fmt, ...)

@@ -1602,6 +1602,10 @@ void emt_row_iter_free(struct emt_row_iter *it)
 
 /* ---------------------------------------------------------------- verify */
 
+/* Reports beyond this many of one kind are summed up in one line: a
+ * wholesale rewrite must not flood the analyst (or the caller's memory). */
+#define VERIFY_DETAIL_MAX 100
+
 struct vctx {
 	emt_verify_report_fn report;
 	void *ctx;
@@ -1615,11 +1619,74 @@ static void vreport(struct vctx *v, const char *item, const char *msg)
 		v->report(v->ctx, item, msg);
 }
 
-/* Format v1 writers create no trigger and no view, and a writer of this
- * minor version creates each table and index exactly as emt_schema_sql
- * says: anything else was added or altered after the capture.  Nothing
- * planted ever runs (triggers and views are disabled on open), but the
- * analyst must learn that the file was tampered with.  Unknown tables are
+/* Whether `text` is `canon` with `x` inserted at `ip`, and `x` cannot
+ * change the meaning of what surrounds it: it starts with ',' (so it
+ * does not extend the column before it, e.g. into a generated column),
+ * and holds no ';' or comment and balanced parentheses (so it cannot end
+ * the statement early and drop our constraints or STRICT). */
+static int inserted_at(const char *canon, size_t clen, const char *text, size_t tlen, size_t ip)
+{
+	size_t xlen = tlen - clen;
+	const char *x = text + ip;
+	int depth = 0;
+
+	if (!ip || memcmp(text, canon, ip) || memcmp(text + ip + xlen, canon + ip, clen - ip) ||
+	    x[0] != ',')
+		return 0;
+	for (size_t i = 0; i < xlen; i++) {
+		if (x[i] == ';' || (i + 1 < xlen && ((x[i] == '-' && x[i + 1] == '-') ||
+						     (x[i] == '/' && x[i + 1] == '*'))))
+			return 0;
+		if (x[i] == '(')
+			depth++;
+		if (x[i] == ')' && --depth < 0)
+			return 0;
+	}
+	return depth == 0;
+}
+
+/* Whether `text` is `canon` (the statement of this minor) extended the
+ * way SPEC.md section 3 allows a newer minor to: further columns after
+ * the last column definition, where SQLite's ALTER TABLE ADD COLUMN puts
+ * them (right after that definition when table constraints follow, else
+ * right before the closing parenthesis).  Everything of ours, CHECKs
+ * and STRICT included, is then still there, in place. */
+static int schema_extends(const char *canon, size_t clen, const char *text, size_t tlen)
+{
+	size_t ip = 0, close = 0;
+
+	if (tlen == clen)
+		return memcmp(canon, text, clen) == 0;
+	if (tlen < clen || strncmp(canon, "CREATE TABLE ", 13))
+		return 0;
+	/* Our statements put one item per line; column definitions are
+	 * the lines "  name ..." (table constraints are upper case), and
+	 * the statement ends "\n) STRICT...". */
+	for (size_t i = 0; i + 3 < clen; i++) {
+		if (canon[i] == '\n' && canon[i + 1] == ' ' && canon[i + 2] == ' ' &&
+		    canon[i + 3] >= 'a' && canon[i + 3] <= 'z') {
+			size_t e = i + 1;
+
+			while (e < clen && canon[e] != '\n')
+				e++;
+			if (e > i + 1 && canon[e - 1] == ',')
+				e--;
+			ip = e;
+		}
+		if (canon[i] == '\n' && canon[i + 1] == ')')
+			close = i + 1;
+	}
+	return inserted_at(canon, clen, text, tlen, ip) ||
+	       inserted_at(canon, clen, text, tlen, close);
+}
+
+/* Format v1 writers create no trigger and no view, and create each table
+ * and index exactly as emt_schema_sql says (1.0 is the only minor so
+ * far, so an archive of a minor up to ours must match exactly; one of a
+ * newer minor may have columns appended, see schema_extends): anything
+ * else was added or altered after the capture.  Nothing planted ever runs
+ * (triggers and views are disabled on open), but the analyst must learn
+ * that the file was tampered with.  Unknown tables and indexes are
  * allowed (SPEC.md section 3) and not reported. */
 static void verify_schema(struct emt_reader *r, struct vctx *v)
 {
@@ -1627,12 +1694,15 @@ static void verify_schema(struct emt_reader *r, struct vctx *v)
 	char item[EMT_ERRMSG_MAX], msg[EMT_ERRMSG_MAX];
 	int rc;
 
-	if (prep(r, &q, "SELECT type, name, sql FROM sqlite_schema"))
+	if (prep(r, &q, "SELECT type, name, sql FROM sqlite_schema")) {
+		vreport(v, "schema", r->err);
 		return;
+	}
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(q, 0);
 		const char *name = (const char *)sqlite3_column_text(q, 1);
 		const char *text = (const char *)sqlite3_column_text(q, 2);
+		int tlen = sqlite3_column_bytes(q, 2);
 		const char *canon;
 		size_t clen;
 
@@ -1643,19 +1713,312 @@ static void verify_schema(struct emt_reader *r, struct vctx *v)
 			vreport(v, item, "planted: format v1 archives have none (never run by readers)");
 			continue;
 		}
-		if (r->minor != EMT_FORMAT_MINOR || !text)
+		if (!text || !emt_schema_statement(name, &canon, &clen))
 			continue;
-		if (emt_schema_statement(name, &canon, &clen) &&
-		    (strlen(text) != clen || memcmp(canon, text, clen) != 0)) {
-			emt_fmt(item, sizeof(item), "schema %s '%s'", type, name);
+		if (r->minor > EMT_FORMAT_MINOR ? schema_extends(canon, clen, text, (size_t)tlen)
+		    : ((size_t)tlen == clen && memcmp(canon, text, clen) == 0))
+			continue;
+		emt_fmt(item, sizeof(item), "schema %s '%s'", type, name);
+		if (r->minor > EMT_FORMAT_MINOR)
+			emt_fmt(msg, sizeof(msg), "altered: not the statement of format %u.%u"
+				" with columns appended (archive says minor %u)",
+				EMT_FORMAT_MAJOR, EMT_FORMAT_MINOR, r->minor);
+		else
 			emt_fmt(msg, sizeof(msg), "altered: differs from format %u.%u",
-				EMT_FORMAT_MAJOR, EMT_FORMAT_MINOR);
-			vreport(v, item, msg);
-		}
+				EMT_FORMAT_MAJOR, r->minor);
+		vreport(v, item, msg);
 	}
 	if (rc != SQLITE_DONE)
 		vreport(v, "schema", sqlite3_errmsg(r->db));
 	sqlite3_finalize(q);
+}
+
+/* ledger-v2 digests of the rows a capture's entry covers (SPEC.md
+ * section 9).  Region and process digests repeat across a region's
+ * versions: a small cache keyed by region id saves two queries each. */
+#define VCACHE 256
+struct vledger {
+	sqlite3_stmt *gaps, *regs, *region, *proc;
+	struct {
+		int64_t id;
+		uint8_t region[EMT_SHA256_LEN], proc[EMT_SHA256_LEN];
+	} cache[VCACHE];
+};
+
+static void vledger_free(struct vledger *vl)
+{
+	sqlite3_finalize(vl->gaps);
+	sqlite3_finalize(vl->regs);
+	sqlite3_finalize(vl->region);
+	sqlite3_finalize(vl->proc);
+	free(vl);
+}
+
+static struct vledger *vledger_new(struct emt_reader *r)
+{
+	struct vledger *vl = calloc(1, sizeof(*vl));
+	int err;
+
+	if (!vl)
+		return NULL;
+	err = prep(r, &vl->gaps, "SELECT offset, length, reason, err FROM gaps WHERE seq = ?1"
+		   " ORDER BY offset");
+	err = err ? err : prep(r, &vl->regs, "SELECT arch, data FROM regs WHERE seq = ?1");
+	err = err ? err : prep(r, &vl->region,
+			       "SELECT process_id, pid, backing, start, length, created_ns, path,"
+			       " inode, dev, offset, prot FROM regions WHERE id = ?1");
+	err = err ? err : prep(r, &vl->proc,
+			       "SELECT pid, ppid, start_ns, exe, cmdline FROM processes"
+			       " WHERE id = (SELECT process_id FROM regions WHERE id = ?1)");
+	if (err) {
+		vledger_free(vl);
+		return NULL;
+	}
+	return vl;
+}
+
+static int digest_of(sqlite3_stmt *st, int64_t key, uint8_t out[EMT_SHA256_LEN])
+{
+	sqlite3_bind_int64(st, 1, key);
+	return emt_rows_digest(st, out) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Entry of the capture row `q` (columns of the verify query) after
+ * `prev`, by the v2 rules.  Integers come straight from the columns, so
+ * a value outside its C type (a pid of 2^32 + 5) cannot pass for the
+ * one the writer covered. */
+static int ledger_v2_entry(struct vledger *vl, sqlite3_stmt *q, const uint8_t prev[EMT_SHA256_LEN],
+			   uint8_t next[EMT_SHA256_LEN])
+{
+	struct emt_ledger_row lr;
+	struct emt_line text;
+	uint8_t dg[4][EMT_SHA256_LEN];
+	int64_t rid = sqlite3_column_int64(q, 1);
+	size_t slot = (size_t)((uint64_t)rid % VCACHE);
+	int err;
+
+	lr.seq = sqlite3_column_int64(q, 0);
+	lr.region_id = rid;
+	lr.version = sqlite3_column_int64(q, 2);
+	lr.pid = sqlite3_column_int64(q, 3);
+	lr.tid = sqlite3_column_int64(q, 4);
+	lr.trigger = (const char *)sqlite3_column_blob(q, 5);
+	lr.trigger_len = (size_t)sqlite3_column_bytes(q, 5);
+	if (!lr.trigger)
+		lr.trigger_len = 0;
+	lr.prot_before = sqlite3_column_int64(q, 6);
+	lr.prot_after = sqlite3_column_int64(q, 7);
+	lr.addr = sqlite3_column_int64(q, 8);
+	lr.size = sqlite3_column_int64(q, 9);
+	lr.time_ns = sqlite3_column_int64(q, 10);
+	lr.chunk_size = sqlite3_column_int64(q, 12);
+	err = digest_of(vl->gaps, lr.seq, dg[0]);
+	err = err ? err : digest_of(vl->regs, lr.seq, dg[1]);
+	if (err)
+		return err;
+	if (vl->cache[slot].id != rid || rid == 0) {
+		err = digest_of(vl->region, rid, vl->cache[slot].region);
+		err = err ? err : digest_of(vl->proc, rid, vl->cache[slot].proc);
+		if (err) {
+			vl->cache[slot].id = 0;
+			return err;
+		}
+		vl->cache[slot].id = rid;
+	}
+	memcpy(dg[2], vl->cache[slot].region, EMT_SHA256_LEN);
+	memcpy(dg[3], vl->cache[slot].proc, EMT_SHA256_LEN);
+	emt_ledger_text_v2(&text, &lr, (const uint8_t (*)[EMT_SHA256_LEN])dg);
+	emt_ledger_step(prev, text.buf, text.n, sqlite3_column_blob(q, 11), next);
+	return 0;
+}
+
+static int unhex32(const char *s, uint8_t out[EMT_SHA256_LEN])
+{
+	if (!s || strlen(s) != 2 * EMT_SHA256_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < EMT_SHA256_LEN; i++) {
+		unsigned v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char ch = s[2 * i + (size_t)k];
+
+			v <<= 4;
+			if (ch >= '0' && ch <= '9')
+				v |= (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				v |= (unsigned)(ch - 'a' + 10);
+			else
+				return -EINVAL;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* The v2 seal (SPEC.md section 10).  Each table digest is recomputed
+ * and compared with its key, which names what changed; seal_sha256 is
+ * then checked against the recorded values it covers, so it only fails
+ * (and is only reported) when the seal keys themselves disagree. */
+static void verify_seal_v2(struct emt_reader *r, struct vctx *v)
+{
+	uint8_t dg[8][EMT_SHA256_LEN], rec[8][EMT_SHA256_LEN], head[EMT_SHA256_LEN];
+	uint8_t seal[EMT_SHA256_LEN], want_seal[EMT_SHA256_LEN];
+	char hex[2 * EMT_SHA256_LEN + 1], msg[EMT_ERRMSG_MAX];
+	int recorded = 1;
+	uint64_t n;
+
+	_Static_assert(sizeof(dg) / sizeof(dg[0]) >= 5, "seal tables");
+	for (size_t i = 0; i < emt_seal_table_count; i++) {
+		sqlite3_stmt *st = NULL;
+		const char *want = meta_lib(r, emt_seal_tables[i].key);
+
+		if (unhex32(want, rec[i])) {
+			emt_fmt(msg, sizeof(msg), "meta %s missing or not a digest", emt_seal_tables[i].key);
+			vreport(v, "seal", msg);
+			recorded = 0;
+		}
+		if (prep(r, &st, emt_seal_tables[i].sql) || emt_rows_digest(st, dg[i]) != SQLITE_OK) {
+			emt_fmt(msg, sizeof(msg), "cannot read the %s table: %s",
+				emt_seal_tables[i].table, sqlite3_errmsg(r->db));
+			vreport(v, "seal", msg);
+		} else if (want && recorded) {
+			emt_hex(dg[i], EMT_SHA256_LEN, hex);
+			if (strcmp(want, hex) != 0) {
+				emt_fmt(msg, sizeof(msg), "%s table differs from the seal (%s)",
+					emt_seal_tables[i].table, emt_seal_tables[i].key);
+				vreport(v, "seal", msg);
+			}
+		}
+		sqlite3_finalize(st);
+	}
+	if (!recorded || unhex32(meta_lib(r, "seal_ledger_head"), head) ||
+	    parse_u64(meta_lib(r, "seal_captures"), &n))
+		return;         /* already reported */
+	emt_seal_digest(n, head, (const uint8_t (*)[EMT_SHA256_LEN])rec, seal);
+	if (unhex32(meta_lib(r, "seal_sha256"), want_seal))
+		vreport(v, "seal", "meta seal_sha256 missing or not a digest");
+	else if (memcmp(seal, want_seal, EMT_SHA256_LEN) != 0)
+		vreport(v, "seal", "seal_sha256 does not match the other seal values");
+}
+
+/* Chunks no capture references, directly or as a delta base of one it
+ * references: the writer never leaves any (a chunk goes in with its
+ * capture, in one savepoint), so one is what is left of a deleted
+ * capture or a planted chunk.  Each is also decoded and hash-checked, so
+ * the report says whether its bytes are intact. */
+static int verify_orphans(struct emt_reader *r, struct vctx *v)
+{
+	sqlite3_stmt *q = NULL;
+	uint8_t *buf = NULL;
+	char item[64], msg[EMT_ERRMSG_MAX];
+	uint64_t n = 0;
+	int rc, err = 0;
+
+	if (prep(r, &q, "WITH RECURSIVE used(id) AS ("
+		 " SELECT chunk_id FROM capture_chunks"
+		 " UNION SELECT c.base_id FROM chunks c JOIN used u ON c.id = u.id"
+		 " WHERE c.base_id IS NOT NULL)"
+		 " SELECT id, size FROM chunks WHERE id NOT IN (SELECT id FROM used) ORDER BY id")) {
+		vreport(v, "chunks", r->err);
+		return 0;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(q, 0);
+		int64_t size = sqlite3_column_int64(q, 1);
+
+		if (++n > VERIFY_DETAIL_MAX)
+			continue;
+		snprintf(item, sizeof(item), "stored chunk %" PRId64, id);
+		vreport(v, item, "referenced by no capture (left from a deleted capture, or planted)");
+		if (size < 1 || size > (int64_t)EMT_CHUNK_SIZE_MAX) {
+			vreport(v, item, "size out of range");
+			continue;
+		}
+		if (!buf && !(buf = malloc(EMT_CHUNK_SIZE_MAX))) {
+			err = -ENOMEM;
+			break;
+		}
+		err = chunk_decode(r, id, (uint64_t)size, buf);
+		if (err == -EBADMSG) {
+			const char *m = r->err;
+			size_t il = strlen(item);
+
+			if (strncmp(m, item, il) == 0 && m[il] == ':')
+				m += il + 2;
+			vreport(v, item, m);
+		} else if (err) {
+			break;
+		}
+		err = 0;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		vreport(v, "chunks", sqlite3_errmsg(r->db));
+	if (n > VERIFY_DETAIL_MAX) {
+		emt_fmt(msg, sizeof(msg), "%" PRIu64 " more chunks referenced by no capture", n - VERIFY_DETAIL_MAX);
+		vreport(v, "chunks", msg);
+	}
+	sqlite3_finalize(q);
+	free(buf);
+	return err;
+}
+
+/* Structure of the rows that hang off captures and regions. */
+static void verify_rows(struct emt_reader *r, struct vctx *v)
+{
+	sqlite3_stmt *q = NULL;
+	char item[64], msg[EMT_ERRMSG_MAX];
+
+	/* Gaps must belong to a capture, fit in it, start on a page. */
+	if (prep(r, &q, "SELECT g.seq, g.offset, c.seq IS NULL, g.offset % 4096 <> 0"
+		 " FROM gaps g LEFT JOIN captures c ON c.seq = g.seq"
+		 " WHERE c.seq IS NULL OR g.offset < 0 OR g.length < 1 OR g.length > c.size"
+		 " OR g.offset > c.size - g.length OR g.offset % 4096 <> 0"
+		 " OR g.reason NOT IN ('unreadable', 'unmapped', 'truncated', 'limit')") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t off = sqlite3_column_int64(q, 1);
+
+			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			if (sqlite3_column_int(q, 2))
+				emt_fmt(msg, sizeof(msg), "gap at offset %" PRId64 " of a capture that does not exist", off);
+			else if (sqlite3_column_int(q, 3))
+				emt_fmt(msg, sizeof(msg), "gap at offset %" PRId64 " is not page aligned", off);
+			else
+				emt_fmt(msg, sizeof(msg), "gap at offset %" PRId64 " outside the capture or bad reason", off);
+			vreport(v, item, msg);
+		}
+		sqlite3_finalize(q);
+	}
+	if (prep(r, &q, "SELECT x.seq FROM regs x LEFT JOIN captures c ON c.seq = x.seq"
+		 " WHERE c.seq IS NULL OR (x.arch = 'x86_64' AND length(x.data) <> 224)") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			vreport(v, item, "register record without capture or of the wrong size");
+		}
+		sqlite3_finalize(q);
+	}
+	/* Versions of a region must be 1..K without holes. */
+	if (prep(r, &q, "SELECT region_id, count(*), max(version) FROM captures GROUP BY region_id"
+		 " HAVING count(*) <> max(version) OR min(version) <> 1") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			snprintf(item, sizeof(item), "region %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+			vreport(v, item, "capture versions are not 1..K");
+		}
+		sqlite3_finalize(q);
+	}
+	/* A region's range must not wrap past 2^64 (u64 arithmetic in C:
+	 * SQLite's integers are signed). */
+	if (prep(r, &q, "SELECT id, start, length FROM regions ORDER BY id") == 0) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			uint64_t start = (uint64_t)sqlite3_column_int64(q, 1);
+			uint64_t len = (uint64_t)sqlite3_column_int64(q, 2);
+
+			if ((unsigned __int128)start + len > ((unsigned __int128)1 << 64)) {
+				snprintf(item, sizeof(item), "region %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
+				vreport(v, item, "range wraps past the end of the address space");
+			}
+		}
+		sqlite3_finalize(q);
+	}
 }
 
 int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
@@ -1663,6 +2026,7 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 {
 	struct vctx v = { report, ctx, 0 };
 	struct emt_verify_stats s = { 0 };
+	struct vledger *vl = NULL;
 	sqlite3_stmt *q = NULL;
 	uint8_t prev[EMT_SHA256_LEN] = { 0 };
 	uint64_t expect_seq = 1;
@@ -1673,8 +2037,11 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		return -EINVAL;
 	s.sealed = (uint32_t)r->sealed;
 
-	/* SQLite's own structure first: a broken b-tree explains the rest. */
-	if (prep(r, &q, "PRAGMA quick_check(20)"))
+	/* SQLite's own structure first: a broken b-tree explains the rest.
+	 * integrity_check, unlike quick_check, also reads every index and
+	 * checks it against its table (a damaged index page would make
+	 * seq or time filters miss rows); bounded, like the reports. */
+	if (prep(r, &q, "PRAGMA integrity_check(100)"))
 		return -EIO;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(q, 0);
@@ -1690,21 +2057,24 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 
 	s.chunks = count_sql(r, "SELECT count(*) FROM chunks", &err);
 	err = 0;
+	if (r->ledger_v2 && !(vl = vledger_new(r)))
+		return -EIO;
 
 	/* Captures in seq order: contiguity, references, content, ledger. */
-	if (prep(r, &q, "SELECT seq, region_id, version, pid, tid, trigger_name,"
-		 " prot_before, prot_after, addr, size, time_ns, sha256, chunk_size, ledger,"
-		 " EXISTS(SELECT 1 FROM regions g WHERE g.id = c.region_id)"
-		 " FROM captures c ORDER BY seq"))
+	if (prep(r, &q, "SELECT c.seq, c.region_id, c.version, c.pid, c.tid, c.trigger_name,"
+		 " c.prot_before, c.prot_after, c.addr, c.size, c.time_ns, c.sha256, c.chunk_size,"
+		 " c.ledger, g.id IS NOT NULL, g.start, g.length"
+		 " FROM captures c LEFT JOIN regions g ON g.id = c.region_id ORDER BY c.seq")) {
+		if (vl)
+			vledger_free(vl);
 		return -EIO;
+	}
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct emt_capture c;
 		const char *tn = (const char *)sqlite3_column_text(q, 5);
 		const void *h = sqlite3_column_blob(q, 11);
 		const void *lg = sqlite3_column_blob(q, 13);
 		uint8_t next[EMT_SHA256_LEN];
-		char text[EMT_LEDGER_TEXT_MAX];
-		size_t tl;
 		int t;
 
 		memset(&c, 0, sizeof(c));
@@ -1722,6 +2092,9 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		c.time_ns = (uint64_t)sqlite3_column_int64(q, 10);
 		uint32_t cs = (uint32_t)sqlite3_column_int64(q, 12);
 		int region_ok = sqlite3_column_int(q, 14);
+		uint64_t rstart = (uint64_t)sqlite3_column_int64(q, 15);
+		uint64_t rlen = (uint64_t)sqlite3_column_int64(q, 16);
+		unsigned __int128 end = (unsigned __int128)c.addr + c.size;
 
 		snprintf(item, sizeof(item), "capture %" PRIu64, c.seq);
 		/* ORDER BY seq on the rowid: a repeat or step back means a
@@ -1740,16 +2113,39 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 			vreport(&v, item, "references a missing region");
 		if (!t || t < 0)
 			vreport(&v, item, "unknown trigger");
+		/* SPEC.md section 5.4: inside its region as recorded. */
+		if (end > ((unsigned __int128)1 << 64)) {
+			vreport(&v, item, "address range wraps past the end of the address space");
+		} else if (region_ok && (c.addr < rstart ||
+					 end > (unsigned __int128)rstart + rlen)) {
+			emt_fmt(msg, sizeof(msg), "0x%" PRIx64 "-0x%" PRIx64 " is not inside region %"
+				PRId64 " (0x%" PRIx64 "-0x%" PRIx64 ")", c.addr,
+				(uint64_t)end, c.region_id, rstart, rstart + rlen);
+			vreport(&v, item, msg);
+		}
 		if (!h || sqlite3_column_bytes(q, 11) != EMT_SHA256_LEN ||
 		    !lg || sqlite3_column_bytes(q, 13) != EMT_SHA256_LEN) {
 			vreport(&v, item, "bad hash column");
 			continue;
 		}
 		memcpy(c.sha256, h, EMT_SHA256_LEN);
-		tl = emt_ledger_text(text, sizeof(text), &c, cs);
-		emt_ledger_step(prev, text, tl, c.sha256, next);
+		if (vl) {
+			err = ledger_v2_entry(vl, q, prev, next);
+			if (err) {
+				vreport(&v, item, sqlite3_errmsg(r->db));
+				memcpy(next, lg, EMT_SHA256_LEN);
+				err = 0;
+			}
+		} else {
+			char text[EMT_LEDGER_TEXT_MAX];
+			size_t tl = emt_ledger_text(text, sizeof(text), &c, cs);
+
+			emt_ledger_step(prev, text, tl, c.sha256, next);
+		}
 		if (memcmp(next, lg, EMT_SHA256_LEN) != 0) {
-			vreport(&v, item, "ledger entry does not chain (altered, reordered or deleted capture)");
+			vreport(&v, item, vl ? "ledger entry does not chain (capture row, gaps, registers,"
+				" region or process altered, or a capture reordered or deleted)"
+				: "ledger entry does not chain (altered, reordered or deleted capture)");
 			/* Resynchronise so one bad row is one report. */
 			memcpy(prev, lg, EMT_SHA256_LEN);
 		} else {
@@ -1767,57 +2163,37 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 			vreport(&v, item, m);
 		} else if (err) {
 			sqlite3_finalize(q);
+			if (vl)
+				vledger_free(vl);
 			return err;
 		}
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		vreport(&v, "captures", sqlite3_errmsg(r->db));
 	sqlite3_finalize(q);
+	if (vl)
+		vledger_free(vl);
 
 	if (r->sealed) {
 		char hex[2 * EMT_SHA256_LEN + 1];
-		const char *head = meta_get(r, "seal_ledger_head");
+		const char *head = meta_lib(r, "seal_ledger_head");
 		uint64_t n;
 
 		emt_hex(prev, EMT_SHA256_LEN, hex);
 		if (!head || strcmp(head, hex) != 0)
 			vreport(&v, "seal", "ledger head does not match the captures");
-		if (parse_u64(meta_get(r, "seal_captures"), &n) || n != s.captures) {
+		if (parse_u64(meta_lib(r, "seal_captures"), &n) || n != s.captures) {
 			emt_fmt(msg, sizeof(msg), "sealed with a different number of captures than the %"
 				PRIu64 " present", s.captures);
 			vreport(&v, "seal", msg);
 		}
+		if (r->ledger_v2)
+			verify_seal_v2(r, &v);
 	}
-	/* Gaps and registers must belong to a capture and fit in it. */
-	if (prep(r, &q, "SELECT g.seq, g.offset FROM gaps g LEFT JOIN captures c ON c.seq = g.seq"
-		 " WHERE c.seq IS NULL OR g.offset < 0 OR g.length < 1 OR g.length > c.size"
-		 " OR g.offset > c.size - g.length"
-		 " OR g.reason NOT IN ('unreadable', 'unmapped', 'truncated', 'limit')") == 0) {
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
-			emt_fmt(msg, sizeof(msg), "gap at offset %" PRId64 " outside the capture or bad reason",
-				(int64_t)sqlite3_column_int64(q, 1));
-			vreport(&v, item, msg);
-		}
-		sqlite3_finalize(q);
-	}
-	if (prep(r, &q, "SELECT x.seq FROM regs x LEFT JOIN captures c ON c.seq = x.seq"
-		 " WHERE c.seq IS NULL OR (x.arch = 'x86_64' AND length(x.data) <> 224)") == 0) {
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(item, sizeof(item), "capture %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
-			vreport(&v, item, "register record without capture or of the wrong size");
-		}
-		sqlite3_finalize(q);
-	}
-	/* Versions of a region must be 1..K without holes. */
-	if (prep(r, &q, "SELECT region_id, count(*), max(version) FROM captures GROUP BY region_id"
-		 " HAVING count(*) <> max(version) OR min(version) <> 1") == 0) {
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(item, sizeof(item), "region %" PRId64, (int64_t)sqlite3_column_int64(q, 0));
-			vreport(&v, item, "capture versions are not 1..K");
-		}
-		sqlite3_finalize(q);
-	}
+	verify_rows(r, &v);
+	err = verify_orphans(r, &v);
+	if (err)
+		return err;
 	if (st)
 		*st = s;
 	return v.problems;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -179,6 +180,249 @@ void emt_ledger_step(const uint8_t prev[EMT_SHA256_LEN], const char *text,
 	EVP_DigestUpdate(ctx, content, EMT_SHA256_LEN);
 	EVP_DigestFinal_ex(ctx, next, &olen);
 	EVP_MD_CTX_free(ctx);
+}
+
+/* ---------------------------------------------------------------- ledger-v2
+ * Row lines and digests (SPEC.md section 9): each field of a row is
+ * written the same way whatever its column, so that writer, verifier and
+ * an independent reader cannot disagree on a rendering rule. */
+
+static void line_sep(struct emt_line *l)
+{
+	if (l->n && l->n < sizeof(l->buf))
+		l->buf[l->n++] = ' ';
+}
+
+void emt_line_int(struct emt_line *l, int64_t v)
+{
+	int n;
+
+	line_sep(l);
+	n = snprintf(l->buf + l->n, sizeof(l->buf) - l->n, "%" PRIu64, (uint64_t)v);
+	if (n > 0)
+		l->n = l->n + (size_t)n < sizeof(l->buf) ? l->n + (size_t)n : sizeof(l->buf);
+}
+
+void emt_line_str(struct emt_line *l, const char *s, size_t len)
+{
+	line_sep(l);
+	if (len > sizeof(l->buf) - l->n)
+		len = sizeof(l->buf) - l->n;
+	memcpy(l->buf + l->n, s, len);
+	l->n += len;
+}
+
+void emt_line_bytes(struct emt_line *l, const void *p, size_t len)
+{
+	uint8_t h[EMT_SHA256_LEN];
+	char hex[2 * EMT_SHA256_LEN + 1];
+
+	if (!p) {
+		emt_line_str(l, "-", 1);
+		return;
+	}
+	emt_sha256(p, len, h);
+	emt_hex(h, EMT_SHA256_LEN, hex);
+	emt_line_str(l, hex, 2 * EMT_SHA256_LEN);
+}
+
+void emt_line_digest(struct emt_line *l, const uint8_t d[EMT_SHA256_LEN])
+{
+	char hex[2 * EMT_SHA256_LEN + 1];
+
+	emt_hex(d, EMT_SHA256_LEN, hex);
+	emt_line_str(l, hex, 2 * EMT_SHA256_LEN);
+}
+
+void emt_line_end(struct emt_line *l, struct emt_sha *sha)
+{
+	if (l->n < sizeof(l->buf))
+		l->buf[l->n++] = '\n';
+	emt_sha_update(sha, l->buf, l->n);
+	l->n = 0;
+}
+
+int emt_rows_digest(sqlite3_stmt *st, uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_sha *sha = emt_sha_new();
+	struct emt_line l = { .n = 0 };
+	int rc, ncol = sqlite3_column_count(st);
+
+	if (!sha)
+		return SQLITE_NOMEM;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < ncol; i++) {
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				emt_line_int(&l, sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_NULL:
+				emt_line_str(&l, "-", 1);
+				break;
+			case SQLITE_TEXT:
+			case SQLITE_BLOB: {
+				/* column_blob of an empty value is NULL: still
+				 * a value, the hash of no bytes. */
+				const void *p = sqlite3_column_blob(st, i);
+				int n = sqlite3_column_bytes(st, i);
+
+				emt_line_bytes(&l, p ? p : "", (size_t)(n > 0 ? n : 0));
+				break;
+			}
+			default:
+				/* REAL: no column of the format holds one; a
+				 * mark that no writer produces. */
+				emt_line_str(&l, "?", 1);
+				break;
+			}
+		}
+		emt_line_end(&l, sha);
+	}
+	sqlite3_reset(st);
+	emt_sha_final(sha, out);
+	emt_sha_free(sha);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+void emt_ledger_text_v2(struct emt_line *l, const struct emt_ledger_row *row,
+			const uint8_t (*digests)[EMT_SHA256_LEN])
+{
+	/* SPEC.md section 9: field order of v1, then the four digests. */
+	l->n = 0;
+	emt_line_str(l, "emt-ledger-v2", 13);
+	emt_line_int(l, row->seq);
+	emt_line_int(l, row->region_id);
+	emt_line_int(l, row->version);
+	emt_line_int(l, row->pid);
+	emt_line_int(l, row->tid);
+	emt_line_str(l, row->trigger, row->trigger_len);
+	emt_line_int(l, row->prot_before);
+	emt_line_int(l, row->prot_after);
+	emt_line_int(l, row->addr);
+	emt_line_int(l, row->size);
+	emt_line_int(l, row->time_ns);
+	emt_line_int(l, row->chunk_size);
+	for (int i = 0; i < 4; i++)
+		emt_line_digest(l, digests[i]);
+}
+
+static int gap_cmp(const void *a, const void *b)
+{
+	const struct emt_gap *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int emt_gaps_digest(const struct emt_gap *gaps, size_t n, uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_sha *sha = emt_sha_new();
+	struct emt_gap *v = NULL;
+	struct emt_line l = { .n = 0 };
+
+	if (!sha)
+		return -ENOMEM;
+	if (n) {
+		/* In offset order, as the verifier reads them back. */
+		v = malloc(n * sizeof(*v));
+		if (!v) {
+			emt_sha_free(sha);
+			return -ENOMEM;
+		}
+		memcpy(v, gaps, n * sizeof(*v));
+		qsort(v, n, sizeof(*v), gap_cmp);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *rn = emt_gap_reason_name((enum emt_gap_reason)v[i].reason);
+
+		emt_line_int(&l, (int64_t)v[i].offset);
+		emt_line_int(&l, (int64_t)v[i].length);
+		emt_line_bytes(&l, rn ? rn : "", rn ? strlen(rn) : 0);
+		emt_line_int(&l, v[i].err);
+		emt_line_end(&l, sha);
+	}
+	free(v);
+	emt_sha_final(sha, out);
+	emt_sha_free(sha);
+	return 0;
+}
+
+void emt_regs_digest(const uint8_t *blob, size_t len, uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_line l = { .n = 0 };
+
+	if (!blob) {
+		emt_sha256("", 0, out);
+		return;
+	}
+	emt_line_bytes(&l, EMT_ARCH_X86_64, strlen(EMT_ARCH_X86_64));
+	emt_line_bytes(&l, blob, len);
+	l.buf[l.n++] = '\n';
+	emt_sha256(l.buf, l.n, out);
+}
+
+void emt_region_digest(const struct emt_region *r, const char *backing, size_t path_len,
+		       uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_line l = { .n = 0 };
+
+	emt_line_int(&l, r->process_id);
+	emt_line_int(&l, r->pid);
+	emt_line_bytes(&l, backing, strlen(backing));
+	emt_line_int(&l, (int64_t)r->start);
+	emt_line_int(&l, (int64_t)r->length);
+	emt_line_int(&l, (int64_t)r->created_ns);
+	emt_line_bytes(&l, r->path, path_len);
+	emt_line_int(&l, (int64_t)r->inode);
+	emt_line_int(&l, (int64_t)r->dev);
+	emt_line_int(&l, (int64_t)r->offset);
+	emt_line_int(&l, r->prot);
+	l.buf[l.n++] = '\n';
+	emt_sha256(l.buf, l.n, out);
+}
+
+void emt_process_digest(const struct emt_process *p, size_t exe_len, size_t cmd_len,
+			uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_line l = { .n = 0 };
+
+	emt_line_int(&l, p->pid);
+	emt_line_int(&l, p->ppid);
+	emt_line_int(&l, (int64_t)p->start_ns);
+	emt_line_bytes(&l, p->exe, exe_len);
+	emt_line_bytes(&l, p->cmdline, cmd_len);
+	l.buf[l.n++] = '\n';
+	emt_sha256(l.buf, l.n, out);
+}
+
+const struct emt_seal_table emt_seal_tables[] = {
+	{ "seal_meta_sha256", "meta",
+	  "SELECT key, value FROM meta WHERE key <> 'sealed' AND substr(key, 1, 5) <> 'seal_'"
+	  " ORDER BY key" },
+	{ "seal_processes_sha256", "processes",
+	  "SELECT id, pid, ppid, start_ns, exit_ns, exit_status, has_exit, exe, cmdline"
+	  " FROM processes ORDER BY id" },
+	{ "seal_regions_sha256", "regions",
+	  "SELECT id, process_id, pid, backing, start, length, created_ns, gone_ns, path,"
+	  " inode, dev, offset, prot FROM regions ORDER BY id" },
+	{ "seal_events_sha256", "events",
+	  "SELECT id, time_ns, pid, tid, syscall, addr, len, prot, flags, fd, ret, seq, detail"
+	  " FROM events ORDER BY id" },
+	{ "seal_losses_sha256", "losses",
+	  "SELECT id, kind, pid, count, first_ns, last_ns FROM losses ORDER BY id" },
+};
+const size_t emt_seal_table_count = sizeof(emt_seal_tables) / sizeof(emt_seal_tables[0]);
+
+void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],
+		     const uint8_t (*tables)[EMT_SHA256_LEN], uint8_t out[EMT_SHA256_LEN])
+{
+	struct emt_line l = { .n = 0 };
+
+	emt_line_str(&l, "emt-seal-v2", 11);
+	emt_line_int(&l, (int64_t)captures);
+	emt_line_digest(&l, head);
+	for (size_t i = 0; i < emt_seal_table_count; i++)
+		emt_line_digest(&l, tables[i]);
+	emt_sha256(l.buf, l.n, out);
 }
 
 /* Format v1 schema.  STRICT tables keep types honest; the CHECKs state

@@ -34,6 +34,9 @@
  * the archive back.  Bounded by DELTA_CACHE_MAX in total. */
 struct wregion {
 	int64_t  id;
+	uint64_t start, length;         /* as recorded: captures lie inside */
+	uint8_t  ident[EMT_SHA256_LEN]; /* region digest (SPEC.md section 9) */
+	uint8_t  proc[EMT_SHA256_LEN];  /* its process's digest */
 	uint32_t nversions;
 	uint32_t chunk_size;
 	uint64_t addr, size;
@@ -105,6 +108,11 @@ struct emt_writer {
 
 	struct wregion *regions;        /* indexed by region id */
 	size_t   nregions_cap;
+	/* Process digests indexed by process id (proc_known[id] set once
+	 * the row is in): a region's captures cover its process. */
+	uint8_t (*proc_dig)[EMT_SHA256_LEN];
+	uint8_t *proc_known;
+	size_t   nprocs_cap;
 	uint64_t delta_cache_bytes;
 
 	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
@@ -462,7 +470,7 @@ static int init_archive(struct emt_writer *w)
 	err = err ? err : put_meta_u64(w, "format_minor", EMT_FORMAT_MINOR);
 	snprintf(buf, sizeof(buf), "emt %s", emt_version());
 	err = err ? err : put_meta(w, "writer_version", buf);
-	err = err ? err : put_meta(w, "features_required", EMT_FEATURES_KNOWN);
+	err = err ? err : put_meta(w, "features_required", EMT_FEATURES_WRITTEN);
 	err = err ? err : put_meta(w, "features_optional", "");
 	if (!err && uname(&u) == 0) {
 		err = put_meta(w, "host", u.nodename);
@@ -523,6 +531,8 @@ static void writer_free(struct emt_writer *w)
 	free(w->jobs);
 	free(w->jobbufs);
 	free(w->ht);
+	free(w->proc_dig);
+	free(w->proc_known);
 	free_regions(w);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -734,6 +744,32 @@ int emt_writer_set_meta(struct emt_writer *w, const char *key, const char *value
 	return err;
 }
 
+/* Makes room for process id `id` in the digest table. */
+static int procs_reserve(struct emt_writer *w, int64_t id)
+{
+	size_t cap = w->nprocs_cap ? w->nprocs_cap : 64;
+	uint8_t (*nd)[EMT_SHA256_LEN];
+	uint8_t *nk;
+
+	if (id <= 0)
+		return -EINVAL;
+	if ((uint64_t)id < w->nprocs_cap)
+		return 0;
+	while (cap <= (uint64_t)id)
+		cap *= 2;
+	nd = realloc(w->proc_dig, cap * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	w->proc_dig = nd;
+	nk = realloc(w->proc_known, cap);
+	if (!nk)
+		return -ENOMEM;
+	memset(nk + w->nprocs_cap, 0, cap - w->nprocs_cap);
+	w->proc_known = nk;
+	w->nprocs_cap = cap;
+	return 0;
+}
+
 int emt_writer_add_process(struct emt_writer *w, struct emt_process *p)
 {
 	int err;
@@ -742,9 +778,18 @@ int emt_writer_add_process(struct emt_writer *w, struct emt_process *p)
 		return -EINVAL;
 	pthread_mutex_lock(&w->mu);
 	err = check_usable(w);
+	/* Room first: failing after the insert would leave a row the
+	 * caller was told does not exist.  The writer only inserts, so the
+	 * new row's id is the count of rows + 1. */
+	if (!err && procs_reserve(w, (int64_t)w->stats.processes + 1)) {
+		emt_fmt(w->err, sizeof(w->err), "out of memory");
+		err = -ENOMEM;
+	}
 	err = err ? err : batch_begin(w);
 	if (!err) {
 		sqlite3_stmt *st = w->st_proc;
+		size_t exe_len = p->exe ? strnlen(p->exe, EMT_STRING_MAX) : 0;
+		size_t cmd_len = p->cmdline ? strnlen(p->cmdline, EMT_STRING_MAX) : 0;
 
 		sqlite3_bind_int64(st, 1, p->pid);
 		sqlite3_bind_int64(st, 2, p->ppid);
@@ -756,8 +801,20 @@ int emt_writer_add_process(struct emt_writer *w, struct emt_process *p)
 		bind_str(st, 8, p->cmdline);
 		err = step_done(w, st, "process");
 		if (!err) {
-			p->id = sqlite3_last_insert_rowid(w->db);
-			w->stats.processes++;
+			int64_t id = sqlite3_last_insert_rowid(w->db);
+
+			/* Only if rowids were not dense (they are): stop
+			 * rather than keep a row without its digest. */
+			if (procs_reserve(w, id)) {
+				emt_fmt(w->err, sizeof(w->err), "out of memory");
+				err = -ENOMEM;
+				mark_broken(w, err);
+			} else {
+				emt_process_digest(p, exe_len, cmd_len, w->proc_dig[id]);
+				w->proc_known[id] = 1;
+				p->id = id;
+				w->stats.processes++;
+			}
 		}
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -795,6 +852,27 @@ static struct wregion *wregion_get(struct emt_writer *w, int64_t id)
 	return &w->regions[id];
 }
 
+/* Makes room for region id `id` in w->regions. */
+static int regions_reserve(struct emt_writer *w, int64_t id)
+{
+	size_t cap = w->nregions_cap ? w->nregions_cap : 64;
+	struct wregion *nr;
+
+	if (id <= 0)
+		return -EINVAL;
+	if ((uint64_t)id < w->nregions_cap)
+		return 0;
+	while (cap <= (uint64_t)id)
+		cap *= 2;
+	nr = realloc(w->regions, cap * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	memset(nr + w->nregions_cap, 0, (cap - w->nregions_cap) * sizeof(*nr));
+	w->regions = nr;
+	w->nregions_cap = cap;
+	return 0;
+}
+
 int emt_writer_add_region(struct emt_writer *w, struct emt_region *r)
 {
 	const char *bn;
@@ -809,11 +887,36 @@ int emt_writer_add_region(struct emt_writer *w, struct emt_region *r)
 		err = -EINVAL;
 		goto out;
 	}
+	if (r->length > UINT64_MAX - r->start + 1 && r->start != 0) {
+		emt_fmt(w->err, sizeof(w->err), "region at 0x%" PRIx64 ": %" PRIu64
+			" bytes wrap past the end of the address space", r->start, r->length);
+		err = -EINVAL;
+		goto out;
+	}
+	/* Its captures' ledger entries cover the process row: it must be
+	 * in already (SPEC.md section 9). */
+	if (r->process_id <= 0 || (uint64_t)r->process_id >= w->nprocs_cap ||
+	    !w->proc_known[r->process_id]) {
+		emt_fmt(w->err, sizeof(w->err), "region: no such process %" PRId64, r->process_id);
+		err = -ENOENT;
+		goto out;
+	}
 	err = check_usable(w);
-	err = err ? err : batch_begin(w);
+	if (err)
+		goto out;
+	/* Room first (the new id is the count of rows + 1): a failure after
+	 * the insert would leave a row in the batch that the caller was told
+	 * does not exist. */
+	if (regions_reserve(w, (int64_t)w->stats.regions + 1)) {
+		emt_fmt(w->err, sizeof(w->err), "out of memory");
+		err = -ENOMEM;
+		goto out;
+	}
+	err = batch_begin(w);
 	if (err)
 		goto out;
 	sqlite3_stmt *st = w->st_region;
+	size_t path_len = r->path ? strnlen(r->path, EMT_STRING_MAX) : 0;
 
 	sqlite3_bind_int64(st, 1, r->process_id);
 	sqlite3_bind_int64(st, 2, r->pid);
@@ -832,22 +935,21 @@ int emt_writer_add_region(struct emt_writer *w, struct emt_region *r)
 		goto out;
 	int64_t id = sqlite3_last_insert_rowid(w->db);
 
-	if ((uint64_t)id >= w->nregions_cap) {
-		size_t cap = w->nregions_cap ? w->nregions_cap : 64;
-		struct wregion *nr;
-
-		while (cap <= (uint64_t)id)
-			cap *= 2;
-		nr = realloc(w->regions, cap * sizeof(*nr));
-		if (!nr) {
-			err = -ENOMEM;
-			goto out;
-		}
-		memset(nr + w->nregions_cap, 0, (cap - w->nregions_cap) * sizeof(*nr));
-		w->regions = nr;
-		w->nregions_cap = cap;
+	/* Only if rowids were not dense (they are): stop rather than keep a
+	 * row the writer cannot describe. */
+	if (regions_reserve(w, id)) {
+		emt_fmt(w->err, sizeof(w->err), "out of memory");
+		err = -ENOMEM;
+		mark_broken(w, err);
+		goto out;
 	}
-	w->regions[id].id = id;
+	struct wregion *rg = &w->regions[id];
+
+	rg->id = id;
+	rg->start = r->start;
+	rg->length = r->length;
+	emt_region_digest(r, bn, path_len, rg->ident);
+	memcpy(rg->proc, w->proc_dig[r->process_id], EMT_SHA256_LEN);
 	r->id = id;
 	w->stats.regions++;
 out:
@@ -1053,6 +1155,18 @@ static int similar(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 	return same >= 16;
 }
 
+/* The register record as stored: 28 little-endian u64 (SPEC.md 5.8). */
+static void regs_blob(const struct emt_regs_x86_64 *regs, uint8_t blob[EMT_REGS_X86_64_LEN])
+{
+	const uint64_t *v = (const uint64_t *)regs;
+
+	_Static_assert(sizeof(struct emt_regs_x86_64) == EMT_REGS_X86_64_LEN,
+		       "register blob layout");
+	for (size_t i = 0; i < EMT_REGS_X86_64_LEN / 8; i++)
+		for (size_t b = 0; b < 8; b++)
+			blob[i * 8 + b] = (uint8_t)(v[i] >> (8 * b));
+}
+
 struct newchunk {
 	uint8_t hash[EMT_SHA256_LEN];
 	int64_t id;
@@ -1073,9 +1187,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	uint8_t *depths = NULL;
 	uint64_t stored = 0, n_new = 0, n_dedup = 0, n_delta = 0;
 	int use_base;
-	char text[EMT_LEDGER_TEXT_MAX];
-	uint8_t ledger[EMT_SHA256_LEN];
-	size_t tlen;
+	struct emt_line text;
+	uint8_t ledger[EMT_SHA256_LEN], regblob[EMT_REGS_X86_64_LEN];
 	int err;
 
 	if (!rg) {
@@ -1093,11 +1206,21 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	}
 	if (c->size && !data)
 		return -EINVAL;
+	/* SPEC.md section 5.4: a capture lies inside its region as
+	 * recorded (so also never wraps past 2^64). */
+	if (c->addr < rg->start || c->addr - rg->start > rg->length ||
+	    c->size > rg->length - (c->addr - rg->start)) {
+		emt_fmt(w->err, sizeof(w->err), "capture of 0x%" PRIx64 "+%" PRIu64
+			": outside region %" PRId64 " (0x%" PRIx64 "+%" PRIu64 ")",
+			c->addr, c->size, rg->id, rg->start, rg->length);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < ngaps; i++) {
 		if (!emt_gap_reason_name((enum emt_gap_reason)gaps[i].reason) ||
 		    !gaps[i].length || gaps[i].offset > c->size ||
-		    gaps[i].length > c->size - gaps[i].offset) {
-			emt_fmt(w->err, sizeof(w->err), "capture: gap %zu outside the capture or bad reason", i);
+		    gaps[i].length > c->size - gaps[i].offset || gaps[i].offset % EMT_PAGE_ALIGN) {
+			emt_fmt(w->err, sizeof(w->err),
+				"capture: gap %zu outside the capture, not page aligned or bad reason", i);
 			return -EINVAL;
 		}
 	}
@@ -1250,8 +1373,32 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	} else {
 		emt_sha256(data, c->size, c->sha256);
 	}
-	tlen = emt_ledger_text(text, sizeof(text), c, cs);
-	emt_ledger_step(w->ledger, text, tlen, c->sha256, ledger);
+	/* ledger-v2 entry: the row, its gaps, registers, region and
+	 * process (SPEC.md section 9). */
+	{
+		struct emt_ledger_row lr = {
+			.seq = (int64_t)c->seq, .region_id = c->region_id,
+			.version = c->version, .pid = c->pid, .tid = c->tid,
+			.prot_before = c->prot_before, .prot_after = c->prot_after,
+			.addr = (int64_t)c->addr, .size = (int64_t)c->size,
+			.time_ns = (int64_t)c->time_ns, .chunk_size = cs,
+			.trigger = tn, .trigger_len = strlen(tn),
+		};
+		uint8_t dg[4][EMT_SHA256_LEN];
+
+		err = emt_gaps_digest(gaps, ngaps, dg[0]);
+		if (err) {
+			emt_fmt(w->err, sizeof(w->err), "out of memory");
+			goto rollback;
+		}
+		if (regs)
+			regs_blob(regs, regblob);
+		emt_regs_digest(regs ? regblob : NULL, sizeof(regblob), dg[1]);
+		memcpy(dg[2], rg->ident, EMT_SHA256_LEN);
+		memcpy(dg[3], rg->proc, EMT_SHA256_LEN);
+		emt_ledger_text_v2(&text, &lr, dg);
+		emt_ledger_step(w->ledger, text.buf, text.n, c->sha256, ledger);
+	}
 
 	sqlite3_stmt *st = w->st_cap;
 
@@ -1288,17 +1435,9 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			goto rollback;
 	}
 	if (regs) {
-		uint8_t blob[EMT_REGS_X86_64_LEN];
-		const uint64_t *v = (const uint64_t *)regs;
-
-		_Static_assert(sizeof(struct emt_regs_x86_64) == EMT_REGS_X86_64_LEN,
-			       "register blob layout");
-		for (size_t i = 0; i < EMT_REGS_X86_64_LEN / 8; i++)
-			for (size_t b = 0; b < 8; b++)
-				blob[i * 8 + b] = (uint8_t)(v[i] >> (8 * b));
 		bind_u64(w->st_regs, 1, c->seq);
 		sqlite3_bind_text(w->st_regs, 2, EMT_ARCH_X86_64, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(w->st_regs, 3, blob, sizeof(blob), SQLITE_TRANSIENT);
+		sqlite3_bind_blob(w->st_regs, 3, regblob, sizeof(regblob), SQLITE_TRANSIENT);
 		err = step_done(w, w->st_regs, "registers");
 		if (err)
 			goto rollback;
@@ -1425,9 +1564,59 @@ void emt_writer_stats(struct emt_writer *w, struct emt_writer_stats *st)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int emt_writer_close(struct emt_writer *w, char **errmsg)
+int emt_writer_ledger_head(struct emt_writer *w, uint8_t out[EMT_SHA256_LEN])
 {
+	if (!w || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	memcpy(out, w->ledger, EMT_SHA256_LEN);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* Writes the seal (SPEC.md section 10) in the open batch: stop time,
+ * the digests of the tables the ledger does not cover, the ledger head
+ * and the digest of them all.  The digests are computed from the rows
+ * as stored, by the same queries the verifier runs. */
+static int write_seal(struct emt_writer *w, uint8_t seal[EMT_SHA256_LEN])
+{
+	uint8_t dg[8][EMT_SHA256_LEN];
 	char hex[2 * EMT_SHA256_LEN + 1];
+	uint64_t ncap = w->next_seq - 1;
+	int err;
+
+	_Static_assert(sizeof(dg) / sizeof(dg[0]) >= 5, "seal tables");
+	err = put_meta_u64(w, "stop_ns", clock_ns(CLOCK_BOOTTIME));
+	for (size_t i = 0; !err && i < emt_seal_table_count; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(w->db, emt_seal_tables[i].sql, -1, &st, NULL);
+
+		if (rc == SQLITE_OK)
+			rc = emt_rows_digest(st, dg[i]);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK)
+			err = db_fail(w, rc, "seal digest");
+	}
+	for (size_t i = 0; !err && i < emt_seal_table_count; i++) {
+		emt_hex(dg[i], EMT_SHA256_LEN, hex);
+		err = put_meta(w, emt_seal_tables[i].key, hex);
+	}
+	if (err)
+		return err;
+	emt_seal_digest(ncap, w->ledger, (const uint8_t (*)[EMT_SHA256_LEN])dg, seal);
+	err = put_meta_u64(w, "seal_captures", ncap);
+	emt_hex(w->ledger, EMT_SHA256_LEN, hex);
+	err = err ? err : put_meta(w, "seal_ledger_head", hex);
+	emt_hex(seal, EMT_SHA256_LEN, hex);
+	err = err ? err : put_meta(w, "seal_sha256", hex);
+	err = err ? err : put_meta(w, "sealed", "1");
+	return err;
+}
+
+int emt_writer_close_seal(struct emt_writer *w, uint8_t seal_out[EMT_SHA256_LEN],
+			  char **errmsg)
+{
+	uint8_t seal[EMT_SHA256_LEN];
 	int err;
 
 	if (errmsg)
@@ -1438,11 +1627,7 @@ int emt_writer_close(struct emt_writer *w, char **errmsg)
 	err = check_usable(w);
 	err = err ? err : batch_commit(w);
 	err = err ? err : batch_begin(w);
-	emt_hex(w->ledger, EMT_SHA256_LEN, hex);
-	err = err ? err : put_meta_u64(w, "stop_ns", clock_ns(CLOCK_BOOTTIME));
-	err = err ? err : put_meta_u64(w, "seal_captures", w->next_seq - 1);
-	err = err ? err : put_meta(w, "seal_ledger_head", hex);
-	err = err ? err : put_meta(w, "sealed", "1");
+	err = err ? err : write_seal(w, seal);
 	err = err ? err : batch_commit(w);
 	if (!err) {
 		/* Fold the WAL into the file and leave no side files: the
@@ -1455,11 +1640,18 @@ int emt_writer_close(struct emt_writer *w, char **errmsg)
 		else
 			err = exec_sql(w, "PRAGMA journal_mode = DELETE");
 	}
+	if (!err && seal_out)
+		memcpy(seal_out, seal, EMT_SHA256_LEN);
 	if (err && errmsg)
 		*errmsg = strdup(w->err);
 	pthread_mutex_unlock(&w->mu);
 	writer_free(w);
 	return err;
+}
+
+int emt_writer_close(struct emt_writer *w, char **errmsg)
+{
+	return emt_writer_close_seal(w, NULL, errmsg);
 }
 
 void emt_writer_abandon(struct emt_writer *w)

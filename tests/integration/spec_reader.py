@@ -3,18 +3,22 @@
 
 Uses only Python's sqlite3 module and the `zstd` command.  Lists the
 captures of an archive, reconstructs every capture's bytes, checks every
-chunk hash, every capture hash and the ledger chain, and writes
-DIR/<seq>.bin for comparison with the C library's output.
+chunk hash, every capture hash, the ledger chain (ledger-v1 or ledger-v2)
+and the seal, and writes DIR/<seq>.bin for comparison with the C
+library's output.  An archive with a WAL beside it (a crashed writer) is
+read from a private copy, as SPEC.md section 12 says.
 
 usage: spec_reader.py ARCHIVE OUTDIR
 exit status 0 if everything checked out, 1 otherwise.
 """
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 U64 = (1 << 64) - 1
 
@@ -46,6 +50,7 @@ def chunk_bytes(db, chunk_id, cache):
     if row is None:
         raise ValueError("chunk %d missing" % chunk_id)
     h, size, enc, base_id, depth, data = row
+    enc = enc.decode() if isinstance(enc, bytes) else enc
     if enc == "zstd":
         out = zstd_decode(data)
     elif enc == "zstd-delta":
@@ -58,15 +63,89 @@ def chunk_bytes(db, chunk_id, cache):
     return out
 
 
+def field(v):
+    """SPEC.md section 9, row lines: integers as unsigned decimal, TEXT and
+    BLOB as the hex SHA-256 of their bytes, NULL as '-'."""
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(u64(v))
+    if isinstance(v, str):
+        v = v.encode("utf-8", "surrogateescape")
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(v)).hexdigest()
+    return "?"
+
+
+def rows_digest(db, sql, args=()):
+    h = hashlib.sha256()
+    for row in db.execute(sql, args):
+        h.update((" ".join(field(x) for x in row) + "\n").encode())
+    return h.hexdigest()
+
+
+SEAL_TABLES = [
+    ("seal_meta_sha256", "SELECT key, value FROM meta WHERE key <> 'sealed'"
+     " AND substr(key, 1, 5) <> 'seal_' ORDER BY key"),
+    ("seal_processes_sha256", "SELECT id, pid, ppid, start_ns, exit_ns, exit_status, has_exit,"
+     " exe, cmdline FROM processes ORDER BY id"),
+    ("seal_regions_sha256", "SELECT id, process_id, pid, backing, start, length, created_ns,"
+     " gone_ns, path, inode, dev, offset, prot FROM regions ORDER BY id"),
+    ("seal_events_sha256", "SELECT id, time_ns, pid, tid, syscall, addr, len, prot, flags, fd,"
+     " ret, seq, detail FROM events ORDER BY id"),
+    ("seal_losses_sha256", "SELECT id, kind, pid, count, first_ns, last_ns FROM losses ORDER BY id"),
+]
+
+
+def ledger_text_v2(db, seq, region_id, version, pid, tid, trig, pb, pa, addr, size, time_ns, cs):
+    gaps = rows_digest(db, "SELECT offset, length, reason, err FROM gaps WHERE seq = ?"
+                       " ORDER BY offset", (seq,))
+    regs = rows_digest(db, "SELECT arch, data FROM regs WHERE seq = ?", (seq,))
+    region = rows_digest(db, "SELECT process_id, pid, backing, start, length, created_ns, path,"
+                         " inode, dev, offset, prot FROM regions WHERE id = ?", (region_id,))
+    proc = rows_digest(db, "SELECT pid, ppid, start_ns, exe, cmdline FROM processes"
+                       " WHERE id = (SELECT process_id FROM regions WHERE id = ?)", (region_id,))
+    ints = [u64(x) for x in (seq, region_id, version, pid, tid)]
+    rest = [u64(x) for x in (pb, pa, addr, size, time_ns, cs)]
+    return "emt-ledger-v2 %d %d %d %d %d %s %d %d %d %d %d %d %s %s %s %s" % (
+        *ints, trig.decode("utf-8", "replace"), *rest, gaps, regs, region, proc)
+
+
+def open_archive(arch, tmp):
+    """SPEC.md section 12: with a WAL beside it (a crashed writer), copy both
+    files to a private directory and open the copy, so that nothing (WAL
+    replay, a -shm file) touches the evidence; without one, open it
+    immutable."""
+    wal = arch + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        dst = os.path.join(tmp, "copy.emt")
+        shutil.copyfile(arch, dst)
+        shutil.copyfile(wal, dst + "-wal")
+        return sqlite3.connect(dst)
+    return sqlite3.connect("file:%s?immutable=1" % urllib.parse.quote(arch), uri=True)
+
+
 def main():
     arch, outdir = sys.argv[1], sys.argv[2]
-    db = sqlite3.connect("file:%s?mode=ro" % arch, uri=True)
-    meta = {k: bytes(v).decode("utf-8", "replace") for k, v in db.execute("SELECT key, value FROM meta")}
+    with tempfile.TemporaryDirectory() as tmp:
+        return check(open_archive(arch, tmp), outdir)
+
+
+def check(db, outdir):
+    db.text_factory = bytes
+    meta = {k.decode(): bytes(v).decode("utf-8", "replace")
+            for k, v in db.execute("SELECT key, value FROM meta")}
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     major = db.execute("PRAGMA user_version").fetchone()[0]
     if app_id != 0x454D5431 or major != 1 or meta["format_major"] != "1":
         print("not an emt v1 archive")
         return 1
+    features = meta.get("features_required", "").split(",")
+    for f in features:
+        if f and f not in ("zstd", "zstd-delta", "ledger-v1", "ledger-v2"):
+            print("unknown required feature %r" % f)
+            return 1
+    v2 = "ledger-v2" in features
     ok = True
     prev = bytes(32)
     cache = {}
@@ -77,8 +156,16 @@ def main():
         (seq, region_id, version, pid, tid, trig, pb, pa, addr, size, time_ns, cs, nchunks,
          sha, ledger) = row
         n += 1
-        text = "emt-ledger-v1 %d %d %d %d %d %s %d %d %d %d %d %d" % (
-            seq, region_id, version, pid, tid, trig, pb, pa, u64(addr), size, u64(time_ns), cs)
+        if seq != n:
+            print("capture %d: sequence gap" % seq)
+            ok = False
+        if v2:
+            text = ledger_text_v2(db, seq, region_id, version, pid, tid, trig, pb, pa, addr,
+                                  size, time_ns, cs)
+        else:
+            text = "emt-ledger-v1 %d %d %d %d %d %s %d %d %d %d %d %d" % (
+                seq, region_id, version, pid, tid, trig.decode(), pb, pa, u64(addr), size,
+                u64(time_ns), cs)
         entry = hashlib.sha256(prev + text.encode() + sha).digest()
         if entry != ledger:
             print("capture %d: ledger mismatch" % seq)
@@ -107,11 +194,23 @@ def main():
             ok = False
         with open(os.path.join(outdir, "%d.bin" % seq), "wb") as f:
             f.write(data)
-        print("%d %d %s 0x%x %d %s" % (seq, pid, trig, u64(addr), size, sha.hex()))
+        print("%d %d %s 0x%x %d %s" % (seq, pid, trig.decode(), u64(addr), size, sha.hex()))
     if meta.get("sealed") == "1":
         if meta.get("seal_ledger_head") != prev.hex() or int(meta["seal_captures"]) != n:
             print("seal does not match")
             ok = False
+        if v2:
+            digests = []
+            for key, sql in SEAL_TABLES:
+                d = rows_digest(db, sql)
+                digests.append(d)
+                if meta.get(key) != d:
+                    print("seal: %s does not match" % key)
+                    ok = False
+            text = "emt-seal-v2 %d %s %s" % (n, prev.hex(), " ".join(digests))
+            if meta.get("seal_sha256") != hashlib.sha256(text.encode()).hexdigest():
+                print("seal: seal_sha256 does not match")
+                ok = False
     return 0 if ok else 1
 
 

@@ -388,6 +388,112 @@ static void test_helper_blocks_signals(void **state)
 	free(path);
 }
 
+/* The worked ledger-v2 computation of SPEC.md section 9: the writer's
+ * entry for this exact capture must be the one printed there (an
+ * independent implementation, tests/integration/spec_reader.py, checks
+ * the same vector from the SPEC's own text). */
+static void test_ledger_vector(void **state)
+{
+	static const char entry_hex[] =
+		"a24872d707bb313b9842efdc9274bf8888b5b37be51c2d7bf0366b07ddbf2e0b";
+	char *path = tl_path("vector.emt");
+	struct emt_writer *w = mk_writer(path, 0, 0);
+	struct emt_process p = { .pid = 1000, .ppid = 1, .start_ns = 10, .exe = "/usr/bin/jit",
+				 .cmdline = "jit -x" };
+	struct emt_region rg = { .pid = 1000, .backing = EMT_BACKING_MEMFD,
+				 .start = 0x7f0000000000ull, .length = 8192, .created_ns = 4000,
+				 .path = "memfd:jit (deleted)", .inode = 4711, .dev = 2049, .prot = 7 };
+	struct emt_capture c = { .pid = 1000, .tid = 1001, .trigger = EMT_TRIGGER_MPROTECT,
+				 .prot_before = 3, .prot_after = 5, .addr = 0x7f0000000000ull,
+				 .size = 8192, .time_ns = 5000 };
+	struct emt_gap gap = { .offset = 4096, .length = 4096, .reason = EMT_GAP_UNREADABLE,
+			       .err = 14 };
+	struct emt_regs_x86_64 regs;
+	uint64_t *rv = (uint64_t *)&regs;
+	uint8_t data[8192], head[EMT_SHA256_LEN], seal[EMT_SHA256_LEN];
+	char hex[2 * EMT_SHA256_LEN + 1];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(regs) / 8; i++)
+		rv[i] = i;
+	memset(data, 0xc3, 4096);
+	memset(data + 4096, 0, 4096);
+	assert_int_equal(emt_writer_ledger_head(w, head), 0);
+	emt_hex(head, sizeof(head), hex);
+	assert_string_equal(hex, "0000000000000000000000000000000000000000000000000000000000000000");
+	assert_int_equal(emt_writer_add_process(w, &p), 0);
+	assert_int_equal(p.id, 1);
+	rg.process_id = p.id;
+	assert_int_equal(emt_writer_add_region(w, &rg), 0);
+	assert_int_equal(rg.id, 1);
+	c.region_id = rg.id;
+	assert_int_equal(emt_writer_add_capture(w, &c, data, &gap, 1, &regs), 0);
+	assert_int_equal(emt_writer_ledger_head(w, head), 0);
+	emt_hex(head, sizeof(head), hex);
+	assert_string_equal(hex, entry_hex);
+	assert_int_equal(emt_writer_close_seal(w, seal, NULL), 0);
+
+	struct emt_reader *r = emt_reader_open(path, NULL);
+
+	assert_non_null(r);
+	assert_string_equal(emt_reader_meta(r, "seal_ledger_head"), entry_hex);
+	emt_hex(seal, sizeof(seal), hex);
+	assert_string_equal(emt_reader_meta(r, "seal_sha256"), hex);
+	assert_string_equal(emt_reader_meta(r, "features_required"), "zstd,zstd-delta,ledger-v2");
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+}
+
+/* What the writer refuses, so that it never writes what verify calls
+ * damage: captures outside their region, gaps off a page, regions of a
+ * process that is not in, regions that wrap. */
+static void test_writer_refuses(void **state)
+{
+	char *path = tl_path("refuse.emt");
+	struct emt_writer *w = mk_writer(path, 0, 0);
+	int64_t rid = add_proc_region(w, 5, 0x10000, 0x4000);
+	uint8_t buf[0x5000] = { 0 };
+	struct emt_capture c = { .region_id = rid, .pid = 5, .trigger = EMT_TRIGGER_MPROTECT,
+				 .addr = 0x10000, .size = 0x4000 };
+	struct emt_gap g = { .offset = 100, .length = 4096, .reason = EMT_GAP_UNREADABLE };
+	struct emt_region bad = { .process_id = 99, .pid = 5, .backing = EMT_BACKING_ANON,
+				  .start = 0x1000, .length = 0x1000 };
+	(void)state;
+
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), 0);
+	c.addr = 0xf000;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), -EINVAL);
+	c.addr = 0x11000;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), -EINVAL);
+	c.size = 0x3000;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), 0);
+	c.addr = 0x14000;
+	c.size = 0;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), 0);
+	c.addr = 0x10000;
+	c.size = 0x2000;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, &g, 1, NULL), -EINVAL);
+	assert_non_null(strstr(emt_writer_errmsg(w), "page aligned"));
+	g.offset = 4096;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, &g, 1, NULL), 0);
+	assert_int_equal(emt_writer_add_region(w, &bad), -ENOENT);
+	bad.process_id = 1;
+	bad.start = 0xfffffffffffff000ull;
+	bad.length = 0x2000;
+	assert_int_equal(emt_writer_add_region(w, &bad), -EINVAL);
+	bad.length = 0x1000;
+	assert_int_equal(emt_writer_add_region(w, &bad), 0);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+
+	struct emt_reader *r = emt_reader_open(path, NULL);
+
+	assert_non_null(r);
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -402,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_create_safety),
 		cmocka_unit_test(test_not_archive),
 		cmocka_unit_test(test_helper_blocks_signals),
+		cmocka_unit_test(test_ledger_vector),
+		cmocka_unit_test(test_writer_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);

@@ -364,14 +364,15 @@ static void test_tamper_ledger(void **state)
 	emt_reader_close(r);
 	free(path);
 
-	/* Gaps outside their capture, registers of the wrong size. */
+	/* Gaps outside their capture, registers of the wrong size: each
+	 * is reported, and (ledger-v2) breaks its capture's entry. */
 	path = mk_archive("gaps.emt", data, 1);
 	sql(path, "INSERT INTO gaps VALUES(1, 4096, 1000000, 'limit', 0);"
 		  "PRAGMA ignore_check_constraints = 1;"
 		  "INSERT INTO regs VALUES(2, 'x86_64', x'0102')");
 	r = open_ok(path);
 	problems = 0;
-	assert_int_equal(emt_reader_verify(r, count_report, &problems, NULL), 2);
+	assert_int_equal(emt_reader_verify(r, count_report, &problems, NULL), 4);
 	struct emt_regs_x86_64 regs;
 
 	assert_int_equal(emt_reader_regs(r, 2, &regs), -EBADMSG);
@@ -552,8 +553,10 @@ static void test_versions(void **state)
 	expect_refused(path, EPROTONOSUPPORT, "time-travel");
 	free(path);
 
-	/* Unknown optional features, tables and meta keys are ignored. */
-	path = mk_archive("minor.emt", data, 1);
+	/* Unknown optional features, tables and meta keys are ignored (in
+	 * an unsealed archive: in a sealed one, editing meta afterwards is
+	 * tampering the seal reports). */
+	path = mk_archive("minor.emt", data, 0);
 	sql(path, "UPDATE meta SET value = CAST('sparkles' AS BLOB) WHERE key = 'features_optional';"
 		  "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'format_minor';"
 		  "CREATE TABLE future(x); INSERT INTO meta VALUES('future_key', CAST('v' AS BLOB))");
@@ -565,6 +568,55 @@ static void test_versions(void **state)
 	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
 	emt_reader_close(r);
 	free(path);
+
+	/* SPEC.md section 3: a newer minor may append columns (ALTER TABLE
+	 * ADD COLUMN puts them after the last column, before the table
+	 * constraints); anything else in a known statement is alteration,
+	 * whatever minor the archive claims. */
+	static const struct {
+		const char *minor, *sql;
+		int problems;
+	} alt[] = {
+		{ "7", "ALTER TABLE captures ADD COLUMN extra INTEGER", 0 },
+		{ "7", "ALTER TABLE captures ADD COLUMN extra INTEGER;"
+		       " ALTER TABLE meta ADD COLUMN note TEXT", 0 },
+		{ "0", "ALTER TABLE captures ADD COLUMN extra INTEGER", 1 },
+		{ "7", "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql ="
+		       " replace(sql, 'CHECK(seq >= 1)', '') WHERE name = 'captures'", 1 },
+		/* The comment swallows the table CHECK on encodings. */
+		{ "7", "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = replace(sql,"
+		       " '  data BLOB NOT NULL', '  data BLOB NOT NULL, x INTEGER) STRICT /*')"
+		       " WHERE name = 'chunks'", 1 },
+		{ "7", "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = replace(sql,"
+		       " 'ledger BLOB NOT NULL CHECK(length(ledger) = 32)',"
+		       " 'ledger BLOB NOT NULL CHECK(length(ledger) = 32) GENERATED ALWAYS AS (x''00'')')"
+		       " WHERE name = 'captures'", -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]); i++) {
+		char q[1024];
+
+		path = mk_archive("alter.emt", data, 0);
+		snprintf(q, sizeof(q), "UPDATE meta SET value = CAST('%s' AS BLOB) WHERE key = 'format_minor'; %s",
+			 alt[i].minor, alt[i].sql);
+		sql(path, q);
+		if (alt[i].problems < 0) {
+			/* A generated column is not a stored one: refused. */
+			expect_refused(path, EBADMSG, "lacks column");
+			free(path);
+			continue;
+		}
+		r = open_ok(path);
+		int problems = 0;
+
+		int got = emt_reader_verify(r, print_report, &problems, NULL);
+
+		if (got != alt[i].problems)
+			print_error("schema case %zu: %d problems\n", i, got);
+		assert_int_equal(got, alt[i].problems);
+		emt_reader_close(r);
+		free(path);
+	}
 
 	/* A NUL inside the list must not end the walk early and hide the
 	 * unknown feature after it. */

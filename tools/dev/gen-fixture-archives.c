@@ -488,6 +488,26 @@ static void gen_sql_hostile(const char *dir)
 		    "WHERE key = 'features_required'", NULL, 0);
 	sql_variant(dir, "reordered.emt",
 		    "UPDATE captures SET time_ns = time_ns + 1 WHERE seq = 3", NULL, 0);
+
+	/* What ledger-v2 and the v2 seal cover beyond the capture rows
+	 * (SPEC.md sections 9 and 10): each edit must be reported. */
+	sql_variant(dir, "gap-deleted.emt",
+		    "DELETE FROM gaps WHERE seq = 4", NULL, 0);
+	sql_variant(dir, "region-path.emt",
+		    "UPDATE regions SET path = CAST('/usr/lib/x86_64-linux-gnu/libc.so.6' AS BLOB),"
+		    " backing = 'file' WHERE id = 2", NULL, 0);
+	sql_variant(dir, "regs-zeroed.emt",
+		    "UPDATE regs SET data = zeroblob(224) WHERE seq = 2", NULL, 0);
+	sql_variant(dir, "meta-changed.emt",
+		    "UPDATE meta SET value = CAST('fx_poly --help' AS BLOB) WHERE key = 'target_cmdline'",
+		    NULL, 0);
+	sql_variant(dir, "process-exe.emt",
+		    "UPDATE processes SET exe = CAST('/usr/bin/true' AS BLOB) WHERE id = 2", NULL, 0);
+	/* A chunk no capture references, whose bytes do not match its hash. */
+	sql_variant(dir, "orphan-chunk.emt",
+		    "INSERT INTO chunks(hash, size, encoding, base_id, depth, first_seq, data)"
+		    " SELECT zeroblob(32), size, encoding, NULL, 0, first_seq, data FROM chunks"
+		    " WHERE id = (SELECT chunk_id FROM capture_chunks WHERE seq = 2)", NULL, 0);
 }
 
 /* ------------------------------------------------------------------ */
