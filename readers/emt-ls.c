@@ -62,9 +62,9 @@ struct opts {
 /* Listings ending in free text (path, detail, command line) use their
  * full layout when that leaves the text at least this many columns. */
 #define TAIL_MIN 32
-/* Fixed part of full rows of --regions (123), --events (118) and
+/* Fixed part of full rows of --regions (122), --events (118) and
  * --processes (77). */
-#define REGIONS_FIXED 123
+#define REGIONS_FIXED 122
 #define EVENTS_FIXED 118
 #define PROCESSES_FIXED 77
 

@@ -14,6 +14,9 @@
  *     region 2 at 0x20000000, 8 KiB, 1 version (seq 4): 0x90, gap at
  *       +0x1000..+0x2000 (truncated), a first-exec-fault capture with
  *       registers, rip 0x20000123
+ *     region 3 at 0x30000000, 8 KiB, 2 versions (seq 5, 6): 0x90, equal
+ *       but for +0x1000..+0x2000, which v2 could not read (unreadable):
+ *       no captured byte changed, yet not known to be identical
  *
  *   mkreaders strings OUT.emt
  *     every string readers print holds invisible or look-alike
@@ -80,11 +83,12 @@ static void gaps_archive(void)
 	struct emt_gap g4 = { .offset = 0x1000, .length = 0x1000,
 			      .reason = EMT_GAP_TRUNCATED, .err = 0 };
 	struct emt_regs_x86_64 regs;
-	int64_t r1, r2;
+	int64_t r1, r2, r3;
 
 	ck(emt_writer_add_process(w, &p), "add process");
 	r1 = add_region(p.id, 7000, 0x10000000, sizeof(b), NULL);
 	r2 = add_region(p.id, 7000, 0x20000000, 8192, NULL);
+	r3 = add_region(p.id, 7000, 0x30000000, 8192, NULL);
 
 	memset(b, 0x90, sizeof(b));
 	add_capture(r1, 7000, EMT_TRIGGER_MPROTECT, 0x10000000, b, sizeof(b), NULL, 0,
@@ -109,6 +113,11 @@ static void gaps_archive(void)
 	regs.fault_addr = 0x20000123;
 	add_capture(r2, 7000, EMT_TRIGGER_FIRST_EXEC_FAULT, 0x20000000, b, 8192, &g4, 1,
 		    &regs, 5000);
+
+	memset(b, 0x90, 8192);
+	add_capture(r3, 7000, EMT_TRIGGER_MPROTECT, 0x30000000, b, 8192, NULL, 0, NULL, 6000);
+	memset(b + 0x1000, 0, 0x1000);
+	add_capture(r3, 7000, EMT_TRIGGER_MPROTECT, 0x30000000, b, 8192, &g2, 1, NULL, 7000);
 }
 
 /* Escaped in tables; the comment under each gives the code points. */
