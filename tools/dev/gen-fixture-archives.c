@@ -339,6 +339,138 @@ static void __attribute__((noreturn)) gen_crash(const char *path)
 }
 
 /* ------------------------------------------------------------------ */
+/* --spec-cases: archives for the independent reader's edge cases      */
+/* (tests/integration/test_format_spec_reader.sh).                     */
+
+static struct emt_writer *create_chunked(const char *dir, const char *name, uint32_t chunk)
+{
+	struct emt_writer_opts o = { .sz = sizeof(o), .chunk_size = chunk };
+	char path[4096], *msg = NULL;
+	struct emt_writer *w;
+
+	o.flags = force ? EMT_CREATE_FORCE : 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	w = emt_writer_create(path, &o, &msg);
+	if (!w)
+		die(path, msg);
+	t0 = boottime();
+	return w;
+}
+
+/* Fills `n` bytes with code-like content from `seed` (xorshift over a
+ * few instruction patterns: compressible, and distinct per seed). */
+static void fill_code(uint8_t *p, size_t n, uint64_t seed)
+{
+	static const uint8_t pat[][4] = { { 0x48, 0x89, 0xe5, 0x90 }, { 0x55, 0xc3, 0xcc, 0x90 },
+					  { 0xe8, 0x00, 0x00, 0x00 }, { 0x0f, 0x1f, 0x40, 0x00 } };
+	uint64_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i += 4) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		for (size_t k = 0; k < 4 && i + k < n; k++)
+			p[i + k] = x % 5 ? pat[x % 4][k] : (uint8_t)(x >> (8 * k));
+	}
+}
+
+static void gen_spec_cases(const char *dir)
+{
+	static uint8_t buf[0x4000];
+	struct emt_gap gap = { .offset = 0x1000, .length = 0x1000,
+			       .reason = EMT_GAP_UNMAPPED, .err = 0 };
+	struct emt_regs_x86_64 regs = { .rip = 0x30001000, .rsp = 0x7ffc0000, .fault_addr = 0x30001000 };
+	const uint32_t RX = PROT_READ | PROT_EXEC, RW = PROT_READ | PROT_WRITE;
+	struct emt_writer *w;
+	int64_t p, r;
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		die(dir, NULL);
+	/* A size-0 capture (range vanished) between ordinary ones. */
+	w = create_chunked(dir, "zero.emt", 0);
+	p = process(w, 8000, 1, "/bin/zero", "zero", MS);
+	r = region(w, p, 8000, EMT_BACKING_ANON, 0x30000000, sizeof(buf), RX, NULL, 2 * MS);
+	fill_code(buf, sizeof(buf), 1);
+	capture(w, r, 8000, 8000, EMT_TRIGGER_MPROTECT, RW, RX, 0x30000000, sizeof(buf),
+		3 * MS, buf, NULL, 0, NULL);
+	capture(w, r, 8000, 8000, EMT_TRIGGER_MUNMAP, RX, 0, 0x30000000, 0, 4 * MS, NULL,
+		NULL, 0, NULL);
+	memset(buf + 0x1000, 0, 0x1000);
+	capture(w, r, 8000, 8001, EMT_TRIGGER_FIRST_EXEC_FAULT, RW, RX, 0x30000000, 0x2000,
+		5 * MS, buf, &gap, 1, &regs);
+	capture(w, r, 8000, 8000, EMT_TRIGGER_EXIT, RX, RX, 0x30003000, 0, 6 * MS, NULL,
+		NULL, 0, NULL);
+	finish(w, "zero.emt");
+
+	/* 1 MiB chunks (the largest allowed): versions of 2.5 MiB that
+	 * change a few bytes (deltas against a 1 MiB base), one of
+	 * exactly 1 MiB. */
+	size_t n = (5u << 20) / 2;
+	uint8_t *big = malloc(n);
+
+	if (!big)
+		die("mib.emt", "out of memory");
+	w = create_chunked(dir, "mib.emt", 1u << 20);
+	p = process(w, 8100, 1, "/bin/mib", "mib", MS);
+	r = region(w, p, 8100, EMT_BACKING_ANON, 0x40000000, 4u << 20, RX, NULL, 2 * MS);
+	fill_code(big, n, 2);
+	for (int v = 0; v < 3; v++) {
+		for (int k = 0; k < 16; k++)
+			big[((size_t)v * 7919 + (size_t)k * 160001) % n] ^= (uint8_t)(v + 1);
+		capture(w, r, 8100, 8100, EMT_TRIGGER_MPROTECT, RW, RX, 0x40000000, n,
+			(3 + (uint64_t)v) * MS, big, NULL, 0, NULL);
+	}
+	capture(w, r, 8100, 8100, EMT_TRIGGER_SAMPLE, RX, RX, 0x40000000, 1u << 20,
+		7 * MS, big, NULL, 0, NULL);
+	free(big);
+	finish(w, "mib.emt");
+}
+
+/* --hold: what a SIGKILL leaves, for real: commits captures, says so on
+ * stdout, adds one more and waits to be killed (the caller sends
+ * SIGKILL; nothing here closes the archive). */
+static void __attribute__((noreturn)) gen_hold(const char *path)
+{
+	struct emt_writer_opts o = { .sz = sizeof(o) };
+	static uint8_t code[0x3000];
+	struct emt_gap gap = { .offset = 0x1000, .length = 0x1000,
+			       .reason = EMT_GAP_UNREADABLE, .err = EFAULT };
+	struct emt_regs_x86_64 regs = { .rip = 0x50000010, .rsp = 0x7ffc1000 };
+	const uint32_t RX = PROT_READ | PROT_EXEC, RW = PROT_READ | PROT_WRITE;
+	char *msg = NULL;
+	struct emt_writer *w;
+	int64_t p, r;
+	int i;
+
+	o.flags = force ? EMT_CREATE_FORCE : 0;
+	w = emt_writer_create(path, &o, &msg);
+	if (!w)
+		die(path, msg);
+	t0 = boottime();
+	meta(w, "mode", "ptrace");
+	meta(w, "target_cmdline", "killed-for-real");
+	p = process(w, 9000, 1, "/bin/victim", "victim --jit", MS);
+	r = region(w, p, 9000, EMT_BACKING_MEMFD, 0x50000000, sizeof(code), RX, "memfd:jit", 2 * MS);
+	for (i = 0; i < 5; i++) {
+		fill_code(code, sizeof(code), 10);
+		code[0x20 + (size_t)i] ^= 0xff;
+		if (i == 2)
+			memset(code + 0x1000, 0, 0x1000);
+		capture(w, r, 9000, 9000 + (uint32_t)i, EMT_TRIGGER_MPROTECT, RW, RX, 0x50000000,
+			sizeof(code), (3 + (uint64_t)i) * MS, code, i == 2 ? &gap : NULL, i == 2,
+			i % 2 ? &regs : NULL);
+	}
+	ck(w, emt_writer_commit(w), "commit");
+	printf("committed %d\n", i);
+	fflush(stdout);
+	code[0] ^= 1;
+	capture(w, r, 9000, 9000, EMT_TRIGGER_EXIT, RX, RX, 0x50000000, sizeof(code),
+		9 * MS, code, NULL, 0, NULL);
+	for (;;)
+		pause();
+}
+
+/* ------------------------------------------------------------------ */
 /* Byte-level damage of a copy of sample.emt (no SQL needed).          */
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -555,17 +687,21 @@ int main(int argc, char **argv)
 		{ "force", 0, NULL, 'f' },
 		{ "many",  1, NULL, 'n' },
 		{ "crash", 0, NULL, 'c' },
+		{ "hold",  0, NULL, 'H' },
+		{ "spec-cases", 0, NULL, 's' },
 		{ "help",  0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t many = 0;
 	char *end;
-	int c, crash = 0;
+	int c, crash = 0, hold = 0, spec = 0;
 
-	while ((c = getopt_long(argc, argv, "fn:ch", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fn:chHs", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': force = 1; break;
 		case 'c': crash = 1; break;
+		case 'H': hold = 1; break;
+		case 's': spec = 1; break;
 		case 'n':
 			errno = 0;
 			many = strtoull(optarg, &end, 10);
@@ -576,11 +712,14 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: %s [-f] DIR\n       %s [-f] --many N FILE\n"
-			       "       %s [-f] --crash FILE\n"
+			       "       %s [-f] --crash FILE\n       %s [-f] --hold FILE\n"
+			       "       %s [-f] --spec-cases DIR\n"
 			       "Writes the reader test archives into DIR (sample, hostile,\n"
-			       "damaged), one archive of N captures, or an archive left\n"
-			       "as a killed writer leaves it (WAL beside it).  -f overwrites.\n",
-			       prog, prog, prog);
+			       "damaged), one archive of N captures, an archive left as a\n"
+			       "killed writer leaves it (WAL beside it), a writer that\n"
+			       "prints 'committed N' and waits for SIGKILL, or the spec\n"
+			       "reader's edge cases (zero.emt, mib.emt).  -f overwrites.\n",
+			       prog, prog, prog, prog, prog);
 			return 0;
 		default:
 			return 2;
@@ -596,6 +735,12 @@ int main(int argc, char **argv)
 	}
 	if (crash)
 		gen_crash(argv[optind]);
+	if (hold)
+		gen_hold(argv[optind]);
+	if (spec) {
+		gen_spec_cases(argv[optind]);
+		return 0;
+	}
 	if (mkdir(argv[optind], 0755) && errno != EEXIST)
 		die(argv[optind], NULL);
 	gen_sample(argv[optind]);
