@@ -148,3 +148,76 @@ if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>
 else
 	skip "terminal checks" "script(1) not available"
 fi
+
+# JSON keys, strictly: every line must have them (jq -s ... all), and
+# the count of lines is the archive's.
+jqs() { name=$1 filter=$2; shift 2; if "$@" | jq -s -e "$filter" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi; }
+jqs "ls --json: all 8 captures have every key" \
+	'length == 8 and all(.[]; has("seq") and has("region") and has("version") and has("pid") and has("tid") and has("addr") and has("end") and has("size") and has("time") and has("boottime_ns") and has("trigger") and has("prot") and has("prot_before") and has("sha256") and has("stored_bytes") and has("gaps"))' \
+	"$LS" --json "$A"
+jqs "ls --json: rip exactly where there are registers (seq 2)" \
+	'[.[] | select(has("rip")) | .seq] == [2]' "$LS" --json "$A"
+jqs "ls --regions --json: all 5 regions have every key" \
+	'length == 5 and all(.[]; has("region") and has("process") and has("pid") and has("addr") and has("end") and has("length") and has("prot") and has("backing") and has("path") and has("inode") and has("dev") and has("offset") and has("versions") and has("created") and has("gone"))' \
+	"$LS" --regions --json "$A"
+jqs "ls --events --json: all 7 events have every key" \
+	'length == 7 and all(.[]; has("id") and has("time") and has("boottime_ns") and has("pid") and has("tid") and has("syscall") and has("addr") and has("len") and has("prot") and has("flags") and has("fd") and has("ret") and has("seq") and has("detail"))' \
+	"$LS" --events --json "$A"
+jqs "ls --processes --json: both processes have every key" \
+	'length == 2 and all(.[]; has("process") and has("pid") and has("ppid") and has("start") and has("exit") and has("status") and has("exe") and has("cmdline"))' \
+	"$LS" --processes --json "$A"
+
+# Messages about a capture name the archive, in every tool, errors and
+# warnings alike: "PROG: 'ARCHIVE': capture N: ...".
+D="$TOP/fixtures/archives"
+"$EX" "$D/bad-hash.emt" --seq 2 -o "$T/bad.bin" 2>"$T/err"
+check "extract damaged: error names archive and capture" grep -q \
+	"^emt-extract: '.*bad-hash.emt': capture 2: content hash mismatch (use --force to write it anyway)\$" "$T/err"
+"$EX" "$D/bad-hash.emt" --seq 2 -o "$T/bad.bin" --force 2>"$T/err"
+check "extract --force damaged: warning names archive and capture" grep -q \
+	"^emt-extract: warning: '.*bad-hash.emt': capture 2: content hash mismatch; writing it anyway (--force)\$" "$T/err"
+"$EX" "$A" --seq 4 -o "$T/4.bin" 2>"$T/err"
+check "extract gap warning names archive and capture" grep -q \
+	"^emt-extract: warning: '.*sample.emt': capture 4: 0x7f00cafe1000-0x7f00cafe2000 was not captured (unreadable), written as zeros\$" "$T/err"
+for h in bad-chunk missing-chunk size-mismatch zstd-bomb delta-loop bad-hash; do
+	"$EX" "$D/$h.emt" --all -d "$T/h-$h" >/dev/null 2>"$T/err"
+	check "extract --all on $h: every capture message names the archive" sh -c \
+		"grep -q 'capture [0-9]*: ' '$T/err' && ! grep 'capture [0-9]*: ' '$T/err' | grep -vq \"^emt-extract: \\(warning: \\)\\{0,1\\}'.*$h.emt': capture [0-9]*: \""
+	check "extract --all on $h: closing line names the archive" grep -q \
+		"^emt-extract: '.*$h.emt': [0-9]* of [0-9]* captures* not extracted\$" "$T/err"
+done
+"$DF" "$D/bad-hash.emt" 2 3 >/dev/null 2>"$T/err"
+check "diff damaged: error names archive and capture" grep -q "^emt-diff: '.*bad-hash.emt': capture 2: content hash mismatch\$" "$T/err"
+"$DF" "$A" 1 99 >/dev/null 2>"$T/err"
+check "diff missing seq names the archive" grep -q "^emt-diff: '.*sample.emt': no capture with seq 99\$" "$T/err"
+"$DF" --region 99 "$A" >/dev/null 2>"$T/err"
+check "diff --region of no region: says there is none" grep -q "^emt-diff: '.*sample.emt': no region with id 99\$" "$T/err"
+"$LS" -W "$(printf 'x\033[2J')" "$A" >/dev/null 2>"$T/err"
+check "ls bad --width value escaped in the message" grep -qF "invalid value 'x\\x1b[2J' for --width" "$T/err"
+"$EX" "$A" --seq 99 -o "$T/x" 2>"$T/err"
+check "extract missing seq names the archive" grep -q "^emt-extract: '.*sample.emt': no capture with seq 99\$" "$T/err"
+
+# emt-verify: numbers agree with their nouns; several archives each get
+# their closing line, in order, and the worst status wins.
+"$BIN/emt-verify" "$D/hostile-strings.emt" >"$T/out"
+check "verify pluralises (1 capture, 1 chunk, 1 ledger entry)" grep -q \
+	'hostile-strings.emt: intact, sealed; 1 capture, 1 chunk, 1 ledger entry$' "$T/out"
+"$BIN/emt-verify" "$A" >"$T/out"
+check "verify pluralises (8 captures, 8 chunks, 8 ledger entries)" grep -q \
+	'sample.emt: intact, sealed; 8 captures, 8 chunks, 8 ledger entries$' "$T/out"
+"$BIN/emt-verify" "$A" "$D/bad-hash.emt" "$D/unsealed.emt" >"$T/out" 2>"$T/err"
+rc=$?
+check "verify intact + damaged + unsealed: exit 1 (damage wins)" test "$rc" -eq 1
+check "verify several: one closing line each, in order" test \
+	"$(grep -o '^[^ ]*\.emt: [a-z]*' "$T/out" | sed 's|.*/||' | tr '\n' ' ')" = \
+	"sample.emt: intact bad-hash.emt: damaged unsealed.emt: intact "
+check "verify several: the damage is reported before its archive's line" sh -c \
+	"grep -n '' '$T/out' | grep -A1 '^[0-9]*:capture 2: ' | tail -n 1 | grep -q 'bad-hash.emt: damaged'"
+"$BIN/emt-verify" "$A" "$T/nope.emt" "$D/bad-hash.emt" >"$T/out" 2>"$T/err"
+rc=$?
+check "verify with a missing archive: exit 2 (trouble wins)" test "$rc" -eq 2
+check "verify with a missing archive: the others are still verified" test \
+	"$(grep -c '^.*\.emt: \(intact\|damaged\)' "$T/out")" -eq 2
+check "verify with a missing archive: it is named on stderr" grep -q "^emt-verify: cannot open '.*nope.emt': " "$T/err"
+"$BIN/emt-verify" -q "$A" "$A" >"$T/out" 2>&1
+check "verify -q two intact archives: exit 0, silent" sh -c "test $? -eq 0 && test ! -s '$T/out'"
