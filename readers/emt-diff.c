@@ -650,8 +650,8 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 	if (cli_diff_bytes(A->buf + offa, B->buf + offb, n, &rg, &nrg, &changed) ||
 	    window_spans(A, offa, B, offb, n, &sp) ||
 	    drop_spans(&rg, &nrg, &changed, &sp)) {
-		cli_error("out of memory comparing captures %" PRIu64 " and %" PRIu64,
-			  a->seq, b->seq);
+		cli_error("'%s': out of memory comparing captures %" PRIu64 " and %" PRIu64,
+			  cli_archive(), a->seq, b->seq);
 		goto out;
 	}
 	/* A range that only one side captured may hide a change: the
@@ -665,8 +665,8 @@ static int compare(const struct side *A, const struct side *B, const struct opts
 #ifdef EMT_HAVE_CAPSTONE
 	if (o->disasm && nrg &&
 	    (sweep(A, offa, n, rg, nrg, &la) || sweep(B, offb, n, rg, nrg, &lb))) {
-		cli_error("cannot disassemble captures %" PRIu64 " and %" PRIu64,
-			  a->seq, b->seq);
+		cli_error("'%s': cannot disassemble captures %" PRIu64 " and %" PRIu64,
+			  cli_archive(), a->seq, b->seq);
 		goto out;
 	}
 #endif
@@ -902,7 +902,9 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	it = emt_reader_captures(r, &f);
 	if (!it) {
 		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
+					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
+					 strerror(errno)));
 		return -1;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -922,8 +924,9 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	emt_capture_iter_free(it);
 	if (rc < 0) {
 		cli_error("cannot read '%s': %s", cli_archive(),
-			  rc == -ENOMEM ? strerror(ENOMEM) :
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
+			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
+			  cli_escape_str(emsg, sizeof(emsg),
+					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
 		free(seqs);
 		return -1;
 	}

@@ -492,9 +492,11 @@ static int extract_one(struct emt_reader *r, const struct opts *o)
 	if (!to_stdout && close(fd) != 0 && !rc)
 		rc = -errno;
 	if (rc < 0) {
-		cli_error("cannot write '%s': %s",
-			  to_stdout ? "stdout" : cli_escape_str(esc, sizeof(esc), o->out),
-			  strerror(-rc));
+		if (to_stdout)
+			cli_error("cannot write to standard output: %s", strerror(-rc));
+		else
+			cli_error("cannot write '%s': %s", cli_escape_str(esc, sizeof(esc), o->out),
+				  strerror(-rc));
 		goto out;
 	}
 	ret = CLI_EXIT_OK;
@@ -533,8 +535,10 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	 * two queries on one handle. */
 	it = emt_reader_captures(r, &o->f);
 	if (!it) {
-		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
+		cli_error("cannot read '%s': %s", cli_archive(),
+			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
+					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
+					 strerror(errno)));
 		return CLI_EXIT_FAIL;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -553,9 +557,10 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), o->path),
-			  rc == -ENOMEM ? strerror(ENOMEM) :
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r)));
+		cli_error("cannot read '%s': %s", cli_archive(),
+			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
+			  cli_escape_str(emsg, sizeof(emsg),
+					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
 		goto out;
 	}
 
