@@ -37,6 +37,7 @@
 #include "bpf/emt_bpf.h"
 #include "emt.skel.h"
 #include "engine.h"
+#include "guard.h"
 #include "proc.h"
 #include "sink.h"
 #include "writeq.h"
@@ -78,6 +79,10 @@ struct bpf_priv {
 	struct inflight *inflight;
 	struct inflight *held;  /* ended captures whose process is held (serve_holds) */
 	pid_t child;            /* launched command, 0 if attached */
+	struct guard g;         /* its guard, or the attach guard (guard.h) */
+	int have_guard;
+	pid_t attach_root;
+	int followed_fd;
 	int child_reaped;
 	int attached_gone;
 	uint64_t unattributed[EMT_LOSS_KINDS]; /* tgid-0 loss counts written */
@@ -470,19 +475,23 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 	return err ? queue_fail(s, err) : 0;
 }
 
+/* Collects the launched command's status from its guard; `block` waits
+ * for it (its exit record arrives just before it is reaped).  Returns 1
+ * once reaped. */
 static int reap_child(struct emt_session *s, struct bpf_priv *pv, int block)
 {
-	int st;
+	int st, r;
+
 	if (!pv->child || pv->child_reaped)
 		return 0;
-	pid_t r = waitpid(pv->child, &st, block ? 0 : WNOHANG);
-	if (r == pv->child) {
+	r = guard_child_status(&pv->g, block ? 5000 : 0, &st);
+	if (r == 1) {
 		pv->child_reaped = 1;
 		s->root_status = st;
 		return 1;
 	}
-	if (r < 0 && errno == ECHILD)
-		pv->child_reaped = 1;
+	if (r < 0)
+		pv->child_reaped = 1;   /* guard gone: status unknown */
 	return 0;
 }
 
@@ -850,64 +859,30 @@ static int follow_pid(struct bpf_priv *pv, pid_t pid)
 
 static int launch(struct emt_session *s, struct bpf_priv *pv)
 {
-	int go[2], ex[2];
-	pid_t parent = getpid(), pid;
-	char c = 'g';
-	int child_errno = 0;
+	int err = guard_start(&pv->g, s->opts.argv);
 
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC) < 0)
-		return emt_session_fail(s, -errno, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(go[0]); close(go[1]); close(ex[0]); close(ex[1]);
-		return emt_session_fail(s, -e, "fork: %s", strerror(e));
-	}
-	if (pid == 0) {
-		/* Child: die with emt-capture; run nothing of CMD until the
-		 * parent has put our pid in the filter. */
-		close(go[1]);
-		close(ex[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (read(go[0], &c, 1) != 1)
-			_exit(127);
-		close(go[0]);
-		execvp(s->opts.argv[0], s->opts.argv);
-		int e = errno;
-		if (write(ex[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close(go[0]);
-	close(ex[1]);
+	if (err)
+		return emt_session_fail(s, err, "cannot start '%s': %s", s->opts.argv[0],
+					strerror(-err));
+	pv->have_guard = 1;
+	pid_t pid = pv->g.child;
+
 	pv->child = pid;
 	s->root_pid = pid;
-	int err = follow_pid(pv, pid);
-	if (err) {
-		close(go[1]);
-		close(ex[0]);
+	err = follow_pid(pv, pid);
+	if (err)
 		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
 					strerror(-err));
-	}
 	/* No process row yet: the child is still a copy of emt-capture.
 	 * Its exec record creates the row of the command (sink.h). */
 	err = live_add(s, pv, pid);
-	if (err || write(go[1], &c, 1) != 1) {
-		int e = errno;
-		close(go[1]);
-		close(ex[0]);
-		return emt_session_fail(s, -e, "cannot release pid %d: %s", (int)pid,
-					strerror(e));
-	}
-	close(go[1]);
-	ssize_t n = read(ex[0], &child_errno, sizeof(child_errno));
-	close(ex[0]);
-	if (n == (ssize_t)sizeof(child_errno)) {
+	if (err)
+		return err;
+	err = guard_release(&pv->g);
+	if (err) {
 		reap_child(s, pv, 1);
-		return emt_session_fail(s, -child_errno, "cannot execute '%s': %s",
-					s->opts.argv[0], strerror(child_errno));
+		return emt_session_fail(s, err, "cannot execute '%s': %s",
+					s->opts.argv[0], strerror(-err));
 	}
 	return 0;
 }
@@ -1001,6 +976,35 @@ static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
 	return err;
 }
 
+/* Runs in the attach guard after emt-capture died: a hold may have left
+ * followed processes stopped.  Resume every one in a stop, a few times,
+ * as a SIGSTOP sent just before the programs were detached can still
+ * land; a target stopped by job control before we came stays stopped. */
+static void resume_orphans(void *ctx)
+{
+	struct bpf_priv *pv = ctx;
+	int fd = pv->followed_fd;
+
+	for (int round = 0; round < 10; round++) {
+		uint32_t key, next, *prev = NULL;
+
+		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+			int st;
+
+			key = next;
+			prev = &key;
+			if ((pid_t)key == pv->attach_root && pv->was_stopped)
+				continue;
+			st = proc_read_state((pid_t)key);
+			if (st == 'T')
+				kill((pid_t)key, SIGCONT);
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int bpf_start(struct emt_session *s)
 {
 	struct bpf_priv *pv = calloc(1, sizeof(*pv));
@@ -1088,6 +1092,13 @@ static int bpf_start(struct emt_session *s)
 	/* A target stopped by job control before we came stays stopped;
 	 * only stops of our own making are undone at the end. */
 	pv->was_stopped = proc_read_state(pid) == 'T';
+	pv->attach_root = pid;
+	pv->followed_fd = bpf_map__fd(pv->skel->maps.followed);
+	err = guard_watch(&pv->g, pv->followed_fd, resume_orphans, pv);
+	if (err)
+		return emt_session_fail(s, err, "cannot start the attach guard: %s",
+					strerror(-err));
+	pv->have_guard = 1;
 	err = follow_pid(pv, pid);
 	if (err)
 		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
@@ -1269,11 +1280,15 @@ static int bpf_stop(struct emt_session *s)
 			err = e;
 		inflight_free(f);
 	}
-	/* A launched command never outlives the capture. */
-	if (pv->child && !pv->child_reaped) {
-		kill(pv->child, SIGKILL);
-		kill(pv->child, SIGCONT);
-		reap_child(s, pv, 1);
+	/* A launched command never outlives the capture: when it ended
+	 * early (signal, failure) its whole tree is killed.  A normal end
+	 * leaves only what --no-follow said not to follow. */
+	if (pv->have_guard && pv->child) {
+		if (s->stop || err || !pv->child_reaped || s->live_processes)
+			guard_kill_tree(&pv->g);
+		reap_child(s, pv, 0);
+		guard_close(&pv->g);
+		pv->have_guard = 0;
 	}
 	/* An attached target is never left stopped by a hold. */
 	if (!pv->child && s->root_pid > 0 && !pv->was_stopped)
@@ -1282,6 +1297,10 @@ static int bpf_stop(struct emt_session *s)
 		for (size_t i = 0; i < pv->nlive; i++)
 			if (pv->live[i] != s->root_pid)
 				kill(pv->live[i], SIGCONT);
+	if (pv->have_guard && !pv->child) {
+		guard_close(&pv->g);
+		pv->have_guard = 0;
+	}
 	/* Everything queued reaches the archive before it is sealed. */
 	int e = writeq_stop(pv->q);
 	pv->q = NULL;
@@ -1313,6 +1332,11 @@ static void bpf_free(struct emt_session *s)
 		pv->held = f->next;
 		kill((pid_t)f->b.h.pid, SIGCONT);
 		inflight_free(f);
+	}
+	if (pv->have_guard) {
+		if (pv->child)
+			guard_kill_tree(&pv->g);
+		guard_close(&pv->g);
 	}
 	free(pv->live);
 	free(pv);

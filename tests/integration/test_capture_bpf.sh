@@ -80,7 +80,8 @@ stalled() {
 		"$T/$name.ready" "$T/$name.go" "$FIX/fx_poly" >"$T/$name.out" 2>"$T/$name.err" &
 	cpid=$!
 	read -r _ <"$T/$name.ready"     # the command runs: capture is armed
-	tpid=$(pgrep -P $cpid | head -n 1)
+	# The command is the child of emt-capture's guard process.
+	tpid=$(pgrep -P "$(pgrep -P $cpid | head -n 1)" | head -n 1)
 	kill -STOP $cpid
 	echo go >"$T/$name.go"
 	held=no
@@ -271,6 +272,68 @@ if [ -n "$child" ] && ! kill -0 "$child" 2>/dev/null; then
 else
 	fail "SIGKILL" "child ${child:-?} still alive"
 	[ -n "$child" ] && kill -KILL "$child" 2>/dev/null
+fi
+
+# The whole tree dies with emt-capture, not only the command: a child, a
+# setsid'ed grandchild and an orphaned great-grandchild, for SIGKILL and
+# SIGINT of emt-capture.
+tree_dies() {
+	sig=$1
+	rm -f "$T/tree.pids"
+	"$CAP" -q -f -o "$T/tree.emt" -- sh -c '
+		sleep 300 & echo $! >>"$0"
+		setsid sh -c "sleep 300 & echo \$! >>\"$0\"; sleep 300" "$0" &
+		sh -c "(sleep 300 & echo \$! >>\"$0\") &" "$0"
+		echo $$ >>"$0"; wait' "$T/tree.pids" >/dev/null 2>&1 &
+	cap=$!
+	i=0; while { [ ! -f "$T/tree.pids" ] || [ "$(wc -l <"$T/tree.pids")" -lt 4 ]; } && [ $i -lt 50 ]; do
+		sleep 0.1; i=$((i + 1)); done
+	kill -"$sig" $cap
+	wait $cap 2>/dev/null
+	left=""
+	i=0; while [ $i -lt 30 ]; do
+		left=""
+		for p in $(cat "$T/tree.pids"); do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+		[ -z "$left" ] && break
+		sleep 0.1; i=$((i + 1))
+	done
+	n=$(wc -l <"$T/tree.pids")
+	if [ "$n" -ge 4 ] && [ -z "$left" ]; then
+		pass "SIG$sig of emt-capture: the command's whole tree ($n processes, setsid and orphans included) is gone"
+	else
+		fail "SIG$sig of emt-capture: the command's whole tree is gone" "$n pids recorded, alive:$left"
+		for p in $left; do kill -KILL "$p" 2>/dev/null; done
+	fi
+}
+tree_dies KILL
+tree_dies INT
+
+# Attach: emt-capture SIGKILLed while holds stop the target (lossless, a
+# 16 KiB ring: holds all the time) must not leave it stopped; its guard
+# resumes it.  Five kills.
+if [ -x "$FIX/fx_longrun" ]; then
+	bad=""
+	for i in 1 2 3 4 5; do
+		"$FIX/fx_longrun" --seconds 3 --delay-ms 0 --interval-ms 0 >"$T/ak$i.out" 2>&1 &
+		tgt=$!
+		sleep 0.2
+		"$CAP" -q --lossless --ringbuf-size 16k -p $tgt -o "$T/ak$i.emt" >/dev/null 2>&1 &
+		cap=$!
+		sleep 0.8
+		kill -KILL $cap
+		wait $cap 2>/dev/null
+		st=T
+		j=0; while [ $j -lt 10 ]; do
+			st=$(awk '{print $3}' /proc/$tgt/stat 2>/dev/null)
+			[ "$st" != T ] && break
+			sleep 0.1; j=$((j + 1))
+		done
+		[ "$st" = T ] && { bad="$bad run $i: left stopped;"; kill -CONT $tgt; }
+		wait $tgt || bad="$bad run $i: target exit $?;"
+		grep -q 'versions ok' "$T/ak$i.out" || bad="$bad run $i: target did not finish;"
+	done
+	if [ -z "$bad" ]; then pass "attach, SIGKILL of emt-capture amid holds (5 runs): target resumed, finished normally"
+	else fail "attach, SIGKILL of emt-capture amid holds" "$bad"; fi
 fi
 
 # Captures reach the archive while the target runs (records are submitted
