@@ -63,13 +63,13 @@ for pin in 1 0; do
 		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/wx.emt" -- \
 			"$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-$pin-$i" || exit 1
 		s=$(stats "$T/wx.emt")
-		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_archive_ns) $(echo "$s" | field wx)"
+		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_copy_ns) $(echo "$s" | field wx)"
 	done >"$T/wx-$pin"
 done
 echo "transitions of one RWX page, $ROUNDS write+call rounds, median round of the best of 3 runs"
 echo "(target-side time per step minus untraced: write ${w0} ns, call ${x0} ns):"
 echo "(tracer columns: the engine's mean time from reaping the fault to resuming, meta ptrace_stats)"
-printf '  %-9s %12s %12s %14s %14s %16s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which archive"
+printf '  %-9s %12s %12s %14s %14s %16s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which copy"
 for pin in 1 0; do
 	best=$(sort -n -k2 "$T/wx-$pin" | head -n 1)
 	set -- $best
@@ -80,7 +80,7 @@ for pin in 1 0; do
 	[ "$pin" = 1 ] && { xw1=$(( $1 - w0 )); wx1=$(( $2 - x0 )); arch1=$5; nwx=$6; }
 done
 echo "  (every W->X of the pinned run is a capture: $nwx first-exec-fault captures)"
-printf '  ratio to the same-CPU raw round trip: X->W %.1fx, W->X %.1fx, W->X without the archive write %.1fx\n' \
+printf '  ratio to the same-CPU raw round trip: X->W %.1fx, W->X %.1fx, W->X without the copy %.1fx\n' \
 	"$(echo "$xw1 / $raw1" | bc -l)" "$(echo "$wx1 / $raw1" | bc -l)" \
 	"$(echo "($wx1 - $arch1) / $raw1" | bc -l)"
 echo

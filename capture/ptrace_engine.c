@@ -691,7 +691,8 @@ static int capture_range(struct emt_session *s, pid_t pid, pid_t tid,
 		c.has_regs = 1;
 		c.regs = *regs;
 	}
-	err = writeq_capture(E(s)->q, &c);
+	/* The writer thread is woken once the target runs again (poll). */
+	err = writeq_capture_lazy(E(s)->q, &c);
 	if (err)
 		return queue_fail(s, err);
 	if (queued)
@@ -714,7 +715,7 @@ static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		.ret = ret,
 	};
 	/* A failure is sticky in the queue and reported by the next poll. */
-	writeq_event(E(s)->q, &ev, detail, linked);
+	writeq_event_lazy(E(s)->q, &ev, detail, linked);
 }
 
 /* Captures the shared executable views of t's process overlapping
@@ -1359,18 +1360,31 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 {
 	struct pt_mm *m = t->proc->mm;
 	struct user_regs_struct u;
+	struct pt_region *r;
 	siginfo_t si;
+	uint64_t fa;
 
-	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
-		return SIGSEGV;
-	if (si.si_code != SEGV_ACCERR || !m)
-		return SIGSEGV;
-	uint64_t fa = (uint64_t)(uintptr_t)si.si_addr;
-	struct pt_region *r = mm_find(m, fa);
-	if (!r || r->state == PT_SHARED)
+	if (!m)
 		return SIGSEGV;
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &u) < 0)
 		return errno == ESRCH ? 0 : SIGSEGV;
+	/* The common W->X case needs no siginfo: a thread that is not in a
+	 * system call (orig_rax -1) stopped with its pc in a page we keep
+	 * non-executable can only be at the fetch fault of that pc (it
+	 * cannot have run anything there to be interrupted at). */
+	r = mm_find(m, x86_64_pc(&u));
+	if (x86_64_in_syscall(&u) || !r || r->state != PT_W) {
+		if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
+			return SIGSEGV;
+		if (si.si_code != SEGV_ACCERR)
+			return SIGSEGV;
+		fa = (uint64_t)(uintptr_t)si.si_addr;
+		r = mm_find(m, fa);
+		if (!r || r->state == PT_SHARED)
+			return SIGSEGV;
+	} else {
+		fa = x86_64_pc(&u);
+	}
 	int fetch_like = x86_64_maybe_fetch_fault(&u, fa);
 	int repeat = t->last_fault == fa && t->last_gen == m->gen;
 
@@ -1740,6 +1754,7 @@ static int wait_all_held(struct emt_session *s, int ms)
 			return 0;
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;
+		writeq_kick(e->q);
 		wait_sigchld(1000000ull);
 	}
 }
@@ -1908,6 +1923,8 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 			left = 20000000ull;
 		struct timespec ts = { (time_t)(left / 1000000000ull),
 				       (long)(left % 1000000000ull) };
+		/* The target runs: the writer thread may have the CPU time. */
+		writeq_kick(e->q);
 		/* Pending SIGCHLD (blocked) wakes us; EINTR means a stop
 		 * request from a signal handler: both loop. */
 		sigtimedwait(&set, NULL, &ts);

@@ -29,6 +29,7 @@ struct writeq {
 	struct job *head, *tail;
 	uint64_t bytes, max_bytes;
 	int busy;               /* the thread is writing a job */
+	int unsignalled;        /* jobs queued by writeq_capture_lazy */
 	int quit;
 	int err;
 	/* Last seq per thread, for linked events: written and read only by
@@ -154,12 +155,17 @@ struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes)
 	return q;
 }
 
-static int enqueue(struct writeq *q, struct job *j)
+static int enqueue(struct writeq *q, struct job *j, int wake)
 {
 	uint64_t sz = j->is_event ? 0 : j->c.size;
 	int err;
 
 	pthread_mutex_lock(&q->mu);
+	if (q->bytes && q->bytes + sz > q->max_bytes && q->unsignalled) {
+		/* Full of lazily queued jobs: the writer must run now. */
+		pthread_cond_signal(&q->cv_work);
+		q->unsignalled = 0;
+	}
 	while (q->bytes && q->bytes + sz > q->max_bytes && !q->err)
 		pthread_cond_wait(&q->cv_space, &q->mu);
 	j->next = NULL;
@@ -170,12 +176,27 @@ static int enqueue(struct writeq *q, struct job *j)
 	q->tail = j;
 	q->bytes += sz;
 	err = q->err;
-	pthread_cond_signal(&q->cv_work);
+	if (wake) {
+		pthread_cond_signal(&q->cv_work);
+		q->unsignalled = 0;
+	} else {
+		q->unsignalled = 1;
+	}
 	pthread_mutex_unlock(&q->mu);
 	return err;
 }
 
-int writeq_capture(struct writeq *q, struct writeq_capture *c)
+void writeq_kick(struct writeq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->unsignalled) {
+		pthread_cond_signal(&q->cv_work);
+		q->unsignalled = 0;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+static int queue_capture(struct writeq *q, struct writeq_capture *c, int wake)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -189,11 +210,21 @@ int writeq_capture(struct writeq *q, struct writeq_capture *c)
 	j->c = *c;
 	c->buf = NULL;
 	c->gaps = NULL;
-	return enqueue(q, j);
+	return enqueue(q, j, wake);
 }
 
-int writeq_event(struct writeq *q, const struct emt_event *e,
-		 const char *detail, int link)
+int writeq_capture(struct writeq *q, struct writeq_capture *c)
+{
+	return queue_capture(q, c, 1);
+}
+
+int writeq_capture_lazy(struct writeq *q, struct writeq_capture *c)
+{
+	return queue_capture(q, c, 0);
+}
+
+static int queue_event(struct writeq *q, const struct emt_event *e,
+		       const char *detail, int link, int wake)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -207,7 +238,19 @@ int writeq_event(struct writeq *q, const struct emt_event *e,
 		free(j);
 		return -ENOMEM;
 	}
-	return enqueue(q, j);
+	return enqueue(q, j, wake);
+}
+
+int writeq_event(struct writeq *q, const struct emt_event *e,
+		 const char *detail, int link)
+{
+	return queue_event(q, e, detail, link, 1);
+}
+
+int writeq_event_lazy(struct writeq *q, const struct emt_event *e,
+		      const char *detail, int link)
+{
+	return queue_event(q, e, detail, link, 0);
 }
 
 int writeq_flush(struct writeq *q)
@@ -215,6 +258,10 @@ int writeq_flush(struct writeq *q)
 	int err;
 
 	pthread_mutex_lock(&q->mu);
+	if (q->unsignalled) {
+		pthread_cond_signal(&q->cv_work);
+		q->unsignalled = 0;
+	}
 	while ((q->head || q->busy) && !q->quit)
 		pthread_cond_wait(&q->cv_idle, &q->mu);
 	err = q->err;

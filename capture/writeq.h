@@ -59,6 +59,18 @@ int writeq_capture(struct writeq *q, struct writeq_capture *c);
 int writeq_event(struct writeq *q, const struct emt_event *e,
 		 const char *detail, int link);
 
+/* writeq_capture and writeq_event without waking the writer thread: the
+ * job waits for the next writeq_kick(), a waking call, a flush, or the
+ * queue bound.  Waking a thread costs a futex call and an inter-CPU
+ * wakeup; a producer serving a stopped process (the ptrace engine) queues
+ * lazily and kicks once the process runs again. */
+int writeq_capture_lazy(struct writeq *q, struct writeq_capture *c);
+int writeq_event_lazy(struct writeq *q, const struct emt_event *e,
+		      const char *detail, int link);
+
+/* Wakes the writer thread if lazily queued jobs wait for it. */
+void writeq_kick(struct writeq *q);
+
 /* Waits until everything queued so far has been written (or failed).
  * Returns 0 or the writer thread's first error. */
 int writeq_flush(struct writeq *q);

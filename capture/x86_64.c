@@ -40,6 +40,13 @@ uint64_t x86_64_pc(const struct user_regs_struct *u)
 	return u->rip;
 }
 
+int x86_64_in_syscall(const struct user_regs_struct *u)
+{
+	/* The kernel sets orig_rax to the syscall number at entry and to -1
+	 * for exceptions and interrupts. */
+	return (int64_t)u->orig_rax >= 0;
+}
+
 uint64_t x86_64_syscall_arg(const struct user_regs_struct *u, unsigned i)
 {
 	switch (i) {

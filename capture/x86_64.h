@@ -27,6 +27,10 @@ void x86_64_regs_snapshot(const struct user_regs_struct *u,
 /* Program counter of `u`. */
 uint64_t x86_64_pc(const struct user_regs_struct *u);
 
+/* 1 if the thread of `u` entered the kernel by a system call (it is
+ * stopped inside or at the end of one), 0 for a fault or an interrupt. */
+int x86_64_in_syscall(const struct user_regs_struct *u);
+
 /* Syscall argument i (0..5) of the syscall ABI (rdi rsi rdx r10 r8 r9);
  * set_syscall_arg changes it in `u` (the caller writes `u` back with
  * PTRACE_SETREGS).  i > 5 reads 0 / writes nothing. */
