@@ -8,18 +8,25 @@
  * assertions that stay on in every build:
  *  - JSON string output is valid JSON and valid UTF-8, and decodes back
  *    to the input when the input was valid UTF-8;
- *  - escaped table text holds no control byte, no C1 or bidi control and
- *    is valid UTF-8, also when cut to a small buffer;
+ *  - escaped table text holds no control byte, no C1 control, no format
+ *    character (Unicode Cf) and no other invisible or look-alike
+ *    character, and is valid UTF-8, also when cut to a small buffer;
+ *  - a JSON member for a string that is not valid UTF-8 comes with a
+ *    NAME_hex member holding exactly its bytes (and only then);
+ *  - a table row cut to a width is a prefix of the whole row, ends in
+ *    "..." exactly when it was cut, and never splits a character;
  *  - a parsed time printed back as ISO 8601 parses to the same value;
  *    decimal numbers agree with strtoull;
  *  - diff ranges are sorted, maximal, and cover exactly the differing
  *    bytes.
  */
 #include <errno.h>
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "emtcli.h"
 
@@ -99,10 +106,24 @@ static size_t json_decode(const uint8_t *j, size_t n, uint32_t *cp)
 					CHECK(h >= 0);
 					v = v * 16 + (uint32_t)h;
 				}
-				/* the writer never splits into surrogate pairs */
-				CHECK(v < 0xd800 || v > 0xdfff);
-				cp[k++] = v;
 				i += 6;
+				/* above U+FFFF only as a high + low surrogate pair */
+				CHECK(v < 0xdc00 || v > 0xdfff);
+				if (v >= 0xd800 && v <= 0xdbff) {
+					uint32_t lo = 0;
+
+					CHECK(i + 6 <= n - 1 && j[i] == '\\' && j[i + 1] == 'u');
+					for (int d = 0; d < 4; d++) {
+						int h = hexval(j[i + 2 + d]);
+
+						CHECK(h >= 0);
+						lo = lo * 16 + (uint32_t)h;
+					}
+					CHECK(lo >= 0xdc00 && lo <= 0xdfff);
+					v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
+					i += 6;
+				}
+				cp[k++] = v;
 				break;
 			}
 			default:
@@ -158,11 +179,30 @@ static void check_json(const uint8_t *data, size_t size)
 	free(out);
 }
 
+/* Oracle, written from the Unicode 15 character database apart from
+ * text.c: C0, DEL, C1, every Cf range, Zl, Zp, non-ASCII Zs and the
+ * other default-ignorable code points. */
 static int dangerous(uint32_t c)
 {
-	return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f) ||
-	       (c >= 0x200e && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
-	       (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029;
+	static const uint32_t r[][2] = {
+		{ 0x0, 0x1f }, { 0x7f, 0x9f }, { 0xa0, 0xa0 }, { 0xad, 0xad },
+		{ 0x34f, 0x34f }, { 0x600, 0x605 }, { 0x61c, 0x61c }, { 0x6dd, 0x6dd },
+		{ 0x70f, 0x70f }, { 0x890, 0x891 }, { 0x8e2, 0x8e2 }, { 0x115f, 0x1160 },
+		{ 0x1680, 0x1680 }, { 0x17b4, 0x17b5 }, { 0x180b, 0x180f },
+		{ 0x2000, 0x200a }, { 0x200b, 0x200f }, { 0x2028, 0x2029 },
+		{ 0x202a, 0x202e }, { 0x202f, 0x202f }, { 0x205f, 0x205f },
+		{ 0x2060, 0x2064 }, { 0x2065, 0x2065 }, { 0x2066, 0x206f },
+		{ 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xfe00, 0xfe0f },
+		{ 0xfeff, 0xfeff }, { 0xffa0, 0xffa0 }, { 0xfff0, 0xfff8 },
+		{ 0xfff9, 0xfffb }, { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
+		{ 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a },
+		{ 0xe0000, 0xe0fff },
+	};
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (c >= r[i][0] && c <= r[i][1])
+			return 1;
+	return 0;
 }
 
 static void check_escaped(const char *s, size_t n)
@@ -193,6 +233,107 @@ static void check_escape(const char *str)
 	cli_escape_str(small, sizeof(small), str);
 	CHECK(memchr(small, '\0', sizeof(small)));
 	check_escaped(small, strlen(small));
+}
+
+/* cli_json_kstr: NAME_hex exactly when the string is not UTF-8, with
+ * its bytes. */
+static void check_json_hex(const char *str)
+{
+	char *out = NULL, *p, *q;
+	size_t olen = 0, n = strlen(str);
+	FILE *f = open_memstream(&out, &olen);
+	struct cli_json *j;
+	int valid = utf8_count((const uint8_t *)str, n, NULL) >= 0;
+
+	CHECK(f);
+	j = cli_json_new(f);
+	CHECK(j);
+	cli_json_start_object(j);
+	cli_json_kstr(j, "s", str);
+	cli_json_end_object(j);
+	cli_json_free(j);
+	CHECK(fclose(f) == 0);
+	CHECK(olen > 0 && out[olen - 1] == '\n');
+	p = strstr(out, "\"s_hex\":\"");
+	CHECK(valid == !p);
+	if (p) {
+		p += 9;
+		q = strchr(p, '"');
+		CHECK(q && (size_t)(q - p) == 2 * n);
+		for (size_t i = 0; i < n; i++)
+			CHECK(hexval(p[2 * i]) * 16 + hexval(p[2 * i + 1]) == (uint8_t)str[i] &&
+			      !(p[2 * i] >= 'A' && p[2 * i] <= 'F'));
+	}
+	free(out);
+}
+
+/* Columns of n bytes of valid UTF-8 on a UTF-8 terminal (wcwidth; an
+ * unprintable code point as 1), -1 if not UTF-8. */
+static long columns(const char *p, size_t n)
+{
+	static locale_t utf8;
+	uint32_t *cp = malloc((n + 1) * sizeof(*cp));
+	long k, cols = 0;
+	locale_t old;
+
+	CHECK(cp);
+	if (!utf8)
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	k = utf8_count((const uint8_t *)p, n, cp);
+	old = utf8 ? uselocale(utf8) : (locale_t)0;
+	for (long i = 0; i < k; i++) {
+		int w = utf8 ? wcwidth((wchar_t)cp[i]) : 1;
+
+		cols += w < 0 ? 1 : w;
+	}
+	if (utf8)
+		uselocale(old);
+	free(cp);
+	return k < 0 ? -1 : cols;
+}
+
+/* cli_row cut to `width`: a prefix of the whole row (+ "..." when cut),
+ * whole characters, one line, at most `width` columns. */
+static void check_row(const char *str, int width)
+{
+	char *whole = NULL, *cut = NULL;
+	size_t wl = 0, cl = 0;
+	FILE *f;
+	struct cli_row r;
+
+	f = open_memstream(&whole, &wl);
+	CHECK(f);
+	cli_row_init(&r, f, 0);
+	cli_row_printf(&r, "%-6s ", "x");
+	cli_row_escaped(&r, str);
+	cli_row_end(&r);
+	cli_row_release(&r);
+	CHECK(fclose(f) == 0);
+
+	f = open_memstream(&cut, &cl);
+	CHECK(f);
+	cli_row_init(&r, f, width);
+	cli_row_printf(&r, "%-6s ", "x");
+	cli_row_escaped(&r, str);
+	cli_row_end(&r);
+	cli_row_release(&r);
+	CHECK(fclose(f) == 0);
+
+	CHECK(wl > 0 && whole[wl - 1] == '\n' && memchr(whole, '\n', wl) == whole + wl - 1);
+	CHECK(cl > 0 && cut[cl - 1] == '\n' && memchr(cut, '\n', cl) == cut + cl - 1);
+	CHECK(columns(cut, cl - 1) >= 0 && columns(cut, cl - 1) <= width);
+	if (cl == wl && !memcmp(cut, whole, wl)) {
+		/* not cut: then the whole row fits */
+		CHECK(columns(whole, wl - 1) <= width);
+	} else if (width > 3) {
+		CHECK(columns(whole, wl - 1) > width);
+		CHECK(cl >= 4 && !memcmp(cut + cl - 4, "...", 3));
+		CHECK(!memcmp(cut, whole, cl - 4));
+	} else {
+		CHECK(!memcmp(cut, whole, cl - 1));
+	}
+	free(whole);
+	free(cut);
 }
 
 static void check_parse(const char *s)
@@ -250,7 +391,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	str[size] = '\0';
 
 	check_json(data, size);
+	check_json_hex(str);
 	check_escape(str);
+	check_row(str, size ? 1 + data[0] % 120 : 80);
 	check_parse(str);
 	check_diff(data, data + size / 2, size / 2);
 

@@ -139,7 +139,7 @@ struct cli_row {
 	char *buf;
 	size_t len, cap;
 	int width;      /* 0 = no cut (also when the buffer could not be had) */
-	int overflow;   /* more was appended than the cut can show */
+	int overflow;   /* out of memory: the text stops where it is */
 };
 /* Prepares `r` for rows on `f` (not owned) cut to `width`; never fails
  * (without memory rows are written whole).  Release with

@@ -238,14 +238,34 @@ void cli_row_init(struct cli_row *r, FILE *f, int width)
 	r->f = f;
 	if (width <= 0)
 		return;
-	/* A row is never kept beyond what its cut can show: 4 bytes per
-	 * column is the longest UTF-8, and escapes are ASCII. */
 	r->cap = 4 * (size_t)width + 64;
 	r->buf = malloc(r->cap);
 	if (r->buf)
 		r->width = width;       /* else rows go out whole */
 	else
 		r->cap = 0;
+}
+
+/* Makes room for `more` bytes (and the NUL).  Rows grow to the whole
+ * text: zero-width characters mean bytes do not bound columns.  Without
+ * memory the row is marked overflowing and cut where it is. */
+static int row_room(struct cli_row *r, size_t more)
+{
+	size_t need = r->len + more + 1, ncap = r->cap;
+	char *nb;
+
+	if (need <= r->cap)
+		return 0;
+	while (ncap < need && ncap < SIZE_MAX / 2)
+		ncap *= 2;
+	nb = ncap >= need ? realloc(r->buf, ncap) : NULL;
+	if (!nb) {
+		r->overflow = 1;
+		return -1;
+	}
+	r->buf = nb;
+	r->cap = ncap;
+	return 0;
 }
 
 void cli_row_release(struct cli_row *r)
@@ -257,37 +277,49 @@ void cli_row_release(struct cli_row *r)
 
 void cli_row_printf(struct cli_row *r, const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, ap2;
 	int n;
 
 	va_start(ap, fmt);
 	if (!r->width) {
 		vfprintf(r->f, fmt, ap);
-	} else if (!r->overflow) {
-		n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
-		if (n < 0 || (size_t)n >= r->cap - r->len) {
-			r->overflow = 1;
-			r->len = r->cap - 1;
-		} else {
-			r->len += (size_t)n;
-		}
+		va_end(ap);
+		return;
 	}
+	va_copy(ap2, ap);
+	n = r->overflow ? -1 : vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+	if (n >= 0 && (size_t)n >= r->cap - r->len) {
+		/* did not fit: grow and format again */
+		if (row_room(r, (size_t)n) == 0)
+			n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap2);
+		else
+			n = -1;
+	}
+	if (n >= 0 && (size_t)n < r->cap - r->len)
+		r->len += (size_t)n;
+	else
+		r->overflow = 1;
+	va_end(ap2);
 	va_end(ap);
 }
 
 void cli_row_escaped(struct cli_row *r, const char *s)
 {
-	struct sink k = { .buf = r->buf, .cap = r->cap, .len = r->len };
+	struct sink k;
 
 	if (!r->width) {
 		cli_fputs_escaped(r->f, s);
 		return;
 	}
-	if (r->overflow)
+	if (!s)
+		s = "-";
+	/* an escape is at most 4 bytes per input byte ("\xNN") */
+	if (r->overflow || row_room(r, 4 * strlen(s)))
 		return;
-	escape_into(&k, s ? s : "-");
+	k = (struct sink){ .buf = r->buf, .cap = r->cap, .len = r->len };
+	escape_into(&k, s);
 	r->len = k.len;
-	r->overflow = k.overflow;
+	r->overflow |= k.overflow;
 }
 
 void cli_row_end(struct cli_row *r)
