@@ -49,6 +49,9 @@ ls_ms=$(median_ms "$BIN/emt-ls" "$W/many.emt")
 rows=$(($(wc -l <"$W/out") - 16))
 [ "$rows" -eq "$N" ] || { echo "bench_readers: emt-ls listed $rows rows, want $N" >&2; exit 1; }
 json_ms=$(median_ms "$BIN/emt-ls" --json "$W/many.emt")
+# what a terminal of 80 columns gets: narrow rows built and cut by cli_row
+narrow_ms=$(median_ms "$BIN/emt-ls" -W 80 "$W/many.emt")
+regions_ms=$(median_ms "$BIN/emt-ls" --regions -W 80 "$W/many.emt")
 filt_ms=$(median_ms "$BIN/emt-ls" --pid 7000 --min-size 4k --trigger mprotect "$W/many.emt")
 mid=$((N / 2))
 RUNS=$((RUNS * 4))
@@ -58,6 +61,11 @@ exelf_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" --format elf 
 exfile_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o "$W/one.bin" --force)
 [ "$(wc -c <"$W/one.bin")" -eq 4096 ] || { echo "bench_readers: extract -o wrote the wrong size" >&2; exit 1; }
 diff_ms=$(median_ms sh -c "'$BIN/emt-diff' -q '$W/many.emt' $((mid - 1)) $mid; [ \$? -le 1 ]")
+RUNS=$((RUNS / 4))
+# one region's 100 versions into a directory, manifest with file_sha256
+all_ms=$(median_ms sh -c "rm -rf '$W/all' && '$BIN/emt-extract' '$W/many.emt' --all -d '$W/all' --region 500")
+[ "$(ls "$W/all" | wc -l)" -eq 101 ] || { echo "bench_readers: extract --all wrote the wrong files" >&2; exit 1; }
+RUNS=$((RUNS * 4))
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "ok" : "OVER TARGET" }'; }
 mkdir -p "$(dirname "$OUT")"
@@ -66,13 +74,17 @@ mkdir -p "$(dirname "$OUT")"
 	echo "machine: $(uname -srm), $(nproc) cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 	echo "archive: $N captures of 4096 bytes, $((N / 100)) regions, $size bytes on disk (generated in ${gen_ms} ms)"
 	echo "figures: median wall time of $((RUNS / 4)) runs ($RUNS for single captures), page cache warm"
+	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare runs of one load)"
 	echo
 	printf '%-52s %10s ms  (target < 2000 ms: %s)\n' "emt-ls full listing to a file" "$ls_ms" "$(verdict "$ls_ms" 2000)"
 	printf '%-52s %10s ms\n' "emt-ls --json full listing to a file" "$json_ms"
+	printf '%-52s %10s ms\n' "emt-ls -W 80 full listing (narrow rows, cut)" "$narrow_ms"
+	printf '%-52s %10s ms\n' "emt-ls --regions -W 80 (1000 regions)" "$regions_ms"
 	printf '%-52s %10s ms\n' "emt-ls with --pid --min-size --trigger (all match)" "$filt_ms"
 	printf '%-52s %10s ms  (target < 50 ms: %s)\n' "emt-extract --seq $mid (raw)" "$ex_ms" "$(verdict "$ex_ms" 50)"
 	printf '%-52s %10s ms\n' "emt-extract --seq $mid -o FILE (streamed, linked)" "$exfile_ms"
 	printf '%-52s %10s ms\n' "emt-extract --seq $mid --format elf" "$exelf_ms"
 	printf '%-52s %10s ms\n' "emt-diff -q of two consecutive versions" "$diff_ms"
+	printf '%-52s %10s ms\n' "emt-extract --all --region (100 files + manifest)" "$all_ms"
 } >"$OUT"
 cat "$OUT"
