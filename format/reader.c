@@ -25,6 +25,17 @@
 #include "internal.h"
 
 #define CHAIN_MAX (EMT_DELTA_DEPTH_MAX + 1)
+/* Decoded chunk cache: 64 slots of at most 256 KiB (16 MiB at most). */
+#define DCACHE_SLOTS 64
+#define DCACHE_CHUNK_MAX (256u << 10)
+
+struct dcache {
+	int64_t id;             /* 0 = empty */
+	uint32_t size;
+	uint8_t depth;
+	uint8_t *buf;
+	size_t cap;
+};
 
 struct emt_reader {
 	sqlite3 *db;
@@ -43,6 +54,7 @@ struct emt_reader {
 	uint8_t *lvl[CHAIN_MAX];        /* decode buffers per delta level */
 	size_t lvl_cap[CHAIN_MAX];
 	uint8_t *chunkbuf;              /* one chunk, for the fd path */
+	struct dcache dc[DCACHE_SLOTS]; /* see dcache_find */
 	sqlite3_stmt *st_cap, *st_cc, *st_chunk, *st_chain, *st_meta,
 		*st_regs, *st_gaps, *st_region;
 };
@@ -151,6 +163,8 @@ void emt_reader_close(struct emt_reader *r)
 	for (size_t i = 0; i < CHAIN_MAX; i++)
 		free(r->lvl[i]);
 	free(r->chunkbuf);
+	for (size_t i = 0; i < DCACHE_SLOTS; i++)
+		free(r->dc[i].buf);
 	free(r->meta_val);
 	free(r->region_path);
 	free(r);
@@ -985,6 +999,39 @@ static int zdecode(struct emt_reader *r, int64_t id, const void *src, size_t src
 	return 0;
 }
 
+/* Chunks decoded and verified lately, by id: versions of a region are
+ * delta chains over the same bases, and without this every capture's
+ * read decodes its whole chain again (up to 17 frames per chunk).  The
+ * reader's file cannot change under it (immutable, or a private copy),
+ * so a verified chunk stays verified. */
+static struct dcache *dcache_find(struct emt_reader *r, int64_t id)
+{
+	struct dcache *d = &r->dc[(uint64_t)id % DCACHE_SLOTS];
+
+	return id > 0 && d->id == id ? d : NULL;
+}
+
+static void dcache_put(struct emt_reader *r, int64_t id, uint8_t depth, const uint8_t *p,
+		       size_t n)
+{
+	struct dcache *d = &r->dc[(uint64_t)id % DCACHE_SLOTS];
+
+	if (id <= 0 || n > DCACHE_CHUNK_MAX)
+		return;
+	if (d->cap < n) {
+		uint8_t *nb = realloc(d->buf, n);
+
+		if (!nb)
+			return;         /* a cache: doing without is fine */
+		d->buf = nb;
+		d->cap = n;
+	}
+	memcpy(d->buf, p, n);
+	d->id = id;
+	d->size = (uint32_t)n;
+	d->depth = depth;
+}
+
 /* Decodes chunk `id` (expected `size` bytes) into `out`, resolving its
  * delta chain root first.  Verifies every chunk of the chain against
  * its hash. */
@@ -992,16 +1039,28 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 {
 	int64_t chain[CHAIN_MAX];
 	uint64_t sizes[CHAIN_MAX];
+	uint8_t depths[CHAIN_MAX];
 	size_t n = 0;
 	int64_t cur = id;
 	int64_t want_depth = -1;
+	struct dcache *hit = NULL;
 	int err = 0;
 
 	/* Walk to the root: depth must fall by exactly one per step, which
-	 * also rules out cycles. */
+	 * also rules out cycles.  A chunk already decoded and verified ends
+	 * the walk early: its bytes are the prefix of the level above. */
 	for (;;) {
 		int rc;
 
+		hit = dcache_find(r, cur);
+		if (hit) {
+			if (want_depth >= 0 && hit->depth != want_depth) {
+				emt_fmt(r->err, sizeof(r->err),
+					"stored chunk %" PRId64 ": bad encoding, depth or size", cur);
+				return -EBADMSG;
+			}
+			break;
+		}
 		if (n == CHAIN_MAX) {
 			emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": delta chain too long", id);
 			return -EBADMSG;
@@ -1034,20 +1093,28 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 		}
 		chain[n] = cur;
 		sizes[n] = (uint64_t)csize;
+		depths[n] = (uint8_t)depth;
 		n++;
 		if (plain)
 			break;
 		want_depth = depth - 1;
 		cur = base;
 	}
-	if (sizes[0] != size) {
+	uint64_t top = n ? sizes[0] : hit->size;
+
+	if (top != size) {
 		emt_fmt(r->err, sizeof(r->err), "stored chunk %" PRId64 ": size %" PRIu64 ", expected %" PRIu64,
-			id, sizes[0], size);
+			id, top, size);
 		return -EBADMSG;
 	}
-	/* Decode root first; level k's output is level k-1's prefix. */
-	const uint8_t *prefix = NULL;
-	size_t nprefix = 0;
+	if (!n) {
+		memcpy(out, hit->buf, (size_t)size);
+		return 0;
+	}
+	/* Decode root (or the cached base) first; level k's output is level
+	 * k-1's prefix. */
+	const uint8_t *prefix = hit ? hit->buf : NULL;
+	size_t nprefix = hit ? hit->size : 0;
 
 	for (size_t k = n; k-- > 0;) {
 		uint8_t *dst = k == 0 ? out : lvl_buf(r, k, sizes[k]);
@@ -1085,6 +1152,7 @@ static int chunk_decode(struct emt_reader *r, int64_t id, uint64_t size, uint8_t
 				memset(out, 0, size);
 			return err;
 		}
+		dcache_put(r, chain[k], depths[k], dst, (size_t)sizes[k]);
 		prefix = dst;
 		nprefix = sizes[k];
 	}

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,11 +105,28 @@ void emt_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* SHA-256 fetched from the provider once: EVP_sha256() makes OpenSSL 3
+ * look the algorithm up again (under locks) on every digest, which cost
+ * more than hashing a ledger line or a small chunk. */
+static EVP_MD *sha_md;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void sha_fetch(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+	pthread_once(&sha_once, sha_fetch);
+	return sha_md ? sha_md : EVP_sha256();
+}
+
 struct emt_sha *emt_sha_new(void)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+	if (ctx && EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1) {
 		EVP_MD_CTX_free(ctx);
 		ctx = NULL;
 	}
@@ -126,7 +144,7 @@ void emt_sha_final(struct emt_sha *s, uint8_t out[EMT_SHA256_LEN])
 
 	EVP_DigestFinal_ex((EVP_MD_CTX *)s, out, &len);
 	/* Ready for reuse: callers hash many chunks with one context. */
-	EVP_DigestInit_ex((EVP_MD_CTX *)s, EVP_sha256(), NULL);
+	EVP_DigestInit_ex((EVP_MD_CTX *)s, sha256_md(), NULL);
 }
 
 void emt_sha_free(struct emt_sha *s)
@@ -139,7 +157,7 @@ void emt_sha256(const void *data, size_t len, uint8_t out[EMT_SHA256_LEN])
 	unsigned int olen = EMT_SHA256_LEN;
 
 	/* One-shot EVP_Digest avoids a context allocation per call. */
-	if (EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(data, len, out, &olen, sha256_md(), NULL) != 1)
 		memset(out, 0, EMT_SHA256_LEN);
 }
 
@@ -170,7 +188,7 @@ void emt_ledger_step(const uint8_t prev[EMT_SHA256_LEN], const char *text,
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int olen = EMT_SHA256_LEN;
 
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+	if (!ctx || EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1) {
 		memset(next, 0, EMT_SHA256_LEN);
 		EVP_MD_CTX_free(ctx);
 		return;
