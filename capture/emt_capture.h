@@ -83,9 +83,24 @@ void emt_capture_stats(struct emt_capture_handle *c, struct emt_capture_stats *s
 /* Exit status (wait(2) status) of a launched command, -1 if unknown. */
 int emt_capture_target_status(struct emt_capture_handle *c);
 
-/* Detaches from targets (restoring anything the engine changed), seals the
- * archive and frees the handle.  Returns 0 or -errno; *errmsg as above. */
+/* Ends the capture: detaches from targets (restoring anything the engine
+ * changed; a launched command that is still running is killed with its
+ * whole tree), writes everything still queued and records why it ended
+ * (meta stop_reason).  Statistics are final afterwards.  Idempotent;
+ * emt_capture_close calls it.  Returns 0 or -errno (message in
+ * emt_capture_errmsg). */
+int emt_capture_stop(struct emt_capture_handle *c);
+
+/* Stops (emt_capture_stop), seals the archive and frees the handle.  A
+ * capture whose start failed before anything was captured leaves no
+ * archive.  Returns 0 or -errno; *errmsg as above. */
 int emt_capture_close(struct emt_capture_handle *c, char **errmsg);
+
+/* emt_capture_close that also copies the archive's seal digest (meta
+ * seal_sha256, SPEC.md section 10) to `seal` on success, for recording
+ * out of band.  `seal` may be NULL. */
+int emt_capture_close_seal(struct emt_capture_handle *c, char **errmsg,
+			   uint8_t seal[32]);
 
 const char *emt_capture_errmsg(const struct emt_capture_handle *c);
 

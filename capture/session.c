@@ -24,7 +24,11 @@ struct emt_capture_handle {
 	struct emt_session s;           /* first: engines get &c->s */
 	const struct emt_engine_ops *ops;
 	int started;
-	int stopped;
+	int stopped;            /* poll returned <= 0 */
+	int start_failed;
+	int engine_stopped;     /* ops->stop ran */
+	int stop_err;
+	int failed;             /* poll or stop returned an error */
 };
 
 int emt_session_fail(struct emt_session *s, int err, const char *fmt, ...)
@@ -214,7 +218,11 @@ int emt_capture_start(struct emt_capture_handle *c)
 		return emt_session_fail(&c->s, -EALREADY, "capture already started");
 	c->started = 1;
 	c->s.start_ns = boottime_ns();
-	return c->ops->start(&c->s);
+	int err = c->ops->start(&c->s);
+
+	if (err < 0)
+		c->start_failed = 1;
+	return err;
 }
 
 int emt_capture_poll(struct emt_capture_handle *c, int timeout_ms)
@@ -234,7 +242,39 @@ int emt_capture_poll(struct emt_capture_handle *c, int timeout_ms)
 		ret = err;
 	if (ret <= 0)
 		c->stopped = 1;
+	if (ret < 0)
+		c->failed = 1;
 	return ret;
+}
+
+int emt_capture_stop(struct emt_capture_handle *c)
+{
+	struct emt_session *s = &c->s;
+
+	if (!c->started || c->engine_stopped)
+		return c->stop_err;
+	c->engine_stopped = 1;
+	c->stopped = 1;
+	if (c->ops->stop)
+		c->stop_err = c->ops->stop(s);
+	if (c->stop_err < 0)
+		c->failed = 1;
+	/* Why the capture ended, for the analyst (SPEC.md meta). */
+	if (s->sink && !c->start_failed) {
+		char why[600];
+
+		if (c->failed)
+			snprintf(why, sizeof(why), "error: %s", s->errmsg);
+		else if (s->opts.duration_ms && s->stop &&
+			 boottime_ns() - s->start_ns >= (uint64_t)s->opts.duration_ms * 1000000ull)
+			snprintf(why, sizeof(why), "duration");
+		else if (s->stop)
+			snprintf(why, sizeof(why), "stopped");
+		else
+			snprintf(why, sizeof(why), "targets exited");
+		emt_writer_set_meta(sink_writer(s->sink), "stop_reason", why);
+	}
+	return c->stop_err;
 }
 
 void emt_capture_request_stop(struct emt_capture_handle *c)
@@ -267,24 +307,39 @@ int emt_capture_target_status(struct emt_capture_handle *c)
 	return c->s.root_status;
 }
 
-int emt_capture_close(struct emt_capture_handle *c, char **errmsg)
+int emt_capture_close_seal(struct emt_capture_handle *c, char **errmsg,
+			   uint8_t seal[EMT_SHA256_LEN])
 {
-	int ret = 0, err;
+	int ret = 0, err, discard;
+	struct emt_writer_stats ws;
 
 	if (errmsg)
 		*errmsg = NULL;
 	if (!c)
 		return 0;
-	if (c->ops->stop && c->started) {
-		err = c->ops->stop(&c->s);
-		if (err < 0 && !ret)
-			ret = err;
-	}
+	err = emt_capture_stop(c);
+	if (err < 0)
+		ret = err;
 	if (errmsg && ret)
 		*errmsg = strdup(c->s.errmsg);
 	if (c->ops->free)
 		c->ops->free(&c->s);
-	err = sink_close(c->s.sink);
+	/* A capture that never started holds nothing: leave no archive that
+	 * would look like a clean, empty capture. */
+	memset(&ws, 0, sizeof(ws));
+	if (c->s.sink)
+		emt_writer_stats(sink_writer(c->s.sink), &ws);
+	discard = (!c->started || c->start_failed) && ws.captures == 0;
+	err = sink_close_seal(c->s.sink, seal, discard);
+	if (discard && c->s.sink) {
+		char p[4096];
+
+		unlink(c->s.opts.output);
+		snprintf(p, sizeof(p), "%s-wal", c->s.opts.output);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s-shm", c->s.opts.output);
+		unlink(p);
+	}
 	if (err < 0 && !ret) {
 		ret = err;
 		if (errmsg)
@@ -292,6 +347,11 @@ int emt_capture_close(struct emt_capture_handle *c, char **errmsg)
 	}
 	free(c);
 	return ret;
+}
+
+int emt_capture_close(struct emt_capture_handle *c, char **errmsg)
+{
+	return emt_capture_close_seal(c, errmsg, NULL);
 }
 
 const char *emt_capture_errmsg(const struct emt_capture_handle *c)

@@ -92,12 +92,22 @@ static void proc_free(struct sink_proc *p)
 
 int sink_close(struct emt_sink *k)
 {
+	return sink_close_seal(k, NULL, 0);
+}
+
+int sink_close_seal(struct emt_sink *k, uint8_t seal[EMT_SHA256_LEN], int discard)
+{
 	char *msg = NULL;
-	int err;
+	int err = 0;
 
 	if (!k)
 		return 0;
-	err = emt_writer_close(k->w, &msg);
+	if (discard) {
+		emt_writer_abandon(k->w);
+		k->w = NULL;
+	} else {
+		err = emt_writer_close_seal(k->w, seal, &msg);
+	}
 	if (err)
 		emt_session_fail(k->s, err, "cannot seal '%s': %s",
 				 k->s->opts.output, msg ? msg : strerror(-err));

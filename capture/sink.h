@@ -36,6 +36,10 @@ struct emt_sink *sink_open(struct emt_session *s,
 			   const struct emt_writer_opts *wo);
 /* Seals the archive (emt_writer_close) and frees the sink. */
 int sink_close(struct emt_sink *k);
+/* Same, copying the seal digest to `seal` (may be NULL) on success; with
+ * `discard`, abandons the archive instead of sealing it (the caller then
+ * removes the file: see emt_capture_close). */
+int sink_close_seal(struct emt_sink *k, uint8_t seal[EMT_SHA256_LEN], int discard);
 struct emt_writer *sink_writer(struct emt_sink *k);
 
 /* A process became followed (launch, attach, fork/clone of a followed

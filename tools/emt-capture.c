@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 
 	int show = !quiet && isatty(STDERR_FILENO);
-	int rc = CLI_EXIT_OK, err = emt_capture_start(c);
+	int rc = CLI_EXIT_OK, err = emt_capture_start(c), started = err >= 0;
 	if (err < 0) {
 		cli_error("%s", emt_capture_errmsg(c));
 		rc = CLI_EXIT_FAIL;
@@ -276,10 +276,17 @@ int main(int argc, char **argv)
 			rc = CLI_EXIT_FAIL;
 		}
 	}
+	/* Everything queued is written before the summary counts it. */
+	err = emt_capture_stop(c);
+	if (err < 0 && rc == CLI_EXIT_OK) {
+		cli_error("%s", emt_capture_errmsg(c));
+		rc = CLI_EXIT_FAIL;
+	}
 	int status = emt_capture_target_status(c);
-	if (!quiet)
+	if (!quiet && started)
 		progress(c, 1);
-	err = emt_capture_close(c, &msg);
+	uint8_t seal[32];
+	err = emt_capture_close_seal(c, &msg, seal);
 	g_cap = NULL;
 	if (err < 0) {
 		cli_error("%s", msg ? msg : strerror(-err));
@@ -294,8 +301,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: '%s' killed by signal %d (%s)\n", cli_prog(),
 				o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
 	}
-	if (!quiet && rc == CLI_EXIT_OK)
-		fprintf(stderr, "%s: archive '%s' sealed\n", cli_prog(), o.output);
+	if (!quiet && rc == CLI_EXIT_OK) {
+		char hex[65];
+
+		emt_hex(seal, sizeof(seal), hex);
+		/* Written down elsewhere, the digest proves later that the
+		 * archive is the one sealed here (emt-verify recomputes it). */
+		fprintf(stderr, "%s: archive '%s' sealed, seal sha256 %s\n", cli_prog(),
+			o.output, hex);
+	} else if (!started) {
+		fprintf(stderr, "%s: nothing captured, no archive written\n", cli_prog());
+	}
 	free(opts_text);
 	return rc;
 }

@@ -28,6 +28,36 @@ check "bad --ringbuf-size is a usage error (2)" [ $rc -eq 2 ]
 check "unknown option is a usage error (2)" [ $rc -eq 2 ]
 
 if ! need_root; then skip "capture bpf" "needs root (BPF, process_vm_readv)"; exit 0; fi
+
+# ---------------------------------------------------------------- privileges
+# Without the privileges or the kernel support it needs, emt-capture says
+# what is missing, exits 1 and leaves no archive.
+if command -v setpriv >/dev/null; then
+	setpriv --reuid 65534 --regid 65534 --clear-groups "$CAP" -o "$T/np.emt" -- /bin/true >"$T/np" 2>&1; rc=$?
+	if [ $rc -eq 1 ] && grep -q "^emt-capture: missing CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_KILL: " "$T/np" && [ ! -e "$T/np.emt" ]; then
+		pass "not root: names the missing capabilities, exit 1, no archive"
+	else fail "not root" "rc=$rc $(cat "$T/np")"; fi
+fi
+if command -v capsh >/dev/null; then
+	capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c "'$CAP' -o '$T/nb.emt' -- /bin/true" >"$T/nb" 2>&1; rc=$?
+	if [ $rc -eq 1 ] && grep -q "^emt-capture: missing CAP_BPF, CAP_PERFMON: " "$T/nb" && [ ! -e "$T/nb.emt" ]; then
+		pass "root without CAP_BPF/CAP_PERFMON: names them, exit 1, no archive"
+	else fail "root without CAP_BPF" "rc=$rc $(cat "$T/nb")"; fi
+fi
+if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
+	unshare -m sh -c "mount -t tmpfs none /sys/kernel/btf && '$CAP' -o '$T/nbtf.emt' -- /bin/true" >"$T/nbtf" 2>&1; rc=$?
+	if [ $rc -eq 1 ] && grep -q "kernel BTF '/sys/kernel/btf/vmlinux' missing" "$T/nbtf" && [ ! -e "$T/nbtf.emt" ]; then
+		pass "no kernel BTF: clear error, exit 1, no archive"
+	else fail "no kernel BTF" "rc=$rc $(cat "$T/nbtf")"; fi
+fi
+# The summary is printed once everything queued is in the archive.
+if [ -x "$FIX/fx_poly" ]; then
+	"$CAP" -o "$T/sum.emt" -- "$FIX/fx_poly" --versions 3000 >/dev/null 2>"$T/sum.err"
+	n=$(sed -n 's/.*  captures \([0-9]*\)  .*/\1/p' "$T/sum.err")
+	if [ "$n" = 3000 ] && grep -q "^emt-capture: archive '.*sum.emt' sealed, seal sha256 [0-9a-f]\{64\}$" "$T/sum.err"; then
+		pass "exit summary counts all 3000 captures and gives the seal digest"
+	else fail "exit summary" "captures=${n:-?} $(tail -n 3 "$T/sum.err")"; fi
+fi
 if [ ! -r /sys/kernel/btf/vmlinux ]; then skip "capture bpf" "no kernel BTF"; exit 0; fi
 if ! "$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/probe" 2>&1; then
 	skip "capture bpf" "emt-capture cannot run here: $(head -c 200 "$T/probe")"
