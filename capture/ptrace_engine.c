@@ -36,10 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/ptrace.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -100,6 +102,7 @@ struct pt_proc {
 	int      exited;
 	int      unmap_traced;  /* the munmap/mremap filter was added */
 	int      exit_seen;     /* shared views captured at exit */
+	int      stop_sent;     /* stop(): SIGSTOP sent for the keeper */
 	struct pt_proc *next;
 };
 
@@ -1726,11 +1729,17 @@ static int launch(struct emt_session *s)
 }
 
 /* Waits until every known task is held (stopping mode).  Other stops are
- * handled (and held) on the way. */
-static int wait_all_held(struct emt_session *s, int ms)
+ * handled (and held) on the way.  With `blocked_ok`, it also returns 1
+ * once every task not held has been seen blocked in the kernel (state D,
+ * e.g. a vfork parent whose child we hold) at two looks 20 ms apart:
+ * those stop when they leave the kernel and are detached then (pt_stop).
+ * Returns 0, 1 or -ETIMEDOUT after `ms`. */
+static int wait_all_held(struct emt_session *s, int ms, int blocked_ok)
 {
 	struct pt_engine *e = E(s);
-	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t start = now_ns(), deadline = start + (uint64_t)ms * 1000000ull;
+	uint64_t next_look = start + 20000000ull;
+	int blocked_looks = 0;
 
 	for (;;) {
 		int all = 1;
@@ -1752,8 +1761,22 @@ static int wait_all_held(struct emt_session *s, int ms)
 		}
 		if (w == -ECHILD)
 			return 0;
-		if (now_ns() > deadline)
+		uint64_t now = now_ns();
+		if (now > deadline)
 			return -ETIMEDOUT;
+		if (blocked_ok && now >= next_look) {
+			int blocked = 1;
+			for (int b = 0; b < PT_BUCKETS && blocked; b++)
+				for (struct pt_task *t = e->tasks[b]; t; t = t->next)
+					if (!t->held && proc_read_state(t->tid) != 'D') {
+						blocked = 0;
+						break;
+					}
+			blocked_looks = blocked ? blocked_looks + 1 : 0;
+			if (blocked_looks >= 2)
+				return 1;
+			next_look = now + 20000000ull;
+		}
 		writeq_kick(e->q);
 		wait_sigchld(1000000ull);
 	}
@@ -1833,7 +1856,7 @@ static int attach(struct emt_session *s)
 		}
 		free(tids);
 	} while (changed);
-	err = wait_all_held(s, 5000);
+	err = wait_all_held(s, 5000, 0);
 	if (err < 0)
 		return emt_session_fail(s, err, "pid %d: threads did not stop", (int)pid);
 	/* Existing code is captured as the baseline; RWX ranges are then
@@ -1969,104 +1992,138 @@ next_bucket:
 	return ret;
 }
 
-/* The keeper: seizes every thread of pids[] once they are detached and
- * group-stopped, continues them, and then resumes every stop unchanged
- * until no tracee is left.  Runs in a child of the tracer; never returns. */
-static void __attribute__((noreturn)) keeper_main(const pid_t *pids, size_t n,
-						   int go)
+/* The keeper: a pass-through tracer for a launched target after the stop.
+ * emt-capture writes the pid of each process to `go` once it has sent it
+ * SIGSTOP and detached all its threads, and closes `go` when done.  For
+ * each, the keeper waits until every thread is in the group stop (or
+ * gone), so that nothing runs untraced between the detach and the seize
+ * (an untraced memory syscall would fail with ENOSYS), seizes them
+ * (PTRACE_O_EXITKILL: killing the keeper kills the target rather than
+ * leaving it with a filter that breaks its memory syscalls) and
+ * continues them.  Then every stop is resumed unchanged until no tracee
+ * is left.  The SIGSTOPs that emt-capture (`boss`) sent are dropped when
+ * a thread dequeues one only after the seize (else it would be delivered
+ * again and park the target in a group stop nobody ends).  Runs in a
+ * child of the tracer; never returns. */
+/* The keeper's resume of one stop of tracee w. */
+static void keeper_resume(pid_t w, int st, pid_t boss)
+{
+	int sig = WSTOPSIG(st), ev = st >> 16;
+
+	if (!WIFSTOPPED(st))
+		return;
+	if (ev == PTRACE_EVENT_STOP) {
+		/* A group stop stays one until SIGCONT; a new child's first
+		 * stop or an interrupt just resumes. */
+		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+			ptrace(PTRACE_LISTEN, w, 0, 0);
+		else
+			ptrace(PTRACE_CONT, w, 0, 0);
+		return;
+	}
+	if (ev)
+		sig = 0;
+	if (sig == SIGSTOP) {
+		siginfo_t si;
+		if (ptrace(PTRACE_GETSIGINFO, w, 0, &si) == 0 &&
+		    si.si_code == SI_USER && si.si_pid == boss)
+			sig = 0;
+	}
+	ptrace(PTRACE_CONT, w, 0, sig);
+}
+
+static void __attribute__((noreturn)) keeper_main(int go, pid_t boss)
 {
 	const long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK |
-			  PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
-	sigset_t none;
-	char c;
-	int st;
+			  PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+			  PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+	struct { pid_t pid; int looks; } pend[64];
+	size_t npend = 0;
+	int open = 1, st, sfd;
+	sigset_t chld;
 
 	setsid();
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (read(go, &c, 1) != 1)
-		_exit(1);
-	close(go);
-	for (size_t i = 0; i < n; i++) {
-		/* Every thread in the group stop (or gone) first: from then on
-		 * nothing runs between the detach and our seize. */
-		for (int tries = 0; tries < 400; tries++) {
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	/* Tracee stops (SIGCHLD) and handed-over pids wake one poll(). */
+	sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	fcntl(go, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		while (open && npend < sizeof(pend) / sizeof(pend[0])) {
+			pid_t pid;
+			ssize_t n = read(go, &pid, sizeof(pid));
+			if (n == (ssize_t)sizeof(pid)) {
+				pend[npend].pid = pid;
+				pend[npend].looks = 0;
+				npend++;
+				continue;
+			}
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				open = 0;
+				close(go);
+			}
+			break;
+		}
+		for (size_t i = 0; i < npend;) {
 			pid_t *tids;
 			size_t nt, stopped = 0;
-			if (proc_list_tasks(pids[i], &tids, &nt) < 0)
-				break;
-			for (size_t j = 0; j < nt; j++) {
-				int state = proc_read_state(tids[j]);
-				if (state < 0 || state == 'T' || state == 't' ||
-				    state == 'Z' || state == 'X')
-					stopped++;
+			if (proc_list_tasks(pend[i].pid, &tids, &nt) == 0) {
+				for (size_t j = 0; j < nt; j++) {
+					int state = proc_read_state(tids[j]);
+					if (state < 0 || state == 'T' || state == 't' ||
+					    state == 'Z' || state == 'X')
+						stopped++;
+				}
+				/* Bounded: a thread that never stops (blocked in
+				 * the kernel) is seized running after 2 s. */
+				if (stopped < nt && ++pend[i].looks < 400) {
+					free(tids);
+					i++;
+					continue;
+				}
+				for (size_t j = 0; j < nt; j++)
+					ptrace(PTRACE_SEIZE, tids[j], 0, opts);
+				free(tids);
+				kill(pend[i].pid, SIGCONT);
 			}
-			free(tids);
-			if (stopped == nt)
-				break;
-			usleep(5000);
+			pend[i] = pend[--npend];
 		}
-		pid_t *tids;
-		size_t nt;
-		if (proc_list_tasks(pids[i], &tids, &nt) == 0) {
-			for (size_t j = 0; j < nt; j++)
-				ptrace(PTRACE_SEIZE, tids[j], 0, opts);
-			free(tids);
-		}
-		kill(pids[i], SIGCONT);
-	}
-	for (;;) {
-		pid_t w = waitpid(-1, &st, __WALL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			_exit(0);       /* ECHILD: every tracee is gone */
-		}
-		if (!WIFSTOPPED(st))
-			continue;
-		int sig = WSTOPSIG(st), ev = st >> 16;
-		if (ev == PTRACE_EVENT_STOP) {
-			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-				ptrace(PTRACE_LISTEN, w, 0, 0);
-			else
-				ptrace(PTRACE_CONT, w, 0, 0);
+		pid_t w;
+		while ((w = waitpid(-1, &st, __WALL | WNOHANG)) > 0)
+			keeper_resume(w, st, boss);
+		if (!open && !npend) {
+			if (w < 0 && errno == ECHILD)
+				_exit(0);       /* every tracee is gone */
+			/* Only tracees to serve: sleep in waitpid. */
+			if ((w = waitpid(-1, &st, __WALL)) > 0)
+				keeper_resume(w, st, boss);
 			continue;
 		}
-		if (ev || sig == SIGTRAP)
-			sig = 0;
-		ptrace(PTRACE_CONT, w, 0, sig);
+		struct pollfd pf[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = open ? go : -1, .events = POLLIN },
+		};
+		poll(pf, 2, npend ? 5 : -1);
+		struct signalfd_siginfo ssi;
+		while (read(sfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi))
+			;
 	}
 }
 
-/* Forks the keeper for the live processes and group-stops them (the stop
- * takes effect when they are detached).  Returns its pid (> 0) with *go
- * the pipe end that releases it, or 0 if none could be started. */
+/* Forks the keeper.  Returns its pid (> 0) with *go the pipe end to
+ * hand processes over (keeper_main), or 0 if none could be started. */
 static pid_t start_keeper(struct emt_session *s, int *go)
 {
-	struct pt_engine *e = E(s);
-	pid_t *pids = NULL;
-	size_t n = 0;
 	int fds[2];
+	pid_t boss = getpid();
 
-	for (int b = 0; b < PT_BUCKETS; b++)
-		for (struct pt_proc *p = e->procs[b]; p; p = p->next) {
-			if (p->exited)
-				continue;
-			pid_t *nv = realloc(pids, (n + 1) * sizeof(*nv));
-			if (!nv) {
-				free(pids);
-				return 0;
-			}
-			pids = nv;
-			pids[n++] = p->pid;
-		}
-	if (!n || pipe2(fds, O_CLOEXEC) < 0) {
-		free(pids);
+	(void)s;
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return 0;
-	}
 	pid_t k = fork();
 	if (k == 0) {
 		close(fds[1]);
@@ -2074,20 +2131,70 @@ static pid_t start_keeper(struct emt_session *s, int *go)
 		for (int fd = 3; fd < 1024; fd++)
 			if (fd != fds[0])
 				close(fd);
-		keeper_main(pids, n, fds[0]);
+		keeper_main(fds[0], boss);
 	}
 	close(fds[0]);
 	if (k < 0) {
 		close(fds[1]);
-		free(pids);
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		kill(pids[i], SIGSTOP);
-	free(pids);
 	*go = fds[1];
 	return k;
 }
+
+/* Detaches every held thread.  With a keeper (go >= 0), each process
+ * first gets SIGSTOP (it group-stops as soon as its threads are detached,
+ * until the keeper seizes it) and is handed over once none of its
+ * threads is ours any more. */
+static void detach_held(struct emt_session *s, int go)
+{
+	struct pt_engine *e = E(s);
+
+	for (int b = 0; b < PT_BUCKETS; b++) {
+		for (struct pt_task **pp = &e->tasks[b]; *pp;) {
+			struct pt_task *t = *pp;
+			if (!t->held) {
+				pp = &t->next;
+				continue;
+			}
+			struct pt_proc *p = t->proc;
+			if (go >= 0 && p && !p->stop_sent) {
+				kill(p->pid, SIGSTOP);
+				p->stop_sent = 1;
+			}
+			int sig = t->held_sig;
+			if (t->npend && !sig)
+				sig = t->pend_sigs[--t->npend];
+			while (t->npend)
+				syscall(SYS_tgkill, p->pid, t->tid, t->pend_sigs[--t->npend]);
+			ptrace(PTRACE_DETACH, t->tid, 0, sig);
+			*pp = t->next;
+			free(t);
+			e->ntasks--;
+		}
+	}
+	if (go < 0)
+		return;
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_proc *p = e->procs[b]; p; p = p->next) {
+			if (!p->stop_sent || p->stop_sent == 2)
+				continue;
+			int ours = 0;
+			for (int c = 0; c < PT_BUCKETS && !ours; c++)
+				for (struct pt_task *t = e->tasks[c]; t; t = t->next)
+					if (t->proc == p) {
+						ours = 1;
+						break;
+					}
+			if (ours)
+				continue;
+			p->stop_sent = 2;
+			if (write(go, &p->pid, sizeof(p->pid)) != (ssize_t)sizeof(p->pid))
+				kill(p->pid, SIGCONT);  /* no keeper: at least not stopped */
+		}
+}
+
+#define PT_LATE_DETACH_MS 10000
 
 static int pt_stop(struct emt_session *s)
 {
@@ -2098,8 +2205,9 @@ static int pt_stop(struct emt_session *s)
 		return 0;
 	e->stopped_done = 1;
 	if (e->failed && e->launched) {
-		/* A launched target must not run on uncaptured: the whole
-		 * followed tree goes. */
+		/* A launched target does not run on uncaptured after a
+		 * failure (emt-capture(1), PTRACE MODE): the whole followed
+		 * tree goes, as in bpf mode. */
 		for (int b = 0; b < PT_BUCKETS; b++)
 			for (struct pt_proc *p = e->procs[b]; p; p = p->next)
 				if (!p->exited)
@@ -2111,9 +2219,10 @@ static int pt_stop(struct emt_session *s)
 			if (!t->held && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 &&
 			    errno == ESRCH)
 				t->held = 1;  /* dying: its exit will come */
-	err = wait_all_held(s, 5000);
-	if (err < 0 && !ret)
-		ret = emt_session_fail(s, err, "threads did not stop for detach");
+	/* Threads blocked in the kernel (a vfork parent waiting for a child
+	 * we hold) cannot stop before the others are let go: detach what is
+	 * held, then wait for the rest. */
+	int waited = wait_all_held(s, 5000, 1);
 	err = restore_all(s);
 	if (err < 0 && !ret)
 		ret = err;
@@ -2124,24 +2233,32 @@ static int pt_stop(struct emt_session *s)
 	pid_t keeper = 0;
 	if (e->use_seccomp && e->ntasks && !e->failed)
 		keeper = start_keeper(s, &go);
-	for (int b = 0; b < PT_BUCKETS; b++) {
-		while (e->tasks[b]) {
-			struct pt_task *t = e->tasks[b];
-			int sig = t->held_sig;
-			if (t->npend && !sig)
-				sig = t->pend_sigs[--t->npend];
-			while (t->npend)
-				syscall(SYS_tgkill, t->proc->pid, t->tid,
-					t->pend_sigs[--t->npend]);
-			ptrace(PTRACE_DETACH, t->tid, 0, sig);
-			task_remove(e, t->tid);
+	detach_held(s, go);
+	uint64_t late_deadline = now_ns() + PT_LATE_DETACH_MS * 1000000ull;
+	while (e->ntasks && waited != 0 && now_ns() < late_deadline) {
+		int st;
+		pid_t w = next_status(e, &st);
+		if (w == -ECHILD)
+			break;
+		if (w > 0) {
+			err = handle(s, w, st);
+			if (err < 0 && !ret)
+				ret = err;
+			/* Its image may have had no held thread to restore it. */
+			err = restore_all(s);
+			if (err < 0 && !ret)
+				ret = err;
+			detach_held(s, go);
+			continue;
 		}
+		wait_sigchld(1000000ull);
 	}
+	if (e->ntasks && !ret)
+		ret = emt_session_fail(s, -ETIMEDOUT,
+			"%zu threads did not stop for detach (blocked in the kernel)",
+			e->ntasks);
 	if (keeper > 0) {
-		/* Detached: the keeper may seize them now. */
-		if (write(go, "g", 1) != 1)
-			kill(keeper, SIGKILL);
-		close(go);
+		close(go);      /* every process handed over */
 		emt_writer_set_meta(sink_writer(s->sink), "ptrace_detach",
 			"launched target handed to a pass-through tracer (its seccomp "
 			"filter stays installed)");

@@ -121,6 +121,13 @@ selfmod_run() {
 selfmod_run selfmod --rounds 4
 selfmod_run selfmod-threads --rounds 4 --threads 4
 
+# One thread writes the region another executes: every handshaken version
+# is captured, and the unsynchronised phase (writer patching while the
+# executor runs) ends: neither deadlock nor livelock.
+TO_ALL=$TO TO=${EMT_SELFMOD_TIMEOUT:-60}
+same_as_untraced rwx-race fx_rwx_race --versions 20 --race-ms 500 && recall_regs rwx-race
+TO=$TO_ALL
+
 # Genuine faults: the handler must see the same si_code and, relative to
 # its own mappings, the same kind of address (masked compare above); and
 # the RWX code run between the faults is still captured.
@@ -182,6 +189,89 @@ if [ "$nf" -ge 5 ]; then
 else
 	fail "attach: W->X versions during the capture found" "$nf"
 fi
+
+# ---------------------------------------------------------------- stop in a vfork
+# SIGTERM while the main thread of the target sits in vfork(2) (its child
+# sleeps 3 s before exec): the parent cannot stop before the child we
+# hold is let go.  The stop must neither fail ("threads did not stop")
+# nor leave the parent traced (PTRACE_O_EXITKILL would kill the target
+# when emt-capture exits): emt-capture exits 0 once the child has
+# exec'd, and the target ends normally.
+"$BIN/emt-capture" -q --mode ptrace -o "$T/vf.emt" -- "$FIX/fx_vfork_rwx" --child-ms 3000 \
+	>"$T/vf.out" 2>"$T/vf.err" &
+cap=$!
+i=0
+while ! grep -q 'in vfork' "$T/vf.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+sleep 0.5
+vpid=$(sed -n 's/^EMT-TRUTH pid=\([0-9]*\) .*/\1/p' "$T/vf.out" | head -n 1)
+t0=$(date +%s%N)
+kill -TERM "$cap"
+( sleep 30; kill -KILL "$cap" 2>/dev/null ) &
+guard=$!
+wait "$cap"
+crc=$?
+lat=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
+if [ "$crc" -eq 0 ] && [ "$lat" -lt 10000 ]; then
+	pass "stop in vfork: emt-capture exits 0 after $lat ms"
+else
+	fail "stop in vfork: emt-capture exits 0" "exit $crc after $lat ms: $(tail -c 300 "$T/vf.err")"
+fi
+i=0 stopped=""
+while [ -n "$vpid" ] && kill -0 "$vpid" 2>/dev/null && [ $i -lt 200 ]; do
+	s=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$vpid/status" 2>/dev/null)
+	[ "$s" = T ] && stopped=T
+	sleep 0.05
+	i=$((i + 1))
+done
+if grep -q '^fx_vfork_rwx: .* versions ok, vfork child ok' "$T/vf.out" && [ -z "$stopped" ]; then
+	pass "stop in vfork: target ran on to a normal end"
+else
+	fail "stop in vfork: target ran on to a normal end" "${stopped:+seen stopped; }$(tail -n 2 "$T/vf.out" | tr '\n' ' ')"
+fi
+[ -n "$vpid" ] && kill -KILL "$vpid" 2>/dev/null
+
+# ---------------------------------------------------------------- keeper
+# The pass-through tracer traces with PTRACE_O_EXITKILL: killing it kills
+# the target, which would otherwise run on with a seccomp filter making
+# its memory syscalls fail.
+"$BIN/emt-capture" -q --mode ptrace -o "$T/kp.emt" -- "$FIX/fx_longrun" --seconds 20 \
+	--delay-ms 100 --interval-ms 20 >"$T/kp.out" 2>"$T/kp.err" &
+cap=$!
+i=0
+while ! grep -q 'baseline ready' "$T/kp.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kpid=$(sed -n 's/^EMT-TRUTH pid=\([0-9]*\) .*/\1/p' "$T/kp.out" | head -n 1)
+kill -TERM "$cap"
+wait "$cap"
+i=0 keeper=0
+while [ -n "$kpid" ] && [ $i -lt 100 ]; do
+	keeper=$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$kpid/status" 2>/dev/null)
+	[ "${keeper:-0}" != 0 ] && break
+	sleep 0.05
+	i=$((i + 1))
+done
+if [ "${keeper:-0}" != 0 ]; then
+	kill -KILL "$keeper"
+	i=0
+	while kill -0 "$kpid" 2>/dev/null && [ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$kpid/status" 2>/dev/null)" != Z ] && [ $i -lt 40 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	if ! kill -0 "$kpid" 2>/dev/null || [ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$kpid/status" 2>/dev/null)" = Z ]; then
+		pass "keeper: killing the pass-through tracer kills the target (PTRACE_O_EXITKILL)"
+	else
+		fail "keeper: killing the pass-through tracer kills the target" "target $kpid still running"
+	fi
+else
+	fail "keeper: launched target traced by a pass-through tracer after the stop" "pid '$kpid' TracerPid ${keeper:-none}"
+fi
+[ -n "$kpid" ] && kill -KILL "$kpid" 2>/dev/null
 
 # ---------------------------------------------------------------- SIGTERM
 # A launched target keeps its seccomp filter: after the capture a keeper
