@@ -38,6 +38,7 @@
 #include "emt.skel.h"
 #include "engine.h"
 #include "guard.h"
+#include "privs.h"
 #include "proc.h"
 #include "sink.h"
 #include "writeq.h"
@@ -83,6 +84,7 @@ struct bpf_priv {
 	int have_guard;
 	pid_t attach_root;
 	int followed_fd;
+	char privs[128];        /* capabilities kept after setup */
 	int child_reaped;
 	int attached_gone;
 	uint64_t unattributed[EMT_LOSS_KINDS]; /* tgid-0 loss counts written */
@@ -873,15 +875,12 @@ static int follow_pid(struct bpf_priv *pv, pid_t pid)
 				    sizeof(one), BPF_ANY);
 }
 
+/* Releases the command started (and held before exec) by bpf_prepare's
+ * guard, once its pid is followed. */
 static int launch(struct emt_session *s, struct bpf_priv *pv)
 {
-	int err = guard_start(&pv->g, s->opts.argv);
-
-	if (err)
-		return emt_session_fail(s, err, "cannot start '%s': %s", s->opts.argv[0],
-					strerror(-err));
-	pv->have_guard = 1;
 	pid_t pid = pv->g.child;
+	int err;
 
 	pv->child = pid;
 	s->root_pid = pid;
@@ -1021,7 +1020,19 @@ static void resume_orphans(void *ctx)
 	}
 }
 
-static int bpf_start(struct emt_session *s)
+/* What the capture still needs once armed: process_vm_readv and /proc of
+ * other users' processes (CAP_SYS_PTRACE), resuming held ones (CAP_KILL),
+ * and the archive's directory, which SQLite writes -wal/-shm files into
+ * (the DAC ones).  Everything else, CAP_BPF and CAP_SYS_ADMIN first, goes
+ * before the archive and its threads exist. */
+static const int kept_caps[] = { 1, 2, 5, 19 };
+
+/* Everything that needs privileges, before the session creates the
+ * archive: load and attach the programs, start the guard (and under it
+ * the command, held before exec, with the caller's privileges), then
+ * drop what is no longer needed, so that the threads created later never
+ * hold it either. */
+static int bpf_prepare(struct emt_session *s)
 {
 	struct bpf_priv *pv = calloc(1, sizeof(*pv));
 	uint32_t rbsz = s->opts.ringbuf_bytes ? s->opts.ringbuf_bytes : RB_DEFAULT;
@@ -1030,10 +1041,6 @@ static int bpf_start(struct emt_session *s)
 	if (!pv)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	s->engine_priv = pv;
-	pv->q = writeq_start(s->sink, QUEUE_MAX);
-	if (!pv->q)
-		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
-					strerror(errno));
 	libbpf_set_print(libbpf_quiet);
 	pv->ncpus = libbpf_num_possible_cpus();
 	if (pv->ncpus <= 0)
@@ -1095,26 +1102,59 @@ static int bpf_start(struct emt_session *s)
 		return emt_session_fail(s, err, "cannot open overflow ring buffer: %s",
 					strerror(-err));
 
+	if (s->opts.argv) {
+		err = guard_start(&pv->g, s->opts.argv);
+		if (err)
+			return emt_session_fail(s, err, "cannot start '%s': %s",
+						s->opts.argv[0], strerror(-err));
+		pv->have_guard = 1;
+	} else {
+		/* A thread id given for -p means its whole process. */
+		int tgid = proc_read_tgid(s->opts.pid);
+
+		if (tgid < 0)
+			return emt_session_fail(s, tgid, "cannot read pid %d: %s",
+						(int)s->opts.pid, strerror(-tgid));
+		pv->attach_root = (pid_t)tgid;
+		/* A target stopped by job control before we came stays
+		 * stopped; only stops of our own making are undone. */
+		pv->was_stopped = proc_read_state(pv->attach_root) == 'T';
+		pv->followed_fd = bpf_map__fd(pv->skel->maps.followed);
+		err = guard_watch(&pv->g, pv->followed_fd, resume_orphans, pv);
+		if (err)
+			return emt_session_fail(s, err, "cannot start the attach guard: %s",
+						strerror(-err));
+		pv->have_guard = 1;
+	}
+	err = privs_keep_only(kept_caps, sizeof(kept_caps) / sizeof(kept_caps[0]),
+			      pv->privs, sizeof(pv->privs));
+	if (err)
+		return emt_session_fail(s, err, "cannot drop capabilities: %s", strerror(-err));
+	return 0;
+}
+
+static int bpf_start(struct emt_session *s)
+{
+	struct bpf_priv *pv = s->engine_priv;
+	int err;
+
+	if (!pv)
+		return emt_session_fail(s, -EINVAL, "bpf engine not prepared");
+	err = emt_writer_set_meta(sink_writer(s->sink), "privileges_after_setup",
+				  pv->privs[0] ? pv->privs : "none");
+	if (err)
+		return emt_session_fail(s, err, "archive: %s",
+					emt_writer_errmsg(sink_writer(s->sink)));
+	pv->q = writeq_start(s->sink, QUEUE_MAX);
+	if (!pv->q)
+		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
+					strerror(errno));
 	if (s->opts.argv)
 		return launch(s, pv);
 
-	/* A thread id given for -p means its whole process. */
-	int tgid = proc_read_tgid(s->opts.pid);
-	if (tgid < 0)
-		return emt_session_fail(s, tgid, "cannot read pid %d: %s",
-					(int)s->opts.pid, strerror(-tgid));
-	pid_t pid = (pid_t)tgid;
+	pid_t pid = pv->attach_root;
+
 	s->root_pid = pid;
-	/* A target stopped by job control before we came stays stopped;
-	 * only stops of our own making are undone at the end. */
-	pv->was_stopped = proc_read_state(pid) == 'T';
-	pv->attach_root = pid;
-	pv->followed_fd = bpf_map__fd(pv->skel->maps.followed);
-	err = guard_watch(&pv->g, pv->followed_fd, resume_orphans, pv);
-	if (err)
-		return emt_session_fail(s, err, "cannot start the attach guard: %s",
-					strerror(-err));
-	pv->have_guard = 1;
 	err = follow_pid(pv, pid);
 	if (err)
 		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)pid,
@@ -1350,7 +1390,7 @@ static void bpf_free(struct emt_session *s)
 		inflight_free(f);
 	}
 	if (pv->have_guard) {
-		if (pv->child)
+		if (pv->g.child)
 			guard_kill_tree(&pv->g);
 		guard_close(&pv->g);
 	}
@@ -1362,6 +1402,7 @@ static void bpf_free(struct emt_session *s)
 const struct emt_engine_ops emt_bpf_engine = {
 	.name = "bpf",
 	.check = bpf_check,
+	.prepare = bpf_prepare,
 	.start = bpf_start,
 	.poll = bpf_poll,
 	.stop = bpf_stop,

@@ -41,6 +41,10 @@ struct emt_engine_ops {
 	const char *name;               /* "bpf", "ptrace" */
 	/* Checks privileges/kernel features; no side effects on targets. */
 	int (*check)(struct emt_session *s);
+	/* Optional: does what needs privileges before the archive and its
+	 * threads exist (so that the engine can drop privileges first).
+	 * s->sink is NULL here.  On failure the session calls free. */
+	int (*prepare)(struct emt_session *s);
 	/* Arms the mechanism and launches/attaches.  A launched command must
 	 * not execute before capture is armed. */
 	int (*start)(struct emt_session *s);

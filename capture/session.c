@@ -174,6 +174,10 @@ struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
 		fail_open(c, err, errmsg);
 		return NULL;
 	}
+	if (c->ops->prepare && (err = c->ops->prepare(s)) < 0) {
+		fail_open(c, err, errmsg);
+		return NULL;
+	}
 
 	struct emt_writer_opts wo = {
 		.sz = sizeof(wo),
@@ -183,7 +187,8 @@ struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
 	};
 	s->sink = sink_open(s, &wo);
 	if (!s->sink) {
-		fail_open(c, -errno, errmsg);
+		err = -errno;
+		fail_open(c, err, errmsg);
 		return NULL;
 	}
 	struct emt_writer *w = sink_writer(s->sink);

@@ -50,6 +50,26 @@ if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
 		pass "no kernel BTF: clear error, exit 1, no archive"
 	else fail "no kernel BTF" "rc=$rc $(cat "$T/nbtf")"; fi
 fi
+# Once armed, emt-capture keeps only CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+# CAP_KILL and CAP_SYS_PTRACE, in every thread; the command still gets the
+# caller's full set.
+"$CAP" -q -o "$T/caps.emt" -- sh -c 'grep CapEff /proc/$$/status >"$0"; sleep 1' "$T/caps.cmd" \
+	>/dev/null 2>&1 &
+cap=$!
+i=0; while [ ! -s "$T/caps.cmd" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+want=$(printf '%016x' $(( (1 << 1) | (1 << 2) | (1 << 5) | (1 << 19) )))
+thr=$(cat /proc/$cap/task/*/status 2>/dev/null | sed -n 's/^CapEff:[[:space:]]*//p' | sort -u | tr '\n' ' ')
+wait $cap
+cmdcaps=$(sed -n 's/^CapEff:[[:space:]]*//p' "$T/caps.cmd")
+mine=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/$$/status)
+meta=$(python3 -c "import sqlite3,sys; v=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro',uri=True).execute(\"SELECT value FROM meta WHERE key='privileges_after_setup'\").fetchone()[0]; print(v.decode() if isinstance(v,bytes) else v)" "$T/caps.emt" 2>&1)
+if [ "$thr" = "$want " ] && [ "$cmdcaps" = "$mine" ] &&
+	[ "$meta" = "CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH,CAP_KILL,CAP_SYS_PTRACE" ]; then
+	pass "capabilities dropped after setup in every thread ($want), the command keeps the caller's ($cmdcaps), recorded in meta"
+else
+	fail "capabilities after setup" "threads: $thr want $want; command $cmdcaps caller $mine; meta $meta"
+fi
+
 # The summary is printed once everything queued is in the archive.
 if [ -x "$FIX/fx_poly" ]; then
 	"$CAP" -o "$T/sum.emt" -- "$FIX/fx_poly" --versions 3000 >/dev/null 2>"$T/sum.err"
