@@ -126,6 +126,7 @@ struct pt_task {
 	uint64_t last_fault;    /* address of the last suppressed fault */
 	uint64_t last_gen;      /* mm->gen when it was suppressed */
 	int      in_stop;       /* a stop of it was reaped, not resumed yet */
+	uint64_t rseq_cpu;      /* address of its rseq cpu_id; 0 unknown, 1 none */
 	int      frozen;        /* interrupted by hold_others() */
 	struct pt_task *next;
 };
@@ -147,8 +148,14 @@ struct pt_engine {
 	int      stopped_done;
 	sigset_t oldmask;
 	int      mask_set;
+	/* CPU placement (pin_setup): the tracer's own mask before we pinned
+	 * it, and the CPU it is pinned to (-1: not pinned). */
 	cpu_set_t oldcpus;
 	int      pinned;
+	int      affinity;      /* enum pt_affinity */
+	int      my_cpu;
+	int      cand_cpu, cand_count;
+	uint64_t migrations;
 	/* Transition costs, stored in meta "ptrace_stats" at stop: time from
 	 * the fault stop being reaped to the resume request, and the part
 	 * of a W->X spent writing the capture to the archive. */
@@ -163,6 +170,19 @@ struct pt_engine {
 	struct pt_status *deferred;
 	size_t   ndeferred, capdeferred;
 };
+
+/* Where the tracer runs (EMT_PTRACE_PIN).  A wakeup on another CPU costs
+ * tens of microseconds on small VMs, several per transition, so tracer
+ * and served thread had better share a CPU.
+ *  FOLLOW (default): the tracer is pinned to one CPU and moves to the CPU
+ *    of the threads it serves (their rseq cpu_id) when they keep stopping
+ *    on another one; the target's affinity is never touched.
+ *  BOTH (EMT_PTRACE_PIN=1): tracer and launched target pinned to the
+ *    tracer's CPU (every thread of the target shares it); the target's
+ *    threads get their affinity back at the stop.
+ *  NONE (EMT_PTRACE_PIN=0): the scheduler decides. */
+enum pt_affinity { PT_AFF_FOLLOW, PT_AFF_BOTH, PT_AFF_NONE };
+#define PT_FOLLOW_AFTER 4       /* consecutive stops on another CPU */
 
 /* Writer queue bound: beyond it the tracer (and so the target) waits. */
 #define PT_QUEUE_MAX (16ull << 20)
@@ -1417,6 +1437,97 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* CPU placement                                                       */
+
+/* Pins the tracer thread to the CPU it runs on (modes FOLLOW and BOTH),
+ * keeping its former mask in e->oldcpus.  Failure only costs speed. */
+static void pin_setup(struct emt_session *s)
+{
+	struct pt_engine *e = E(s);
+	const char *pin = getenv("EMT_PTRACE_PIN");
+	cpu_set_t set;
+
+	e->my_cpu = -1;
+	e->cand_cpu = -1;
+	e->affinity = !pin || !*pin || strcmp(pin, "follow") == 0 ? PT_AFF_FOLLOW :
+		      strcmp(pin, "0") == 0 || strcmp(pin, "none") == 0 ? PT_AFF_NONE :
+		      PT_AFF_BOTH;
+	if (e->affinity == PT_AFF_NONE ||
+	    (e->affinity == PT_AFF_BOTH && s->opts.pid > 0))
+		return;         /* BOTH never restricts an attached target */
+	int cpu = sched_getcpu();
+	if (cpu < 0 || sched_getaffinity(0, sizeof(e->oldcpus), &e->oldcpus) < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == 0) {
+		e->pinned = 1;
+		e->my_cpu = cpu;
+	}
+}
+
+/* FOLLOW: moves the tracer to the CPU thread t stopped on when the
+ * threads it serves keep stopping on that one.  The CPU is read from t's
+ * rseq area (registered by glibc 2.35+ in every thread; threads without
+ * one are not followed).  Called at the stops that are resumed at once. */
+static void follow_cpu(struct pt_engine *e, struct pt_task *t)
+{
+	struct __ptrace_rseq_configuration rc;
+	uint32_t cpu;
+
+	if (e->affinity != PT_AFF_FOLLOW || !e->pinned)
+		return;
+	if (!t->rseq_cpu) {
+		t->rseq_cpu = 1;
+		if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(rc), &rc) ==
+		    (long)sizeof(rc) && rc.rseq_abi_pointer && rc.rseq_abi_size >= 8)
+			t->rseq_cpu = rc.rseq_abi_pointer + 4;  /* struct rseq: cpu_id */
+	}
+	if (t->rseq_cpu == 1)
+		return;
+	struct iovec l = { &cpu, sizeof(cpu) };
+	struct iovec r = { (void *)(uintptr_t)t->rseq_cpu, sizeof(cpu) };
+	if (process_vm_readv(t->tid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(cpu) ||
+	    (int32_t)cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	if ((int)cpu == e->my_cpu) {
+		e->cand_count = 0;
+		return;
+	}
+	if ((int)cpu != e->cand_cpu) {
+		e->cand_cpu = (int)cpu;
+		e->cand_count = 0;
+	}
+	/* Hysteresis: threads of one target on two CPUs must not make the
+	 * tracer migrate at every other stop. */
+	if (++e->cand_count < PT_FOLLOW_AFTER)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == 0) {
+		e->my_cpu = (int)cpu;
+		e->migrations++;
+	}
+	e->cand_count = 0;
+}
+
+/* BOTH: gives the threads of a launched target back the mask they had
+ * before we pinned them, unless they changed it themselves since. */
+static void unpin_target(struct pt_engine *e, pid_t tid)
+{
+	cpu_set_t cur, pinned;
+
+	if (e->affinity != PT_AFF_BOTH || !e->pinned ||
+	    sched_getaffinity(tid, sizeof(cur), &cur) < 0)
+		return;
+	CPU_ZERO(&pinned);
+	CPU_SET(e->my_cpu, &pinned);
+	if (CPU_EQUAL(&cur, &pinned))
+		sched_setaffinity(tid, sizeof(e->oldcpus), &e->oldcpus);
+}
+
+/* ------------------------------------------------------------------ */
 /* Stops                                                               */
 
 static int on_exec(struct emt_session *s, struct pt_task *t)
@@ -1460,6 +1571,7 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 
 	if (sig == (SIGTRAP | 0x80) || ev == PTRACE_EVENT_SECCOMP) {
 		struct __ptrace_syscall_info si;
+		follow_cpu(e, t);
 		if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(si), &si) <= 0)
 			return resume(s, t, 0);
 		if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
@@ -1548,6 +1660,7 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 	/* Signal-delivery stop. */
 	if (sig == SIGSEGV) {
 		uint64_t t0 = now_ns(), wx = e->transitions_wx, xw = e->transitions_xw;
+		follow_cpu(e, t);
 		int d = on_segv(s, t);
 		if (d < 0)
 			return d;
@@ -1596,20 +1709,17 @@ static int wait_one(pid_t pid, int *st, int opts)
 
 /* Child side of a launch: runs between fork and exec, so only
  * async-signal-safe calls. */
-static void __attribute__((noreturn)) child_exec(struct emt_session *s, int cpu,
-						 int errfd)
+static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errfd)
 {
+	struct pt_engine *e = E(s);
 	int err;
 
-	/* The target must not inherit our blocked SIGCHLD. */
-	pthread_sigmask(SIG_SETMASK, &E(s)->oldmask, NULL);
+	/* The target must not inherit our blocked SIGCHLD, nor our pinning
+	 * unless asked (BOTH keeps it). */
+	pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-	}
+	if (e->pinned && e->affinity != PT_AFF_BOTH)
+		sched_setaffinity(0, sizeof(e->oldcpus), &e->oldcpus);
 	raise(SIGSTOP);         /* the parent seizes us meanwhile */
 	/* From here PTRACE_O_EXITKILL kills us with the tracer; the death
 	 * signal would also kill the target after a clean detach. */
@@ -1635,25 +1745,8 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int cpu,
 static int launch(struct emt_session *s)
 {
 	struct pt_engine *e = E(s);
-	int pfd[2], st, err, cpu = -1;
-	const char *pin = getenv("EMT_PTRACE_PIN");
+	int pfd[2], st, err;
 
-	/* Pin tracer and target to one CPU: a wakeup on the other CPU costs
-	 * ~50 us on small VMs, several per W^X transition. */
-	if (!pin || strcmp(pin, "0") != 0) {
-		cpu = sched_getcpu();
-		if (cpu >= 0 && sched_getaffinity(0, sizeof(e->oldcpus), &e->oldcpus) == 0) {
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			CPU_SET(cpu, &set);
-			if (sched_setaffinity(0, sizeof(set), &set) == 0)
-				e->pinned = 1;
-			else
-				cpu = -1;
-		} else {
-			cpu = -1;
-		}
-	}
 	if (getrandom(e->cookie, sizeof(e->cookie), 0) != sizeof(e->cookie))
 		return emt_session_fail(s, -EIO, "getrandom: %s", strerror(errno));
 	x86_64_seccomp_filter(e->cookie, &e->filter);
@@ -1667,7 +1760,7 @@ static int launch(struct emt_session *s)
 		return emt_session_fail(s, err, "fork: %s", strerror(-err));
 	}
 	if (pid == 0)
-		child_exec(s, cpu, pfd[1]);
+		child_exec(s, pfd[1]);
 	close(pfd[1]);
 	s->root_pid = pid;
 	e->launched = 1;
@@ -1900,6 +1993,7 @@ static int pt_start(struct emt_session *s)
 		emt_writer_set_meta(sink_writer(s->sink), "ptrace_follow",
 				    "children followed anyway (--no-follow ignored: they "
 				    "inherit the seccomp filter and W^X protections)");
+	pin_setup(s);
 	if (s->opts.pid > 0)
 		return attach(s);
 	e->use_seccomp = 1;
@@ -2121,11 +2215,13 @@ static pid_t start_keeper(struct emt_session *s, int *go)
 	int fds[2];
 	pid_t boss = getpid();
 
-	(void)s;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return 0;
 	pid_t k = fork();
 	if (k == 0) {
+		/* Not pinned with us: its tracees run wherever they like. */
+		if (E(s)->pinned)
+			sched_setaffinity(0, sizeof(E(s)->oldcpus), &E(s)->oldcpus);
 		close(fds[1]);
 		/* Nothing of the archive in the keeper. */
 		for (int fd = 3; fd < 1024; fd++)
@@ -2167,6 +2263,7 @@ static void detach_held(struct emt_session *s, int go)
 				sig = t->pend_sigs[--t->npend];
 			while (t->npend)
 				syscall(SYS_tgkill, p->pid, t->tid, t->pend_sigs[--t->npend]);
+			unpin_target(e, t->tid);
 			ptrace(PTRACE_DETACH, t->tid, 0, sig);
 			*pp = t->next;
 			free(t);
@@ -2272,14 +2369,15 @@ static int pt_stop(struct emt_session *s)
 	char st[512];
 	snprintf(st, sizeof(st),
 		 "wx=%llu xw=%llu self=%llu wx_handle_ns=%llu xw_handle_ns=%llu "
-		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu",
+		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu cpu_moves=%llu",
 		 (unsigned long long)e->transitions_wx, (unsigned long long)e->transitions_xw,
 		 (unsigned long long)e->transitions_self,
 		 (unsigned long long)(e->transitions_wx ? e->wx_ns / e->transitions_wx : 0),
 		 (unsigned long long)(e->transitions_xw ? e->xw_ns / e->transitions_xw : 0),
 		 (unsigned long long)(e->transitions_wx ? e->wx_copy_ns / e->transitions_wx : 0),
 		 (unsigned long long)e->holds,
-		 (unsigned long long)(e->holds ? e->hold_ns / e->holds : 0));
+		 (unsigned long long)(e->holds ? e->hold_ns / e->holds : 0),
+		 (unsigned long long)e->migrations);
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_stats", st);
 	/* Reap what died meanwhile so the archive has their exits. */
 	for (int b = 0; b < PT_BUCKETS; b++)

@@ -286,9 +286,23 @@ while ! grep -q 'baseline ready' "$T/term.out" 2>/dev/null && [ $i -lt 100 ]; do
 done
 sleep 0.5
 tpid=$(sed -n 's/^EMT-TRUTH pid=\([0-9]*\) .*/\1/p' "$T/term.out" | head -n 1)
+# The tracer's CPU placement never restricts the target (nor its keeper).
+cpus() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null; }
+mycpus=$(cpus $$)
+during=$(cpus "$tpid")
 kill -TERM "$cap"
 wait "$cap"
 crc=$?
+sleep 0.2
+after=$(cpus "$tpid")
+kp=$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$tpid/status" 2>/dev/null)
+kcpus=$(cpus "${kp:-0}")
+if [ "$during" = "$mycpus" ] && [ "$after" = "$mycpus" ] && [ "${kcpus:-$mycpus}" = "$mycpus" ]; then
+	pass "sigterm: target and keeper keep the CPUs they may use ($mycpus)"
+else
+	fail "sigterm: target and keeper keep the CPUs they may use" \
+		"shell $mycpus, target during '$during' after '$after', keeper '$kcpus'"
+fi
 if [ "$crc" -eq 0 ] && "$BIN/emt-ls" "$T/term.emt" 2>/dev/null | grep -q 'sealed'; then
 	pass "sigterm: emt-capture exits 0 with a sealed archive"
 else
