@@ -4,13 +4,16 @@
 #     one CPU and unpinned;
 #  2. W->X and X->W transitions of one RWX page (bench_ptrace_wx: the
 #     target times its own write and call steps; untraced they cost
-#     nothing), with emt-capture's default CPU pinning and without
-#     (EMT_PTRACE_PIN=0); the engine's own split (meta ptrace_stats: time
-#     per transition in the tracer, and the part spent writing the capture
-#     to the archive);
-#  3. slowdown of a syscall-heavy program that generates no code
-#     (fixtures/fx_nocode) untraced vs ptrace mode vs
-#     `strace -f -e trace=mmap,mprotect` (median of RUNS runs each).
+#     nothing) with each CPU placement of the tracer (EMT_PTRACE_PIN:
+#     follow, the default; 1, tracer and target on one CPU; 0, none), and
+#     the engine's own split (meta ptrace_stats: time per transition in
+#     the tracer, the part spent copying the capture, CPU moves);
+#  3. wall time of a 2-thread computing target (bench_ptrace_cpu) with
+#     each placement: what restricting the target's CPUs costs it;
+#  4. slowdown of a syscall-heavy program that generates no code
+#     (fixtures/fx_nocode) untraced vs ptrace mode (follow, and both
+#     pinned) vs `strace -f -e trace=mmap,mprotect` (median of RUNS runs).
+# The machine may be shared: the load average is printed with the figures.
 # Writes bench/results/ptrace.txt (and prints it).
 #
 # usage: BUILD=build sh bench/bench_ptrace.sh   (RUNS=9 ROUNDS=2000 to change)
@@ -25,7 +28,7 @@ CAP="$BUILD/bin/emt-capture"
 T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-ptrace.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
-for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/fixtures/fx_nocode"; do
+for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/bench/bench_ptrace_cpu" "$BUILD/fixtures/fx_nocode"; do
 	[ -x "$f" ] || { echo "bench_ptrace: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench_ptrace: needs root" >&2; exit 1; }
@@ -55,34 +58,62 @@ printf '  unpinned      %6.1f us\n' "$(echo "$raw0 / 1000" | bc -l)"
 echo
 
 # ------------------------------------------------------------ transitions
+# EMT_PTRACE_PIN placements (capture/ptrace_engine.c): follow (default:
+# the tracer alone is pinned and moves to its threads' CPU), 1 (tracer and
+# target pinned to one CPU, the former default), 0 (none).
+PINS="follow 1 0"
+label() { case $1 in follow) echo follow;; 1) echo both-pinned;; 0) echo unpinned;; esac; }
 "$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-plain"
 w0=$(field write_ns <"$T/wx-plain") x0=$(field exec_ns <"$T/wx-plain")
-for pin in 1 0; do
-	for i in $(seq 3); do
+# Interleaved runs, so that load from elsewhere hits every placement alike.
+for i in $(seq 3); do
+	for pin in $PINS; do
 		rm -f "$T/wx.emt"
 		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/wx.emt" -- \
 			"$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-$pin-$i" || exit 1
 		s=$(stats "$T/wx.emt")
-		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_copy_ns) $(echo "$s" | field wx)"
-	done >"$T/wx-$pin"
+		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_copy_ns) $(echo "$s" | field wx) $(echo "$s" | field cpu_moves)" >>"$T/wx-$pin"
+	done
 done
 echo "transitions of one RWX page, $ROUNDS write+call rounds, median round of the best of 3 runs"
 echo "(target-side time per step minus untraced: write ${w0} ns, call ${x0} ns):"
 echo "(tracer columns: the engine's mean time from reaping the fault to resuming, meta ptrace_stats)"
-printf '  %-9s %12s %12s %14s %14s %16s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which copy"
-for pin in 1 0; do
+printf '  %-12s %10s %10s %12s %12s %14s %9s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which copy" "cpu moves"
+for pin in $PINS; do
 	best=$(sort -n -k2 "$T/wx-$pin" | head -n 1)
 	set -- $best
-	label=$([ "$pin" = 1 ] && echo pinned || echo unpinned)
-	printf '  %-9s %12.1f %12.1f %14.1f %14.1f %16.1f\n' "$label" \
+	printf '  %-12s %10.1f %10.1f %12.1f %12.1f %14.1f %9s\n' "$(label $pin)" \
 		"$(echo "($1 - $w0) / 1000" | bc -l)" "$(echo "($2 - $x0) / 1000" | bc -l)" \
-		"$(echo "$4 / 1000" | bc -l)" "$(echo "$3 / 1000" | bc -l)" "$(echo "$5 / 1000" | bc -l)"
-	[ "$pin" = 1 ] && { xw1=$(( $1 - w0 )); wx1=$(( $2 - x0 )); arch1=$5; nwx=$6; }
+		"$(echo "$4 / 1000" | bc -l)" "$(echo "$3 / 1000" | bc -l)" "$(echo "$5 / 1000" | bc -l)" "${7:-0}"
+	[ "$pin" = follow ] && { xw1=$(( $1 - w0 )); wx1=$(( $2 - x0 )); arch1=$5; nwx=$6; }
 done
-echo "  (every W->X of the pinned run is a capture: $nwx first-exec-fault captures)"
-printf '  ratio to the same-CPU raw round trip: X->W %.1fx, W->X %.1fx, W->X without the copy %.1fx\n' \
-	"$(echo "$xw1 / $raw1" | bc -l)" "$(echo "$wx1 / $raw1" | bc -l)" \
-	"$(echo "($wx1 - $arch1) / $raw1" | bc -l)"
+echo "  (every W->X of the follow run is a capture: $nwx first-exec-fault captures)"
+printf '  default (follow) against the same-CPU raw round trip: X->W %.1fx, W->X %.1fx (target: 3x)\n' \
+	"$(echo "$xw1 / $raw1" | bc -l)" "$(echo "$wx1 / $raw1" | bc -l)"
+echo
+
+# ------------------------------------------------------------ multi-threaded target
+# Two threads computing (bench_ptrace_cpu, no syscalls, no code): what
+# each placement costs a target that needs both CPUs.
+cpuwall() { sed -n 's/.*wall_ns=\([0-9]*\).*/\1/p'; }
+for i in $(seq 3); do
+	"$BUILD/bench/bench_ptrace_cpu" 2 100 | cpuwall >>"$T/cpu-plain.all"
+	for pin in $PINS; do
+		rm -f "$T/cpu.emt"
+		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/cpu.emt" -- \
+			"$BUILD/bench/bench_ptrace_cpu" 2 100 >"$T/cpu-$pin.out" || exit 1
+		cpuwall <"$T/cpu-$pin.out" >>"$T/cpu-$pin.all"
+		sed -n 's/.*allowed=\([0-9-]*\).*/\1/p' "$T/cpu-$pin.out" >"$T/cpu-$pin.allowed"
+	done
+done
+cp0=$(median <"$T/cpu-plain.all")
+echo "2 computing threads (bench_ptrace_cpu 2 100), wall time, median of 3 interleaved runs:"
+printf '  %-28s %7.3f s\n' untraced "$(echo "$cp0 / 1000000000" | bc -l)"
+for pin in $PINS; do
+	v=$(median <"$T/cpu-$pin.all")
+	printf '  %-28s %7.3f s  (%+.0f%%; target may use %s CPUs)\n' "ptrace, $(label $pin)" \
+		"$(echo "$v / 1000000000" | bc -l)" "$(echo "($v / $cp0 - 1) * 100" | bc -l)" "$(cat "$T/cpu-$pin.allowed")"
+done
 echo
 
 # ------------------------------------------------------------ code-free program
@@ -94,26 +125,26 @@ for i in $(seq "$RUNS"); do
 	rm -f "$T/nc.emt"
 	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode >>"$T/nc-ptrace.all"
 	rm -f "$T/nc.emt"
-	EMT_PTRACE_PIN=0 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" |
-		nocode >>"$T/nc-ptrace0.all"
+	EMT_PTRACE_PIN=1 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" |
+		nocode >>"$T/nc-ptrace1.all"
 	if command -v strace >/dev/null 2>&1; then
 		strace -f -e trace=mmap,mprotect -o /dev/null "$BUILD/fixtures/fx_nocode" |
 			nocode >>"$T/nc-strace.all"
 	fi
 done
-for k in plain ptrace ptrace0 strace; do
+for k in plain ptrace ptrace1 strace; do
 	[ -s "$T/nc-$k.all" ] && median <"$T/nc-$k.all" >"$T/nc-$k"
 done
 p=$(cat "$T/nc-plain")
 echo "fx_nocode (100000 iterations of getpid, read, write, stat; mmap+munmap every 16th),"
 echo "its own loop time, median of $RUNS interleaved runs (load average $(cut -d' ' -f1 /proc/loadavg)):"
 printf '  untraced                          %6.3f s\n' "$p"
-for k in ptrace ptrace0 strace; do
+for k in ptrace ptrace1 strace; do
 	[ -s "$T/nc-$k" ] || continue
 	v=$(cat "$T/nc-$k")
 	case $k in
 	ptrace) label="emt-capture --mode ptrace" ;;
-	ptrace0) label="  same, EMT_PTRACE_PIN=0" ;;
+	ptrace1) label="  same, EMT_PTRACE_PIN=1" ;;
 	strace) label="strace -f -e trace=mmap,mprotect" ;;
 	esac
 	printf '  %-33s %6.3f s  (%+.0f%%)\n' "$label" "$v" "$(echo "($v / $p - 1) * 100" | bc -l)"
