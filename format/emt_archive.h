@@ -34,6 +34,13 @@
  *  -ENOENT   no such capture / region / row
  *  -EIO      SQLite or file I/O error (message has details)
  *  -ENOSPC   disk full while writing
+ *  -ELOOP, -EINVAL (reader) the archive's WAL is a symbolic link or not
+ *            a regular file: refused rather than read without it
+ *
+ * Writer failures that lose the open batch (I/O error, disk full, out of
+ * memory inside SQLite) stop the writer: that call and every later one
+ * return the first error, and the archive keeps what was committed
+ * before (SPEC.md section 10).
  */
 #ifndef EMT_ARCHIVE_H
 #define EMT_ARCHIVE_H
@@ -110,8 +117,8 @@ struct emt_process {
 	uint32_t ppid;
 	uint64_t start_ns;
 	uint64_t exit_ns;       /* 0 = not seen exiting */
-	int32_t  exit_status;   /* wait status, valid if exit_ns != 0 */
-	int32_t  has_exit;
+	int32_t  exit_status;   /* wait(2) status, valid if has_exit */
+	int32_t  has_exit;      /* 1 = exit recorded (exit_ns, exit_status) */
 	const char *exe;        /* may be NULL */
 	const char *cmdline;    /* args joined by ' ', may be NULL */
 };
@@ -216,29 +223,53 @@ struct emt_writer_opts {
  * initialises its schema and meta (format version, writer version, host,
  * kernel, boot id, clock anchors, start time) and returns a handle.
  * `opts` may be NULL.  On failure returns NULL with errno set (EEXIST,
- * ELOOP, EACCES, ENOSPC, ...); `*errmsg` (if non-NULL) then receives a
- * malloc'd message the caller frees.  The handle owns one helper thread
- * (chunk hashing/compression on a second core); a forked child must not
- * use or close a handle created by its parent. */
+ * ELOOP, EACCES, ENOSPC, EINVAL for bad options, ENOTSUP when the
+ * filesystem cannot give SQLite WAL mode, ...) and no file left behind;
+ * `*errmsg` (if non-NULL) then receives a malloc'd message the caller
+ * frees (NULL on success).  The handle owns two threads: a helper
+ * (chunk hashing/compression on a second core) and a committer that
+ * commits an open batch once it is opts.commit_ms old even if no call
+ * comes (SPEC.md section 10).  Both block every signal.  A forked child
+ * must not use or close a handle created by its parent. */
 struct emt_writer *emt_writer_create(const char *path,
 				     const struct emt_writer_opts *opts,
 				     char **errmsg);
 
-/* Sets a meta key (e.g. "mode", "options", "target_cmdline").  Keys that
- * the library owns (format_*, seal*, start/stop) are refused with
- * -EINVAL. */
+/* Sets a meta key (e.g. "mode", "options", "target_cmdline"); `value`
+ * is copied, up to EMT_STRING_MAX bytes.  Keys that the library owns
+ * (SPEC.md 5.1: format_*, seal*, clock_*, features_*, start_ns, stop_ns,
+ * writer_version, chunk_size, zstd_level) are refused with -EINVAL; a key
+ * over 256 bytes or a longer value with -E2BIG.  Returns 0, -EINVAL,
+ * -E2BIG, -ENOSPC, -EIO (message on the handle). */
 int emt_writer_set_meta(struct emt_writer *w, const char *key,
 			const char *value);
 
-/* Adds a process; p->id is set on success.  Strings are copied. */
+/* Adds a process row from p->pid, ppid, start_ns, exe, cmdline (and
+ * exit_ns, exit_status, has_exit if already known).  Strings are copied,
+ * truncated at EMT_STRING_MAX bytes.  On success sets p->id (1, 2, ... in
+ * order of addition) and returns 0; else -EINVAL (NULL argument),
+ * -ENOMEM, -ENOSPC, -EIO, with nothing added. */
 int emt_writer_add_process(struct emt_writer *w, struct emt_process *p);
-/* Records a process exit (status is a wait(2) status). */
+/* Records the exit of process `process_id` (an id returned by
+ * emt_writer_add_process) at `exit_ns` with wait(2) status `status`;
+ * sets has_exit.  Returns 0, -EINVAL (NULL writer, id <= 0), -ENOENT (no
+ * such process), -ENOSPC, -EIO. */
 int emt_writer_process_exit(struct emt_writer *w, int64_t process_id,
 			    uint64_t exit_ns, int32_t status);
 
-/* Adds a region; r->id is set on success.  Strings are copied. */
+/* Adds a region row from r->process_id, pid, backing, start, length,
+ * created_ns, gone_ns, path, inode, dev, offset, prot (nversions is
+ * ignored).  r->process_id must be a process already added: the region's
+ * captures' ledger entries cover its process row (SPEC.md 9.2).  The
+ * path is copied, truncated at EMT_STRING_MAX bytes.  On success sets
+ * r->id (1, 2, ...) and returns 0; else -EINVAL (NULL argument, unknown
+ * backing, start + length past 2^64), -ENOENT (no such process),
+ * -ENOMEM, -ENOSPC, -EIO, with nothing added. */
 int emt_writer_add_region(struct emt_writer *w, struct emt_region *r);
-/* Records that a region was unmapped or replaced at `gone_ns`. */
+/* Records that region `region_id` was unmapped or replaced at `gone_ns`
+ * (its bytes are no longer needed as a delta base, so the writer frees
+ * them).  Returns 0, -EINVAL (NULL writer), -ENOENT (no such region),
+ * -ENOSPC, -EIO. */
 int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
 			   uint64_t gone_ns);
 
@@ -248,26 +279,40 @@ int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
  * be zero; they are recorded, never presented as real content).
  * `regs` may be NULL.  Chunks are hashed, deduplicated, compressed or
  * delta-encoded against the region's previous version.  The capture is
- * durable after the next commit (automatic within opts.commit_ms, or
- * emt_writer_commit()).  Thread-safe with respect to other emt_writer_*
+ * durable once committed: by emt_writer_commit(), or at most
+ * opts.commit_ms after its batch opened, by the committer thread, with no
+ * further call needed.  Thread-safe with respect to other emt_writer_*
  * calls on the same handle (internally serialised).  c->size may be 0
- * (no chunks, sha256 of the empty string).  Returns 0, -EINVAL (bad
- * trigger, gap outside the capture, NULL data), -ENOENT (unknown
- * region), -E2BIG (over EMT_CAPTURE_SIZE_MAX), -ENOSPC, -EIO; on failure
- * nothing of the capture is kept. */
+ * (no chunks, sha256 of the empty string).  The capture must lie inside
+ * its region as added ([start, start + length)), and gap offsets must be
+ * multiples of 4096 (SPEC.md 5.4, 5.7).  `data`, `gaps` and `regs` are
+ * only read during the call.  Returns 0, -EINVAL (bad trigger, capture
+ * outside its region, gap outside the capture or not page aligned, NULL
+ * data), -ENOENT (unknown region), -E2BIG (over EMT_CAPTURE_SIZE_MAX),
+ * -ENOMEM, -ENOSPC, -EIO; on failure nothing of the capture is kept. */
 int emt_writer_add_capture(struct emt_writer *w, struct emt_capture *c,
 			   const void *data, const struct emt_gap *gaps,
 			   size_t ngaps, const struct emt_regs_x86_64 *regs);
 
-/* Adds a syscall event to the timeline; e->id set on success. */
+/* Adds a syscall event to the timeline (e->syscall is required; syscall
+ * is copied up to 256 bytes, detail up to EMT_STRING_MAX).  On success
+ * sets e->id (1, 2, ...) and returns 0; else -EINVAL (NULL argument or
+ * syscall), -ENOSPC, -EIO. */
 int emt_writer_add_event(struct emt_writer *w, struct emt_event *e);
-/* Adds (accumulates) a loss record. */
+/* Adds l->count lost events of kind l->kind (required, copied up to 256
+ * bytes) for l->pid at l->time_ns, accumulated into the row of the same
+ * (kind, pid) if there is one (count summed, last_ns the latest).
+ * Returns 0, -EINVAL (NULL argument or kind), -ENOSPC, -EIO. */
 int emt_writer_add_loss(struct emt_writer *w, const struct emt_loss *l);
 
-/* Commits the open batch if it is older than opts.commit_ms; call it
- * periodically (e.g. from a poll loop).  Returns 1 if it committed. */
+/* Commits the open batch if it is older than opts.commit_ms.  The
+ * committer thread does so anyway; calling this from a poll loop is
+ * harmless.  Returns 1 if it committed, 0 if there was nothing due,
+ * -EINVAL (NULL), or the -errno of a failed commit. */
 int emt_writer_tick(struct emt_writer *w);
-/* Commits the open batch now. */
+/* Commits the open batch now (0 if there is none).  Returns 0, -EINVAL
+ * (NULL), or the -errno of a failed commit (-ENOSPC, -EIO), after which
+ * the writer is stopped (see the top of this file). */
 int emt_writer_commit(struct emt_writer *w);
 
 /* Running totals, for progress lines. */
@@ -284,13 +329,18 @@ struct emt_writer_stats {
 	uint64_t processes;
 	uint64_t regions;
 };
+/* Copies the running totals (of what was added successfully, committed
+ * or not) into *st.  Does nothing if either argument is NULL. */
 void emt_writer_stats(struct emt_writer *w, struct emt_writer_stats *st);
 
-/* Records the stop time, commits, writes the seal (ledger head), checkpoints
- * the WAL and closes so that a single self-contained file remains.  The
- * handle is freed whatever the result.  Returns 0 or -errno; on failure the
- * archive keeps every capture committed so far and reads as unsealed.
- * If `errmsg` is non-NULL it receives a malloc'd message on failure. */
+/* Records the stop time, commits, writes the seal (ledger head and, with
+ * ledger-v2, the table digests and seal_sha256 of SPEC.md 10.1),
+ * checkpoints the WAL and closes so that a single self-contained file
+ * remains.  The handle is freed whatever the result (w may be NULL: 0).
+ * Returns 0 or -errno (the stopped writer's first error, -ENOSPC, -EIO);
+ * on failure the archive keeps every capture committed so far and reads
+ * as unsealed.  If `errmsg` is non-NULL it receives a malloc'd message
+ * on failure (the caller frees it), NULL on success. */
 int emt_writer_close(struct emt_writer *w, char **errmsg);
 
 /* Copies the ledger head (SPEC.md section 9: the entry of the last
@@ -309,9 +359,13 @@ int emt_writer_close_seal(struct emt_writer *w, uint8_t seal[EMT_SHA256_LEN],
 			  char **errmsg);
 
 /* Frees the handle without sealing (what a crash leaves: committed data
- * stays, the archive reads as unsealed).  For tests and fatal paths. */
+ * stays, the open batch is dropped, the archive reads as unsealed).  For
+ * tests and fatal paths.  Accepts NULL. */
 void emt_writer_abandon(struct emt_writer *w);
 
+/* The message of the last failure on `w` (lowercase, names the object),
+ * owned by the handle and valid until the next call on it; "" if none
+ * yet, "no writer" for NULL. */
 const char *emt_writer_errmsg(const struct emt_writer *w);
 
 /* ------------------------------------------------------------------ */
@@ -320,15 +374,30 @@ const char *emt_writer_errmsg(const struct emt_writer *w);
 struct emt_reader;
 
 /* Opens an archive read-only.  The evidence file is never modified: if a
- * crashed writer left a WAL beside it, the file and WAL are copied to a
- * private temporary directory and that copy is opened.  SQLite is put in
- * defensive mode with trusted_schema off; the schema is validated against
- * SPEC.md before any query.  Returns NULL with errno set (ENOENT, ENOTSUP,
- * EPROTONOSUPPORT, EBADMSG, ...); `*errmsg` (if non-NULL) receives a
- * malloc'd message such as "not an emt archive" or "written by a newer emt
- * (format 2.0); upgrade emt to read it". */
+ * crashed writer left a WAL beside the real file (symbolic links are
+ * resolved first), the file and WAL are copied to a private temporary
+ * directory ($TMPDIR or /tmp, removed by emt_reader_close) and that copy
+ * is opened; a WAL being rewritten by a live writer is copied again, for
+ * up to about 2 s.  SQLite is put in defensive mode with trusted_schema
+ * off, triggers and views disabled; the schema is validated against
+ * SPEC.md before any query.  Returns the handle, or NULL with errno set:
+ * ENOENT (no file), ENOTSUP (not an emt archive), EPROTONOSUPPORT
+ * (written by a newer emt: major or required feature), EBADMSG (a damaged
+ * emt archive: identifies as one but SQLite cannot read it, or its schema
+ * or meta is broken), ELOOP / EINVAL / EACCES (its WAL is a symbolic
+ * link, not a regular file, unreadable: refused, never read without it),
+ * EAGAIN (a live writer kept changing it), ENOMEM, EIO.  `*errmsg` (if
+ * non-NULL) receives a malloc'd message the caller frees, such as "not an
+ * emt archive", "'x.emt': damaged archive: database disk image is
+ * malformed" or "written by a newer emt (format 2); upgrade emt to read
+ * it"; NULL on success. */
 struct emt_reader *emt_reader_open(const char *path, char **errmsg);
+/* Closes the archive, removes its private copy if one was made, and
+ * frees the handle; every pointer it returned becomes invalid.  Iterators
+ * must be freed first.  Accepts NULL. */
 void emt_reader_close(struct emt_reader *r);
+/* The message of the last failure on `r`, owned by the handle and valid
+ * until the next call on it; "" if none yet, "no reader" for NULL. */
 const char *emt_reader_errmsg(const struct emt_reader *r);
 
 /* Archive summary for headers. */
@@ -342,14 +411,22 @@ struct emt_summary {
 	uint64_t raw_bytes;       /* sum of capture sizes */
 	uint64_t stored_bytes;    /* sum of stored chunk data */
 };
+/* Fills *s (zeroed first) from meta and the row counts.  Returns 0,
+ * -EINVAL (NULL), or -EBADMSG / -EIO if a count could not be read (the
+ * fields read so far are kept). */
 int emt_reader_summary(struct emt_reader *r, struct emt_summary *s);
 
-/* Returns the value of meta key `key` (owned by the reader, valid until
- * the next emt_reader_meta call), or NULL with errno ENOENT. */
+/* Returns the value of meta key `key` as a NUL-terminated string (an
+ * embedded NUL ends it, SPEC.md section 4), owned by the reader and valid
+ * until the next call on it; or NULL with errno ENOENT (no such key) or
+ * EINVAL (NULL argument). */
 const char *emt_reader_meta(struct emt_reader *r, const char *key);
 
 /* Converts a capture-time ns (CLOCK_BOOTTIME) to ns since the Unix epoch
- * using the archive's clock anchors. */
+ * using the archive's clock anchors (SPEC.md section 4).  An archive
+ * without valid anchors (or r NULL) gets time_ns back unchanged, so
+ * callers should not present the result as a date then; no error is
+ * reported. */
 int64_t emt_reader_wall_ns(struct emt_reader *r, uint64_t time_ns);
 
 /* Filter for iteration.  Zero fields mean "any". */
@@ -363,17 +440,24 @@ struct emt_filter {
 	uint64_t seq_from, seq_to;
 };
 
-/* Iterates captures in seq order matching `f` (NULL = all).
- * emt_capture_iter_next returns 1 with *c filled, 0 at end, or -errno.
- * Rows are returned as stored, even from a damaged archive (trigger is 0
- * if its name is unknown): reading or verifying reports the damage. */
+/* Iterates captures in seq order matching `f` (NULL = all; copied, so
+ * it need not outlive the call).  Returns the iterator, or NULL with
+ * errno set (EINVAL for a NULL reader, ENOMEM, EBADMSG or EIO with the
+ * message on the reader).
+ * emt_capture_iter_next returns 1 with *c filled, 0 at end, or -errno
+ * (-EBADMSG if the table is damaged, e.g. rows that repeat).  Rows are
+ * returned as stored, even from a damaged archive (trigger is 0 if its
+ * name is unknown): reading or verifying reports the damage.  The reader
+ * must stay open while the iterator lives; emt_capture_iter_free frees
+ * it (accepts NULL). */
 struct emt_capture_iter;
 struct emt_capture_iter *emt_reader_captures(struct emt_reader *r,
 					     const struct emt_filter *f);
 int emt_capture_iter_next(struct emt_capture_iter *it, struct emt_capture *c);
 void emt_capture_iter_free(struct emt_capture_iter *it);
 
-/* Looks up one capture by seq; -ENOENT if absent. */
+/* Fills *c with capture `seq`'s row (trigger 0 if its name is unknown).
+ * Returns 0, -EINVAL (NULL), -ENOENT (no such capture), -EBADMSG/-EIO. */
 int emt_reader_capture(struct emt_reader *r, uint64_t seq,
 		       struct emt_capture *c);
 
@@ -383,25 +467,38 @@ int emt_reader_capture(struct emt_reader *r, uint64_t seq,
  * against its SHA-256.  Returns 0 or -EBADMSG with the damage described in
  * the errmsg; with `force` set, damaged chunks are returned as far as they
  * decode (zero-filled beyond) and -EBADMSG still returned, so callers can
- * write them with a warning. */
+ * write them with a warning.  Also -EINVAL (NULL, or `cap` smaller than
+ * the capture), -ENOENT (no such capture), -ENOMEM, -EIO. */
 int emt_reader_read_capture(struct emt_reader *r, uint64_t seq, void *buf,
 			    size_t cap, int force);
 /* Same, streaming to a file descriptor chunk by chunk (bounded memory).
  * The whole-capture hash is checked at the end; the caller must discard
- * the output on -EBADMSG unless `force`. */
+ * the output on -EBADMSG unless `force`.  A failed write(2) returns its
+ * -errno (e.g. -ENOSPC, -EPIPE) with the message naming the capture. */
 int emt_reader_write_capture(struct emt_reader *r, uint64_t seq, int fd,
 			     int force);
 
-/* Register snapshot of a capture: 0, -ENOENT (none) or -EBADMSG. */
+/* Register snapshot of capture `seq` into *regs: 0, -EINVAL (NULL),
+ * -ENOENT (none), -EBADMSG (not an x86_64 record of 224 bytes). */
 int emt_reader_regs(struct emt_reader *r, uint64_t seq,
 		    struct emt_regs_x86_64 *regs);
 
-/* Gaps of a capture into a malloc'd array the caller frees. */
+/* The gaps of capture `seq`, in offset order, into a malloc'd array
+ * *gaps of *ngaps entries that the caller frees (NULL and 0 if none; a
+ * capture that does not exist has none).  Reasons unknown to this
+ * library are 0.  Returns 0, -EINVAL (NULL argument), -E2BIG (more gaps
+ * than a 4 GiB capture can have pages), -ENOMEM, -EBADMSG / -EIO; on
+ * failure *gaps is NULL. */
 int emt_reader_gaps(struct emt_reader *r, uint64_t seq,
 		    struct emt_gap **gaps, size_t *ngaps);
 
-/* Iterators over processes, regions (with nversions), events and losses;
- * next returns 1, 0 at end, or -errno.  `pid` 0 = all. */
+/* Iterators over processes, regions (with nversions), events and losses,
+ * in id order; `pid` 0 = all.  The constructors return NULL with errno
+ * set (EINVAL, ENOMEM, EBADMSG, EIO).  next returns 1 with the record
+ * filled (its strings valid until the next call on the iterator), 0 at
+ * end, or -errno (-EINVAL for a NULL argument or an iterator of another
+ * kind, -EBADMSG for a damaged table).  The reader must stay open while
+ * an iterator lives; emt_row_iter_free frees it (accepts NULL). */
 struct emt_row_iter;
 struct emt_row_iter *emt_reader_processes(struct emt_reader *r);
 int emt_process_iter_next(struct emt_row_iter *it, struct emt_process *p);
@@ -413,15 +510,25 @@ struct emt_row_iter *emt_reader_losses(struct emt_reader *r);
 int emt_loss_iter_next(struct emt_row_iter *it, struct emt_loss *l);
 void emt_row_iter_free(struct emt_row_iter *it);
 
-/* Looks up one region by id; -ENOENT if absent. */
+/* Fills *rg with region `id` (with nversions; its path valid until the
+ * next emt_reader_region call).  Returns 0, -EINVAL (NULL), -ENOENT (no
+ * such region), -EBADMSG/-EIO. */
 int emt_reader_region(struct emt_reader *r, int64_t id,
 		      struct emt_region *rg);
 
-/* Full verification.  Calls `report` once per problem found (item is e.g.
- * "capture 17", message e.g. "chunk 3 hash mismatch") and continues.
- * Checks SQLite integrity, every chunk, every capture, the ledger chain,
- * seal state and index consistency.  Returns 0 if intact, the number of
- * problems (> 0) if damaged, or -errno if verification could not run. */
+/* Full verification (SPEC.md sections 3, 5, 7-10).  Calls `report` (may
+ * be NULL) once per problem found (item is e.g. "capture 17", "seal",
+ * "stored chunk 9", "schema table 'x'"; message e.g. "chunk 3: hash
+ * mismatch"; both valid during the call only) and continues.  Checks
+ * SQLite's integrity (integrity_check: tables and indexes), the schema
+ * against planted or altered objects, every capture (sequence, region,
+ * bounds, chunks, content hash), the ledger chain (v1 or v2 rules), the
+ * seal, gaps, registers, versions, and chunks referenced by no capture
+ * (each also decoded and hash-checked).  Runs of one kind of problem
+ * beyond 100 are summed up in one report.  If `st` is non-NULL it is
+ * filled on success.  Returns 0 if intact, the number of problems (> 0)
+ * if damaged, or -errno if verification could not run (-EINVAL, -ENOMEM,
+ * -EIO). */
 struct emt_verify_stats {
 	uint64_t chunks, captures, ledger_entries;
 	uint32_t sealed;
