@@ -74,6 +74,17 @@ struct {
 	__type(value, struct emt_rwx_table);
 } rwx SEC(".maps");
 
+/* Ranges of a process made non-executable by mprotect since they were
+ * executable: userspace still has a region there, so a munmap of them
+ * matters although no VMA in it is executable any more (see
+ * munmap_matters).  A full table makes every munmap matter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct emt_rwx_table);
+} wasx SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 24);   /* resized by userspace */
@@ -276,6 +287,45 @@ static __always_inline void vma_lookup(__u64 addr, struct vma_info *vi)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	bpf_find_vma(t, addr, vma_cb, vi, 0);
+}
+
+struct vma_walk {
+	__u64 end;              /* vm_end of the VMA found */
+	__u32 exec;
+	__u32 found;
+};
+
+static long vma_walk_cb(struct task_struct *task, struct vm_area_struct *vma,
+			void *data)
+{
+	struct vma_walk *w = data;
+
+	w->found = 1;
+	w->end = vma->vm_end;
+	w->exec = !!(vma->vm_flags & VM_EXEC);
+	return 0;
+}
+
+#define WALK_VMAS 8
+
+/* Whether [a, b) may hold executable memory now: some VMA in it is
+ * executable, or the range is not covered by at most WALK_VMAS VMAs (a
+ * hole, or too many to look at: assume so). */
+static __always_inline int range_has_exec(__u64 a, __u64 b)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	for (int i = 0; i < WALK_VMAS; i++) {
+		struct vma_walk w = {};
+
+		if (a >= b)
+			return 0;
+		bpf_find_vma(t, a, vma_walk_cb, &w, 0);
+		if (!w.found || w.exec || w.end <= a)
+			return 1;
+		a = w.end;
+	}
+	return a < b;
 }
 
 /* ---------------------------------------------------------- copying */
@@ -662,6 +712,61 @@ static __always_inline void rwx_capture(__u32 tgid, __u64 a, __u64 b,
 	}
 }
 
+static __always_inline int table_overlaps(struct emt_rwx_table *t, __u64 a, __u64 b)
+{
+	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++)
+		if (t->len[i] && t->addr[i] < b && t->addr[i] + t->len[i] > a)
+			return 1;
+	return 0;
+}
+
+/* [a, a+len) stops being executable (mprotect without PROT_EXEC). */
+static __always_inline void wasx_add(__u32 tgid, __u64 a, __u64 len)
+{
+	struct emt_rwx_table *t = bpf_map_lookup_elem(&wasx, &tgid);
+	__u32 k = 0;
+
+	if (!t) {
+		struct emt_rwx_table *z = bpf_map_lookup_elem(&rwx_zero, &k);
+
+		if (!z)
+			return;
+		bpf_map_update_elem(&wasx, &tgid, z, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&wasx, &tgid);
+		if (!t)
+			return;
+	}
+	if (t->prot[0] == ~0u)
+		return;
+	rwx_cut(t, a, a + len);
+	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
+		if (t->len[i])
+			continue;
+		t->addr[i] = a;
+		t->len[i] = len;
+		t->prot[i] = 0;
+		return;
+	}
+	t->prot[0] = ~0u;       /* full: from now on every munmap matters */
+}
+
+/* Whether userspace needs to hear of munmap(a, len): only if it may close
+ * a region, i.e. the range holds executable memory, or memory that was
+ * executable (wasx), or tracked RWX memory.  Most munmaps of most
+ * programs (malloc) free data: they cost neither a record nor a hash
+ * entry. */
+static __always_inline int munmap_matters(__u32 tgid, __u64 a, __u64 len)
+{
+	struct emt_rwx_table *t = bpf_map_lookup_elem(&wasx, &tgid);
+
+	if (t && (t->prot[0] == ~0u || table_overlaps(t, a, a + len)))
+		return 1;
+	t = bpf_map_lookup_elem(&rwx, &tgid);
+	if (t && table_overlaps(t, a, a + len))
+		return 1;
+	return range_has_exec(a, a + len);
+}
+
 /* ------------------------------------------------------ tracepoints */
 
 static __always_inline __u64 page_up(__u64 x)
@@ -719,9 +824,15 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 		else if (!(prot & PROT_WRITE))
 			rwx_capture(tgid, addr, addr + len,
 				    EMT_BPF_TRIG_PROTECT_W, prot);
+		/* Executable memory made non-executable keeps its region:
+		 * its later munmap must be seen. */
+		if (!(prot & PROT_EXEC) && range_has_exec(addr, addr + len))
+			wasx_add(tgid, addr, len);
 		break;
 	}
 	case NR_MUNMAP:
+		if (!munmap_matters(tgid, p.args[0], page_up(p.args[1])))
+			return 0;
 		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
 			    EMT_BPF_TRIG_MUNMAP, 0);
 		break;
@@ -826,6 +937,9 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 		struct emt_rwx_table *t = rwx_get(tgid, 0);
 		if (t)
 			rwx_cut(t, a0, a0 + page_up(a1));
+		t = bpf_map_lookup_elem(&wasx, &tgid);
+		if (t && t->prot[0] != ~0u)
+			rwx_cut(t, a0, a0 + page_up(a1));
 	} else if (nr == NR_MREMAP && ok) {
 		struct emt_rwx_table *t = rwx_get(tgid, 0);
 		if (t)
@@ -897,6 +1011,9 @@ int BPF_PROG(emt_fork, struct task_struct *parent, struct task_struct *child)
 	struct emt_rwx_table *t = bpf_map_lookup_elem(&rwx, &ptgid);
 	if (t)
 		bpf_map_update_elem(&rwx, &ctgid, t, BPF_ANY);
+	t = bpf_map_lookup_elem(&wasx, &ptgid);
+	if (t)
+		bpf_map_update_elem(&wasx, &ctgid, t, BPF_ANY);
 	task_rec(EMT_REC_FORK, ptgid, ctgid, 0, 0);
 	return 0;
 }
@@ -911,6 +1028,7 @@ int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
 	if (!is_followed(tgid))
 		return 0;
 	bpf_map_delete_elem(&rwx, &tgid);
+	bpf_map_delete_elem(&wasx, &tgid);
 	int ovf = 0;
 
 	r = rb_reserve(sizeof(*r), EMT_LOSS_RECORD, &ovf);
@@ -956,6 +1074,7 @@ int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
 	if (p == bpf_get_current_task_btf() && p->mm)
 		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
 	bpf_map_delete_elem(&rwx, &tgid);
+	bpf_map_delete_elem(&wasx, &tgid);
 	bpf_map_delete_elem(&followed, &tgid);
 	task_rec(EMT_REC_EXIT, tgid, 0, code, 1);
 	return 0;
