@@ -1907,6 +1907,53 @@ static int attach_watch(void *ctx, const struct proc_map *mp, int64_t id)
 	return 0;
 }
 
+/* Attach with EMT_PTRACE_ATTACH_FILTER=1: installs the seccomp filter of
+ * launched targets in the attached process by a remote seccomp(2) in held
+ * thread t (SECCOMP_FILTER_FLAG_TSYNC: all its threads), so that only
+ * memory syscalls stop it.  Opt-in because a filter cannot be removed: the
+ * process stays under a pass-through tracer (the keeper) after the
+ * capture, and if emt-capture is killed with SIGKILL its memory syscalls
+ * fail with ENOSYS from then on.  Returns NULL when installed, else why
+ * not (PTRACE_SYSCALL is used then). */
+static const char *attach_filter(struct emt_session *s, struct pt_task *t,
+				 char *why, size_t whylen)
+{
+	struct pt_engine *e = E(s);
+	const char *opt = getenv("EMT_PTRACE_ATTACH_FILTER");
+	struct x86_64_remote out;
+	int64_t ret = -1;
+	int err;
+
+	if (!opt || strcmp(opt, "1") != 0)
+		return "not asked for: EMT_PTRACE_ATTACH_FILTER=1 installs one, which outlives the capture";
+	if (!t)
+		return "no thread to install it from";
+	if (getrandom(e->cookie, sizeof(e->cookie), 0) != sizeof(e->cookie))
+		return "getrandom failed";
+	x86_64_seccomp_filter(e->cookie, &e->filter);
+	if (find_sysinsn(s, t->proc) < 0)
+		return "no syscall instruction in the target";
+	err = x86_64_remote_seccomp(t->tid, t->proc->mm->sysinsn, &e->filter,
+				    SECCOMP_FILTER_FLAG_TSYNC, &ret, &out);
+	if (remote_done(s, t, err, &out) == -ESRCH)
+		return "the thread died";
+	if (err < 0) {
+		snprintf(why, whylen, "remote seccomp: %s", strerror(-err));
+		return why;
+	}
+	if (ret != 0) {
+		/* EACCES: neither no_new_privs nor CAP_SYS_ADMIN in the target
+		 * (we do not set no_new_privs in someone else's process: it
+		 * would disable setuid for the rest of its life); > 0: a
+		 * thread whose filters differ could not be synchronised. */
+		snprintf(why, whylen, "seccomp in the target: %s",
+			 ret < 0 ? strerror((int)-ret) : "threads with other filters");
+		return why;
+	}
+	e->use_seccomp = 1;
+	return NULL;
+}
+
 static int attach(struct emt_session *s)
 {
 	struct pt_engine *e = E(s);
@@ -1918,9 +1965,6 @@ static int attach(struct emt_session *s)
 
 	s->root_pid = pid;
 	e->use_seccomp = 0;
-	emt_writer_set_meta(sink_writer(s->sink), "ptrace_syscalls",
-		"ptrace-syscall: attached, every syscall stops (a seccomp filter "
-		"would outlive the detach)");
 	/* Seize until the thread list is stable: threads may be created while
 	 * we attach (the new ones of seized threads are auto-attached). */
 	e->stopping = 1;
@@ -1952,6 +1996,23 @@ static int attach(struct emt_session *s)
 	err = wait_all_held(s, 5000, 0);
 	if (err < 0)
 		return emt_session_fail(s, err, "pid %d: threads did not stop", (int)pid);
+	char why[160], msg[256];
+	const char *no = attach_filter(s, task_lookup(e, pid), why, sizeof(why));
+	struct emt_writer *w = sink_writer(s->sink);
+	if (no) {
+		/* The tool shows meta ptrace_warning (emt-capture(1)). */
+		snprintf(msg, sizeof(msg), "ptrace-syscall: every syscall of the attached "
+			 "process stops; seccomp filter %s", no);
+		emt_writer_set_meta(w, "ptrace_syscalls", msg);
+		snprintf(msg, sizeof(msg), "every system call of pid %d stops the target "
+			 "(no seccomp filter: %s)", (int)pid, no);
+		emt_writer_set_meta(w, "ptrace_warning", msg);
+	} else {
+		emt_writer_set_meta(w, "ptrace_syscalls",
+			"seccomp: memory syscalls only (filter installed in the attached "
+			"process by a remote seccomp; it stays under a pass-through tracer "
+			"after the capture)");
+	}
 	/* Existing code is captured as the baseline; RWX ranges are then
 	 * switched to W^X like new ones, shared views watched. */
 	struct attach_ctx ac = { s, task_lookup(e, pid) };
@@ -2323,12 +2384,13 @@ static int pt_stop(struct emt_session *s)
 	err = restore_all(s);
 	if (err < 0 && !ret)
 		ret = err;
-	/* A launched target carries our seccomp filter, which cannot be
-	 * removed: without a tracer its memory syscalls would fail with
-	 * ENOSYS.  A keeper process takes over as a pass-through tracer. */
+	/* A launched target (or an attached one with the opt-in filter)
+	 * carries our seccomp filter, which cannot be removed: without a
+	 * tracer its memory syscalls would fail with ENOSYS.  A keeper
+	 * process takes over as a pass-through tracer. */
 	int go = -1;
 	pid_t keeper = 0;
-	if (e->use_seccomp && e->ntasks && !e->failed)
+	if (e->use_seccomp && e->ntasks && !(e->failed && e->launched))
 		keeper = start_keeper(s, &go);
 	detach_held(s, go);
 	uint64_t late_deadline = now_ns() + PT_LATE_DETACH_MS * 1000000ull;
@@ -2357,7 +2419,7 @@ static int pt_stop(struct emt_session *s)
 	if (keeper > 0) {
 		close(go);      /* every process handed over */
 		emt_writer_set_meta(sink_writer(s->sink), "ptrace_detach",
-			"launched target handed to a pass-through tracer (its seccomp "
+			"target handed to a pass-through tracer (its seccomp "
 			"filter stays installed)");
 	}
 	/* Everything queued reaches the archive before it is sealed; the

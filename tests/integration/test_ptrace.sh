@@ -189,6 +189,53 @@ if [ "$nf" -ge 5 ]; then
 else
 	fail "attach: W->X versions during the capture found" "$nf"
 fi
+# Without the opt-in filter every syscall stops: the archive says so in
+# meta ptrace_warning, for the tool to show.
+meta() { sqlite3 "$1" "select value from meta where key='$2'" 2>/dev/null; }
+if command -v sqlite3 >/dev/null 2>&1; then
+	w=$(meta "$T/lr.emt" ptrace_warning)
+	case "$w" in
+	*"every system call"*) pass "attach: PTRACE_SYSCALL fallback recorded as a warning" ;;
+	*) fail "attach: PTRACE_SYSCALL fallback recorded as a warning" "meta ptrace_warning '$w'" ;;
+	esac
+fi
+
+# Attach with the seccomp filter installed by a remote seccomp(2)
+# (EMT_PTRACE_ATTACH_FILTER=1): only memory syscalls stop; after the
+# capture a pass-through tracer keeps the filter's stops served.
+"$FIX/fx_longrun" --seconds 4 --delay-ms 200 --interval-ms 40 >"$T/af.out" 2>"$T/af.err" &
+af=$!
+i=0
+while ! grep -q 'baseline ready' "$T/af.out" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+if EMT_PTRACE_ATTACH_FILTER=1 timeout "$TO" "$BIN/emt-capture" -q --mode ptrace -o "$T/af.emt" \
+	-p "$af" --duration 1.5 >"$T/af.cap" 2>&1; then
+	pass "attach with filter: emt-capture -p ended at --duration"
+else
+	fail "attach with filter: emt-capture -p ended at --duration" "$(tail -c 300 "$T/af.cap")"
+fi
+state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$af/status" 2>/dev/null)
+wait "$af"
+afc=$?
+if [ "$afc" -eq 0 ] && grep -q '^fx_longrun: .* versions ok' "$T/af.out" && [ "$state" != T ]; then
+	pass "attach with filter: target ran on to a correct end under the pass-through tracer"
+else
+	fail "attach with filter: target ran on to a correct end" "exit $afc, state $state: $(head -c 300 "$T/af.err")"
+fi
+"$CR" -v --require-regs "$T/af.emt" "$T/af.out" >"$T/af.cr" 2>&1
+nf=$(grep -c '^FOUND .*trigger=mprotect' "$T/af.cr")
+sc=$(meta "$T/af.emt" ptrace_syscalls)
+case "$sc" in
+seccomp*)
+	if [ "$nf" -ge 5 ]; then
+		pass "attach with filter: seccomp installed, W->X versions found ($nf)"
+	else
+		fail "attach with filter: W->X versions found" "$nf"
+	fi ;;
+*) fail "attach with filter: seccomp installed by a remote syscall" "meta ptrace_syscalls '$sc'" ;;
+esac
 
 # ---------------------------------------------------------------- stop in a vfork
 # SIGTERM while the main thread of the target sits in vfork(2) (its child
