@@ -243,6 +243,17 @@ struct vma_info {
 	__u32 shared;
 };
 
+#define TMPFS_MAGIC 0x01021994
+#define RAMFS_MAGIC 0x858458f6
+
+/* A regular file of tmpfs (/dev/shm, /run, /tmp on many systems) or ramfs
+ * exists only in memory: executing from it is as fileless as a memfd, so
+ * its bytes are captured like those of a file that is not on disk. */
+static __always_inline int in_memory_fs(unsigned long magic)
+{
+	return magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
+}
+
 static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
 		   void *data)
 {
@@ -276,6 +287,8 @@ static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
 		vi->backing = EMT_BPF_BACK_SHARED;
 	else if ((mode & S_IFMT) != S_IFREG)
 		vi->backing = EMT_BPF_BACK_OTHER;
+	else if (in_memory_fs(BPF_CORE_READ(ino, i_sb, s_magic)))
+		vi->backing = EMT_BPF_BACK_OTHER;       /* a file only in memory */
 	else if (nlink == 0)
 		vi->backing = EMT_BPF_BACK_DELETED;
 	else

@@ -83,6 +83,7 @@ for mode in bpf ptrace; do
 	recall "$mode" fx_large "--mib 32"
 	recall "$mode" fx_memfd ""
 	recall "$mode" fx_memfd "--deleted"
+	recall "$mode" fx_memfd "--shm"
 	recall "$mode" fx_wx "--pkey"
 	recall "$mode" fx_memfd_dual "--versions 4" $dual
 	recall "$mode" fx_memfd_dual "--versions 4 --keep" $dual
