@@ -135,6 +135,20 @@ static int load_side(struct emt_reader *r, uint64_t seq, struct side *s)
 	return 0;
 }
 
+static int span_cmp(const void *x, const void *y)
+{
+	const struct span *a = x, *b = y;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static int u64_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
 /* Gaps of side `s` clipped to its part of the window [woff, woff + n),
  * as window offsets, sorted and merged, into *out (malloc'd).  The
  * archive may be hostile: gaps may overlap, be unsorted or overflow. */
@@ -167,14 +181,8 @@ static int side_spans(const struct side *s, uint64_t woff, uint64_t n,
 		v[k].reason_a = g->reason + 1;
 		k++;
 	}
-	/* insertion sort: a capture has a handful of gaps */
-	for (size_t i = 1; i < k; i++)
-		for (size_t m = i; m > 0 && v[m - 1].off > v[m].off; m--) {
-			struct span t = v[m];
-
-			v[m] = v[m - 1];
-			v[m - 1] = t;
-		}
+	/* a hostile archive may list a million gaps in any order */
+	qsort(v, k, sizeof(*v), span_cmp);
 	{
 		size_t w = 0;
 
@@ -243,13 +251,7 @@ static int window_spans(const struct side *A, uint64_t offa, const struct side *
 		pts[np++] = sb[i].off;
 		pts[np++] = sb[i].off + sb[i].len;
 	}
-	for (size_t i = 1; i < np; i++)
-		for (size_t m = i; m > 0 && pts[m - 1] > pts[m]; m--) {
-			uint64_t t = pts[m];
-
-			pts[m] = pts[m - 1];
-			pts[m - 1] = t;
-		}
+	qsort(pts, np, sizeof(*pts), u64_cmp);
 	for (size_t i = 0; i + 1 < np; i++) {
 		uint64_t lo = pts[i], hi = pts[i + 1];
 		uint32_t ra, rb;
