@@ -44,6 +44,10 @@ struct wregion {
 	uint8_t *data;          /* previous version's bytes if has_base */
 	uint64_t data_cap;
 	int has_base;
+	/* The previous version is the region's first: its bytes were not
+	 * kept (most regions never get a second version), but they can be
+	 * decoded from the archive when one comes (load_base). */
+	int lazy_base;
 	int64_t *chunk_ids;     /* chunk id per chunk of the previous version */
 	uint8_t *depths;
 };
@@ -125,7 +129,8 @@ struct emt_writer {
 
 	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
 		*st_event, *st_proc, *st_exit, *st_region, *st_gone, *st_loss,
-		*st_meta;
+		*st_meta, *st_chunk_data, *st_sp, *st_release;
+	ZSTD_DCtx *dctx;        /* load_base, created on first use */
 
 	struct emt_writer_stats stats;
 };
@@ -511,6 +516,12 @@ static int prepare_all(struct emt_writer *w)
 		" last_ns = max(last_ns, excluded.last_ns)");
 	err = err ? err : prepare(w, &w->st_meta,
 		"INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+	/* Prepared once: a capture of a few KiB costs about as much in
+	 * parsing these as in inserting its rows. */
+	err = err ? err : prepare(w, &w->st_sp, "SAVEPOINT cap");
+	err = err ? err : prepare(w, &w->st_release, "RELEASE cap");
+	err = err ? err : prepare(w, &w->st_chunk_data,
+		"SELECT data FROM chunks WHERE id = ? AND encoding = 'zstd'");
 	return err;
 }
 
@@ -620,7 +631,8 @@ static void writer_free(struct emt_writer *w)
 {
 	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
 		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
-		&w->st_gone, &w->st_loss, &w->st_meta };
+		&w->st_gone, &w->st_loss, &w->st_meta, &w->st_chunk_data,
+		&w->st_sp, &w->st_release };
 
 	committer_stop(w);
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
@@ -632,6 +644,7 @@ static void writer_free(struct emt_writer *w)
 	pool_free(w->pool);
 	ZSTD_freeCCtx(w->cctx[0]);
 	ZSTD_freeCCtx(w->cctx[1]);
+	ZSTD_freeDCtx(w->dctx);
 	free(w->jobs);
 	free(w->jobbufs);
 	free(w->ht);
@@ -1105,6 +1118,7 @@ int emt_writer_region_gone(struct emt_writer *w, int64_t region_id,
 		rg->data = NULL;
 		rg->data_cap = 0;
 		rg->has_base = 0;
+		rg->lazy_base = 0;
 	}
 	pthread_mutex_unlock(&w->mu);
 	return err;
@@ -1260,6 +1274,64 @@ static void whole_hash_job(void *ctx)
 	emt_sha256(wj->data, wj->size, wj->out);
 }
 
+/* Gives rg->data room for `size` bytes within DELTA_CACHE_MAX. */
+static int base_reserve(struct emt_writer *w, struct wregion *rg, uint64_t size)
+{
+	if (rg->data_cap < size) {
+		uint64_t extra = size - rg->data_cap;
+		uint8_t *nd;
+
+		if (w->delta_cache_bytes + extra > DELTA_CACHE_MAX)
+			return -ENOSPC;
+		nd = realloc(rg->data, size);
+		if (!nd)
+			return -ENOMEM;
+		rg->data = nd;
+		rg->data_cap = size;
+		w->delta_cache_bytes += extra;
+	}
+	return 0;
+}
+
+/* Decodes the previous (first) version of `rg` from the archive into
+ * rg->data, for a second version to be delta-encoded against it.  Only
+ * plain chunks are decoded (a first version's chunks are plain unless
+ * deduplicated against some other region's delta chunk); a chunk that
+ * is not is marked as no base (depth EMT_DELTA_DEPTH_MAX).  Costs one
+ * decompression of a version, only for regions that do get a second
+ * one, instead of a copy of every first version. */
+static void load_base(struct emt_writer *w, struct wregion *rg)
+{
+	uint64_t cs = rg->chunk_size, n = (rg->size + cs - 1) / cs;
+
+	rg->lazy_base = 0;
+	if (!w->dctx && !(w->dctx = ZSTD_createDCtx()))
+		return;
+	if (base_reserve(w, rg, rg->size))
+		return;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = i * cs;
+		size_t len = (size_t)(rg->size - off < cs ? rg->size - off : cs), r = 0;
+		int ok = 0;
+
+		if (rg->depths[i] == 0) {
+			sqlite3_bind_int64(w->st_chunk_data, 1, rg->chunk_ids[i]);
+			if (sqlite3_step(w->st_chunk_data) == SQLITE_ROW) {
+				const void *src = sqlite3_column_blob(w->st_chunk_data, 0);
+				int sn = sqlite3_column_bytes(w->st_chunk_data, 0);
+
+				if (src && sn > 0)
+					r = ZSTD_decompressDCtx(w->dctx, rg->data + off, len, src, (size_t)sn);
+				ok = src && sn > 0 && !ZSTD_isError(r) && r == len;
+			}
+			sqlite3_reset(w->st_chunk_data);
+		}
+		if (!ok)
+			rg->depths[i] = EMT_DELTA_DEPTH_MAX;
+	}
+	rg->has_base = 1;
+}
+
 /* Cheap test whether a delta against the same offset of the previous
  * version can pay: polymorphic and patched code keeps most 8-byte words
  * in place.  Unrelated content skips the second compression. */
@@ -1358,7 +1430,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	err = batch_begin(w);
 	if (err)
 		goto out;
-	err = exec_sql(w, "SAVEPOINT cap");
+	err = step_done(w, w->st_sp, "savepoint");
 	if (err)
 		goto out;
 
@@ -1366,7 +1438,11 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	c->version = rg->nversions + 1;
 	/* Delta bases: same offsets of the previous version, so only when
 	 * the layout is the same (same start and chunk size). */
-	use_base = !w->no_delta && rg->has_base && rg->addr == c->addr && rg->chunk_size == cs;
+	use_base = !w->no_delta && (rg->has_base || rg->lazy_base) && rg->addr == c->addr &&
+		   rg->chunk_size == cs;
+	if (use_base && !rg->has_base)
+		load_base(w, rg);
+	use_base = use_base && rg->has_base;
 
 	/* Whole-capture hash in the background while chunks are processed. */
 	struct whole_job wj = { .data = data, .size = c->size, .out = c->sha256 };
@@ -1562,7 +1638,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 		if (err)
 			goto rollback;
 	}
-	err = exec_sql(w, "RELEASE cap");
+	err = step_done(w, w->st_release, "release");
 	if (err)
 		goto rollback;
 
@@ -1581,9 +1657,12 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	w->stats.chunks_delta += n_delta;
 	w->stats.gaps += ngaps;
 
-	/* Keep this version as the next one's delta base if it fits.  The
-	 * buffer is reused across versions: a fresh allocation per capture
-	 * costs a page fault per page. */
+	/* Keep this version as the next one's delta base if it fits.  A
+	 * first version is not copied (lazy_base: decoded back if a second
+	 * one comes): most regions have one version, and copying them all
+	 * cost a page fault per fresh page plus the copy, a fifth of the
+	 * writer's time on 1 MiB captures.  The buffer is reused across
+	 * versions. */
 	free(rg->chunk_ids);
 	free(rg->depths);
 	rg->chunk_ids = ids;
@@ -1594,20 +1673,11 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	rg->size = c->size;
 	rg->chunk_size = cs;
 	rg->has_base = 0;
+	rg->lazy_base = 0;
 	if (!w->no_delta && c->size) {
-		if (rg->data_cap < c->size) {
-			uint64_t extra = c->size - rg->data_cap;
-			uint8_t *nd = NULL;
-
-			if (w->delta_cache_bytes + extra <= DELTA_CACHE_MAX)
-				nd = realloc(rg->data, c->size);
-			if (nd) {
-				rg->data = nd;
-				rg->data_cap = c->size;
-				w->delta_cache_bytes += extra;
-			}
-		}
-		if (rg->data_cap >= c->size) {
+		if (c->version == 1)
+			rg->lazy_base = 1;
+		else if (base_reserve(w, rg, c->size) == 0) {
 			memcpy(rg->data, data, c->size);
 			rg->has_base = 1;
 		}
