@@ -596,16 +596,45 @@ static int on_exec(struct emt_session *s, const struct emt_rec_exec *r)
 				       exe[0] ? exe : NULL, n ? args : NULL);
 }
 
+/* A thread's records come in order: once a later record of thread tid
+ * arrives, a capture of it still in flight lost its end record (ring
+ * full).  Write it now with what arrived (the rest are gaps), rather than
+ * keep its buffer until the capture ends: in lossy mode that grew without
+ * bound. */
+static int finish_stale(struct emt_session *s, struct bpf_priv *pv, uint32_t tid)
+{
+	int err = 0;
+
+	for (struct inflight **pp = &pv->inflight; *pp;) {
+		struct inflight *f = *pp;
+
+		if (f->b.h.tid != tid) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		int e = finish_capture(s, pv, f, 0);
+
+		if (e && !err)
+			err = e;
+		inflight_free(f);
+	}
+	return err;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct emt_session *s = ctx;
 	struct bpf_priv *pv = s->engine_priv;
 	uint32_t type;
-	int err = 0;
+	int err = 0, serr = 0;
 
 	if (size < sizeof(uint32_t))
 		return 0;
 	memcpy(&type, data, sizeof(type));
+	if ((type == EMT_REC_CAP_BEGIN || type == EMT_REC_SYSCALL || type == EMT_REC_FORK ||
+	     type == EMT_REC_EXEC) && size >= sizeof(struct emt_rec_hdr) && pv->inflight)
+		serr = finish_stale(s, pv, ((const struct emt_rec_hdr *)data)->tid);
 	switch (type) {
 	case EMT_REC_CAP_BEGIN:
 		if (size >= sizeof(struct emt_rec_cap_begin))
@@ -675,6 +704,8 @@ static int on_record(void *ctx, void *data, size_t size)
 			err = on_exec(s, data);
 		break;
 	}
+	if (!err)
+		err = serr;
 	if (err && !pv->err)
 		pv->err = err;
 	/* Keep consuming: one failed row must not stall a held target. */
