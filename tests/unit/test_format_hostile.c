@@ -389,6 +389,223 @@ static void test_tamper_ledger(void **state)
 	free(path);
 }
 
+/* An archive whose captures have everything ledger-v2 and the v2 seal
+ * cover: gaps, registers, a file-backed region, events, a loss. */
+static char *mk_rich(const char *name)
+{
+	char *path = tl_path(name);
+	struct emt_writer *w;
+	struct emt_process p = { .pid = 20, .ppid = 1, .exe = "/usr/bin/jit", .cmdline = "jit -x" };
+	struct emt_region rg = { .pid = 20, .backing = EMT_BACKING_FILE, .start = 0x400000,
+				 .length = 0x3000, .path = "/opt/jit/code.bin", .inode = 7, .dev = 8 };
+	struct emt_gap gap = { .offset = 0x1000, .length = 0x1000, .reason = EMT_GAP_UNREADABLE,
+			       .err = EFAULT };
+	struct emt_regs_x86_64 regs = { .rip = 0x400010, .rsp = 0x7ffc0000 };
+	struct emt_loss l = { .time_ns = 9, .kind = "ringbuf", .count = 2, .pid = 20 };
+	static uint8_t buf[0x3000];
+
+	unlink(path);
+	w = emt_writer_create(path, NULL, NULL);
+	assert_non_null(w);
+	assert_int_equal(emt_writer_set_meta(w, "target_cmdline", "jit -x"), 0);
+	assert_int_equal(emt_writer_add_process(w, &p), 0);
+	rg.process_id = p.id;
+	assert_int_equal(emt_writer_add_region(w, &rg), 0);
+	for (int k = 0; k < 3; k++) {
+		struct emt_capture c = { .region_id = rg.id, .pid = 20, .tid = 21,
+					 .trigger = EMT_TRIGGER_MPROTECT, .addr = 0x400000,
+					 .size = sizeof(buf), .time_ns = 10 + (uint64_t)k };
+		struct emt_event e = { .time_ns = 10 + (uint64_t)k, .pid = 20, .tid = 21,
+				       .syscall = "mprotect", .addr = 0x400000, .len = sizeof(buf),
+				       .prot = 5, .fd = -1, .detail = "x" };
+
+		tl_fill_code(buf, sizeof(buf), 5 + (uint64_t)k);
+		memset(buf + 0x1000, 0, 0x1000);
+		assert_int_equal(emt_writer_add_capture(w, &c, buf, &gap, 1, k == 1 ? &regs : NULL), 0);
+		e.seq = c.seq;
+		assert_int_equal(emt_writer_add_event(w, &e), 0);
+	}
+	assert_int_equal(emt_writer_add_loss(w, &l), 0);
+	assert_int_equal(emt_writer_process_exit(w, p.id, 50, 0), 0);
+	assert_int_equal(emt_writer_region_gone(w, rg.id, 50), 0);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+	return path;
+}
+
+struct seen {
+	int problems, captures[4], seal;
+	char seal_msg[256];
+};
+
+static void seen_report(void *ctx, const char *item, const char *msg)
+{
+	struct seen *x = ctx;
+	unsigned seq;
+
+	x->problems++;
+	if (sscanf(item, "capture %u", &seq) == 1 && seq < 4)
+		x->captures[seq]++;
+	if (!strcmp(item, "seal")) {
+		x->seal++;
+		snprintf(x->seal_msg, sizeof(x->seal_msg), "%s", msg);
+	}
+}
+
+/* Each row ledger-v2 or the v2 seal covers, edited after the fact, is
+ * reported: by the entry of the capture that covers it, by the seal for
+ * what is written after the captures. */
+static void test_ledger_v2_coverage(void **state)
+{
+	static const struct {
+		const char *sql;
+		unsigned captures;      /* bit k: capture k's entry breaks */
+		const char *seal;       /* table the seal names, NULL none */
+	} edits[] = {
+		{ "DELETE FROM gaps WHERE seq = 2", 1u << 2, NULL },
+		{ "UPDATE gaps SET reason = 'limit' WHERE seq = 3", 1u << 3, NULL },
+		{ "UPDATE regs SET data = zeroblob(224) WHERE seq = 2", 1u << 2, NULL },
+		{ "DELETE FROM regs WHERE seq = 2", 1u << 2, NULL },
+		/* Every capture of the region, or of its process. */
+		{ "UPDATE regions SET path = CAST('/usr/lib/libc.so.6' AS BLOB)", 0xe, "regions" },
+		{ "UPDATE regions SET backing = 'anon'", 0xe, "regions" },
+		{ "UPDATE regions SET inode = 8", 0xe, "regions" },
+		{ "UPDATE regions SET gone_ns = 49", 0, "regions" },
+		{ "UPDATE processes SET exe = CAST('/bin/true' AS BLOB)", 0xe, "processes" },
+		{ "UPDATE processes SET exit_status = 9", 0, "processes" },
+		{ "UPDATE meta SET value = CAST('innocent' AS BLOB) WHERE key = 'target_cmdline'", 0, "meta" },
+		{ "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'stop_ns'", 0, "meta" },
+		{ "INSERT INTO meta VALUES('note', CAST('x' AS BLOB))", 0, "meta" },
+		{ "UPDATE events SET detail = CAST('y' AS BLOB) WHERE id = 2", 0, "events" },
+		{ "DELETE FROM events WHERE id = 3", 0, "events" },
+		{ "UPDATE losses SET count = 0", 0, "losses" },
+		{ "UPDATE captures SET pid = 4294967296 + 20 WHERE seq = 1", 1u << 1, NULL },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		char *path = mk_rich("rich.emt");
+		struct seen x;
+		char q[512];
+		unsigned got = 0;
+
+		snprintf(q, sizeof(q), "PRAGMA ignore_check_constraints = 1; %s", edits[i].sql);
+		sql(path, q);
+		struct emt_reader *r = open_ok(path);
+
+		memset(&x, 0, sizeof(x));
+		int rc = emt_reader_verify(r, seen_report, &x, NULL);
+
+		for (int k = 1; k < 4; k++)
+			got |= x.captures[k] ? 1u << k : 0;
+		if (rc <= 0 || got != edits[i].captures ||
+		    (edits[i].seal ? !strstr(x.seal_msg, edits[i].seal) : x.seal != 0))
+			print_error("edit '%s': %d problems, captures 0x%x (want 0x%x), seal '%s'\n",
+				    edits[i].sql, rc, got, edits[i].captures, x.seal_msg);
+		assert_true(rc > 0);
+		assert_int_equal(got, edits[i].captures);
+		if (edits[i].seal)
+			assert_non_null(strstr(x.seal_msg, edits[i].seal));
+		else
+			assert_int_equal(x.seal, 0);
+		emt_reader_close(r);
+		free(path);
+	}
+
+	/* The untouched archive verifies, and only a reset seal state turns
+	 * the seal checks off (the archive then reads as unsealed). */
+	char *path = mk_rich("rich.emt");
+	struct emt_reader *r = open_ok(path);
+	struct emt_summary s;
+
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	sql(path, "UPDATE meta SET value = CAST('0' AS BLOB) WHERE key = 'sealed';"
+		  "UPDATE meta SET value = CAST('innocent' AS BLOB) WHERE key = 'target_cmdline'");
+	r = open_ok(path);
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.sealed, 0);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+}
+
+/* Recomputes capture `seq`'s ledger-v1 entry from its row, as SPEC.md
+ * section 9.1 says (independently of the library's code). */
+static void v1_entry(sqlite3_stmt *st, const uint8_t prev[32], uint8_t out[32])
+{
+	char text[512];
+	uint8_t buf[512 + 64];
+	int n = snprintf(text, sizeof(text), "emt-ledger-v1 %lld %lld %lld %lld %lld %s %lld %lld %llu %lld %llu %lld",
+			 (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+			 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+			 (long long)sqlite3_column_int64(st, 4), (const char *)sqlite3_column_text(st, 5),
+			 (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
+			 (unsigned long long)sqlite3_column_int64(st, 8), (long long)sqlite3_column_int64(st, 9),
+			 (unsigned long long)sqlite3_column_int64(st, 10), (long long)sqlite3_column_int64(st, 11));
+
+	memcpy(buf, prev, 32);
+	memcpy(buf + 32, text, (size_t)n);
+	memcpy(buf + 32 + n, sqlite3_column_blob(st, 12), 32);
+	emt_sha256(buf, (size_t)n + 64, out);
+}
+
+/* An archive of a ledger-v1 writer (made here by rewriting the chain
+ * and seal the v1 way) verifies by the v1 rules; as before, v1 does not
+ * cover gaps (that is what v2 is for), but it does cover the row. */
+static void test_ledger_v1_still_verifies(void **state)
+{
+	char *path = mk_rich("v1.emt");
+	sqlite3 *db;
+	sqlite3_stmt *st, *up;
+	uint8_t prev[32] = { 0 }, next[32];
+	char hex[65];
+	(void)state;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = CAST('zstd,zstd-delta,ledger-v1' AS BLOB)"
+				      " WHERE key = 'features_required';"
+				      "DELETE FROM meta WHERE key LIKE 'seal\\_%sha256' ESCAPE '\\'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT seq, region_id, version, pid, tid, trigger_name,"
+					    " prot_before, prot_after, addr, size, time_ns, chunk_size, sha256"
+					    " FROM captures ORDER BY seq", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE captures SET ledger = ? WHERE seq = ?", -1,
+					    &up, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		v1_entry(st, prev, next);
+		sqlite3_bind_blob(up, 1, next, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(up, 2, sqlite3_column_int64(st, 0));
+		assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+		sqlite3_reset(up);
+		memcpy(prev, next, 32);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	emt_hex(prev, 32, hex);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE meta SET value = CAST(? AS BLOB) WHERE key = 'seal_ledger_head'",
+					    -1, &up, NULL), SQLITE_OK);
+	sqlite3_bind_text(up, 1, hex, -1, SQLITE_TRANSIENT);
+	assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+	sqlite3_finalize(up);
+	sqlite3_close(db);
+
+	struct emt_reader *r = open_ok(path);
+	struct seen x = { 0 };
+
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	sql(path, "DELETE FROM gaps WHERE seq = 2");
+	r = open_ok(path);
+	assert_int_equal(emt_reader_verify(r, print_report, NULL, NULL), 0);
+	emt_reader_close(r);
+	sql(path, "UPDATE captures SET tid = 22 WHERE seq = 3");
+	r = open_ok(path);
+	assert_true(emt_reader_verify(r, seen_report, &x, NULL) > 0);
+	assert_true(x.captures[3] > 0);
+	emt_reader_close(r);
+	free(path);
+}
+
 static void test_unsealed(void **state)
 {
 	char *path = mk_archive("unsealed.emt", data, 0);
@@ -609,7 +826,7 @@ static void test_versions(void **state)
 		r = open_ok(path);
 		int problems = 0;
 
-		int got = emt_reader_verify(r, print_report, &problems, NULL);
+		int got = emt_reader_verify(r, count_report, &problems, NULL);
 
 		if (got != alt[i].problems)
 			print_error("schema case %zu: %d problems\n", i, got);
@@ -762,6 +979,8 @@ int main(void)
 		cmocka_unit_test(test_missing_and_resized),
 		cmocka_unit_test(test_zstd_bomb),
 		cmocka_unit_test(test_tamper_ledger),
+		cmocka_unit_test(test_ledger_v2_coverage),
+		cmocka_unit_test(test_ledger_v1_still_verifies),
 		cmocka_unit_test(test_unsealed),
 		cmocka_unit_test(test_wal_beside_real_file),
 		cmocka_unit_test(test_versions),
