@@ -94,6 +94,7 @@ struct pt_mm {
 	size_t   n, cap;
 	uint64_t gen;           /* bumped at every flip */
 	uint64_t sysinsn;       /* `syscall` instruction, 0 = not looked up */
+	uint64_t tramp;         /* our trampoline (x86_64.h), 0 none, 1 unusable */
 };
 
 struct pt_proc {
@@ -127,6 +128,12 @@ struct pt_task {
 	uint64_t last_gen;      /* mm->gen when it was suppressed */
 	int      in_stop;       /* a stop of it was reaped, not resumed yet */
 	uint64_t rseq_cpu;      /* address of its rseq cpu_id; 0 unknown, 1 none */
+	/* Sent through the trampoline (fast_flip) and not seen since: the
+	 * registers to give it back if it stops inside, and the call. */
+	int      tramp_pending;
+	int      tramp_check;   /* its last flip went through the trampoline */
+	struct user_regs_struct tramp_regs;
+	uint64_t tramp_args[3];
 	int      frozen;        /* interrupted by hold_others() */
 	struct pt_task *next;
 };
@@ -148,6 +155,7 @@ struct pt_engine {
 	int      stopped_done;
 	sigset_t oldmask;
 	int      mask_set;
+	int      no_tramp;      /* EMT_PTRACE_TRAMPOLINE=0: always two stops */
 	/* CPU placement (pin_setup): the tracer's own mask before we pinned
 	 * it, and the CPU it is pinned to (-1: not pinned). */
 	cpu_set_t oldcpus;
@@ -161,7 +169,7 @@ struct pt_engine {
 	 * of a W->X spent writing the capture to the archive. */
 	uint64_t transitions_wx, transitions_xw;
 	uint64_t wx_ns, xw_ns, wx_copy_ns;
-	uint64_t transitions_self, holds, hold_ns;
+	uint64_t transitions_self, holds, hold_ns, fast_flips;
 	uint32_t cookie[4];     /* lets our remote mprotect pass the filter */
 	struct x86_64_filter filter;
 	/* Captures and events go through the writer thread: hashing,
@@ -327,6 +335,7 @@ static struct pt_mm *mm_copy(const struct pt_mm *src, pid_t owner)
 		m->n = m->cap = src->n;
 	}
 	m->sysinsn = src->sysinsn;
+	m->tramp = src->tramp;  /* a fork copies the mapping too */
 	return m;
 }
 
@@ -595,6 +604,165 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
 			   uint64_t addr, uint64_t len, uint32_t prot)
 {
 	return remote_mprotect_regs(s, t, addr, len, prot, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* The trampoline: flips without a second stop                         */
+
+/* 1 if t is the only thread of its memory image (no sibling can write or
+ * run the image while a flip is in flight). */
+static int alone_in_image(struct pt_engine *e, const struct pt_task *t)
+{
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (const struct pt_task *u = e->tasks[b]; u; u = u->next)
+			if (u != t && u->proc && u->proc->mm == t->proc->mm)
+				return 0;
+	return 1;
+}
+
+/* Maps the trampoline (x86_64.h) into t's image on first use, by remote
+ * mmap and mprotect; the mapping is recorded in the timeline as ours.
+ * Returns 1 if there is one, 0 if not (flips then take two stops), or
+ * -ESRCH if t died (t is freed). */
+static int tramp_ensure(struct emt_session *s, struct pt_task *t,
+			const struct user_regs_struct *cur)
+{
+	struct pt_mm *m = t->proc->mm;
+	uint64_t args[6] = { 0, X86_64_TRAMP_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+	struct x86_64_remote out;
+	uint8_t code[128];
+	int64_t ret = -1;
+	int err;
+
+	if (m->tramp)
+		return m->tramp > 1;
+	m->tramp = 1;
+	if (find_sysinsn(s, t->proc) < 0)
+		return 0;
+	err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mmap, args, cur,
+					 &ret, &out);
+	if (remote_done(s, t, err, &out) == -ESRCH)
+		return -ESRCH;
+	if (err < 0 || (ret < 0 && ret > -4096))
+		return 0;
+	uint64_t at = (uint64_t)ret;
+	size_t n = x86_64_tramp_code(at, code, sizeof(code));
+	struct iovec l = { code, n }, r = { (void *)(uintptr_t)at, n };
+	if (process_vm_writev(t->tid, &l, 1, &r, 1, 0) != (ssize_t)n)
+		return 0;
+	args[0] = at;
+	args[1] = 4096;
+	args[2] = PROT_READ | PROT_EXEC;
+	x86_64_cookie_args(E(s)->cookie, args);
+	err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mprotect, args, cur,
+					 &ret, &out);
+	if (remote_done(s, t, err, &out) == -ESRCH)
+		return -ESRCH;
+	if (err < 0 || ret != 0)
+		return 0;
+	m->tramp = at;
+	struct emt_event ev = {
+		.time_ns = now_ns(), .pid = (uint32_t)t->proc->pid,
+		.tid = (uint32_t)t->tid, .syscall = "mmap", .addr = at,
+		.len = X86_64_TRAMP_SIZE, .prot = PROT_READ | PROT_EXEC, .fd = -1,
+		.ret = (int64_t)at,
+	};
+	writeq_event_lazy(E(s)->q, &ev, "emt-capture trampoline (not the target's)", 0);
+	return 1;
+}
+
+/* Flips [addr, addr+len) to prot by sending stopped thread t (registers
+ * *u) through the trampoline: it runs the mprotect itself on its way back
+ * to the faulting instruction, which saves the second stop of a remote
+ * syscall on every transition.  Only for a thread alone in its image (a
+ * W->X capture is then read before the flip with nothing able to write
+ * in between), stopped at one of our faults outside a system call, with
+ * no signal to deliver (it resumes straight into the trampoline), under
+ * the seccomp filter (which lets the call pass without a stop).  Returns
+ * 1 if sent (the caller resumes t with no signal), 0 if the caller must
+ * flip with remote_mprotect_regs, or -ESRCH if t died (t is freed). */
+static int fast_flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
+		     uint64_t len, uint32_t prot, const struct user_regs_struct *u)
+{
+	struct pt_engine *e = E(s);
+	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
+
+	if (!e->use_seccomp || e->stopping || e->no_tramp || t->npend ||
+	    x86_64_in_syscall(u) || !alone_in_image(e, t))
+		return 0;
+	int rc = tramp_ensure(s, t, u);
+	if (rc <= 0)
+		return rc;
+	x86_64_cookie_args(e->cookie, args);
+	if (x86_64_tramp_enter(t->tid, t->proc->mm->tramp, u, SYS_mprotect, args) < 0)
+		return 0;
+	t->tramp_pending = 1;
+	t->tramp_regs = *u;
+	t->tramp_args[0] = addr;
+	t->tramp_args[1] = len;
+	t->tramp_args[2] = prot;
+	e->fast_flips++;
+	return 1;
+}
+
+/* The first stop of t after fast_flip(): if it stopped inside the
+ * trampoline (a signal, an interrupt), the flip is completed here and
+ * its own registers put back, so nothing of the trampoline is ever seen
+ * by a signal handler.  *u gets its registers (*have = 1).  Returns 1 if
+ * the stop is a fault of the trampoline itself (the target unmapped or
+ * reprotected it: the flip is done, the stop must be resumed without the
+ * signal, and the trampoline is not used again), 0, or -errno. */
+static int tramp_settle(struct emt_session *s, struct pt_task *t, int sig,
+			struct user_regs_struct *u, int *have)
+{
+	struct pt_mm *m = t->proc->mm;
+	int err;
+
+	t->tramp_pending = 0;
+	if (!m || m->tramp <= 1)
+		return 0;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, u) < 0)
+		return errno == ESRCH ? 0 : -errno;
+	*have = 1;
+	int where = x86_64_tramp_state(u, m->tramp);
+	if (where == 0) {
+		t->tramp_check = 1;
+		return 0;
+	}
+	if (where == 1 || sig == SIGSEGV) {
+		err = remote_mprotect_regs(s, t, t->tramp_args[0], t->tramp_args[1],
+					   (uint32_t)t->tramp_args[2], u);
+		if (err < 0)
+			return err;
+	}
+	if (ptrace(PTRACE_SETREGS, t->tid, 0, &t->tramp_regs) < 0)
+		return errno == ESRCH ? 0 : -errno;
+	*u = t->tramp_regs;
+	if (sig == SIGSEGV) {
+		m->tramp = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* A fault that does not fit the tracker right after a flip through the
+ * trampoline: the flip may have failed in the target.  Returns 0 or the
+ * failure (the session fails as a failed remote mprotect would). */
+static int tramp_verify(struct emt_session *s, struct pt_task *t)
+{
+	int64_t ret = 0;
+
+	if (!t->tramp_check)
+		return 0;
+	t->tramp_check = 0;
+	if (x86_64_tramp_ret(t->tid, t->proc->mm->tramp, &ret) == 0 && ret < 0 && ret > -4096)
+		return emt_session_fail(s, (int)ret,
+			"tid %d: mprotect(0x%llx, %llu, %u) through the trampoline: %s",
+			(int)t->tid, (unsigned long long)t->tramp_args[0],
+			(unsigned long long)t->tramp_args[1], (unsigned)t->tramp_args[2],
+			strerror((int)-ret));
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1250,8 +1418,13 @@ static int exec_fault(struct emt_session *s, struct pt_task *t,
 		hi = cur->start + cur->len;
 	}
 	/* Small regions: one call over the whole region makes every piece
-	 * of it executable (those that already are do not change). */
-	err = remote_mprotect_regs(s, t, lo, hi - lo, rx, u);
+	 * of it executable (those that already are do not change).  The
+	 * trampoline flips when t resumes, after the capture below has read
+	 * the bytes (t is alone in its image: nothing can write them
+	 * meanwhile). */
+	err = fast_flip(s, t, lo, hi - lo, rx, u);
+	if (err == 0)
+		err = remote_mprotect_regs(s, t, lo, hi - lo, rx, u);
 	if (err < 0)
 		return err == -ESRCH ? 0 : err;
 	/* region_extent() vouched that [lo, hi) is this region only. */
@@ -1367,7 +1540,9 @@ static int write_fault(struct emt_session *s, struct pt_task *t,
 			fs = ihi;
 		}
 	}
-	err = remote_mprotect_regs(s, t, fs, fl, prot_rw(cur->asked), u);
+	err = fast_flip(s, t, fs, fl, prot_rw(cur->asked), u);
+	if (err == 0)
+		err = remote_mprotect_regs(s, t, fs, fl, prot_rw(cur->asked), u);
 	if (err < 0)
 		return err == -ESRCH ? 0 : err;
 	if (mm_set_state(m, cur, fs, fl, PT_W))
@@ -1377,9 +1552,11 @@ static int write_fault(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
-/* Handles a SIGSEGV signal-delivery stop.  Returns the signal to deliver
- * (SIGSEGV for a genuine fault, 0 when it was ours), or -errno. */
-static int on_segv(struct emt_session *s, struct pt_task *t)
+/* Handles a SIGSEGV signal-delivery stop; `pre` are t's registers if
+ * already read (NULL: read them).  Returns the signal to deliver (SIGSEGV
+ * for a genuine fault, 0 when it was ours), or -errno. */
+static int on_segv(struct emt_session *s, struct pt_task *t,
+		   const struct user_regs_struct *pre)
 {
 	struct pt_mm *m = t->proc->mm;
 	struct user_regs_struct u;
@@ -1389,7 +1566,9 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 
 	if (!m)
 		return SIGSEGV;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &u) < 0)
+	if (pre)
+		u = *pre;
+	else if (ptrace(PTRACE_GETREGS, t->tid, 0, &u) < 0)
 		return errno == ESRCH ? 0 : SIGSEGV;
 	/* The common W->X case needs no siginfo: a thread that is not in a
 	 * system call (orig_rax -1) stopped with its pc in a page we keep
@@ -1416,6 +1595,11 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 	 * have flipped the range between this fault and now, so a fault that
 	 * does not fit the current state is retried once before it is taken
 	 * for the other kind. */
+	if ((r->state == PT_W && !fetch_like) || (r->state == PT_X && fetch_like)) {
+		int err = tramp_verify(s, t);
+		if (err < 0)
+			return err;
+	}
 	if (r->state == PT_W && !fetch_like) {
 		if (!repeat) {
 			t->last_fault = fa;
@@ -1430,6 +1614,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t)
 		return 0;
 	}
 	t->last_fault = 0;
+	t->tramp_check = 0;
 	struct pt_region cur = *r;      /* r may move in remote calls */
 	if (cur.state == PT_W)
 		return exec_fault(s, t, &cur, fa, &u);
@@ -1544,6 +1729,8 @@ static int on_exec(struct emt_session *s, struct pt_task *t)
 	mm_put(t->proc->mm);
 	t->proc->mm = m;
 	memset(&t->sys, 0, sizeof(t->sys));
+	t->tramp_pending = 0;
+	t->tramp_check = 0;
 	return sink_process_exec(s->sink, t->proc->pid, now_ns());
 }
 
@@ -1568,6 +1755,16 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 	}
 	t->in_stop = 1;
 	int sig = WSTOPSIG(st), ev = st >> 16;
+	struct user_regs_struct ur;
+	int have_regs = 0;
+	if (t->tramp_pending) {
+		err = tramp_settle(s, t, ev ? 0 : sig, &ur, &have_regs);
+		if (err < 0)
+			return err;
+		if (err == 1)
+			return resume(s, t, 0);
+		err = 0;
+	}
 
 	if (sig == (SIGTRAP | 0x80) || ev == PTRACE_EVENT_SECCOMP) {
 		struct __ptrace_syscall_info si;
@@ -1661,7 +1858,7 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 	if (sig == SIGSEGV) {
 		uint64_t t0 = now_ns(), wx = e->transitions_wx, xw = e->transitions_xw;
 		follow_cpu(e, t);
-		int d = on_segv(s, t);
+		int d = on_segv(s, t, have_regs ? &ur : NULL);
 		if (d < 0)
 			return d;
 		if (!task_lookup(e, tid))
@@ -2055,6 +2252,10 @@ static int pt_start(struct emt_session *s)
 				    "children followed anyway (--no-follow ignored: they "
 				    "inherit the seccomp filter and W^X protections)");
 	pin_setup(s);
+	{
+		const char *tr = getenv("EMT_PTRACE_TRAMPOLINE");
+		e->no_tramp = tr && strcmp(tr, "0") == 0;
+	}
 	if (s->opts.pid > 0)
 		return attach(s);
 	e->use_seccomp = 1;
@@ -2121,6 +2322,7 @@ static int restore_all(struct emt_session *s)
 			struct pt_mm *m = t->proc ? t->proc->mm : NULL;
 			if (!m || !t->held)
 				continue;
+			pid_t tid = t->tid;
 			while (m->n) {
 				struct pt_region r = m->r[m->n - 1];
 				if (r.state == PT_SHARED) {
@@ -2129,8 +2331,9 @@ static int restore_all(struct emt_session *s)
 				}
 				int err = remote_mprotect(s, t, r.start, r.len, r.asked);
 				if (err == -ESRCH) {
-					/* t is gone or going: use another thread. */
-					struct pt_task *still = task_lookup(e, t->tid);
+					/* t is gone or going (freed if its exit was
+					 * seen): use another thread. */
+					struct pt_task *still = task_lookup(e, tid);
 					if (still)
 						still->held = 0;
 					goto next_bucket;
@@ -2138,6 +2341,22 @@ static int restore_all(struct emt_session *s)
 				if (err < 0 && !ret)
 					ret = err;
 				m->n--;
+			}
+			if (m->tramp > 1 && m->sysinsn) {
+				/* Take our trampoline away: the target is left
+				 * with nothing of ours. */
+				uint64_t args[6] = { m->tramp, X86_64_TRAMP_SIZE, 0, 0, 0, 0 };
+				struct x86_64_remote out;
+				int64_t rv;
+				int err = x86_64_remote_syscall(tid, m->sysinsn, SYS_munmap,
+								args, &rv, &out);
+				m->tramp = 0;
+				if (remote_done(s, t, err, &out) == -ESRCH) {
+					struct pt_task *still = task_lookup(e, tid);
+					if (still)
+						still->held = 0;
+					goto next_bucket;
+				}
 			}
 		}
 		continue;
@@ -2431,7 +2650,7 @@ static int pt_stop(struct emt_session *s)
 	char st[512];
 	snprintf(st, sizeof(st),
 		 "wx=%llu xw=%llu self=%llu wx_handle_ns=%llu xw_handle_ns=%llu "
-		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu cpu_moves=%llu",
+		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu cpu_moves=%llu fast_flips=%llu",
 		 (unsigned long long)e->transitions_wx, (unsigned long long)e->transitions_xw,
 		 (unsigned long long)e->transitions_self,
 		 (unsigned long long)(e->transitions_wx ? e->wx_ns / e->transitions_wx : 0),
@@ -2439,7 +2658,7 @@ static int pt_stop(struct emt_session *s)
 		 (unsigned long long)(e->transitions_wx ? e->wx_copy_ns / e->transitions_wx : 0),
 		 (unsigned long long)e->holds,
 		 (unsigned long long)(e->holds ? e->hold_ns / e->holds : 0),
-		 (unsigned long long)e->migrations);
+		 (unsigned long long)e->migrations, (unsigned long long)e->fast_flips);
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_stats", st);
 	/* Reap what died meanwhile so the archive has their exits. */
 	for (int b = 0; b < PT_BUCKETS; b++)

@@ -418,3 +418,94 @@ int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
 	}
 	return 0;
 }
+
+/* Data page layout of the trampoline (offsets from tramp + 4096). */
+enum {
+	TD_RAX = 0x00, TD_RCX = 0x08, TD_RDX = 0x10, TD_RSI = 0x18,
+	TD_RDI = 0x20, TD_R8 = 0x28, TD_R10 = 0x30, TD_R11 = 0x38,
+	TD_R9 = 0x40, TD_RIP = 0x48, TD_RET = 0x50, TD_LEN = 0x58
+};
+#define TRAMP_CODE_LEN 78u
+
+/* Emits `op modrm [rip + (target - end of instruction)]` (7 bytes for the
+ * movs, 6 for the jmp). */
+static uint8_t *rip_rel(uint8_t *q, uint64_t at, const uint8_t *op, size_t n,
+			uint64_t target)
+{
+	memcpy(q, op, n);
+	int32_t d = (int32_t)(int64_t)(target - (at + n + 4));
+	memcpy(q + n, &d, 4);
+	return q + n + 4;
+}
+
+size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
+{
+	static const struct { uint8_t op[3]; uint8_t n; uint32_t off; } seq[] = {
+		{ { 0x48, 0x89, 0x05 }, 3, TD_RET },    /* mov [rip+d], rax */
+		{ { 0x48, 0x8b, 0x05 }, 3, TD_RAX },    /* mov rax, [rip+d] */
+		{ { 0x48, 0x8b, 0x0d }, 3, TD_RCX },
+		{ { 0x48, 0x8b, 0x15 }, 3, TD_RDX },
+		{ { 0x48, 0x8b, 0x35 }, 3, TD_RSI },
+		{ { 0x48, 0x8b, 0x3d }, 3, TD_RDI },
+		{ { 0x4c, 0x8b, 0x05 }, 3, TD_R8 },
+		{ { 0x4c, 0x8b, 0x0d }, 3, TD_R9 },
+		{ { 0x4c, 0x8b, 0x15 }, 3, TD_R10 },
+		{ { 0x4c, 0x8b, 0x1d }, 3, TD_R11 },
+		{ { 0xff, 0x25, 0 }, 2, TD_RIP },       /* jmp [rip+d] */
+	};
+	uint64_t data = tramp + 4096;
+	uint8_t *q = buf;
+
+	if (cap < TRAMP_CODE_LEN)
+		return 0;
+	*q++ = 0x0f;            /* syscall */
+	*q++ = 0x05;
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+		q = rip_rel(q, tramp + (uint64_t)(q - buf), seq[i].op, seq[i].n,
+			    data + seq[i].off);
+	return (size_t)(q - buf);
+}
+
+int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
+		       const struct user_regs_struct *cur, long nr,
+		       const uint64_t args[6])
+{
+	uint64_t save[TD_LEN / 8] = {
+		cur->rax, cur->rcx, cur->rdx, cur->rsi, cur->rdi, cur->r8,
+		cur->r10, cur->r11, cur->r9, cur->rip, (uint64_t)-4096,
+	};
+	struct iovec l = { save, sizeof(save) };
+	struct iovec r = { (void *)(uintptr_t)(tramp + 4096), sizeof(save) };
+	struct user_regs_struct u = *cur;
+
+	if (process_vm_writev(tid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(save))
+		return errno ? -errno : -EFAULT;
+	u.rax = (uint64_t)nr;
+	/* Not an interrupted syscall to restart when resumed. */
+	u.orig_rax = (uint64_t)-1;
+	for (unsigned i = 0; i < 6; i++)
+		x86_64_set_syscall_arg(&u, i, args[i]);
+	u.rip = tramp;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &u) < 0)
+		return -errno;
+	return 0;
+}
+
+int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp)
+{
+	if (u->rip == tramp)
+		return 1;
+	if (u->rip > tramp && u->rip < tramp + TRAMP_CODE_LEN)
+		return 2;
+	return 0;
+}
+
+int x86_64_tramp_ret(pid_t pid, uint64_t tramp, int64_t *ret)
+{
+	struct iovec l = { ret, sizeof(*ret) };
+	struct iovec r = { (void *)(uintptr_t)(tramp + 4096 + TD_RET), sizeof(*ret) };
+
+	if (process_vm_readv(pid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(*ret))
+		return errno ? -errno : -EFAULT;
+	return 0;
+}

@@ -132,6 +132,37 @@ int x86_64_remote_syscall_regs(pid_t tid, uint64_t insn_addr, long nr,
 int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
 		uint64_t *segv_addr, struct x86_64_remote *out);
 
+/* The trampoline: a two-page mapping the engine adds to a target (code
+ * page read+exec, data page read+write) to run a system call in a thread
+ * without stopping it a second time.  The thread is resumed at the code
+ * page with the call's registers; it executes `syscall`, stores the
+ * result, reloads from the data page every register the call and its
+ * setup changed (rax rcx rdx rsi rdi r8 r9 r10 r11; the flags survive
+ * syscall/sysret) and jumps back to its saved rip.  Nothing is written
+ * to the target's own memory. */
+#define X86_64_TRAMP_SIZE 8192u
+
+/* Writes the trampoline's code for a mapping at `tramp` into buf (at
+ * least 128 bytes).  Returns its length. */
+size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap);
+
+/* Sends stopped thread tid (a signal-delivery or event stop, registers
+ * *cur) through the trampoline at `tramp` to run syscall nr(args) and
+ * come back to cur->rip with every register as in *cur.  The thread runs
+ * when the caller resumes it (with no signal).  Returns 0 or -errno. */
+int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
+		       const struct user_regs_struct *cur, long nr,
+		       const uint64_t args[6]);
+
+/* Where registers u stand in the trampoline at `tramp`: 0 outside it
+ * (done, or never entered), 1 at its syscall not yet executed, 2 after
+ * it (the call ran, the registers are not all restored yet). */
+int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp);
+
+/* The return value of the last call through the trampoline at `tramp` of
+ * pid.  Returns 0 with *ret, or -errno. */
+int x86_64_tramp_ret(pid_t pid, uint64_t tramp, int64_t *ret);
+
 /* Installs filter f in the process of stopped thread tid (as
  * x86_64_remote_syscall, same stop requirements; a syscall-exit stop is
  * fine too): the program is copied below the red zone of tid's stack

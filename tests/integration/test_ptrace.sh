@@ -355,11 +355,29 @@ if [ "$crc" -eq 0 ] && "$BIN/emt-ls" "$T/term.emt" 2>/dev/null | grep -q 'sealed
 else
 	fail "sigterm: emt-capture exits 0 with a sealed archive" "exit $crc: $(tail -c 300 "$T/term.err")"
 fi
-state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$tpid/status" 2>/dev/null)
-if [ -n "$tpid" ] && [ "$state" != t ] && [ "$state" != T ] && [ "$state" != Z ]; then
-	pass "sigterm: launched target running after the capture (state $state)"
-else
-	fail "sigterm: launched target running after the capture" "pid '$tpid' state '$state'"
+# Running: never group-stopped (T), and not always in a tracing stop (t:
+# the pass-through tracer serving its memory syscalls is a brief one).
+i=0 states=""
+while [ $i -lt 10 ]; do
+	states="$states$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$tpid/status" 2>/dev/null)"
+	sleep 0.05
+	i=$((i + 1))
+done
+case "$states" in
+*T*|tttttttttt|*Z*|"") fail "sigterm: launched target running after the capture" "pid '$tpid' states '$states'" ;;
+*) pass "sigterm: launched target running after the capture (states $states)" ;;
+esac
+# The trampoline ptrace mode maps into a single-threaded target (recorded
+# in the timeline) is taken away at the stop.
+if command -v sqlite3 >/dev/null 2>&1; then
+	tr=$(sqlite3 "$T/term.emt" "select printf('%x', addr) from events where cast(detail as text) like 'emt-capture trampoline%' limit 1" 2>/dev/null)
+	if [ -z "$tr" ]; then
+		fail "sigterm: trampoline used and recorded in the timeline" "no trampoline event"
+	elif grep -q "^$tr-" "/proc/$tpid/maps" 2>/dev/null; then
+		fail "sigterm: trampoline removed at the stop" "0x$tr still mapped in $tpid"
+	else
+		pass "sigterm: trampoline (0x$tr) recorded in the timeline and removed at the stop"
+	fi
 fi
 i=0
 while [ -n "$tpid" ] && kill -0 "$tpid" 2>/dev/null && [ $i -lt 200 ]; do

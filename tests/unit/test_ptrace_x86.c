@@ -3,7 +3,8 @@
  * against the real kernel: the register snapshot layout, the syscall
  * argument registers, the seccomp filters (which syscalls stop a traced
  * child, which do not) and remote syscalls in a stopped child, including
- * one stopped inside a blocking syscall that must restart transparently.
+ * one stopped inside a blocking syscall that must restart transparently;
+ * the trampoline and single steps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -302,6 +304,99 @@ static void test_remote_syscall(void **state)
 	close(fds[1]);
 }
 
+/* Stops itself three times with an ignored signal (a traced child still
+ * stops for it), then exits 0. */
+static void signal_body(void *arg)
+{
+	(void)arg;
+	signal(SIGUSR1, SIG_IGN);
+	for (int i = 0; i < 3; i++)
+		kill(getpid(), SIGUSR1);
+	_exit(0);
+}
+
+/* Waits for the next SIGUSR1 signal-delivery stop of pid, resuming the
+ * others. */
+static void next_usr1(pid_t pid)
+{
+	for (;;) {
+		int st = wait_stop(pid);
+		assert_true(WIFSTOPPED(st));
+		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGUSR1)
+			return;
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+}
+
+/* The trampoline runs a syscall and comes back with every register as it
+ * was; x86_64_step executes exactly one instruction. */
+static void test_trampoline(void **state)
+{
+	(void)state;
+	pid_t pid = spawn_traced(signal_body, NULL, PTRACE_O_EXITKILL);
+	struct user_regs_struct before, now;
+	struct x86_64_remote out;
+	uint64_t insn = 0, sa = 0;
+	int64_t ret = 0;
+
+	next_usr1(pid);
+	assert_int_equal(x86_64_find_syscall_insn(pid, NULL, NULL, &insn), 0);
+	uint64_t margs[6] = { 0, X86_64_TRAMP_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
+	int64_t tramp = 0;
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mmap, margs, &tramp, &out), 0);
+	assert_true(tramp > 0);
+	uint8_t code[128];
+	size_t n = x86_64_tramp_code((uint64_t)tramp, code, sizeof(code));
+	assert_true(n > 2 && n < sizeof(code));
+	struct iovec l = { code, n }, r = { (void *)(uintptr_t)tramp, n };
+	assert_int_equal(process_vm_writev(pid, &l, 1, &r, 1, 0), (ssize_t)n);
+	uint64_t pargs[6] = { (uint64_t)tramp, 4096, PROT_READ | PROT_EXEC, 0, 0, 0 };
+	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mprotect, pargs, &ret, &out), 0);
+	assert_int_equal(ret, 0);
+
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &before), 0);
+	uint64_t args[6] = { 0 };
+	assert_int_equal(x86_64_tramp_enter(pid, (uint64_t)tramp, &before, SYS_getpid, args), 0);
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &now), 0);
+	assert_int_equal(x86_64_tramp_state(&now, (uint64_t)tramp), 1);
+	/* Step through it: inside after the syscall, then back at rip. */
+	int steps = 0, inside = 0;
+	for (; steps < 32; steps++) {
+		assert_int_equal(x86_64_step(pid, now.rip, &now, &sa, &out), 0);
+		if (x86_64_tramp_state(&now, (uint64_t)tramp) == 2)
+			inside++;
+		if (now.rip == before.rip)
+			break;
+	}
+	assert_true(steps < 32);
+	assert_int_equal(inside, 11);   /* the store, 9 loads, the jump */
+	now.orig_rax = before.orig_rax; /* not restored: nothing to restart */
+	assert_memory_equal(&before, &now, sizeof(before));
+	assert_int_equal(x86_64_tramp_ret(pid, (uint64_t)tramp, &ret), 0);
+	assert_int_equal(ret, pid);
+
+	/* Run through it without stepping, with the next stop as the check. */
+	assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+	next_usr1(pid);
+	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &before), 0);
+	assert_int_equal(x86_64_tramp_enter(pid, (uint64_t)tramp, &before, SYS_getppid, args), 0);
+	assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+	next_usr1(pid);
+	assert_int_equal(x86_64_tramp_ret(pid, (uint64_t)tramp, &ret), 0);
+	assert_int_equal(ret, getpid());
+	assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+	int st;
+	for (;;) {
+		st = wait_stop(pid);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_fetch_fault),
 		cmocka_unit_test(test_seccomp_filter),
 		cmocka_unit_test(test_remote_syscall),
+		cmocka_unit_test(test_trampoline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
