@@ -309,7 +309,7 @@ int main(int argc, char **argv)
 		 * archive is the one sealed here (emt-verify recomputes it). */
 		fprintf(stderr, "%s: archive '%s' sealed, seal sha256 %s\n", cli_prog(),
 			o.output, hex);
-	} else if (!started) {
+	} else if (!started && access(o.output, F_OK) != 0) {
 		fprintf(stderr, "%s: nothing captured, no archive written\n", cli_prog());
 	}
 	free(opts_text);
