@@ -22,6 +22,11 @@ struct pool {
 	atomic_size_t pf_next;
 	unsigned long pf_gen, helper_gen;
 	int pf_active, helper_in_pf;
+
+	/* Batch mode (pool_begin): the caller may be asleep in pool_until
+	 * waiting for an item the helper is doing. */
+	struct pool_batch *batch;
+	atomic_int waiting;
 };
 
 static void run_items(struct pool *p, pool_fn fn, void *ctx, size_t n, int tid)
@@ -32,6 +37,27 @@ static void run_items(struct pool *p, pool_fn fn, void *ctx, size_t n, int tid)
 		if (i >= n)
 			break;
 		fn(ctx, i, tid);
+	}
+}
+
+/* Claims and does batch items until none is left, waking the caller if
+ * it sleeps in pool_until. */
+static void run_batch(struct pool *p, struct pool_batch *b, int tid)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+
+		if (i >= b->n)
+			break;
+		b->fn(b->ctx, i, tid);
+		atomic_store_explicit(&b->done[i], 1, memory_order_release);
+		/* The caller rechecks its item under the mutex before it
+		 * sleeps, so taking the mutex here cannot miss it. */
+		if (p && atomic_load(&p->waiting)) {
+			pthread_mutex_lock(&p->mu);
+			pthread_cond_broadcast(&p->cv_done);
+			pthread_mutex_unlock(&p->mu);
+		}
 	}
 }
 
@@ -51,6 +77,18 @@ static void *helper(void *arg)
 			fn(ctx);
 			pthread_mutex_lock(&p->mu);
 			p->async_running = 0;
+			pthread_cond_broadcast(&p->cv_done);
+			continue;
+		}
+		if (p->batch && p->helper_gen != p->pf_gen) {
+			struct pool_batch *b = p->batch;
+
+			p->helper_gen = p->pf_gen;
+			p->helper_in_pf = 1;
+			pthread_mutex_unlock(&p->mu);
+			run_batch(p, b, 1);
+			pthread_mutex_lock(&p->mu);
+			p->helper_in_pf = 0;
 			pthread_cond_broadcast(&p->cv_done);
 			continue;
 		}
@@ -177,6 +215,52 @@ void pool_wait(struct pool *p)
 		return;
 	}
 	while (p->async_running)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_begin(struct pool *p, struct pool_batch *b)
+{
+	atomic_init(&b->next, 0);
+	for (size_t i = 0; i < b->n; i++)
+		atomic_init(&b->done[i], 0);
+	if (!p || b->n < 2)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->batch = b;
+	p->pf_gen++;
+	pthread_cond_signal(&p->cv_work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_until(struct pool *p, struct pool_batch *b, size_t j)
+{
+	while (!atomic_load_explicit(&b->done[j], memory_order_acquire)) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+
+		if (i < b->n) {
+			b->fn(b->ctx, i, 0);
+			atomic_store_explicit(&b->done[i], 1, memory_order_release);
+			continue;
+		}
+		/* Every item is claimed and j is the helper's: sleep until
+		 * it is done. */
+		pthread_mutex_lock(&p->mu);
+		atomic_store(&p->waiting, 1);
+		while (!atomic_load_explicit(&b->done[j], memory_order_acquire))
+			pthread_cond_wait(&p->cv_done, &p->mu);
+		atomic_store(&p->waiting, 0);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+void pool_end(struct pool *p, struct pool_batch *b)
+{
+	if (!p || b->n < 2)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->batch = NULL;
+	while (p->helper_in_pf)
 		pthread_cond_wait(&p->cv_done, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 }

@@ -63,6 +63,7 @@ struct hslot {
  * the window's output buffers stay near 4 MiB whatever the chunk size. */
 #define WIN_BYTES (2u << 20)
 #define WIN_MAX 32
+_Static_assert(WIN_MAX <= POOL_BATCH_MAX, "a window is one pool batch");
 
 enum { JOB_KNOWN, JOB_DUP, JOB_NEW };
 
@@ -1381,6 +1382,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	int use_base;
 	struct emt_line text;
 	uint8_t ledger[EMT_SHA256_LEN], regblob[EMT_REGS_X86_64_LEN];
+	struct pool_batch batch;
+	int batch_on = 0;
 	int err;
 
 	if (!rg) {
@@ -1506,7 +1509,16 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 				}
 			}
 		}
-		pool_for(w->pool, nnew, compress_one, &wc);
+		/* Compress on both threads while inserting each chunk as soon
+		 * as it is ready: the SQLite work overlaps the helper's
+		 * compression instead of following it. */
+		batch.fn = compress_one;
+		batch.ctx = &wc;
+		batch.n = nnew;
+		pool_begin(w->pool, &batch);
+		batch_on = 1;
+		size_t knew = 0;
+
 		for (size_t j = 0; j < nw; j++) {
 			struct chunk_job *jb = &jobs[j];
 			uint64_t i = ws + j;
@@ -1518,6 +1530,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 				depths[i] = depths[ws + (uint64_t)jb->dup_of];
 				continue;
 			}
+			pool_until(w->pool, &batch, knew++);
 			if (jb->err) {
 				emt_fmt(w->err, sizeof(w->err), "zstd: %s", ZSTD_getErrorName(jb->zerr));
 				err = -EIO;
@@ -1553,6 +1566,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			if (base_id)
 				n_delta++;
 		}
+		pool_end(w->pool, &batch);
+		batch_on = 0;
 	}
 	for (uint64_t i = 0; i < nchunks; i++) {
 		bind_u64(w->st_cc, 1, c->seq);
@@ -1686,6 +1701,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	goto out;
 
 rollback:
+	if (batch_on)
+		pool_end(w->pool, &batch);
 	if (async)
 		pool_wait(w->pool);
 	sqlite3_exec(w->db, "ROLLBACK TO cap; RELEASE cap", NULL, NULL, NULL);
