@@ -163,6 +163,7 @@ struct pt_engine {
 	int      affinity;      /* enum pt_affinity */
 	int      my_cpu;
 	int      cand_cpu, cand_count;
+	unsigned follow_tick;
 	uint64_t migrations;
 	/* Transition costs, stored in meta "ptrace_stats" at stop: time from
 	 * the fault stop being reaped to the resume request, and the part
@@ -175,6 +176,7 @@ struct pt_engine {
 	/* Captures and events go through the writer thread: hashing,
 	 * compression and SQLite stay off the fault path. */
 	struct writeq *q;
+	uint64_t kick_due;      /* lazily queued work: wake the writer by then */
 	struct pt_status *deferred;
 	size_t   ndeferred, capdeferred;
 };
@@ -190,10 +192,16 @@ struct pt_engine {
  *    threads get their affinity back at the stop.
  *  NONE (EMT_PTRACE_PIN=0): the scheduler decides. */
 enum pt_affinity { PT_AFF_FOLLOW, PT_AFF_BOTH, PT_AFF_NONE };
-#define PT_FOLLOW_AFTER 4       /* consecutive stops on another CPU */
+#define PT_FOLLOW_AFTER 4       /* consecutive looks finding another CPU */
+#define PT_FOLLOW_EVERY 8       /* stops per look (a look costs a read) */
 
 /* Writer queue bound: beyond it the tracer (and so the target) waits. */
 #define PT_QUEUE_MAX (16ull << 20)
+/* The writer thread is woken (a futex call and a wakeup on another CPU,
+ * on the path of a target waiting for the tracer's CPU) at most every
+ * PT_KICK_NS, or once PT_KICK_BYTES are queued. */
+#define PT_KICK_NS    2000000ull
+#define PT_KICK_BYTES (1ull << 20)
 
 static uint64_t now_ns(void)
 {
@@ -631,7 +639,7 @@ static int tramp_ensure(struct emt_session *s, struct pt_task *t,
 	uint64_t args[6] = { 0, X86_64_TRAMP_SIZE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	struct x86_64_remote out;
-	uint8_t code[128];
+	uint8_t code[256];
 	int64_t ret = -1;
 	int err;
 
@@ -886,6 +894,8 @@ static int capture_range(struct emt_session *s, pid_t pid, pid_t tid,
 	err = writeq_capture_lazy(E(s)->q, &c);
 	if (err)
 		return queue_fail(s, err);
+	if (!E(s)->kick_due)
+		E(s)->kick_due = c.time_ns + PT_KICK_NS;
 	if (queued)
 		*queued = 1;
 	return 0;
@@ -907,6 +917,8 @@ static void add_event(struct emt_session *s, struct pt_task *t, uint64_t addr,
 	};
 	/* A failure is sticky in the queue and reported by the next poll. */
 	writeq_event_lazy(E(s)->q, &ev, detail, linked);
+	if (!E(s)->kick_due)
+		E(s)->kick_due = ev.time_ns + PT_KICK_NS;
 }
 
 /* Captures the shared executable views of t's process overlapping
@@ -1660,7 +1672,8 @@ static void follow_cpu(struct pt_engine *e, struct pt_task *t)
 	struct __ptrace_rseq_configuration rc;
 	uint32_t cpu;
 
-	if (e->affinity != PT_AFF_FOLLOW || !e->pinned)
+	if (e->affinity != PT_AFF_FOLLOW || !e->pinned ||
+	    e->follow_tick++ % PT_FOLLOW_EVERY != 0)
 		return;
 	if (!t->rseq_cpu) {
 		t->rseq_cpu = 1;
@@ -2068,6 +2081,7 @@ static int wait_all_held(struct emt_session *s, int ms, int blocked_ok)
 			next_look = now + 20000000ull;
 		}
 		writeq_kick(e->q);
+		e->kick_due = 0;
 		wait_sigchld(1000000ull);
 	}
 }
@@ -2300,10 +2314,15 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		 * take the wakeup; then we look again after 20 ms anyway. */
 		if (left > 20000000ull)
 			left = 20000000ull;
+		if (e->kick_due && (now >= e->kick_due ||
+				    writeq_pending_bytes(e->q) >= PT_KICK_BYTES)) {
+			writeq_kick(e->q);
+			e->kick_due = 0;
+		}
+		if (e->kick_due && e->kick_due - now < left)
+			left = e->kick_due - now;
 		struct timespec ts = { (time_t)(left / 1000000000ull),
 				       (long)(left % 1000000000ull) };
-		/* The target runs: the writer thread may have the CPU time. */
-		writeq_kick(e->q);
 		/* Pending SIGCHLD (blocked) wakes us; EINTR means a stop
 		 * request from a signal handler: both loop. */
 		sigtimedwait(&set, NULL, &ts);

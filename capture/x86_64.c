@@ -419,16 +419,18 @@ int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
 	return 0;
 }
 
-/* Data page layout of the trampoline (offsets from tramp + 4096). */
+/* Data page layout of the trampoline (offsets from tramp + 4096): the
+ * call (written by x86_64_tramp_enter), the return address, the result,
+ * and the registers the stub saves before loading the call. */
 enum {
-	TD_RAX = 0x00, TD_RCX = 0x08, TD_RDX = 0x10, TD_RSI = 0x18,
-	TD_RDI = 0x20, TD_R8 = 0x28, TD_R10 = 0x30, TD_R11 = 0x38,
-	TD_R9 = 0x40, TD_RIP = 0x48, TD_RET = 0x50, TD_LEN = 0x58
+	TD_NR = 0x00, TD_A0 = 0x08, TD_RIP = 0x30, TD_RET = 0x38,
+	TD_SAVE = 0x40          /* rax rcx rdx rsi rdi r8 r10 r11 */
 };
-#define TRAMP_CODE_LEN 78u
+#define TRAMP_SYSCALL_AT 98u    /* offset of its `syscall` */
+#define TRAMP_CODE_LEN 169u
 
-/* Emits `op modrm [rip + (target - end of instruction)]` (7 bytes for the
- * movs, 6 for the jmp). */
+/* Emits `op [rip + (target - end of instruction)]` (op is 2 or 3 bytes,
+ * the displacement 4). */
 static uint8_t *rip_rel(uint8_t *q, uint64_t at, const uint8_t *op, size_t n,
 			uint64_t target)
 {
@@ -440,29 +442,42 @@ static uint8_t *rip_rel(uint8_t *q, uint64_t at, const uint8_t *op, size_t n,
 
 size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 {
-	static const struct { uint8_t op[3]; uint8_t n; uint32_t off; } seq[] = {
-		{ { 0x48, 0x89, 0x05 }, 3, TD_RET },    /* mov [rip+d], rax */
-		{ { 0x48, 0x8b, 0x05 }, 3, TD_RAX },    /* mov rax, [rip+d] */
-		{ { 0x48, 0x8b, 0x0d }, 3, TD_RCX },
-		{ { 0x48, 0x8b, 0x15 }, 3, TD_RDX },
-		{ { 0x48, 0x8b, 0x35 }, 3, TD_RSI },
-		{ { 0x48, 0x8b, 0x3d }, 3, TD_RDI },
-		{ { 0x4c, 0x8b, 0x05 }, 3, TD_R8 },
-		{ { 0x4c, 0x8b, 0x0d }, 3, TD_R9 },
-		{ { 0x4c, 0x8b, 0x15 }, 3, TD_R10 },
-		{ { 0x4c, 0x8b, 0x1d }, 3, TD_R11 },
-		{ { 0xff, 0x25, 0 }, 2, TD_RIP },       /* jmp [rip+d] */
+	/* REX and ModRM (rip-relative) of the saved registers, in the
+	 * TD_SAVE order: rax rcx rdx rsi rdi r8 r10 r11. */
+	static const uint8_t sreg[8][2] = {
+		{ 0x48, 0x05 }, { 0x48, 0x0d }, { 0x48, 0x15 }, { 0x48, 0x35 },
+		{ 0x48, 0x3d }, { 0x4c, 0x05 }, { 0x4c, 0x15 }, { 0x4c, 0x1d },
+	};
+	/* The call's registers: rax (nr), rdi rsi rdx r10 r8 (args 0-4). */
+	static const uint8_t areg[6][2] = {
+		{ 0x48, 0x05 }, { 0x48, 0x3d }, { 0x48, 0x35 }, { 0x48, 0x15 },
+		{ 0x4c, 0x15 }, { 0x4c, 0x05 },
 	};
 	uint64_t data = tramp + 4096;
-	uint8_t *q = buf;
+	uint8_t *q = buf, op[3];
 
 	if (cap < TRAMP_CODE_LEN)
 		return 0;
-	*q++ = 0x0f;            /* syscall */
+#define AT() (tramp + (uint64_t)(q - buf))
+	for (int i = 0; i < 8; i++) {           /* mov [save + 8i], reg */
+		op[0] = sreg[i][0]; op[1] = 0x89; op[2] = sreg[i][1];
+		q = rip_rel(q, AT(), op, 3, data + TD_SAVE + 8 * (uint64_t)i);
+	}
+	for (int i = 0; i < 6; i++) {           /* mov reg, [nr / arg i-1] */
+		op[0] = areg[i][0]; op[1] = 0x8b; op[2] = areg[i][1];
+		q = rip_rel(q, AT(), op, 3, data + TD_NR + 8 * (uint64_t)i);
+	}
+	*q++ = 0x0f;                            /* syscall */
 	*q++ = 0x05;
-	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
-		q = rip_rel(q, tramp + (uint64_t)(q - buf), seq[i].op, seq[i].n,
-			    data + seq[i].off);
+	op[0] = 0x48; op[1] = 0x89; op[2] = 0x05;       /* mov [ret], rax */
+	q = rip_rel(q, AT(), op, 3, data + TD_RET);
+	for (int i = 0; i < 8; i++) {           /* mov reg, [save + 8i] */
+		op[0] = sreg[i][0]; op[1] = 0x8b; op[2] = sreg[i][1];
+		q = rip_rel(q, AT(), op, 3, data + TD_SAVE + 8 * (uint64_t)i);
+	}
+	op[0] = 0xff; op[1] = 0x25;             /* jmp [rip_slot] */
+	q = rip_rel(q, AT(), op, 2, data + TD_RIP);
+#undef AT
 	return (size_t)(q - buf);
 }
 
@@ -470,32 +485,28 @@ int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
 		       const struct user_regs_struct *cur, long nr,
 		       const uint64_t args[6])
 {
-	uint64_t save[TD_LEN / 8] = {
-		cur->rax, cur->rcx, cur->rdx, cur->rsi, cur->rdi, cur->r8,
-		cur->r10, cur->r11, cur->r9, cur->rip, (uint64_t)-4096,
+	uint64_t call[8] = {
+		(uint64_t)nr, args[0], args[1], args[2], args[3], args[4],
+		cur->rip, (uint64_t)-4096,
 	};
-	struct iovec l = { save, sizeof(save) };
-	struct iovec r = { (void *)(uintptr_t)(tramp + 4096), sizeof(save) };
-	struct user_regs_struct u = *cur;
+	struct iovec l = { call, sizeof(call) };
+	struct iovec r = { (void *)(uintptr_t)(tramp + 4096 + TD_NR), sizeof(call) };
 
-	if (process_vm_writev(tid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(save))
+	/* The stub saves and loads the registers itself: only rip changes
+	 * here (one word instead of the whole register set). */
+	if (process_vm_writev(tid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(call))
 		return errno ? -errno : -EFAULT;
-	u.rax = (uint64_t)nr;
-	/* Not an interrupted syscall to restart when resumed. */
-	u.orig_rax = (uint64_t)-1;
-	for (unsigned i = 0; i < 6; i++)
-		x86_64_set_syscall_arg(&u, i, args[i]);
-	u.rip = tramp;
-	if (ptrace(PTRACE_SETREGS, tid, 0, &u) < 0)
+	if (ptrace(PTRACE_POKEUSER, tid,
+		   (void *)offsetof(struct user_regs_struct, rip), (void *)(uintptr_t)tramp) < 0)
 		return -errno;
 	return 0;
 }
 
 int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp)
 {
-	if (u->rip == tramp)
+	if (u->rip >= tramp && u->rip <= tramp + TRAMP_SYSCALL_AT)
 		return 1;
-	if (u->rip > tramp && u->rip < tramp + TRAMP_CODE_LEN)
+	if (u->rip > tramp + TRAMP_SYSCALL_AT && u->rip < tramp + TRAMP_CODE_LEN)
 		return 2;
 	return 0;
 }

@@ -135,28 +135,33 @@ int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
 /* The trampoline: a two-page mapping the engine adds to a target (code
  * page read+exec, data page read+write) to run a system call in a thread
  * without stopping it a second time.  The thread is resumed at the code
- * page with the call's registers; it executes `syscall`, stores the
- * result, reloads from the data page every register the call and its
- * setup changed (rax rcx rdx rsi rdi r8 r9 r10 r11; the flags survive
- * syscall/sysret) and jumps back to its saved rip.  Nothing is written
- * to the target's own memory. */
+ * page with only its rip changed; the stub saves the registers the call
+ * changes (rax rcx rdx rsi rdi r8 r10 r11) to the data page, loads the
+ * call from it, executes `syscall`, stores the result, restores the
+ * registers and jumps back to the saved rip (the flags survive
+ * syscall/sysret; orig_rax is left as the call set it, which matters to
+ * nothing once the thread is back in user mode).  Nothing is written to
+ * the target's own memory. */
 #define X86_64_TRAMP_SIZE 8192u
 
 /* Writes the trampoline's code for a mapping at `tramp` into buf (at
- * least 128 bytes).  Returns its length. */
+ * least 256 bytes).  Returns its length (0 if cap is too small). */
 size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap);
 
-/* Sends stopped thread tid (a signal-delivery or event stop, registers
- * *cur) through the trampoline at `tramp` to run syscall nr(args) and
- * come back to cur->rip with every register as in *cur.  The thread runs
- * when the caller resumes it (with no signal).  Returns 0 or -errno. */
+/* Sends stopped thread tid (a signal-delivery or event stop outside a
+ * system call, registers *cur) through the trampoline at `tramp` to run
+ * syscall nr(args 0-4) and come back to cur->rip with every register as
+ * in *cur.  The thread runs when the caller resumes it (with no signal).
+ * Returns 0 or -errno. */
 int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
 		       const struct user_regs_struct *cur, long nr,
 		       const uint64_t args[6]);
 
 /* Where registers u stand in the trampoline at `tramp`: 0 outside it
- * (done, or never entered), 1 at its syscall not yet executed, 2 after
- * it (the call ran, the registers are not all restored yet). */
+ * (done, or never entered), 1 before its syscall (not executed yet), 2
+ * after it (the call ran, the registers are not all restored yet).
+ * Either way inside, the thread's own registers are those it entered
+ * with. */
 int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp);
 
 /* The return value of the last call through the trampoline at `tramp` of

@@ -346,7 +346,7 @@ static void test_trampoline(void **state)
 	int64_t tramp = 0;
 	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mmap, margs, &tramp, &out), 0);
 	assert_true(tramp > 0);
-	uint8_t code[128];
+	uint8_t code[256];
 	size_t n = x86_64_tramp_code((uint64_t)tramp, code, sizeof(code));
 	assert_true(n > 2 && n < sizeof(code));
 	struct iovec l = { code, n }, r = { (void *)(uintptr_t)tramp, n };
@@ -360,18 +360,25 @@ static void test_trampoline(void **state)
 	assert_int_equal(x86_64_tramp_enter(pid, (uint64_t)tramp, &before, SYS_getpid, args), 0);
 	assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &now), 0);
 	assert_int_equal(x86_64_tramp_state(&now, (uint64_t)tramp), 1);
-	/* Step through it: inside after the syscall, then back at rip. */
-	int steps = 0, inside = 0;
-	for (; steps < 32; steps++) {
+	assert_int_equal(now.rip, (uint64_t)tramp);
+	now.rip = before.rip;           /* the only register changed */
+	assert_memory_equal(&before, &now, sizeof(before));
+	now.rip = (uint64_t)tramp;
+	/* Step through it: 8 saves and 6 loads before the syscall, the
+	 * result store and 8 restores after it, then back at rip. */
+	int steps = 0, pre = 0, post = 0;
+	for (; steps < 64; steps++) {
 		assert_int_equal(x86_64_step(pid, now.rip, &now, &sa, &out), 0);
-		if (x86_64_tramp_state(&now, (uint64_t)tramp) == 2)
-			inside++;
+		int w = x86_64_tramp_state(&now, (uint64_t)tramp);
+		pre += w == 1;
+		post += w == 2;
 		if (now.rip == before.rip)
 			break;
 	}
-	assert_true(steps < 32);
-	assert_int_equal(inside, 11);   /* the store, 9 loads, the jump */
-	now.orig_rax = before.orig_rax; /* not restored: nothing to restart */
+	assert_true(steps < 64);
+	assert_int_equal(pre, 14);
+	assert_int_equal(post, 10);
+	now.orig_rax = before.orig_rax; /* left as the call set it */
 	assert_memory_equal(&before, &now, sizeof(before));
 	assert_int_equal(x86_64_tramp_ret(pid, (uint64_t)tramp, &ret), 0);
 	assert_int_equal(ret, pid);
