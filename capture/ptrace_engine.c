@@ -657,18 +657,26 @@ static int tramp_ensure(struct emt_session *s, struct pt_task *t,
 	uint64_t at = (uint64_t)ret;
 	size_t n = x86_64_tramp_code(at, code, sizeof(code));
 	struct iovec l = { code, n }, r = { (void *)(uintptr_t)at, n };
-	if (process_vm_writev(t->tid, &l, 1, &r, 1, 0) != (ssize_t)n)
-		return 0;
-	args[0] = at;
-	args[1] = 4096;
-	args[2] = PROT_READ | PROT_EXEC;
-	x86_64_cookie_args(E(s)->cookie, args);
-	err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mprotect, args, cur,
-					 &ret, &out);
-	if (remote_done(s, t, err, &out) == -ESRCH)
-		return -ESRCH;
-	if (err < 0 || ret != 0)
-		return 0;
+	err = process_vm_writev(t->tid, &l, 1, &r, 1, 0) == (ssize_t)n ? 0 : -EFAULT;
+	if (!err) {
+		args[0] = at;
+		args[1] = 4096;
+		args[2] = PROT_READ | PROT_EXEC;
+		x86_64_cookie_args(E(s)->cookie, args);
+		err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mprotect, args,
+						 cur, &ret, &out);
+		if (remote_done(s, t, err, &out) == -ESRCH)
+			return -ESRCH;
+		if (!err && ret != 0)
+			err = -EPERM;
+	}
+	if (err) {
+		/* Leave nothing of ours behind. */
+		uint64_t uargs[6] = { at, X86_64_TRAMP_SIZE, 0, 0, 0, 0 };
+		err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_munmap, uargs,
+						 cur, &ret, &out);
+		return remote_done(s, t, err, &out) == -ESRCH ? -ESRCH : 0;
+	}
 	m->tramp = at;
 	struct emt_event ev = {
 		.time_ns = now_ns(), .pid = (uint32_t)t->proc->pid,
