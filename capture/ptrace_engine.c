@@ -2438,7 +2438,7 @@ static void __attribute__((noreturn)) keeper_main(int go, pid_t boss)
 	const long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK |
 			  PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
 			  PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
-	struct { pid_t pid; int looks; } pend[64];
+	struct { pid_t pid; uint64_t since; } pend[64];
 	size_t npend = 0;
 	int open = 1, st, sfd;
 	sigset_t chld;
@@ -2459,7 +2459,7 @@ static void __attribute__((noreturn)) keeper_main(int go, pid_t boss)
 			ssize_t n = read(go, &pid, sizeof(pid));
 			if (n == (ssize_t)sizeof(pid)) {
 				pend[npend].pid = pid;
-				pend[npend].looks = 0;
+				pend[npend].since = now_ns();
 				npend++;
 				continue;
 			}
@@ -2481,7 +2481,7 @@ static void __attribute__((noreturn)) keeper_main(int go, pid_t boss)
 				}
 				/* Bounded: a thread that never stops (blocked in
 				 * the kernel) is seized running after 2 s. */
-				if (stopped < nt && ++pend[i].looks < 400) {
+				if (stopped < nt && now_ns() - pend[i].since < 2000000000ull) {
 					free(tids);
 					i++;
 					continue;
