@@ -98,23 +98,31 @@ echo
 # Two threads computing (bench_ptrace_cpu, no syscalls, no code): what
 # each placement costs a target that needs both CPUs.
 cpuwall() { sed -n 's/.*wall_ns=\([0-9]*\).*/\1/p'; }
+# parallelism: CPU time / wall time of the run (2.0: both CPUs all along).
+cpupar() { sed -n 's/.*wall_ns=\([0-9]*\) cpu_ns=\([0-9]*\).*/\2 \1/p' | awk '{ printf "%.2f\n", $1 / $2 }'; }
 for i in $(seq 3); do
-	"$BUILD/bench/bench_ptrace_cpu" 2 100 | cpuwall >>"$T/cpu-plain.all"
+	"$BUILD/bench/bench_ptrace_cpu" 2 100 >"$T/cpu-plain.out"
+	cpuwall <"$T/cpu-plain.out" >>"$T/cpu-plain.all"
+	cpupar <"$T/cpu-plain.out" >>"$T/cpu-plain.par"
 	for pin in $PINS; do
 		rm -f "$T/cpu.emt"
 		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/cpu.emt" -- \
 			"$BUILD/bench/bench_ptrace_cpu" 2 100 >"$T/cpu-$pin.out" || exit 1
 		cpuwall <"$T/cpu-$pin.out" >>"$T/cpu-$pin.all"
+		cpupar <"$T/cpu-$pin.out" >>"$T/cpu-$pin.par"
 		sed -n 's/.*allowed=\([0-9-]*\).*/\1/p' "$T/cpu-$pin.out" >"$T/cpu-$pin.allowed"
 	done
 done
 cp0=$(least <"$T/cpu-plain.all")
-echo "2 computing threads (bench_ptrace_cpu 2 100), wall time, best of 3 interleaved runs:"
-printf '  %-28s %7.3f s\n' untraced "$(echo "$cp0 / 1000000000" | bc -l)"
+echo "2 computing threads (bench_ptrace_cpu 2 100), wall time of the best of 3 interleaved runs,"
+echo "and the most parallelism (CPU time / wall time; 2.00: both CPUs all along) seen:"
+printf '  %-28s %7.3f s         parallelism %s\n' untraced "$(echo "$cp0 / 1000000000" | bc -l)" \
+	"$(sort -rn "$T/cpu-plain.par" | head -n 1)"
 for pin in $PINS; do
 	v=$(least <"$T/cpu-$pin.all")
-	printf '  %-28s %7.3f s  (%+.0f%%; target may use %s CPUs)\n' "ptrace, $(label $pin)" \
-		"$(echo "$v / 1000000000" | bc -l)" "$(echo "($v / $cp0 - 1) * 100" | bc -l)" "$(cat "$T/cpu-$pin.allowed")"
+	printf '  %-28s %7.3f s  %+4.0f%%  parallelism %s  (target may use %s CPUs)\n' "ptrace, $(label $pin)" \
+		"$(echo "$v / 1000000000" | bc -l)" "$(echo "($v / $cp0 - 1) * 100" | bc -l)" \
+		"$(sort -rn "$T/cpu-$pin.par" | head -n 1)" "$(cat "$T/cpu-$pin.allowed")"
 done
 echo
 

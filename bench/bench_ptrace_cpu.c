@@ -6,14 +6,17 @@
  * reports the CPUs it may run on at the end (the affinity it was left).
  *
  * usage: bench_ptrace_cpu [THREADS] [MILLION_ITERATIONS]
- * Prints: "cpu threads=T wall_ns=W allowed=N" (N: CPUs in the main
- * thread's affinity mask at the end).
+ * Prints: "cpu threads=T wall_ns=W cpu_ns=C allowed=N" (C: user+system
+ * CPU time of the process, so C/W is the parallelism it got, whatever
+ * else loads the machine; N: CPUs in the main thread's affinity mask at
+ * the end).
  */
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static uint64_t iters;
@@ -49,7 +52,13 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	uint64_t wall = now_ns() - t0;
+	struct rusage ru;
+	uint64_t cpu = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+		      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 	int allowed = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
-	printf("cpu threads=%u wall_ns=%llu allowed=%d\n", n, (unsigned long long)wall, allowed);
+	printf("cpu threads=%u wall_ns=%llu cpu_ns=%llu allowed=%d\n", n,
+	       (unsigned long long)wall, (unsigned long long)cpu, allowed);
 	return 0;
 }
