@@ -7,6 +7,8 @@
 #   make V=1                  show commands
 #   make WERROR=1             warnings are errors (CI sets it)
 #   make VMLINUX_H=path       use a pinned vmlinux.h instead of the running kernel's BTF
+#   make HAVE_CAPSTONE=0      build emt-diff without capstone (no --disasm)
+#   make FUZZ=1 BUILD=build-fuzz   libFuzzer binaries (clang) in $(BUILD)/fuzz
 #
 # Sources are discovered by directory, so adding a file needs no Makefile edit:
 #   format/*.c        -> libemtformat.a   (archive library)
@@ -98,6 +100,9 @@ BENCH_BINS   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all libs tools fixtures tests test test-run install clean fuzz bench check-deps demo
 .DELETE_ON_ERROR:
+# Objects are intermediate files of the binaries: keep them, or every
+# build recompiles everything.
+.SECONDARY:
 
 all: libs tools fixtures tests
 
@@ -202,11 +207,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_DEPS)
 # replays a corpus directory (run by `make test`).  FUZZ=1 builds real
 # libFuzzer binaries with clang.
 ifeq ($(FUZZ),1)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS)
+# The targets #include the reader tool they drive: a change of it must
+# rebuild them too, but it is not compiled on its own.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS) $(READER_SRCS) $(wildcard tests/fuzz/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -DEMT_VERSION='"$(VERSION)"' \
-		-fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
+		-fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$(filter-out $(READER_SRCS),$^)) \
+		$(LIBS) $(CAPSTONE_LIBS)
 else
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/regression_driver.o $(READER_DEPS)
 	$(call msg,LD,$@)
