@@ -63,15 +63,27 @@ echo
 # EMT_PTRACE_PIN placements (capture/ptrace_engine.c): follow (default:
 # the tracer alone is pinned and moves to its threads' CPU), 1 (tracer and
 # target pinned to one CPU, the former default), 0 (none).
+# "notramp": follow without the trampoline, i.e. two stops per transition,
+# what every thread of a multi-threaded image pays.
 PINS="follow 1 0"
-label() { case $1 in follow) echo follow;; 1) echo both-pinned;; 0) echo unpinned;; esac; }
+label() { case $1 in follow) echo follow;; 1) echo both-pinned;; 0) echo unpinned;; notramp) echo "no trampoline";; esac; }
+# run_pin VARIANT CMD...: CMD with the environment of VARIANT.
+run_pin() {
+	v=$1
+	shift
+	if [ "$v" = notramp ]; then
+		EMT_PTRACE_PIN=follow EMT_PTRACE_TRAMPOLINE=0 "$@"
+	else
+		EMT_PTRACE_PIN=$v "$@"
+	fi
+}
 "$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-plain"
 w0=$(field write_ns <"$T/wx-plain") x0=$(field exec_ns <"$T/wx-plain")
 # Interleaved runs, so that load from elsewhere hits every placement alike.
 for i in $(seq 3); do
-	for pin in $PINS; do
+	for pin in $PINS notramp; do
 		rm -f "$T/wx.emt"
-		EMT_PTRACE_PIN=$pin "$CAP" -q --mode ptrace -o "$T/wx.emt" -- \
+		run_pin $pin "$CAP" -q --mode ptrace -o "$T/wx.emt" -- \
 			"$BUILD/bench/bench_ptrace_wx" "$ROUNDS" >"$T/wx-$pin-$i" || exit 1
 		s=$(stats "$T/wx.emt")
 		echo "$(field write_ns <"$T/wx-$pin-$i") $(field exec_ns <"$T/wx-$pin-$i") $(echo "$s" | field wx_handle_ns) $(echo "$s" | field xw_handle_ns) $(echo "$s" | field wx_copy_ns) $(echo "$s" | field wx) $(echo "$s" | field cpu_moves)" >>"$T/wx-$pin"
@@ -81,7 +93,7 @@ echo "transitions of one RWX page, $ROUNDS write+call rounds, median round of th
 echo "(target-side time per step minus untraced: write ${w0} ns, call ${x0} ns):"
 echo "(tracer columns: the engine's mean time from reaping the fault to resuming, meta ptrace_stats)"
 printf '  %-12s %10s %10s %12s %12s %14s %9s\n' cpu "X->W (us)" "W->X (us)" "tracer X->W" "tracer W->X" "of which copy" "cpu moves"
-for pin in $PINS; do
+for pin in $PINS notramp; do
 	best=$(sort -n -k2 "$T/wx-$pin" | head -n 1)
 	set -- $best
 	printf '  %-12s %10.1f %10.1f %12.1f %12.1f %14.1f %9s\n' "$(label $pin)" \
@@ -89,7 +101,8 @@ for pin in $PINS; do
 		"$(echo "$4 / 1000" | bc -l)" "$(echo "$3 / 1000" | bc -l)" "$(echo "$5 / 1000" | bc -l)" "${7:-0}"
 	[ "$pin" = follow ] && { xw1=$(( $1 - w0 )); wx1=$(( $2 - x0 )); arch1=$5; nwx=$6; }
 done
-echo "  (every W->X of the follow run is a capture: $nwx first-exec-fault captures)"
+echo "  (every W->X of the follow run is a capture: $nwx first-exec-fault captures; the"
+echo "  trampoline is used by a thread alone in its image, the others take two stops)"
 printf '  default (follow) against the same-CPU raw round trip: X->W %.1fx, W->X %.1fx (target: 3x)\n' \
 	"$(echo "$xw1 / $raw1" | bc -l)" "$(echo "$wx1 / $raw1" | bc -l)"
 echo
