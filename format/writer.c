@@ -1675,9 +1675,9 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	/* Keep this version as the next one's delta base if it fits.  A
 	 * first version is not copied (lazy_base: decoded back if a second
 	 * one comes): most regions have one version, and copying them all
-	 * cost a page fault per fresh page plus the copy, a fifth of the
-	 * writer's time on 1 MiB captures.  The buffer is reused across
-	 * versions. */
+	 * cost a page fault per fresh page plus the copy (up to a fifth of
+	 * the writer's profile samples on 1 MiB captures).  The buffer is
+	 * reused across versions. */
 	free(rg->chunk_ids);
 	free(rg->depths);
 	rg->chunk_ids = ids;
