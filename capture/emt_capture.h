@@ -40,6 +40,8 @@ struct emt_capture_opts {
 	int32_t  zstd_level;      /* 0 = archive default */
 	uint32_t chunk_size;      /* 0 = archive default */
 	const char *options_text; /* command line as given, stored in meta */
+	int      attach_filter;   /* ptrace -p: install the seccomp filter in the
+				   * target (it outlives the capture) */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the
@@ -103,6 +105,11 @@ int emt_capture_close_seal(struct emt_capture_handle *c, char **errmsg,
 			   uint8_t seal[32]);
 
 const char *emt_capture_errmsg(const struct emt_capture_handle *c);
+
+/* A warning the engine left for the user (for example: attached in ptrace
+ * mode without a seccomp filter, so every system call of the target
+ * stops it), or NULL.  Valid until the handle is closed. */
+const char *emt_capture_warning(const struct emt_capture_handle *c);
 
 #ifdef __cplusplus
 }

@@ -30,8 +30,13 @@ struct emt_session {
 	int      lossless;              /* resolved from opts.lossless */
 	uint64_t live_processes;        /* maintained by the engine */
 	char     errmsg[512];           /* last error, lowercase */
+	char     warning[256];          /* for the user, "" if none (emt_session_warn) */
 	void    *engine_priv;           /* engine's own state */
 };
+
+/* Formats a warning for the user into s->warning (the last one wins). */
+void emt_session_warn(struct emt_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Formats a message into s->errmsg and returns `err` (a negative errno). */
 int emt_session_fail(struct emt_session *s, int err, const char *fmt, ...)

@@ -2143,8 +2143,8 @@ static const char *attach_filter(struct emt_session *s, struct pt_task *t,
 	int64_t ret = -1;
 	int err;
 
-	if (!opt || strcmp(opt, "1") != 0)
-		return "not asked for: EMT_PTRACE_ATTACH_FILTER=1 installs one, which outlives the capture";
+	if (!s->opts.attach_filter && (!opt || strcmp(opt, "1") != 0))
+		return "not asked for: --attach-filter installs one, which outlives the capture";
 	if (!t)
 		return "no thread to install it from";
 	if (getrandom(e->cookie, sizeof(e->cookie), 0) != sizeof(e->cookie))
@@ -2226,6 +2226,7 @@ static int attach(struct emt_session *s)
 		snprintf(msg, sizeof(msg), "every system call of pid %d stops the target "
 			 "(no seccomp filter: %s)", (int)pid, no);
 		emt_writer_set_meta(w, "ptrace_warning", msg);
+		emt_session_warn(s, "%s", msg);
 	} else {
 		emt_writer_set_meta(w, "ptrace_syscalls",
 			"seccomp: memory syscalls only (filter installed in the attached "

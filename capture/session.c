@@ -31,6 +31,15 @@ struct emt_capture_handle {
 	int failed;             /* poll or stop returned an error */
 };
 
+void emt_session_warn(struct emt_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->warning, sizeof(s->warning), fmt, ap);
+	va_end(ap);
+}
+
 int emt_session_fail(struct emt_session *s, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -357,6 +366,11 @@ int emt_capture_close_seal(struct emt_capture_handle *c, char **errmsg,
 int emt_capture_close(struct emt_capture_handle *c, char **errmsg)
 {
 	return emt_capture_close_seal(c, errmsg, NULL);
+}
+
+const char *emt_capture_warning(const struct emt_capture_handle *c)
+{
+	return c && c->s.warning[0] ? c->s.warning : NULL;
 }
 
 const char *emt_capture_errmsg(const struct emt_capture_handle *c)

@@ -48,6 +48,9 @@ static void usage(FILE *f)
 "      --no-lossless       drop and count events when the ring is full\n"
 "                          (default when attaching)\n"
 "      --ringbuf-size SIZE ring buffer size, power of two (default 64M)\n"
+"      --attach-filter     ptrace mode with -p: install the seccomp filter in\n"
+"                          the target (it then stays under a pass-through\n"
+"                          tracer after the capture; see emt-capture(1))\n"
 "      --zstd-level N      archive compression level\n"
 "  -f, --force             replace an existing archive\n"
 "  -q, --quiet             no progress line and no summary\n"
@@ -115,7 +118,7 @@ static uint64_t mono_ms(void)
 
 enum {
 	OPT_FOLLOW = 256, OPT_NO_FOLLOW, OPT_CAPTURE_FILES, OPT_RWX_INTERVAL,
-	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD,
+	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD, OPT_ATTACH_FILTER,
 };
 
 int main(int argc, char **argv)
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
 		{ "no-lossless", no_argument, NULL, OPT_NO_LOSSLESS },
 		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
 		{ "zstd-level", required_argument, NULL, OPT_ZSTD },
+		{ "attach-filter", no_argument, NULL, OPT_ATTACH_FILTER },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -211,6 +215,9 @@ int main(int argc, char **argv)
 			o.zstd_level = (int32_t)l;
 			break;
 		}
+		case OPT_ATTACH_FILTER:
+			o.attach_filter = 1;
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -235,6 +242,8 @@ int main(int argc, char **argv)
 		return cli_usage("give either -p PID or a command, not both");
 	if (!o.pid && !o.argv)
 		return cli_usage("no command to launch and no -p PID");
+	if (o.attach_filter && (!o.pid || o.mode != EMT_MODE_PTRACE))
+		return cli_usage("--attach-filter needs --mode ptrace and -p PID");
 
 	char *opts_text = join_args(argc, argv);
 	o.options_text = opts_text;
@@ -263,6 +272,10 @@ int main(int argc, char **argv)
 		rc = CLI_EXIT_FAIL;
 	} else {
 		uint64_t last = mono_ms();
+		const char *warn = emt_capture_warning(c);
+
+		if (warn && !quiet)
+			fprintf(stderr, "%s: warning: %s\n", cli_prog(), warn);
 		while ((err = emt_capture_poll(c, 50)) > 0) {
 			if (show && mono_ms() - last >= 1000) {
 				progress(c, 0);

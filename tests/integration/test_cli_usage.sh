@@ -77,6 +77,8 @@ capusage "-p abc" -o "$O" -p abc
 capusage "-p 12abc" -o "$O" -p 12abc
 capusage "-p -5" -o "$O" -p -5
 capusage "-p 0" -o "$O" -p 0
+capusage "--attach-filter without -p" -o "$O" --mode ptrace --attach-filter -- sh -c "$RUN"
+capusage "--attach-filter in bpf mode" -o "$O" --attach-filter -p 1
 capusage "-p overflow 2^32" -o "$O" -p 4294967296
 capusage "-p overflow 2^64" -o "$O" -p 18446744073709551616
 capusage "-p empty" -o "$O" -p ""

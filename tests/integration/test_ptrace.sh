@@ -200,8 +200,20 @@ if command -v sqlite3 >/dev/null 2>&1; then
 	esac
 fi
 
+# ... and the tool prints it (unless -q).
+"$FIX/fx_longrun" --seconds 2 --delay-ms 0 --interval-ms 50 >/dev/null 2>&1 &
+wt=$!
+sleep 0.3
+timeout "$TO" "$BIN/emt-capture" --mode ptrace -o "$T/warn.emt" -p "$wt" --duration 0.5 >/dev/null 2>"$T/warn.err"
+wait "$wt"
+if grep -q "^emt-capture: warning: every system call of pid $wt stops the target" "$T/warn.err"; then
+	pass "attach without filter: emt-capture warns on stderr"
+else
+	fail "attach without filter: emt-capture warns on stderr" "$(head -c 300 "$T/warn.err")"
+fi
+
 # Attach with the seccomp filter installed by a remote seccomp(2)
-# (EMT_PTRACE_ATTACH_FILTER=1): only memory syscalls stop; after the
+# (--attach-filter): only memory syscalls stop; after the
 # capture a pass-through tracer keeps the filter's stops served.
 "$FIX/fx_longrun" --seconds 4 --delay-ms 200 --interval-ms 40 >"$T/af.out" 2>"$T/af.err" &
 af=$!
@@ -210,7 +222,7 @@ while ! grep -q 'baseline ready' "$T/af.out" 2>/dev/null && [ $i -lt 100 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done
-if EMT_PTRACE_ATTACH_FILTER=1 timeout "$TO" "$BIN/emt-capture" -q --mode ptrace -o "$T/af.emt" \
+if timeout "$TO" "$BIN/emt-capture" -q --mode ptrace --attach-filter -o "$T/af.emt" \
 	-p "$af" --duration 1.5 >"$T/af.cap" 2>&1; then
 	pass "attach with filter: emt-capture -p ended at --duration"
 else
