@@ -204,15 +204,15 @@ check "extract --all second filter set" test "$(ls "$T/g" | tr '\n' ' ')" = \
 
 # Damaged captures: exit 1 naming the capture; --force writes with a warning.
 status "extract damaged capture fails" 1 "$EX" "$A/bad-hash.emt" --seq 2 -o "$T/bad.bin"
-check "extract damaged: message names capture 2" grep -q "^emt-extract: capture 2: content hash mismatch" "$T/serr"
+check "extract damaged: message names the archive and capture 2" grep -q "^emt-extract: '.*bad-hash.emt': capture 2: content hash mismatch" "$T/serr"
 check "extract damaged: nothing written" test ! -e "$T/bad.bin"
 status "extract --force writes a damaged capture" 0 "$EX" "$A/bad-hash.emt" --seq 2 -o "$T/bad.bin" --force
-check "extract --force warns" grep -q "warning: capture 2: .*writing it anyway" "$T/serr"
+check "extract --force warns" grep -q "warning: '.*bad-hash.emt': capture 2: .*writing it anyway" "$T/serr"
 status "extract --all on damage exits 1" 1 "$EX" "$A/missing-chunk.emt" --all -d "$T/dmg"
 status "extract --all --force on damage exits 0" 0 "$EX" "$A/bad-hash.emt" --all -d "$T/dmgf" --force
 check "extract --all --force: manifest marks the damaged capture" test \
 	"$(jq -c '[.[] | select(.damaged) | .seq]' "$T/dmgf/manifest.json")" = "[2]"
-check "extract --all --force: warning names the capture" grep -q "warning: capture 2: .*writing it anyway" "$T/serr"
+check "extract --all --force: warning names the capture" grep -q "warning: '.*bad-hash.emt': capture 2: .*writing it anyway" "$T/serr"
 check "extract --all on damage still writes intact captures" test "$(ls "$T/dmg" | wc -l)" -eq 8
 
 # ------------------------------------------------------------- emt-diff
