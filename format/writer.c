@@ -1383,6 +1383,9 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	struct emt_line text;
 	uint8_t ledger[EMT_SHA256_LEN], regblob[EMT_REGS_X86_64_LEN];
 	struct pool_batch batch;
+	/* Outside the window loop: a batch still running on the helper when
+	 * an insert fails is ended at rollback, after leaving the loop. */
+	struct win_ctx wc = { .w = w, .jobs = w->jobs };
 	int batch_on = 0;
 	int err;
 
@@ -1460,7 +1463,6 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 		size_t nw = (size_t)(nchunks - ws < w->win ? nchunks - ws : w->win);
 		size_t nnew = 0;
 		struct chunk_job *jobs = w->jobs;
-		struct win_ctx wc = { .w = w, .jobs = jobs };
 
 		for (size_t j = 0; j < nw; j++) {
 			uint64_t i = ws + j, off = i * cs;

@@ -150,6 +150,10 @@ static void read_marks(int fd, struct run *rs, uint64_t t0, uint64_t deadline)
 		if (v == MARK_CLOSING) {
 			rs->closing = 1;
 			rs->t_closing = now_ns() - t0;
+			/* A close takes milliseconds: a waiting caller must
+			 * get the chance to kill inside it at once. */
+			if (deadline)
+				return;
 		} else if (v == MARK_DONE) {
 			rs->done = 1;
 			rs->t_done = now_ns() - t0;
