@@ -7,7 +7,11 @@
 #               luajit  luajit fixtures/jit/luajit_traces.lua SCALE
 #               nocode  fixtures/fx_nocode --iterations N (syscalls, no code)
 #   tracers:    none, emt-capture (defaults: lossless), emt-capture
-#               --no-lossless, strace -f -e trace=mmap,mprotect, bpftrace
+#               --no-lossless, emt-floor (the workload untraced while
+#               emt-capture is attached to another, idle process: what
+#               the syscall tracepoints cost every process of the machine,
+#               the floor of any tracepoint-based tracer),
+#               strace -f -e trace=mmap,mprotect, bpftrace
 #               (bench/bench_capture.bt: follows forks, prints every mmap
 #               and mprotect with its arguments, like the strace line)
 #
@@ -23,7 +27,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-9}
 WX_N=${WX_N:-5000}
 LUA_SCALE=${LUA_SCALE:-100}
 NOCODE_N=${NOCODE_N:-200000}
@@ -45,6 +49,7 @@ fi
 have_luajit=0; command -v luajit >/dev/null 2>&1 && have_luajit=1
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
+minimum() { sort -n | head -n 1; }
 
 # The wrapper: clock starts right before exec of the target.
 cat >"$T/timed.sh" <<'EOF'
@@ -63,6 +68,15 @@ run() {
 	none)    sh "$T/timed.sh" "$T/us" "$@" ;;
 	emt)     "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
 	emt-lossy) "$CAP" -q --no-lossless -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
+	emt-floor)
+		sleep 60 & idle=$!
+		"$CAP" -q -o "$T/idle.emt" -p $idle >/dev/null 2>&1 & icap=$!
+		# armed once its archive exists and the baseline is written
+		i=0; while [ ! -s "$T/idle.emt" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+		sleep 0.5
+		sh "$T/timed.sh" "$T/us" "$@"
+		kill -INT $icap; wait $icap; kill $idle; wait $idle 2>/dev/null
+		rm -f "$T/idle.emt" ;;
 	strace)  strace -f -qq -e trace=mmap,mprotect -o /dev/null sh "$T/timed.sh" "$T/us" "$@" ;;
 	bpftrace) bpftrace -q -o /dev/null -c "/bin/sh $T/timed.sh $T/us $*" "$TOP/bench/bench_capture.bt" >/dev/null 2>&1 ;;
 	esac
@@ -77,7 +91,7 @@ archive_stats() {
 	fi
 }
 
-TRACERS="none emt emt-lossy"
+TRACERS="none emt emt-lossy emt-floor"
 [ $have_strace = 1 ] && TRACERS="$TRACERS strace"
 [ $have_bpftrace = 1 ] && TRACERS="$TRACERS bpftrace"
 
@@ -94,13 +108,15 @@ bench() {
 	done
 	for tr in $TRACERS; do
 		us=$(median <"$T/$name-$tr")
-		[ $tr = none ] && base=$us
+		lo=$(minimum <"$T/$name-$tr")
+		[ $tr = none ] && base=$us && blo=$lo
 		extra=""
-		case $tr in emt*) extra="  ($(cat "$T/$name-$tr.stats"))";; esac
+		case $tr in emt) extra="  ($(cat "$T/$name-$tr.stats"))";; esac
 		if [ "$base" -gt 0 ] 2>/dev/null; then
 			pct=$(echo "($us - $base) * 100 / $base" | bc -l)
-			printf '  %-8s %-10s %9.1f ms  %+7.1f%%%s\n' "$name" "$tr" \
-				"$(echo "$us / 1000" | bc -l)" "$pct" "$extra"
+			pctlo=$(echo "($lo - $blo) * 100 / $blo" | bc -l)
+			printf '  %-8s %-10s %9.1f ms  %+7.1f%%   best %9.1f ms  %+7.1f%%%s\n' "$name" "$tr" \
+				"$(echo "$us / 1000" | bc -l)" "$pct" "$(echo "$lo / 1000" | bc -l)" "$pctlo" "$extra"
 		fi
 	done
 }
@@ -108,7 +124,8 @@ bench() {
 {
 echo "# bench_capture.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - $(nproc) CPUs - load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-echo "# target wall time, median of $RUNS runs; overhead relative to untraced"
+echo "# target wall time, median of $RUNS runs (and the best run: the least disturbed by"
+echo "# the VM's neighbours), tracers interleaved; overhead relative to untraced"
 echo
 bench wx "$BUILD/fixtures/fx_poly" --versions "$WX_N"
 [ $have_luajit = 1 ] && bench luajit luajit "$TOP/fixtures/jit/luajit_traces.lua" "$LUA_SCALE"
