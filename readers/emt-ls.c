@@ -93,6 +93,43 @@ static void header_line(struct cli_row *w, const char *label, const char *value)
 	cli_row_end(w);
 }
 
+/* " (KIND N, ...)": what was lost, summed over processes (emt-ls --json
+ * --losses would be the place for the per-process rows). */
+static void print_loss_kinds(struct emt_reader *r, struct cli_row *w)
+{
+	struct { char kind[48]; uint64_t n; } k[8];
+	size_t nk = 0, more = 0;
+	struct emt_row_iter *it = emt_reader_losses(r);
+	struct emt_loss l;
+
+	if (!it)
+		return;
+	while (emt_loss_iter_next(it, &l) == 1) {
+		size_t i;
+		const char *kind = l.kind ? l.kind : "?";
+
+		for (i = 0; i < nk && strncmp(k[i].kind, kind, sizeof(k[i].kind) - 1); i++)
+			;
+		if (i == nk) {
+			if (nk == sizeof(k) / sizeof(k[0])) {
+				more++;
+				continue;
+			}
+			snprintf(k[nk].kind, sizeof(k[nk].kind), "%s", kind);
+			k[nk++].n = 0;
+		}
+		k[i].n += l.count;
+	}
+	emt_row_iter_free(it);
+	for (size_t i = 0; i < nk; i++) {
+		cli_row_printf(w, "%s", i ? ", " : " (");
+		cli_row_escaped(w, k[i].kind);
+		cli_row_printf(w, " %" PRIu64, k[i].n);
+	}
+	if (nk)
+		cli_row_printf(w, "%s)", more ? ", ..." : "");
+}
+
 /* Prints the session header; returns 0 or a negative errno. */
 static int print_header(struct emt_reader *r, const char *path, int width)
 {
@@ -182,6 +219,8 @@ static int print_header(struct emt_reader *r, const char *path, int width)
 		cli_row_printf(&w, " (%.2fx)", (double)s.raw_bytes / (double)s.stored_bytes);
 	cli_row_end(&w);
 	cli_row_printf(&w, "%-10s %" PRIu64 " event%s", "lost", s.losses, plural(s.losses));
+	if (s.losses)
+		print_loss_kinds(r, &w);
 	cli_row_end(&w);
 	cli_row_printf(&w, "%-10s %" PRIu64, "gaps", s.gaps);
 	cli_row_end(&w);

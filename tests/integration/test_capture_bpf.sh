@@ -177,6 +177,11 @@ print("ok" if ok else "bad", "lost=%d" % total, sorted((r[0], r[2]) for r in rin
       "missing=%d = %d whole captures lost + %d torn" % (missing, whole, torn), bad)
 PYEOF
 )
+	if "$LS" "$T/lossy.emt" | grep -q "^lost *$lost events (ringbuf-capture [0-9]*, ringbuf-page [0-9]*, ringbuf-record [0-9]*)$\|^lost *$lost events (ringbuf-capture [0-9]*, ringbuf-record [0-9]*)$"; then
+		pass "emt-ls header shows the losses by kind"
+	else
+		fail "emt-ls header shows the losses by kind" "$("$LS" "$T/lossy.emt" | grep '^lost')"
+	fi
 	case "$acct" in
 	ok*) pass "stalled 64 KiB ring, --no-lossless: losses attributed to the fixture's pid by kind, equal to the kernel's count, and explain every missing version ($acct)";;
 	*) fail "stalled 64 KiB ring, --no-lossless: exact loss accounting" "$acct";;
