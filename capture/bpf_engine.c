@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,25 +203,44 @@ static void inflight_free(struct inflight *f)
 static int wait_stopped(pid_t pid, pid_t tid)
 {
 	char path[64], buf[512];
-	for (int i = 0; i < HOLD_WAIT_MS * 10; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -ESRCH;
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return -ESRCH;
+	int fd, err = -ETIMEDOUT;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	/* The stop takes effect as the thread returns to user mode, usually
+	 * within microseconds of the record we just read: spin (yielding)
+	 * a little before sleeping, since a sleep costs the held target
+	 * 100 us or more each time. */
+	for (int i = 0; i < 1000 + HOLD_WAIT_MS * 10; i++) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		if (n <= 0) {
+			err = -ESRCH;
+			break;
+		}
 		buf[n] = '\0';
 		const char *p = strrchr(buf, ')');
-		if (p && (p[2] == 'T' || p[2] == 't'))
-			return 0;
-		if (p && (p[2] == 'Z' || p[2] == 'X'))
-			return -ESRCH;
-		struct timespec ts = { 0, 100000 };
-		nanosleep(&ts, NULL);
+
+		if (p && (p[2] == 'T' || p[2] == 't')) {
+			err = 0;
+			break;
+		}
+		if (p && (p[2] == 'Z' || p[2] == 'X')) {
+			err = -ESRCH;
+			break;
+		}
+		if (i < 1000) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 100000 };
+
+			nanosleep(&ts, NULL);
+		}
 	}
-	return -ETIMEDOUT;
+	close(fd);
+	return err;
 }
 
 /* After one thread of pid stopped for a hold (a group stop), waits
