@@ -121,6 +121,18 @@ static void print_loss_kinds(struct emt_reader *r, struct cli_row *w)
 		k[i].n += l.count;
 	}
 	emt_row_iter_free(it);
+	/* By name, so the line does not depend on the order rows were added. */
+	for (size_t i = 1; i < nk; i++)
+		for (size_t j = i; j > 0 && strcmp(k[j - 1].kind, k[j].kind) > 0; j--) {
+			char t[sizeof(k[0].kind)];
+			uint64_t tn = k[j].n;
+
+			memcpy(t, k[j].kind, sizeof(t));
+			memcpy(k[j].kind, k[j - 1].kind, sizeof(t));
+			k[j].n = k[j - 1].n;
+			memcpy(k[j - 1].kind, t, sizeof(t));
+			k[j - 1].n = tn;
+		}
 	for (size_t i = 0; i < nk; i++) {
 		cli_row_printf(w, "%s", i ? ", " : " (");
 		cli_row_escaped(w, k[i].kind);
