@@ -174,9 +174,16 @@ static void close_own_fds(void)
 static void guard_main(char *const argv[])
 {
 	pid_t self = getpid(), child;
-	sigset_t chld, empty;
+	sigset_t chld, mask0;
+	struct sigaction quit0, pipe0;
 	int sfd, reported = 0;
 
+	/* What the command must get back: emt-capture's signal mask and the
+	 * dispositions it did not change itself (SIGINT, SIGTERM and SIGHUP
+	 * have its handlers, which exec resets to the default anyway). */
+	sigprocmask(SIG_SETMASK, NULL, &mask0);
+	sigaction(SIGQUIT, NULL, &quit0);
+	sigaction(SIGPIPE, NULL, &pipe0);
 	prctl(PR_SET_NAME, "emt-guard");
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* A ^C or hangup reaches emt-capture, which decides; the guard
@@ -198,15 +205,14 @@ static void guard_main(char *const argv[])
 		char c;
 		int e;
 
-		/* The command gets the dispositions and mask emt-capture's
-		 * own caller gave it. */
+		/* The command gets the dispositions and mask it would have
+		 * had as emt-capture's own child. */
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
-		signal(SIGQUIT, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&empty);
-		sigprocmask(SIG_SETMASK, &empty, NULL);
+		sigaction(SIGQUIT, &quit0, NULL);
+		sigaction(SIGPIPE, &pipe0, NULL);
+		sigprocmask(SIG_SETMASK, &mask0, NULL);
 		close(g_ctl);
 		close(g_rep);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
