@@ -241,6 +241,7 @@ struct vma_info {
 	char  name[EMT_NAME_LEN];
 	__u32 found;
 	__u32 shared;
+	__u64 start, end;
 };
 
 #define TMPFS_MAGIC 0x01021994
@@ -254,22 +255,24 @@ static __always_inline int in_memory_fs(unsigned long magic)
 	return magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
 }
 
-static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
-		   void *data)
+/* Fills *vi from vma, read with CO-RE loads so that it serves both a
+ * bpf_find_vma callback and a VMA found by vma_find_locked(). */
+static __always_inline void vma_fill(struct vm_area_struct *vma, struct vma_info *vi)
 {
-	struct vma_info *vi = data;
-	unsigned long fl = vma->vm_flags;
-	struct file *f = vma->vm_file;
+	unsigned long fl = BPF_CORE_READ(vma, vm_flags);
+	struct file *f = BPF_CORE_READ(vma, vm_file);
 
 	vi->found = 1;
 	vi->prot = (fl & VM_READ ? PROT_READ : 0) |
 		   (fl & VM_WRITE ? PROT_WRITE : 0) |
 		   (fl & VM_EXEC ? PROT_EXEC : 0);
 	vi->shared = !!(fl & VM_SHARED);
-	vi->pgoff = (__u64)vma->vm_pgoff * EMT_PAGE_SIZE;
+	vi->pgoff = (__u64)BPF_CORE_READ(vma, vm_pgoff) * EMT_PAGE_SIZE;
+	vi->start = BPF_CORE_READ(vma, vm_start);
+	vi->end = BPF_CORE_READ(vma, vm_end);
 	if (!f) {
 		vi->backing = vi->shared ? EMT_BPF_BACK_SHARED : EMT_BPF_BACK_ANON;
-		return 0;
+		return;
 	}
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
 	__u32 mode = BPF_CORE_READ(ino, i_mode);
@@ -293,13 +296,106 @@ static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
 		vi->backing = EMT_BPF_BACK_DELETED;
 	else
 		vi->backing = EMT_BPF_BACK_FILE;
+}
+
+static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
+		   void *data)
+{
+	vma_fill(vma, data);
 	return 0;
+}
+
+/* The VMA of the current process containing addr, NULL if none, walked
+ * in its maple tree by hand: for the mmap-lock hooks, which run with the
+ * mmap lock held by the current thread, where bpf_find_vma (a trylock)
+ * always fails.  The held lock is what makes the walk safe.  This is
+ * mtree_range_walk() of lib/maple_tree.c for the node types a VMA tree
+ * uses (leaf, range and allocation-range 64-bit nodes). */
+#define MT_NODE_MASK  255UL
+#define MT_MAX_DEPTH  8
+static __always_inline struct vm_area_struct *vma_find_locked(__u64 addr)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	unsigned long entry = (unsigned long)BPF_CORE_READ(t, mm, mm_mt.ma_root);
+	unsigned long max = ~0UL;
+	const __u64 r_piv = bpf_core_field_offset(struct maple_range_64, pivot);
+	const __u64 r_slot = bpf_core_field_offset(struct maple_range_64, slot);
+	const __u64 r_end = bpf_core_field_offset(struct maple_range_64, meta.end);
+	const __u64 a_piv = bpf_core_field_offset(struct maple_arange_64, pivot);
+	const __u64 a_slot = bpf_core_field_offset(struct maple_arange_64, slot);
+	const __u64 a_end = bpf_core_field_offset(struct maple_arange_64, meta.end);
+
+	for (int depth = 0; depth < MT_MAX_DEPTH; depth++) {
+		/* The root is marked (2): without the mark it holds one entry
+		 * at index 0, or none.  Children of a non-leaf node are nodes,
+		 * with their type in bits 3-6 and no mark. */
+		if (depth == 0 && (entry & 3) != 2)
+			return NULL;
+		if (entry <= 4096)
+			return NULL;
+		char *node = (char *)(entry & ~MT_NODE_MASK);
+		__u32 type = (entry >> 3) & 15;
+		__u64 piv, slot, npiv;
+		unsigned char end = 0;
+
+		if (type == maple_arange_64) {
+			piv = a_piv, slot = a_slot, npiv = 9;
+			bpf_probe_read_kernel(&end, 1, node + a_end);
+		} else if (type == maple_leaf_64 || type == maple_range_64) {
+			unsigned long last = 0;
+
+			piv = r_piv, slot = r_slot, npiv = 15;
+			bpf_probe_read_kernel(&last, 8, node + r_piv + 14 * 8);
+			if (!last)
+				bpf_probe_read_kernel(&end, 1, node + r_end);
+			else if (last == max)
+				end = 14;
+			else
+				end = 15;
+		} else {
+			return NULL;
+		}
+		__u32 off = end;
+		for (__u32 i = 0; i < 15; i++) {
+			unsigned long pv = 0;
+
+			if (i >= end || i >= npiv)
+				break;
+			bpf_probe_read_kernel(&pv, 8, node + piv + i * 8);
+			if (pv >= addr) {
+				off = i;
+				max = pv;
+				break;
+			}
+		}
+		entry = 0;
+		bpf_probe_read_kernel(&entry, 8, node + slot + (off & 15) * 8);
+		if (type == maple_leaf_64) {
+			if (!entry || (entry & 3) == 2)
+				return NULL;
+			return (struct vm_area_struct *)entry;
+		}
+	}
+	return NULL;
 }
 
 static __always_inline void vma_lookup(__u64 addr, struct vma_info *vi)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	bpf_find_vma(t, addr, vma_cb, vi, 0);
+}
+
+/* vma_lookup() for a caller that may hold the current mmap lock
+ * (`locked`, a constant at each call site). */
+static __always_inline void vma_get(__u64 addr, struct vma_info *vi, int locked)
+{
+	if (!locked) {
+		vma_lookup(addr, vi);
+		return;
+	}
+	struct vm_area_struct *v = vma_find_locked(addr);
+	if (v)
+		vma_fill(v, vi);
 }
 
 struct vma_walk {
@@ -787,21 +883,16 @@ static __always_inline __u64 page_up(__u64 x)
 	return (x + EMT_PAGE_SIZE - 1) & ~((__u64)EMT_PAGE_SIZE - 1);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
+/* The start of one of the memory syscalls (or execve / exit_group) of a
+ * followed process, before it changes anything: copies what must be
+ * copied now and keeps the arguments for syscall_done().  `regs` are the
+ * thread's user registers at syscall entry. */
+static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
 	struct emt_pending p = {};
 
-	switch (id) {
-	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
-	case NR_EXECVE: case NR_EXIT_GROUP: case NR_EXECVEAT:
-	case NR_PKEY_MPROTECT:
-		break;
-	default:
-		return 0;
-	}
 	/* A non-executable mmap that replaces nothing is of no interest:
 	 * most programs make many (malloc), so skip it before any map
 	 * access.  MAP_FIXED ones may replace a tracked region. */
@@ -874,27 +965,16 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
+/* The end of a syscall that syscall_start() kept (p): updates the RWX
+ * tables from its result `ret`, copies what a new mapping makes
+ * executable, and sends the syscall record to the timeline. */
+static __always_inline int syscall_done(struct emt_pending *p, long ret, int locked)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
-	struct emt_pending *p;
 	struct emt_rec_syscall *r;
 	struct vma_info vi = {};
 
-	/* Every syscall of the system comes here: filter on the number
-	 * before the hash lookup. */
-	switch (regs->orig_ax) {
-	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
-	case NR_PKEY_MPROTECT:
-		break;
-	default:
-		return 0;
-	}
-	p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
-		return 0;
 	__u64 nr = p->nr;
 	__u64 a0 = p->args[0], a1 = p->args[1], a2 = p->args[2];
 	__u64 a3 = p->args[3];
@@ -909,7 +989,7 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 			if (t)
 				rwx_cut(t, addr, addr + len);
 		}
-		vma_lookup(addr, &vi);
+		vma_get(addr, &vi, locked);
 		if (prot & PROT_EXEC) {
 			int copy = vi.backing == EMT_BPF_BACK_MEMFD ||
 				   vi.backing == EMT_BPF_BACK_DELETED ||
@@ -935,7 +1015,7 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 			rwx_add(tgid, a0, len, prot);
 		} else if (prot & PROT_EXEC) {
 			/* A writable shared view elsewhere keeps this one live. */
-			vma_lookup(a0, &vi);
+			vma_get(a0, &vi, locked);
 			struct emt_rwx_table *t = rwx_get(tgid, 0);
 			if (vi.shared && vi.backing != EMT_BPF_BACK_FILE)
 				rwx_add(tgid, a0, len, prot);
@@ -960,7 +1040,7 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 		/* The mapping lives on at its new place (and size): keep
 		 * tracking it there if it is still RWX or shared exec. */
 		__u64 addr = (__u64)ret;
-		vma_lookup(addr, &vi);
+		vma_get(addr, &vi, locked);
 		if (vi.found && (vi.prot & PROT_EXEC) &&
 		    ((vi.prot & PROT_WRITE) ||
 		     (vi.shared && vi.backing != EMT_BPF_BACK_FILE)))
@@ -987,6 +1067,220 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 	rb_submit(r, sizeof(*r), ovf, 1);
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
+}
+
+
+/* ---------------------------------------------- syscall tracepoints */
+/* The fallback hooks: every syscall of every process of the system takes
+ * the tracepoint's slow path while these are attached (about 35 ns a
+ * syscall here), so they are used only where the mmap-lock hooks below
+ * cannot be (userspace chooses, see capture/bpf_engine.c). */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
+{
+	switch (id) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_EXECVE: case NR_EXIT_GROUP: case NR_EXECVEAT:
+	case NR_PKEY_MPROTECT:
+		break;
+	default:
+		return 0;
+	}
+	return syscall_start(regs, (__u64)id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct emt_pending *p;
+
+	/* Every syscall of the system comes here: filter on the number
+	 * before the hash lookup. */
+	switch (regs->orig_ax) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_PKEY_MPROTECT:
+		break;
+	default:
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	return syscall_done(p, ret, 0);
+}
+
+/* -------------------------------------------------- mmap-lock hooks */
+/* mmap, mprotect, pkey_mprotect, munmap and mremap each take the mmap
+ * lock of the caller for writing once, after checking their arguments
+ * and before changing anything, and execve takes it for reading at its
+ * point of no return, just before the old image is dropped.  The
+ * mmap_lock tracepoints fire only then (and on the rare page fault that
+ * falls back from the per-VMA lock), so unlike the syscall tracepoints
+ * they cost the rest of the system nothing.  The syscall is identified
+ * from the thread's user registers: orig_ax is its number, and ax still
+ * holds -ENOSYS while its body runs (the entry code puts it there; the
+ * return value replaces it), which tells a lock taken by the syscall
+ * from one taken after it (a fault while a signal frame is written). */
+
+#define ENOSYS_RET ((__u64)-38)
+#define MAP_FIXED_NOREPLACE 0x100000
+#define MREMAP_FIXED 2
+#define PMD_SIZE (2ull << 20)
+/* What the timeline gets for a failed syscall under these hooks: the
+ * errno is not seen, only that the change did not happen (SPEC.md 5.9). */
+#define RET_FAILED (-4095L)
+
+static __always_inline struct pt_regs *syscall_regs(struct mm_struct *mm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (t->mm != mm)
+		return NULL;    /* another process's memory (procfs, ptrace, ours) */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs || regs->ax != ENOSYS_RET)
+		return NULL;
+	return regs;
+}
+
+/* Whether the current thread is inside execve's point of no return: the
+ * exec_update_lock of its signal struct is write-held by it. */
+static __always_inline int in_exec_commit(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	long owner = BPF_CORE_READ(t, signal, exec_update_lock.owner.counter);
+
+	return (owner & ~7L) == (long)t;
+}
+
+SEC("tp_btf/mmap_lock_start_locking")
+int BPF_PROG(emt_lock_start, struct mm_struct *mm, bool write)
+{
+	struct pt_regs *regs = syscall_regs(mm);
+
+	if (!regs)
+		return 0;
+	__u64 id = regs->orig_ax;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	switch (id) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_PKEY_MPROTECT:
+		/* Their own lock is the write lock; a read lock after it
+		 * (MAP_POPULATE, mlocked mremap) is not a new syscall. */
+		if (!write || bpf_map_lookup_elem(&pending, &tid))
+			return 0;
+		return syscall_start(regs, id);
+	case NR_EXECVE: case NR_EXECVEAT:
+		/* Only the lock of the commit: execve may still fail before
+		 * it, and faults before it take the lock too. */
+		if (write || !in_exec_commit())
+			return 0;
+		return syscall_start(regs, id);
+	}
+	return 0;
+}
+
+/* Where the kernel placed a new mapping (mmap without MAP_FIXED, mremap
+ * that moves): kept for emt_lock_released. */
+SEC("tp_btf/vm_unmapped_area")
+int BPF_PROG(emt_unmapped_area, unsigned long addr, struct vm_unmapped_area_info *info)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (!regs || (regs->orig_ax != NR_MMAP && regs->orig_ax != NR_MREMAP))
+		return 0;
+	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (p && !(addr & (EMT_PAGE_SIZE - 1)))
+		p->vua = addr;
+	return 0;
+}
+
+/* Whether a mapping now covers `addr` with protections `prot` (~0: any);
+ * the caller holds the mmap lock. */
+static __always_inline int mapped_at(__u64 addr, __u32 prot)
+{
+	struct vma_info vi = {};
+
+	if (!addr)
+		return 0;
+	vma_get(addr, &vi, 1);
+	return vi.found && vi.start <= addr && addr < vi.end &&
+	       (prot == ~0u || vi.prot == prot);
+}
+
+/* The address a mapping of `len` bytes got, given the area the kernel
+ * found for it (cand) and the file offset: a large anonymous or shmem
+ * mapping is aligned inside a larger area for huge pages, the way
+ * __thp_get_unmapped_area does. */
+static __always_inline __u64 placed(__u64 cand, __u64 off, __u32 prot)
+{
+	if (mapped_at(cand, prot))
+		return cand;
+	__u64 a = cand + ((off - cand) & (PMD_SIZE - 1));
+	if (a != cand && mapped_at(a, prot))
+		return a;
+	return 0;
+}
+
+/* The result of the syscall kept in p, read from the mappings it leaves
+ * (the return value itself is not visible from here). */
+static __always_inline long lock_result(struct emt_pending *p)
+{
+	__u64 a0 = p->args[0], a3 = p->args[3];
+	__u32 prot = (__u32)p->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
+	__u64 at = 0;
+
+	switch (p->nr) {
+	case NR_MMAP:
+		if (a3 & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+			at = mapped_at(a0, prot) ? a0 : 0;
+		else if (p->vua)
+			at = placed(p->vua, p->args[5], prot);
+		else    /* the hint was free: no search */
+			at = mapped_at(a0 & ~(__u64)(EMT_PAGE_SIZE - 1), prot) ?
+			     a0 & ~(__u64)(EMT_PAGE_SIZE - 1) : 0;
+		return at ? (long)at : RET_FAILED;
+	case NR_MPROTECT:
+	case NR_PKEY_MPROTECT:
+		return mapped_at(a0, prot) ? 0 : RET_FAILED;
+	case NR_MUNMAP:
+		return mapped_at(a0, ~0u) ? RET_FAILED : 0;
+	case NR_MREMAP:
+		if (a3 & MREMAP_FIXED)
+			at = p->args[4];
+		else if (p->vua)
+			at = placed(p->vua, 0, ~0u);
+		else
+			at = a0;
+		return mapped_at(at, ~0u) ? (long)at : RET_FAILED;
+	}
+	return RET_FAILED;
+}
+
+SEC("tp_btf/mmap_lock_released")
+int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
+{
+	struct pt_regs *regs = syscall_regs(mm);
+
+	if (!regs)
+		return 0;
+	switch (regs->orig_ax) {
+	case NR_MMAP: case NR_MPROTECT: case NR_MUNMAP: case NR_MREMAP:
+	case NR_PKEY_MPROTECT:
+		break;
+	default:
+		return 0;
+	}
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return 0;
+	return syscall_done(p, lock_result(p), 1);
 }
 
 static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,

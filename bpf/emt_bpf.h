@@ -166,6 +166,7 @@ struct emt_pending {
 	__u64 nr;
 	__u64 args[6];
 	__u64 enter_ns;
+	__u64 vua;      /* mmap-lock hooks: last vm_unmapped_area result */
 };
 
 /* RWX ranges of one process, kept by the BPF side so that munmap,

@@ -86,6 +86,7 @@ struct bpf_priv {
 	pid_t attach_root;
 	int followed_fd;
 	char privs[128];        /* capabilities kept after setup */
+	const char *hooks;      /* "mmap-lock" or "syscalls" (open_skel) */
 	int child_reaped;
 	int attached_gone;
 	uint64_t unattributed[EMT_LOSS_KINDS]; /* tgid-0 loss counts written */
@@ -1078,6 +1079,78 @@ static void resume_orphans(void *ctx)
  * before the archive and its threads exist. */
 static const int kept_caps[] = { 1, 2, 5, 19 };
 
+/* Which hooks the BPF side uses: the mmap_lock and vm_unmapped_area
+ * tracepoints ("mmap-lock"), which fire only when a process changes its
+ * mappings, or the sys_enter/sys_exit tracepoints ("syscalls"), which put
+ * every syscall of the system on a slower path while attached (see the
+ * nocode rows of bench/results/capture.txt).  Kernels without the
+ * former get the latter; EMT_BPF_HOOKS forces one (tests, benchmarks). */
+static const char *const HOOKS_LOCK = "mmap-lock", *const HOOKS_SYSCALLS = "syscalls";
+
+/* Opens, configures, loads and attaches the BPF object with `hooks`.
+ * Returns 0 or a negative errno with the session's message set; on
+ * failure pv->skel is destroyed and NULL. */
+static int open_skel(struct emt_session *s, struct bpf_priv *pv, uint32_t rbsz,
+		     const char *hooks)
+{
+	int lock = hooks == HOOKS_LOCK;
+	int err;
+
+	pv->skel = emt_bpf__open();
+	if (!pv->skel)
+		return emt_session_fail(s, -errno, "cannot open bpf object: %s",
+					strerror(errno));
+	pv->hooks = hooks;
+	pv->skel->rodata->cfg_follow = !s->opts.no_follow;
+	pv->skel->rodata->cfg_lossless = (uint32_t)s->lossless;
+	pv->skel->rodata->cfg_capture_files = (uint32_t)!!s->opts.capture_files;
+	pv->skel->rodata->cfg_rb_size = rbsz;
+	pv->skel->rodata->cfg_ovf_size = s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE;
+	/* Wake the consumer at 1/8 full: early enough to keep the ring from
+	 * filling, rare enough that the target seldom pays a wakeup. */
+	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
+	pv->skel->rodata->cfg_max_pages = MAX_CAPTURE / EMT_PAGE_SIZE;
+	err = bpf_program__set_autoload(pv->skel->progs.emt_sys_enter, !lock);
+	if (!err)
+		err = bpf_program__set_autoload(pv->skel->progs.emt_sys_exit, !lock);
+	if (!err)
+		err = bpf_program__set_autoload(pv->skel->progs.emt_lock_start, lock);
+	if (!err)
+		err = bpf_program__set_autoload(pv->skel->progs.emt_lock_released, lock);
+	if (!err)
+		err = bpf_program__set_autoload(pv->skel->progs.emt_unmapped_area, lock);
+	if (err) {
+		emt_session_fail(s, err, "cannot select bpf programs: %s", strerror(-err));
+		goto fail;
+	}
+	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
+	if (!err)
+		err = bpf_map__set_max_entries(pv->skel->maps.rb_ovf,
+					       s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE);
+	if (err) {
+		emt_session_fail(s, err, "cannot size ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	err = emt_bpf__load(pv->skel);
+	if (err) {
+		emt_session_fail(s, err,
+			"cannot load bpf programs (%s hooks): %s (set EMT_BPF_DEBUG=1 for the verifier log)",
+			hooks, strerror(-err));
+		goto fail;
+	}
+	err = emt_bpf__attach(pv->skel);
+	if (err) {
+		emt_session_fail(s, err, "cannot attach bpf programs (%s hooks): %s",
+				 hooks, strerror(-err));
+		goto fail;
+	}
+	return 0;
+fail:
+	emt_bpf__destroy(pv->skel);
+	pv->skel = NULL;
+	return err;
+}
+
 /* Everything that needs privileges, before the session creates the
  * archive: load and attach the programs, start the guard (and under it
  * the command, held before exec, with the caller's privileges), then
@@ -1102,35 +1175,22 @@ static int bpf_prepare(struct emt_session *s)
 		return emt_session_fail(s, -EINVAL,
 			"ring buffer size %u is not a power of two >= 16 KiB", rbsz);
 
-	pv->skel = emt_bpf__open();
-	if (!pv->skel)
-		return emt_session_fail(s, -errno, "cannot open bpf object: %s",
-					strerror(errno));
-	pv->skel->rodata->cfg_follow = !s->opts.no_follow;
-	pv->skel->rodata->cfg_lossless = (uint32_t)s->lossless;
-	pv->skel->rodata->cfg_capture_files = (uint32_t)!!s->opts.capture_files;
-	pv->skel->rodata->cfg_rb_size = rbsz;
-	pv->skel->rodata->cfg_ovf_size = s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE;
-	/* Wake the consumer at 1/8 full: early enough to keep the ring from
-	 * filling, rare enough that the target seldom pays a wakeup. */
-	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
-	pv->skel->rodata->cfg_max_pages = MAX_CAPTURE / EMT_PAGE_SIZE;
-	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
-	if (!err)
-		err = bpf_map__set_max_entries(pv->skel->maps.rb_ovf,
-					       s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE);
+	const char *want = getenv("EMT_BPF_HOOKS");
+
+	if (want && strcmp(want, HOOKS_LOCK) && strcmp(want, HOOKS_SYSCALLS))
+		return emt_session_fail(s, -EINVAL,
+			"EMT_BPF_HOOKS='%s': not 'mmap-lock' or 'syscalls'", want);
+	if (!want || !strcmp(want, HOOKS_LOCK)) {
+		err = open_skel(s, pv, rbsz, HOOKS_LOCK);
+		/* Only a kernel without those tracepoints falls back; a
+		 * forced choice does not. */
+		if (err && !want)
+			err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
+	} else {
+		err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
+	}
 	if (err)
-		return emt_session_fail(s, err, "cannot size ring buffer: %s",
-					strerror(-err));
-	err = emt_bpf__load(pv->skel);
-	if (err)
-		return emt_session_fail(s, err,
-			"cannot load bpf programs: %s (set EMT_BPF_DEBUG=1 for the verifier log)",
-			strerror(-err));
-	err = emt_bpf__attach(pv->skel);
-	if (err)
-		return emt_session_fail(s, err, "cannot attach bpf programs: %s",
-					strerror(-err));
+		return err;
 	/* Where losses go when the per-process map is full. */
 	for (uint32_t kind = 0; kind < EMT_LOSS_KINDS; kind++) {
 		struct emt_loss_key k = { 0, kind };
@@ -1193,6 +1253,8 @@ static int bpf_start(struct emt_session *s)
 		return emt_session_fail(s, -EINVAL, "bpf engine not prepared");
 	err = emt_writer_set_meta(sink_writer(s->sink), "privileges_after_setup",
 				  pv->privs[0] ? pv->privs : "none");
+	if (!err)
+		err = emt_writer_set_meta(sink_writer(s->sink), "bpf_hooks", pv->hooks);
 	if (err)
 		return emt_session_fail(s, err, "archive: %s",
 					emt_writer_errmsg(sink_writer(s->sink)));
