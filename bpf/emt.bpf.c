@@ -30,6 +30,7 @@
 #define VM_SHARED  0x8
 #define SIGSTOP    19
 #define MAP_FIXED  0x10
+#define MAP_FIXED_NOREPLACE 0x100000
 #define S_IFMT     00170000
 #define S_IFREG    0100000
 
@@ -941,6 +942,14 @@ static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
 			    EMT_BPF_TRIG_MUNMAP, 0);
 		break;
 	case NR_MMAP:
+		/* For the mmap-lock hooks, which cannot see EEXIST. */
+		if (p.args[3] & MAP_FIXED_NOREPLACE) {
+			struct vma_info v0 = {}, v1 = {};
+
+			vma_lookup(p.args[0], &v0);
+			vma_lookup(p.args[0] + page_up(p.args[1]) - 1, &v1);
+			p.pre = v0.found || v1.found;
+		}
 		/* MAP_FIXED over tracked RWX memory unmaps it: its last
 		 * content is captured before the new mapping replaces it. */
 		if (p.args[3] & MAP_FIXED)
@@ -1125,7 +1134,6 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
  * from one taken after it (a fault while a signal frame is written). */
 
 #define ENOSYS_RET ((__u64)-38)
-#define MAP_FIXED_NOREPLACE 0x100000
 #define MREMAP_FIXED 2
 #define PMD_SIZE (2ull << 20)
 /* What the timeline gets for a failed syscall under these hooks: the
@@ -1212,18 +1220,40 @@ static __always_inline int mapped_at(__u64 addr, __u32 prot)
 	       (prot == ~0u || vi.prot == prot);
 }
 
-/* The address a mapping of `len` bytes got, given the area the kernel
- * found for it (cand) and the file offset: a large anonymous or shmem
- * mapping is aligned inside a larger area for huge pages, the way
- * __thp_get_unmapped_area does. */
+/* The address a new mapping got, given the free area the kernel found
+ * for it (cand) and its file offset: a large anonymous or shmem mapping
+ * is placed inside a larger area so that it can use huge pages, the way
+ * __thp_get_unmapped_area does (aligned to the offset, or one huge page
+ * up when the area already is, top-down). */
 static __always_inline __u64 placed(__u64 cand, __u64 off, __u32 prot)
 {
+	__u64 sub = (off - cand) & (PMD_SIZE - 1);
+
 	if (mapped_at(cand, prot))
 		return cand;
-	__u64 a = cand + ((off - cand) & (PMD_SIZE - 1));
-	if (a != cand && mapped_at(a, prot))
-		return a;
+	if (sub && mapped_at(cand + sub, prot))
+		return cand + sub;
+	if (!sub && mapped_at(cand + PMD_SIZE, prot))
+		return cand + PMD_SIZE;
 	return 0;
+}
+
+/* Whether [a, a+len) is all mapped with protections prot (looking at no
+ * more than COVER_VMAS mappings: beyond that, assumed). */
+#define COVER_VMAS 4
+static __always_inline int covered(__u64 a, __u64 len, __u32 prot)
+{
+	__u64 end = a + len;
+
+	for (int i = 0; i < COVER_VMAS && a < end; i++) {
+		struct vma_info vi = {};
+
+		vma_get(a, &vi, 1);
+		if (!vi.found || vi.start > a || vi.end <= a || vi.prot != prot)
+			return 0;
+		a = vi.end;
+	}
+	return 1;
 }
 
 /* The result of the syscall kept in p, read from the mappings it leaves
@@ -1236,7 +1266,9 @@ static __always_inline long lock_result(struct emt_pending *p)
 
 	switch (p->nr) {
 	case NR_MMAP:
-		if (a3 & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+		if (a3 & MAP_FIXED_NOREPLACE && p->pre)
+			at = 0;         /* EEXIST */
+		else if (a3 & (MAP_FIXED | MAP_FIXED_NOREPLACE))
 			at = mapped_at(a0, prot) ? a0 : 0;
 		else if (p->vua)
 			at = placed(p->vua, p->args[5], prot);
@@ -1246,7 +1278,9 @@ static __always_inline long lock_result(struct emt_pending *p)
 		return at ? (long)at : RET_FAILED;
 	case NR_MPROTECT:
 	case NR_PKEY_MPROTECT:
-		return mapped_at(a0, prot) ? 0 : RET_FAILED;
+		/* A hole fails the call after the mappings before it changed. */
+		return covered(a0, (p->args[1] + EMT_PAGE_SIZE - 1) & ~(__u64)(EMT_PAGE_SIZE - 1),
+			       prot) ? 0 : RET_FAILED;
 	case NR_MUNMAP:
 		return mapped_at(a0, ~0u) ? RET_FAILED : 0;
 	case NR_MREMAP:

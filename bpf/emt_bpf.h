@@ -167,6 +167,7 @@ struct emt_pending {
 	__u64 args[6];
 	__u64 enter_ns;
 	__u64 vua;      /* mmap-lock hooks: last vm_unmapped_area result */
+	__u64 pre;      /* mmap-lock hooks: MAP_FIXED_NOREPLACE range was in use */
 };
 
 /* RWX ranges of one process, kept by the BPF side so that munmap,

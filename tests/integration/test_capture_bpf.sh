@@ -433,3 +433,85 @@ if [ -x "$FIX/fx_longrun" ]; then
 else
 	skip "attach" "fx_longrun not built"
 fi
+
+# ---------------------------------------------------------- hook kinds
+# The default hooks (mmap_lock and vm_unmapped_area tracepoints) see the
+# memory syscalls from inside the kernel and read their results from the
+# mappings they leave; the fallback (sys_enter/sys_exit) sees them at the
+# syscall boundary.  With address randomization off, the same fixture
+# must give both the same timeline (the return value of a failed call is
+# the one difference: -4095 under mmap-lock, the errno under syscalls)
+# and the same captures.
+timeline() {
+	sqlite3 "$1" "select syscall, addr, len, prot, flags, fd,
+		case when ret < 0 and ret > -4096 then 'failed' else ret end
+		from events where syscall in ('mmap','mprotect','munmap','mremap','pkey_mprotect')
+		order by id"
+}
+captures() {
+	"$LS" --json "$1" | jq -r '[.seq, .region, .version, .trigger, .addr, .size, .prot, .sha256] | @tsv'
+}
+# Failed calls and large mappings: mprotect across a hole (fails after
+# changing what is before the hole), MAP_FIXED_NOREPLACE over a mapping
+# (EEXIST), and a 4 MiB RWX mapping (placed for huge pages, its address
+# is not the free area the kernel found first) that is unmapped.
+cat >"$T/hk_fail.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/mman.h>
+int main(void)
+{
+	unsigned char *p = mmap(0, 1 << 21, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(p + 8192, 4096);
+	memset(p, 0xc3, 8192);
+	if (mprotect(p, 16384, PROT_READ | PROT_EXEC) == 0)
+		return 1;
+	if (mmap(p, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		 -1, 0) != MAP_FAILED)
+		return 1;
+	unsigned char *big = mmap(0, 4 << 20, PROT_READ | PROT_WRITE | PROT_EXEC,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(big, 0xc3, 4 << 20);
+	big[4096] = 0x90;
+	munmap(big, 4 << 20);
+	return 0;
+}
+EOF_C
+hk_fail=
+if cc -O1 -o "$T/hk_fail" "$T/hk_fail.c" 2>"$T/hk_fail.cc"; then
+	hk_fail="$T/hk_fail"
+else
+	skip "hooks: failed calls" "cannot compile the test program: $(head -c 200 "$T/hk_fail.cc")"
+fi
+if [ -x "$LS" ] && command -v jq >/dev/null && command -v sqlite3 >/dev/null; then
+	for fx in ${hk_fail:+"failed-calls"} "fx_rwx --versions 3 --move --replace --mprotect" "fx_memfd --deleted" \
+		  "fx_memfd_dual --versions 3" "fx_wx --pkey" "fx_large --mib 8" "fx_exec --stages 2"; do
+		n=$(echo "$fx" | tr -c 'a-z0-9\n' '_')
+		for h in mmap-lock syscalls; do
+			cmd="$FIX/$fx"
+			[ "$fx" = failed-calls ] && cmd=$hk_fail
+			# shellcheck disable=SC2086
+			EMT_BPF_HOOKS=$h setarch "$(uname -m)" -R "$CAP" -q -o "$T/$n-$h.emt" -- \
+				$cmd >"$T/$n-$h.out" 2>&1
+			echo "rc=$?" >>"$T/$n-$h.out"
+			timeline "$T/$n-$h.emt" >"$T/$n-$h.tl"
+			captures "$T/$n-$h.emt" >"$T/$n-$h.caps"
+		done
+		hk=$(sqlite3 "$T/$n-mmap-lock.emt" "select value from meta where key='bpf_hooks'")
+		if [ "$hk" != mmap-lock ]; then
+			fail "hooks: $fx" "default hooks are '$hk', not mmap-lock"
+		elif ! grep -q '^rc=0$' "$T/$n-mmap-lock.out" || ! grep -q '^rc=0$' "$T/$n-syscalls.out"; then
+			fail "hooks: $fx" "emt-capture failed: $(tail -n 3 "$T/$n-mmap-lock.out" "$T/$n-syscalls.out")"
+		elif [ ! -s "$T/$n-syscalls.tl" ]; then
+			fail "hooks: $fx" "no memory syscalls in the timeline"
+		elif ! cmp -s "$T/$n-mmap-lock.tl" "$T/$n-syscalls.tl"; then
+			fail "hooks: $fx: timelines differ" "$(diff "$T/$n-mmap-lock.tl" "$T/$n-syscalls.tl" | head -n 6)"
+		elif ! cmp -s "$T/$n-mmap-lock.caps" "$T/$n-syscalls.caps"; then
+			fail "hooks: $fx: captures differ" "$(diff "$T/$n-mmap-lock.caps" "$T/$n-syscalls.caps" | head -n 6)"
+		else
+			pass "hooks: $fx: mmap-lock and syscalls give the same timeline ($(wc -l <"$T/$n-syscalls.tl") memory syscalls) and captures ($(wc -l <"$T/$n-syscalls.caps"))"
+		fi
+	done
+else
+	skip "hook kinds" "emt-ls, jq or sqlite3 missing"
+fi

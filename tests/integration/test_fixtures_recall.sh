@@ -27,9 +27,13 @@ recall() {
 	name="$fx${args:+ $args} ($mode)"
 	base="$T/$fx-$mode-$(echo "$args" | tr -c 'a-z0-9\n' '_')"
 	# shellcheck disable=SC2086
-	if ! timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "$mode" -o "$base.emt" -- \
-		"$FIX/$fx" $args >"$base.out" 2>"$base.err"; then
+	if ! EMT_BPF_HOOKS=$hooks timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "${mode%-*}" \
+		-o "$base.emt" -- "$FIX/$fx" $args >"$base.out" 2>"$base.err"; then
 		fail "$name" "emt-capture exit $?: $(tail -c 300 "$base.err")"
+		return
+	fi
+	if [ -n "$hooks" ] && [ "$(sqlite3 "$base.emt" "select value from meta where key='bpf_hooks'")" != "$hooks" ]; then
+		fail "$name" "the archive's meta bpf_hooks is not '$hooks'"
 		return
 	fi
 	if ! grep -q "^$fx: .* ok" "$base.out"; then
@@ -48,16 +52,23 @@ recall() {
 
 # probe MODE: emt-capture works in MODE on this machine.
 probe() {
-	timeout 60 "$BIN/emt-capture" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true \
-		>"$T/probe-$1.out" 2>&1
+	EMT_BPF_HOOKS=$hooks timeout 60 "$BIN/emt-capture" -q --mode "${1%-*}" -o "$T/probe-$1.emt" \
+		-- /bin/true >"$T/probe-$1.out" 2>&1
 }
 
-for mode in bpf ptrace; do
+# bpf: the default hooks (mmap_lock tracepoints); bpf-syscalls: the
+# fallback for kernels without them (sys_enter/sys_exit), forced.
+for mode in bpf bpf-syscalls ptrace; do
+	case $mode in
+	bpf) hooks=mmap-lock ;;
+	bpf-syscalls) hooks=syscalls ;;
+	*) hooks= ;;
+	esac
 	if ! probe "$mode"; then
 		skip "fixture recall ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode.out")"
 		continue
 	fi
-	if [ "$mode" = bpf ]; then
+	if [ "$mode" != ptrace ]; then
 		rwx="--final-only-kind=rwx --final-only-kind=rwx-threads --final-only-kind=sigsegv"
 	else
 		rwx="--require-regs"
@@ -106,7 +117,8 @@ for mode in bpf ptrace; do
 	fxpid=$!
 	i=0
 	while ! grep -q 'baseline ready' "$out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	if timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "$mode" -p "$fxpid" -o "$T/attach-$mode.emt" \
+	if EMT_BPF_HOOKS=$hooks timeout "$CAP_TIMEOUT" "$BIN/emt-capture" -q --mode "${mode%-*}" \
+		-p "$fxpid" -o "$T/attach-$mode.emt" \
 		>"$T/attach-$mode.cap" 2>&1; then
 		wait "$fxpid"
 		if "$CR" --require-gapless "$T/attach-$mode.emt" "$out" >"$T/attach-$mode.cr" 2>&1; then
