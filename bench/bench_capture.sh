@@ -6,11 +6,12 @@
 #                       mprotect RW, write, mprotect RX, call per version)
 #               luajit  luajit fixtures/jit/luajit_traces.lua SCALE
 #               nocode  fixtures/fx_nocode --iterations N (syscalls, no code)
-#   tracers:    none, emt-capture (defaults: lossless), emt-capture
-#               --no-lossless, emt-floor (the workload untraced while
-#               emt-capture is attached to another, idle process: what
-#               the syscall tracepoints cost every process of the machine,
-#               the floor of any tracepoint-based tracer),
+#   tracers:    none, emt-capture (defaults: lossless, mmap-lock hooks),
+#               emt-syscalls (EMT_BPF_HOOKS=syscalls: the fallback hooks,
+#               sys_enter/sys_exit), emt-capture --no-lossless, emt-floor
+#               (the workload untraced while emt-capture is attached to
+#               another, idle process: what emt-capture's hooks cost
+#               every other process of the machine),
 #               strace -f -e trace=mmap,mprotect, bpftrace
 #               (bench/bench_capture.bt: follows forks, prints every mmap
 #               and mprotect with its arguments, like the strace line)
@@ -67,6 +68,7 @@ run() {
 	case $tr in
 	none)    sh "$T/timed.sh" "$T/us" "$@" ;;
 	emt)     "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
+	emt-syscalls) EMT_BPF_HOOKS=syscalls "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
 	emt-lossy) "$CAP" -q --no-lossless -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
 	emt-floor)
 		sleep 60 & idle=$!
@@ -91,7 +93,7 @@ archive_stats() {
 	fi
 }
 
-TRACERS="none emt emt-lossy emt-floor"
+TRACERS="none emt emt-syscalls emt-lossy emt-floor"
 [ $have_strace = 1 ] && TRACERS="$TRACERS strace"
 [ $have_bpftrace = 1 ] && TRACERS="$TRACERS bpftrace"
 
@@ -115,7 +117,7 @@ bench() {
 		if [ "$base" -gt 0 ] 2>/dev/null; then
 			pct=$(echo "($us - $base) * 100 / $base" | bc -l)
 			pctlo=$(echo "($lo - $blo) * 100 / $blo" | bc -l)
-			printf '  %-8s %-10s %9.1f ms  %+7.1f%%   best %9.1f ms  %+7.1f%%%s\n' "$name" "$tr" \
+			printf '  %-8s %-12s %9.1f ms  %+7.1f%%   best %9.1f ms  %+7.1f%%%s\n' "$name" "$tr" \
 				"$(echo "$us / 1000" | bc -l)" "$pct" "$(echo "$lo / 1000" | bc -l)" "$pctlo" "$extra"
 		fi
 	done

@@ -6,10 +6,14 @@
  * allowed where fentry/LSM are not.  The followed set is a map of tgids
  * kept up to date here (fork) and from userspace (launch/attach).
  *
- * Bytes are copied at syscall entry, in the target's context, before the
- * syscall proceeds: mprotect adding PROT_EXEC, and RWX ranges about to be
- * unmapped, made non-writable, replaced by execve or torn down by
- * exit_group.  bpf_probe_read_user cannot fault pages in, so a page it
+ * The memory syscalls are seen through the mmap_lock tracepoints (the
+ * "mmap-lock hooks", which cost processes that do not change their
+ * mappings nothing), or through sys_enter/sys_exit where the kernel lacks
+ * those (userspace picks one set; see the two sections at the end).
+ * Bytes are copied when the syscall starts its work, in the target's
+ * context, before it changes anything: mprotect adding PROT_EXEC, and RWX
+ * ranges about to be unmapped, made non-writable, replaced by execve or
+ * torn down at exit.  bpf_probe_read_user cannot fault pages in, so a page it
  * cannot read is reported as PAGE_FAIL and the thread is stopped
  * (SIGSTOP) on its way back to user mode so that userspace reads the page
  * with process_vm_readv before resuming it (see capture/bpf_engine.c).

@@ -138,14 +138,23 @@ kill_launched() {
 	mode=$1 i=$2
 	tag="emtkill-$$-$mode-$i"
 	base="$T/kill-$mode-$i"
-	delay=$((500 + $(rnd 2500)))
 	"$CAP" -q --mode "$mode" -o "$base.emt" -- "$FXL" --seconds 30 --delay-ms 0 --interval-ms 0 \
 		"--tag=$tag" >"$base.out" 2>"$base.err" &
 	cap=$!
+	# The kill lands at a random moment of the capture: from when the
+	# command runs (its first output; before that there is, by design,
+	# no archive) to 2.5 s later.  Start-up itself (loading the BPF
+	# programs) takes about 0.5 s here.
+	w=0
+	while [ ! -s "$base.out" ] && [ $w -lt 200 ] && kill -0 "$cap" 2>/dev/null; do
+		msleep 50
+		w=$((w + 1))
+	done
+	delay=$(rnd 2500)
 	msleep "$delay"
 	kill -KILL "$cap"
 	wait "$cap" 2>/dev/null
-	name="SIGKILL #$i after ${delay} ms ($mode)"
+	name="SIGKILL #$i ${delay} ms into the capture ($mode)"
 	total_kills=$((total_kills + 1))
 	why=""
 	if ! gone_within "$tag" 30; then
