@@ -24,6 +24,9 @@
 # (emt-capture itself does not need it).
 #
 # usage: BUILD=build sh bench/bench_capture.sh   (RUNS=5 to change)
+#        WORKLOADS="nocode" TRACERS="none emt emt-floor" NOCODE_N=1000000 \
+#            OUT=bench/results/capture_nocode.txt sh bench/bench_capture.sh
+#        (a subset: the workloads and tracers named; "none" must be first)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -32,7 +35,7 @@ RUNS=${RUNS:-9}
 WX_N=${WX_N:-5000}
 LUA_SCALE=${LUA_SCALE:-100}
 NOCODE_N=${NOCODE_N:-200000}
-OUT="$TOP/bench/results/capture.txt"
+OUT=${OUT:-"$TOP/bench/results/capture.txt"}
 CAP="$BUILD/bin/emt-capture"
 T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-capture.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -93,9 +96,13 @@ archive_stats() {
 	fi
 }
 
-TRACERS="none emt emt-syscalls emt-lossy emt-floor"
-[ $have_strace = 1 ] && TRACERS="$TRACERS strace"
-[ $have_bpftrace = 1 ] && TRACERS="$TRACERS bpftrace"
+if [ -z "${TRACERS:-}" ]; then
+	TRACERS="none emt emt-syscalls emt-lossy emt-floor"
+	[ $have_strace = 1 ] && TRACERS="$TRACERS strace"
+	[ $have_bpftrace = 1 ] && TRACERS="$TRACERS bpftrace"
+fi
+WORKLOADS=${WORKLOADS:-wx luajit nocode}
+want() { case " $WORKLOADS " in *" $1 "*) return 0;; esac; return 1; }
 
 # The machine may be shared: runs of the tracers are interleaved so that a
 # change of background load affects them alike.
@@ -129,7 +136,7 @@ echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo "# target wall time, median of $RUNS runs (and the best run: the least disturbed by"
 echo "# the VM's neighbours), tracers interleaved; overhead relative to untraced"
 echo
-bench wx "$BUILD/fixtures/fx_poly" --versions "$WX_N"
-[ $have_luajit = 1 ] && bench luajit luajit "$TOP/fixtures/jit/luajit_traces.lua" "$LUA_SCALE"
-bench nocode "$BUILD/fixtures/fx_nocode" --iterations "$NOCODE_N"
+want wx && bench wx "$BUILD/fixtures/fx_poly" --versions "$WX_N"
+want luajit && [ $have_luajit = 1 ] && bench luajit luajit "$TOP/fixtures/jit/luajit_traces.lua" "$LUA_SCALE"
+want nocode && bench nocode "$BUILD/fixtures/fx_nocode" --iterations "$NOCODE_N"
 } | tee "$OUT"

@@ -239,6 +239,8 @@ static __always_inline int is_followed(__u32 tgid)
 
 /* ------------------------------------------------------------ VMAs */
 
+
+
 struct vma_info {
 	__u32 prot;
 	__u32 backing;
@@ -248,6 +250,26 @@ struct vma_info {
 	__u32 shared;
 	__u64 start, end;
 };
+
+/* The mapping a syscall's end looks at: too big for the stack of the
+ * programs that end syscalls.  Preemption is off in tracepoints, so one
+ * per CPU is enough. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vma_info);
+} vma_scratch SEC(".maps");
+
+static __always_inline struct vma_info *vi_scratch(void)
+{
+	__u32 k = 0;
+	struct vma_info *vi = bpf_map_lookup_elem(&vma_scratch, &k);
+
+	if (vi)
+		__builtin_memset(vi, 0, sizeof(*vi));
+	return vi;
+}
 
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
@@ -310,84 +332,106 @@ static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
 	return 0;
 }
 
-/* The VMA of the current process containing addr, NULL if none, walked
- * in its maple tree by hand: for the mmap-lock hooks, which run with the
- * mmap lock held by the current thread, where bpf_find_vma (a trylock)
- * always fails.  The held lock is what makes the walk safe.  This is
- * mtree_range_walk() of lib/maple_tree.c for the node types a VMA tree
- * uses (leaf, range and allocation-range 64-bit nodes). */
+/* One maple tree node (struct maple_node, 256 bytes), read at once. */
+struct mt_node_buf {
+	__u64 w[32];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mt_node_buf);
+} mt_node SEC(".maps");
+
+/* The VMA of the current process containing addr (its address), 0 if
+ * none, walked in its maple tree by hand: for the mmap-lock hooks, which
+ * run with the mmap lock held by the current thread, where bpf_find_vma
+ * (a trylock) always fails.  The held lock is what makes the walk safe.
+ * This is mtree_range_walk() of lib/maple_tree.c for the node types a
+ * VMA tree uses (leaf, range and allocation-range 64-bit nodes); each
+ * node is read with one copy.  Global, so verified once. */
 #define MT_NODE_MASK  255UL
 #define MT_MAX_DEPTH  8
-static __always_inline struct vm_area_struct *vma_find_locked(__u64 addr)
+__noinline __u64 vma_find_locked(__u64 addr)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	unsigned long entry = (unsigned long)BPF_CORE_READ(t, mm, mm_mt.ma_root);
 	unsigned long max = ~0UL;
-	const __u64 r_piv = bpf_core_field_offset(struct maple_range_64, pivot);
-	const __u64 r_slot = bpf_core_field_offset(struct maple_range_64, slot);
-	const __u64 r_end = bpf_core_field_offset(struct maple_range_64, meta.end);
-	const __u64 a_piv = bpf_core_field_offset(struct maple_arange_64, pivot);
-	const __u64 a_slot = bpf_core_field_offset(struct maple_arange_64, slot);
-	const __u64 a_end = bpf_core_field_offset(struct maple_arange_64, meta.end);
+	/* Word offsets in a node of the fields used (node types of
+	 * include/linux/maple_tree.h). */
+	const __u32 r_piv = bpf_core_field_offset(struct maple_range_64, pivot) / 8;
+	const __u32 r_slot = bpf_core_field_offset(struct maple_range_64, slot) / 8;
+	const __u32 r_end = bpf_core_field_offset(struct maple_range_64, meta) / 8;
+	const __u32 a_piv = bpf_core_field_offset(struct maple_arange_64, pivot) / 8;
+	const __u32 a_slot = bpf_core_field_offset(struct maple_arange_64, slot) / 8;
+	const __u32 a_end = bpf_core_field_offset(struct maple_arange_64, meta) / 8;
+	__u32 k = 0;
+	struct mt_node_buf *nb = bpf_map_lookup_elem(&mt_node, &k);
 
+	if (!nb)
+		return 0;
 	for (int depth = 0; depth < MT_MAX_DEPTH; depth++) {
 		/* The root is marked (2): without the mark it holds one entry
 		 * at index 0, or none.  Children of a non-leaf node are nodes,
 		 * with their type in bits 3-6 and no mark. */
 		if (depth == 0 && (entry & 3) != 2)
-			return NULL;
+			return 0;
 		if (entry <= 4096)
-			return NULL;
-		char *node = (char *)(entry & ~MT_NODE_MASK);
+			return 0;
 		__u32 type = (entry >> 3) & 15;
-		__u64 piv, slot, npiv;
-		unsigned char end = 0;
+		__u32 piv, slot, npiv, end;
 
+		if (bpf_probe_read_kernel(nb, sizeof(*nb), (void *)(entry & ~MT_NODE_MASK)))
+			return 0;
 		if (type == maple_arange_64) {
 			piv = a_piv, slot = a_slot, npiv = 9;
-			bpf_probe_read_kernel(&end, 1, node + a_end);
+			end = nb->w[a_end & 31] & 0xff;     /* meta.end: first byte */
 		} else if (type == maple_leaf_64 || type == maple_range_64) {
-			unsigned long last = 0;
+			unsigned long last = nb->w[(r_piv + 14) & 31];
 
 			piv = r_piv, slot = r_slot, npiv = 15;
-			bpf_probe_read_kernel(&last, 8, node + r_piv + 14 * 8);
 			if (!last)
-				bpf_probe_read_kernel(&end, 1, node + r_end);
+				end = nb->w[r_end & 31] & 0xff;
 			else if (last == max)
 				end = 14;
 			else
 				end = 15;
 		} else {
-			return NULL;
+			return 0;
 		}
 		__u32 off = end;
 		for (__u32 i = 0; i < 15; i++) {
-			unsigned long pv = 0;
-
 			if (i >= end || i >= npiv)
 				break;
-			bpf_probe_read_kernel(&pv, 8, node + piv + i * 8);
+			unsigned long pv = nb->w[(piv + i) & 31];
 			if (pv >= addr) {
 				off = i;
 				max = pv;
 				break;
 			}
 		}
-		entry = 0;
-		bpf_probe_read_kernel(&entry, 8, node + slot + (off & 15) * 8);
-		if (type == maple_leaf_64) {
-			if (!entry || (entry & 3) == 2)
-				return NULL;
-			return (struct vm_area_struct *)entry;
-		}
+		entry = nb->w[(slot + (off & 15)) & 31];
+		if (type == maple_leaf_64)
+			return (entry & 3) == 2 ? 0 : entry;
 	}
-	return NULL;
+	return 0;
 }
 
 static __always_inline void vma_lookup(__u64 addr, struct vma_info *vi)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	bpf_find_vma(t, addr, vma_cb, vi, 0);
+}
+
+/* vma_lookup() into memory that is not on the stack (bpf_find_vma wants
+ * its callback's data there). */
+static __always_inline void vma_lookup_into(__u64 addr, struct vma_info *vi)
+{
+	struct vma_info tmp = {};
+
+	vma_lookup(addr, &tmp);
+	__builtin_memcpy(vi, &tmp, sizeof(tmp));
 }
 
 /* vma_lookup() for a caller that may hold the current mmap lock
@@ -398,7 +442,7 @@ static __always_inline void vma_get(__u64 addr, struct vma_info *vi, int locked)
 		vma_lookup(addr, vi);
 		return;
 	}
-	struct vm_area_struct *v = vma_find_locked(addr);
+	struct vm_area_struct *v = (struct vm_area_struct *)vma_find_locked(addr);
 	if (v)
 		vma_fill(v, vi);
 }
@@ -980,13 +1024,15 @@ static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
 
 /* The end of a syscall that syscall_start() kept (p): updates the RWX
  * tables from its result `ret`, copies what a new mapping makes
- * executable, and sends the syscall record to the timeline. */
-static __always_inline int syscall_done(struct emt_pending *p, long ret, int locked)
+ * executable, and sends the syscall record to the timeline.  *vi (per-CPU
+ * scratch, zeroed): the mapping at the result's address, already looked
+ * up if `have` (mmap-lock hooks), else looked up here where needed. */
+static __always_inline int syscall_done(struct emt_pending *p, long ret,
+					struct vma_info *vi, int have)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
 	struct emt_rec_syscall *r;
-	struct vma_info vi = {};
 
 	__u64 nr = p->nr;
 	__u64 a0 = p->args[0], a1 = p->args[1], a2 = p->args[2];
@@ -1002,12 +1048,13 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret, int loc
 			if (t)
 				rwx_cut(t, addr, addr + len);
 		}
-		vma_get(addr, &vi, locked);
+		if (!have)
+			vma_lookup_into(addr, vi);
 		if (prot & PROT_EXEC) {
-			int copy = vi.backing == EMT_BPF_BACK_MEMFD ||
-				   vi.backing == EMT_BPF_BACK_DELETED ||
-				   vi.backing == EMT_BPF_BACK_OTHER ||
-				   (vi.backing == EMT_BPF_BACK_FILE && cfg_capture_files);
+			int copy = vi->backing == EMT_BPF_BACK_MEMFD ||
+				   vi->backing == EMT_BPF_BACK_DELETED ||
+				   vi->backing == EMT_BPF_BACK_OTHER ||
+				   (vi->backing == EMT_BPF_BACK_FILE && cfg_capture_files);
 			/* A fresh mapping has no pages in its page tables:
 			 * bpf_probe_read_user would fail on every page, so the
 			 * bytes are read by userspace while the thread is held
@@ -1015,10 +1062,10 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret, int loc
 			if (copy) {
 				struct cap_req q = { addr, len, EMT_BPF_TRIG_MMAP,
 						     0, prot, 1, 1 };
-				capture_range(&q, &vi);
+				capture_range(&q, vi);
 			}
 			if ((prot & PROT_WRITE) ||
-			    (vi.shared && vi.backing != EMT_BPF_BACK_FILE))
+			    (vi->shared && vi->backing != EMT_BPF_BACK_FILE))
 				rwx_add(tgid, addr, len, prot);
 		}
 	} else if ((nr == NR_MPROTECT || nr == NR_PKEY_MPROTECT) && ret == 0) {
@@ -1028,9 +1075,10 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret, int loc
 			rwx_add(tgid, a0, len, prot);
 		} else if (prot & PROT_EXEC) {
 			/* A writable shared view elsewhere keeps this one live. */
-			vma_get(a0, &vi, locked);
+			if (!have)
+			vma_lookup_into(a0, vi);
 			struct emt_rwx_table *t = rwx_get(tgid, 0);
-			if (vi.shared && vi.backing != EMT_BPF_BACK_FILE)
+			if (vi->shared && vi->backing != EMT_BPF_BACK_FILE)
 				rwx_add(tgid, a0, len, prot);
 			else if (t)
 				rwx_cut(t, a0, a0 + len);
@@ -1053,11 +1101,12 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret, int loc
 		/* The mapping lives on at its new place (and size): keep
 		 * tracking it there if it is still RWX or shared exec. */
 		__u64 addr = (__u64)ret;
-		vma_get(addr, &vi, locked);
-		if (vi.found && (vi.prot & PROT_EXEC) &&
-		    ((vi.prot & PROT_WRITE) ||
-		     (vi.shared && vi.backing != EMT_BPF_BACK_FILE)))
-			rwx_add(tgid, addr, page_up(a2), vi.prot);
+		if (!have)
+			vma_lookup_into(addr, vi);
+		if (vi->found && (vi->prot & PROT_EXEC) &&
+		    ((vi->prot & PROT_WRITE) ||
+		     (vi->shared && vi->backing != EMT_BPF_BACK_FILE)))
+			rwx_add(tgid, addr, page_up(a2), vi->prot);
 	}
 
 	int ovf = 0;
@@ -1072,11 +1121,11 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret, int loc
 	__builtin_memcpy(r->args, p->args, sizeof(r->args));
 	r->ret = ret;
 	r->enter_ns = p->enter_ns;
-	r->backing = vi.backing;
+	r->backing = vi->backing;
 	r->pad = 0;
-	r->ino = vi.ino;
-	r->dev = vi.dev;
-	__builtin_memcpy(r->name, vi.name, sizeof(r->name));
+	r->ino = vi->ino;
+	r->dev = vi->dev;
+	__builtin_memcpy(r->name, vi->name, sizeof(r->name));
 	rb_submit(r, sizeof(*r), ovf, 1);
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -1121,7 +1170,11 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
-	return syscall_done(p, ret, 0);
+	struct vma_info *vi = vi_scratch();
+
+	if (!vi)
+		return 0;
+	return syscall_done(p, ret, vi, 0);
 }
 
 /* -------------------------------------------------- mmap-lock hooks */
@@ -1211,17 +1264,37 @@ int BPF_PROG(emt_unmapped_area, unsigned long addr, struct vm_unmapped_area_info
 	return 0;
 }
 
-/* Whether a mapping now covers `addr` with protections `prot` (~0: any);
- * the caller holds the mmap lock. */
-static __always_inline int mapped_at(__u64 addr, __u32 prot)
-{
-	struct vma_info vi = {};
+struct vma_span {
+	__u64 start, end;
+	__u32 prot, found;
+};
 
+/* Bounds and protections of the mapping containing addr (mmap lock held). */
+static __always_inline void span_locked(__u64 addr, struct vma_span *sp)
+{
+	struct vm_area_struct *v = (struct vm_area_struct *)vma_find_locked(addr);
+
+	if (!v)
+		return;
+	unsigned long fl = BPF_CORE_READ(v, vm_flags);
+
+	sp->found = 1;
+	sp->start = BPF_CORE_READ(v, vm_start);
+	sp->end = BPF_CORE_READ(v, vm_end);
+	sp->prot = (fl & VM_READ ? PROT_READ : 0) | (fl & VM_WRITE ? PROT_WRITE : 0) |
+		   (fl & VM_EXEC ? PROT_EXEC : 0);
+}
+
+/* Whether a mapping now covers `addr` with protections `prot` (~0: any),
+ * into *vi; the caller holds the mmap lock. */
+static __always_inline int mapped_at(__u64 addr, __u32 prot, struct vma_info *vi)
+{
+	__builtin_memset(vi, 0, sizeof(*vi));
 	if (!addr)
 		return 0;
-	vma_get(addr, &vi, 1);
-	return vi.found && vi.start <= addr && addr < vi.end &&
-	       (prot == ~0u || vi.prot == prot);
+	vma_get(addr, vi, 1);
+	return vi->found && vi->start <= addr && addr < vi->end &&
+	       (prot == ~0u || vi->prot == prot);
 }
 
 /* The address a new mapping got, given the free area the kernel found
@@ -1229,40 +1302,46 @@ static __always_inline int mapped_at(__u64 addr, __u32 prot)
  * is placed inside a larger area so that it can use huge pages, the way
  * __thp_get_unmapped_area does (aligned to the offset, or one huge page
  * up when the area already is, top-down). */
-static __always_inline __u64 placed(__u64 cand, __u64 off, __u32 prot)
+static __always_inline __u64 placed(__u64 cand, __u64 off, __u32 prot,
+				    struct vma_info *vi)
 {
 	__u64 sub = (off - cand) & (PMD_SIZE - 1);
 
-	if (mapped_at(cand, prot))
+	if (mapped_at(cand, prot, vi))
 		return cand;
-	if (sub && mapped_at(cand + sub, prot))
+	if (sub && mapped_at(cand + sub, prot, vi))
 		return cand + sub;
-	if (!sub && mapped_at(cand + PMD_SIZE, prot))
+	if (!sub && mapped_at(cand + PMD_SIZE, prot, vi))
 		return cand + PMD_SIZE;
 	return 0;
 }
 
 /* Whether [a, a+len) is all mapped with protections prot (looking at no
- * more than COVER_VMAS mappings: beyond that, assumed). */
+ * more than COVER_VMAS mappings: beyond that, assumed); *vi gets the
+ * mapping at a. */
 #define COVER_VMAS 4
-static __always_inline int covered(__u64 a, __u64 len, __u32 prot)
+static __always_inline int covered(__u64 a, __u64 len, __u32 prot, struct vma_info *vi)
 {
 	__u64 end = a + len;
 
-	for (int i = 0; i < COVER_VMAS && a < end; i++) {
-		struct vma_info vi = {};
+	if (!mapped_at(a, prot, vi))
+		return 0;
+	a = vi->end;
+	for (int i = 1; i < COVER_VMAS && a < end; i++) {
+		struct vma_span sp = {};
 
-		vma_get(a, &vi, 1);
-		if (!vi.found || vi.start > a || vi.end <= a || vi.prot != prot)
+		span_locked(a, &sp);
+		if (!sp.found || sp.start > a || sp.end <= a || sp.prot != prot)
 			return 0;
-		a = vi.end;
+		a = sp.end;
 	}
 	return 1;
 }
 
 /* The result of the syscall kept in p, read from the mappings it leaves
- * (the return value itself is not visible from here). */
-static __always_inline long lock_result(struct emt_pending *p)
+ * (the return value itself is not visible from here); *vi gets the
+ * mapping at the result's address. */
+static __always_inline long lock_result(struct emt_pending *p, struct vma_info *vi)
 {
 	__u64 a0 = p->args[0], a3 = p->args[3];
 	__u32 prot = (__u32)p->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
@@ -1273,28 +1352,28 @@ static __always_inline long lock_result(struct emt_pending *p)
 		if (a3 & MAP_FIXED_NOREPLACE && p->pre)
 			at = 0;         /* EEXIST */
 		else if (a3 & (MAP_FIXED | MAP_FIXED_NOREPLACE))
-			at = mapped_at(a0, prot) ? a0 : 0;
+			at = mapped_at(a0, prot, vi) ? a0 : 0;
 		else if (p->vua)
-			at = placed(p->vua, p->args[5], prot);
+			at = placed(p->vua, p->args[5], prot, vi);
 		else    /* the hint was free: no search */
-			at = mapped_at(a0 & ~(__u64)(EMT_PAGE_SIZE - 1), prot) ?
+			at = mapped_at(a0 & ~(__u64)(EMT_PAGE_SIZE - 1), prot, vi) ?
 			     a0 & ~(__u64)(EMT_PAGE_SIZE - 1) : 0;
 		return at ? (long)at : RET_FAILED;
 	case NR_MPROTECT:
 	case NR_PKEY_MPROTECT:
 		/* A hole fails the call after the mappings before it changed. */
 		return covered(a0, (p->args[1] + EMT_PAGE_SIZE - 1) & ~(__u64)(EMT_PAGE_SIZE - 1),
-			       prot) ? 0 : RET_FAILED;
+			       prot, vi) ? 0 : RET_FAILED;
 	case NR_MUNMAP:
-		return mapped_at(a0, ~0u) ? RET_FAILED : 0;
+		return mapped_at(a0, ~0u, vi) ? RET_FAILED : 0;
 	case NR_MREMAP:
 		if (a3 & MREMAP_FIXED)
 			at = p->args[4];
 		else if (p->vua)
-			at = placed(p->vua, 0, ~0u);
+			at = placed(p->vua, 0, ~0u, vi);
 		else
 			at = a0;
-		return mapped_at(at, ~0u) ? (long)at : RET_FAILED;
+		return mapped_at(at, ~0u, vi) ? (long)at : RET_FAILED;
 	}
 	return RET_FAILED;
 }
@@ -1318,7 +1397,17 @@ int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
 
 	if (!p)
 		return 0;
-	return syscall_done(p, lock_result(p), 1);
+	struct vma_info *vi = vi_scratch();
+
+	if (!vi)
+		return 0;
+	long ret = lock_result(p, vi);
+
+	/* Only what the call mapped or changed describes it. */
+	if (ret == RET_FAILED || p->nr == NR_MUNMAP)
+		__builtin_memset(vi, 0, sizeof(*vi));
+
+	return syscall_done(p, ret, vi, 1);
 }
 
 static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,
