@@ -932,6 +932,14 @@ static __always_inline __u64 page_up(__u64 x)
 	return (x + EMT_PAGE_SIZE - 1) & ~((__u64)EMT_PAGE_SIZE - 1);
 }
 
+/* A non-executable mmap that replaces nothing: of no interest, and most
+ * programs make many (malloc), so every hook drops it before any map
+ * access.  MAP_FIXED ones may replace a tracked region. */
+static __always_inline int dull_mmap(const struct pt_regs *regs, __u64 id)
+{
+	return id == NR_MMAP && !(regs->dx & PROT_EXEC) && !(regs->r10 & MAP_FIXED);
+}
+
 /* The start of one of the memory syscalls (or execve / exit_group) of a
  * followed process, before it changes anything: copies what must be
  * copied now and keeps the arguments for syscall_done().  `regs` are the
@@ -942,12 +950,7 @@ static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
 	struct emt_pending p = {};
 
-	/* A non-executable mmap that replaces nothing is of no interest:
-	 * most programs make many (malloc), so skip it before any map
-	 * access.  MAP_FIXED ones may replace a tracked region. */
-	if (id == NR_MMAP && !(regs->dx & PROT_EXEC) && !(regs->r10 & MAP_FIXED))
-		return 0;
-	if (!is_followed(tgid))
+	if (dull_mmap(regs, id) || !is_followed(tgid))
 		return 0;
 
 	p.nr = id;
@@ -1234,7 +1237,7 @@ int BPF_PROG(emt_lock_start, struct mm_struct *mm, bool write)
 	case NR_PKEY_MPROTECT:
 		/* Their own lock is the write lock; a read lock after it
 		 * (MAP_POPULATE, mlocked mremap) is not a new syscall. */
-		if (!write || bpf_map_lookup_elem(&pending, &tid))
+		if (!write || dull_mmap(regs, id) || bpf_map_lookup_elem(&pending, &tid))
 			return 0;
 		return syscall_start(regs, id);
 	case NR_EXECVE: case NR_EXECVEAT:
@@ -1256,7 +1259,8 @@ int BPF_PROG(emt_unmapped_area, unsigned long addr, struct vm_unmapped_area_info
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	if (!regs || (regs->orig_ax != NR_MMAP && regs->orig_ax != NR_MREMAP))
+	if (!regs || (regs->orig_ax != NR_MMAP && regs->orig_ax != NR_MREMAP) ||
+	    dull_mmap(regs, regs->orig_ax))
 		return 0;
 	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
 	if (p && !(addr & (EMT_PAGE_SIZE - 1)))
@@ -1392,6 +1396,8 @@ int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
 	default:
 		return 0;
 	}
+	if (dull_mmap(regs, regs->orig_ax))
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct emt_pending *p = bpf_map_lookup_elem(&pending, &tid);
 

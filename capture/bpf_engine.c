@@ -1184,8 +1184,15 @@ static int bpf_prepare(struct emt_session *s)
 		err = open_skel(s, pv, rbsz, HOOKS_LOCK);
 		/* Only a kernel without those tracepoints falls back; a
 		 * forced choice does not. */
-		if (err && !want)
+		if (err && !want) {
+			char why[sizeof(s->errmsg)];
+
+			snprintf(why, sizeof(why), "%s", s->errmsg);
 			err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
+			if (!err)
+				emt_session_warn(s, "%s; using the sys_enter/sys_exit hooks, "
+						 "which slow every syscall of the system", why);
+		}
 	} else {
 		err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
 	}
