@@ -239,8 +239,6 @@ static __always_inline int is_followed(__u32 tgid)
 
 /* ------------------------------------------------------------ VMAs */
 
-
-
 struct vma_info {
 	__u32 prot;
 	__u32 backing;

@@ -1182,8 +1182,8 @@ static int bpf_prepare(struct emt_session *s)
 			"EMT_BPF_HOOKS='%s': not 'mmap-lock' or 'syscalls'", want);
 	if (!want || !strcmp(want, HOOKS_LOCK)) {
 		err = open_skel(s, pv, rbsz, HOOKS_LOCK);
-		/* Only a kernel without those tracepoints falls back; a
-		 * forced choice does not. */
+		/* A kernel that refuses these (no such tracepoints, an older
+		 * verifier) gets the fallback; a forced choice does not. */
 		if (err && !want) {
 			char why[sizeof(s->errmsg)];
 

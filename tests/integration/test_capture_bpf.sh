@@ -483,6 +483,13 @@ if cc -O1 -o "$T/hk_fail" "$T/hk_fail.c" 2>"$T/hk_fail.cc"; then
 else
 	skip "hooks: failed calls" "cannot compile the test program: $(head -c 200 "$T/hk_fail.cc")"
 fi
+EMT_BPF_HOOKS=bogus "$CAP" -q -o "$T/bogus.emt" -- /bin/true >"$T/bogus.out" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q "EMT_BPF_HOOKS='bogus': not 'mmap-lock' or 'syscalls'" "$T/bogus.out" &&
+   [ ! -e "$T/bogus.emt" ]; then
+	pass "hooks: EMT_BPF_HOOKS=bogus: exit 1, named in the error, no archive"
+else
+	fail "hooks: EMT_BPF_HOOKS=bogus" "rc=$rc $(head -c 200 "$T/bogus.out")"
+fi
 if [ -x "$LS" ] && command -v jq >/dev/null && command -v sqlite3 >/dev/null; then
 	for fx in ${hk_fail:+"failed-calls"} "fx_rwx --versions 3 --move --replace --mprotect" "fx_memfd --deleted" \
 		  "fx_memfd_dual --versions 3" "fx_wx --pkey" "fx_large --mib 8" "fx_exec --stages 2"; do
