@@ -432,15 +432,11 @@ static __always_inline void vma_lookup_into(__u64 addr, struct vma_info *vi)
 	__builtin_memcpy(vi, &tmp, sizeof(tmp));
 }
 
-/* vma_lookup() for a caller that may hold the current mmap lock
- * (`locked`, a constant at each call site). */
-static __always_inline void vma_get(__u64 addr, struct vma_info *vi, int locked)
+/* vma_lookup() for a caller that holds the current mmap lock. */
+static __always_inline void vma_get_locked(__u64 addr, struct vma_info *vi)
 {
-	if (!locked) {
-		vma_lookup(addr, vi);
-		return;
-	}
 	struct vm_area_struct *v = (struct vm_area_struct *)vma_find_locked(addr);
+
 	if (v)
 		vma_fill(v, vi);
 }
@@ -1294,7 +1290,7 @@ static __always_inline int mapped_at(__u64 addr, __u32 prot, struct vma_info *vi
 	__builtin_memset(vi, 0, sizeof(*vi));
 	if (!addr)
 		return 0;
-	vma_get(addr, vi, 1);
+	vma_get_locked(addr, vi);
 	return vi->found && vi->start <= addr && addr < vi->end &&
 	       (prot == ~0u || vi->prot == prot);
 }
