@@ -1291,13 +1291,31 @@ static int bpf_start(struct emt_session *s)
 /* An exit record can be lost when the ring is full (--no-lossless): a
  * followed process that no longer exists, or is a zombie, is recorded as
  * exited now with an unknown status, so the capture still ends. */
+/* Ends the processes that are gone without an exit record (lost, or
+ * not followed when it was made).  A dead process's exit record, if
+ * there is one, is already in the ring, and so are its last captures:
+ * read them first, so that they are not taken for a new process's. */
 static int check_live(struct emt_session *s, struct bpf_priv *pv)
 {
+	int drained = 0;
+
 	for (size_t i = 0; i < pv->nlive;) {
 		pid_t pid = pv->live[i];
-		int st = proc_read_state(pid);
-		if (st >= 0 && st != 'Z' && st != 'X') {
+		int alive = proc_group_alive(pid);
+		if (alive > 0) {
 			i++;
+			continue;
+		}
+		if (!drained) {
+			drained = 1;
+			int n = ring_buffer__consume(pv->rb);
+			if (n < 0 && n != -EINTR)
+				return emt_session_fail(s, n, "ring buffer read: %s",
+							strerror(-n));
+			int err = serve_holds(s, pv);
+			if (err)
+				return err;
+			i = 0;  /* the records may have ended some of them */
 			continue;
 		}
 		if (pid == pv->child)

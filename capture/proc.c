@@ -60,9 +60,26 @@ void proc_maps_free(struct proc_map *maps, size_t n)
 	free(maps);
 }
 
-int proc_maps_read(pid_t pid, struct proc_map **maps, size_t *n)
+/* /proc/PID/WHAT, or, once the leader of PID has exited (a zombie whose
+ * siblings run: its maps, exe, cmdline and memory are gone), the same
+ * file of a live thread of the group.  Returns 0 with the path in buf,
+ * or -errno (-ESRCH: no live thread). */
+static int mm_path(pid_t pid, int via_thread, const char *what, char *buf, size_t cap)
 {
-	char path[64], *line = NULL;
+	if (!via_thread) {
+		snprintf(buf, cap, "/proc/%d/%s", (int)pid, what);
+		return 0;
+	}
+	pid_t t = proc_live_thread(pid);
+	if (t < 0)
+		return t;
+	snprintf(buf, cap, "/proc/%d/task/%d/%s", (int)pid, (int)t, what);
+	return 0;
+}
+
+static int maps_read_from(const char *path, struct proc_map **maps, size_t *n)
+{
+	char *line = NULL;
 	size_t linecap = 0, cnt = 0, cap = 0;
 	struct proc_map *v = NULL;
 	int err = 0;
@@ -70,7 +87,6 @@ int proc_maps_read(pid_t pid, struct proc_map **maps, size_t *n)
 
 	*maps = NULL;
 	*n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -105,6 +121,23 @@ int proc_maps_read(pid_t pid, struct proc_map **maps, size_t *n)
 	return 0;
 }
 
+int proc_maps_read(pid_t pid, struct proc_map **maps, size_t *n)
+{
+	char path[96];
+	int err = mm_path(pid, 0, "maps", path, sizeof(path));
+
+	if (!err)
+		err = maps_read_from(path, maps, n);
+	/* A live process always has mappings: none means a zombie leader. */
+	if (err || *n)
+		return err;
+	free(*maps);
+	*maps = NULL;
+	if (mm_path(pid, 1, "maps", path, sizeof(path)) != 0)
+		return 0;
+	return maps_read_from(path, maps, n);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
@@ -131,13 +164,15 @@ uint32_t proc_map_backing(const struct proc_map *m)
 
 int proc_read_exe(pid_t pid, char *buf, size_t cap)
 {
-	char path[64];
+	char path[96];
 	ssize_t n;
 
 	if (cap == 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, buf, cap - 1);
+	if (n < 0 && errno == ENOENT && mm_path(pid, 1, "exe", path, sizeof(path)) == 0)
+		n = readlink(path, buf, cap - 1);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
@@ -173,13 +208,15 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 
 int proc_read_cmdline(pid_t pid, char *buf, size_t cap)
 {
-	char path[64];
+	char path[96];
 	ssize_t n;
 
 	if (cap == 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	n = read_small(path, buf, cap);
+	if (n == 0 && mm_path(pid, 1, "cmdline", path, sizeof(path)) == 0)
+		n = read_small(path, buf, cap);
 	if (n < 0)
 		return (int)n;
 	while (n > 0 && buf[n - 1] == '\0')
@@ -230,6 +267,52 @@ int proc_read_state(pid_t pid)
 	if (!p || sscanf(p, " %c", &state) != 1)
 		return -EINVAL;
 	return (unsigned char)state;
+}
+
+int proc_group_alive(pid_t pid)
+{
+	char path[64], buf[4096];
+	int st = proc_read_state(pid), threads;
+
+	if (st == -ENOENT || st == -ESRCH)
+		return 0;
+	if (st < 0)
+		return st;
+	if (st != 'Z' && st != 'X')
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ssize_t n = read_small(path, buf, sizeof(buf));
+	if (n == -ENOENT || n == -ESRCH)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	/* Threads: counts the zombie leader until the group is reaped. */
+	const char *p = strstr(buf, "\nThreads:");
+	if (!p || sscanf(p + 9, " %d", &threads) != 1)
+		return -EINVAL;
+	return threads > 1;
+}
+
+pid_t proc_live_thread(pid_t pid)
+{
+	char path[96], buf[1024];
+	pid_t *tids, found = -ESRCH;
+	size_t n;
+	int err = proc_list_tasks(pid, &tids, &n);
+
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	for (size_t i = 0; i < n && found < 0; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tids[i]);
+		if (read_small(path, buf, sizeof(buf)) < 0)
+			continue;
+		const char *p = stat_after_comm(buf);
+		char st;
+		if (p && sscanf(p, " %c", &st) == 1 && st != 'Z' && st != 'X')
+			found = tids[i];
+	}
+	free(tids);
+	return found;
 }
 
 int proc_read_tgid(pid_t tid)
@@ -314,7 +397,7 @@ int proc_read_mem(pid_t pid, uint64_t addr, uint64_t len, void *buf,
 {
 	size_t gcap = 0;
 	uint64_t off = 0;
-	int err;
+	int err, via_thread = 0;
 
 	*gaps = NULL;
 	*ngaps = 0;
@@ -331,6 +414,17 @@ int proc_read_mem(pid_t pid, uint64_t addr, uint64_t len, void *buf,
 		if (r > 0) {
 			off += (uint64_t)r;
 			continue;
+		}
+		if (r < 0 && errno == ESRCH && !via_thread) {
+			/* The leader's mm is gone with it; its siblings'
+			 * is the same one. */
+			via_thread = 1;
+			pid_t t = proc_live_thread(pid);
+			if (t > 0) {
+				pid = t;
+				continue;
+			}
+			errno = ESRCH;
 		}
 		if (r < 0 && (errno == ESRCH || errno == ENOMEM) &&
 		    kill(pid, 0) < 0 && errno == ESRCH) {

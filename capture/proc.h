@@ -54,6 +54,14 @@ int proc_read_ppid(pid_t pid);
 /* Returns the one-letter state from /proc/PID/stat ('R', 'S', 'T', ...)
  * or -errno. */
 int proc_read_state(pid_t pid);
+/* Returns 1 if some thread of the thread group PID still runs, 0 if the
+ * group is gone or a zombie, or -errno (other than ENOENT/ESRCH) if /proc
+ * cannot tell.  The leader's own state is not enough: a leader that
+ * called pthread_exit is a zombie while its siblings run. */
+int proc_group_alive(pid_t pid);
+/* Returns the id of a thread of process pid that has not exited (the
+ * leader first if it lives), -ESRCH if there is none, or -errno. */
+pid_t proc_live_thread(pid_t pid);
 
 /* Returns the thread-group id (process id) of thread or process `tid`
  * from /proc/TID/status, or -errno. */

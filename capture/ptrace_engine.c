@@ -135,6 +135,7 @@ struct pt_task {
 	struct user_regs_struct tramp_regs;
 	uint64_t tramp_args[3];
 	int      frozen;        /* interrupted by hold_others() */
+	int      exiting;       /* reported PTRACE_EVENT_EXIT */
 	struct pt_task *next;
 };
 
@@ -490,6 +491,22 @@ static void proc_exit(struct emt_session *s, struct pt_proc *p, int status)
 	sink_process_exit(s->sink, p->pid, now_ns(), status);
 	mm_put(p->mm);
 	p->mm = NULL;
+}
+
+/* At t's PTRACE_EVENT_EXIT: is its process ending?  A thread that
+ * called exit(2) ends alone unless it is the last one; exit_group(2) and
+ * fatal signals end them all. */
+static int group_exit(struct pt_engine *e, struct pt_task *t)
+{
+	struct user_regs_struct ur;
+
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &ur) < 0 || ur.orig_rax != SYS_exit)
+		return 1;
+	for (size_t b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *o = e->tasks[b]; o; o = o->next)
+			if (o->proc == t->proc && !o->exiting)
+				return 0;
+	return 1;
 }
 
 /* A tid is gone (exit status from waitpid). */
@@ -1840,8 +1857,10 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 		}
 		case PTRACE_EVENT_EXIT:
 			/* The memory is still there at this stop, gone at the
-			 * exit status. */
-			if (!t->proc->exit_seen && t->proc->mm) {
+			 * exit status.  One thread's exit (even the leader's)
+			 * is not the process's. */
+			t->exiting = 1;
+			if (!t->proc->exit_seen && t->proc->mm && group_exit(e, t)) {
 				t->proc->exit_seen = 1;
 				capture_shared(s, t, 0, 0, EMT_TRIGGER_EXIT);
 			}

@@ -40,6 +40,14 @@ recall() {
 		fail "$name" "fixture did not report success under capture: $(tail -c 300 "$base.err")"
 		return
 	fi
+	# A process seen to exit before its last records were read would
+	# get a second row for its pid, overlapping the first.
+	ov=$(sqlite3 "$base.emt" "select a.pid from processes a join processes b
+		on a.pid = b.pid and a.id < b.id where a.has_exit = 1 and a.exit_ns > b.start_ns limit 1")
+	if [ -n "$ov" ]; then
+		fail "$name" "pid $ov has two process rows at once: $(sqlite3 "$base.emt" "select id, start_ns, exit_ns, exe from processes where pid = $ov" | tr '\n' ' ')"
+		return
+	fi
 	"$CR" --require-gapless "$@" "$base.emt" "$base.out" >"$base.cr" 2>&1
 	rc=$?
 	summary=$(grep '^recall:' "$base.cr")
@@ -106,6 +114,8 @@ for mode in bpf bpf-syscalls ptrace; do
 	recall "$mode" fx_memfd_dual "--versions 4" $dual
 	recall "$mode" fx_memfd_dual "--versions 4 --keep" $dual
 	recall "$mode" fx_threads "--threads 4 --versions 5"
+	# The main thread ends first: a zombie leader is not the process's end.
+	recall "$mode" fx_threads "--threads 3 --versions 3 --leader-exit"
 	recall "$mode" fx_fork "--children 3"
 	recall "$mode" fx_fork "--children 3 --vfork"
 	recall "$mode" fx_exec "--stages 3"

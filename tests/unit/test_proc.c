@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -210,6 +214,80 @@ static void test_self_info(void **state)
 	free(tids);
 }
 
+static volatile char marker[64] = "before";
+
+static void *sibling(void *arg)
+{
+	(void)arg;
+	strcpy((char *)marker, "written by the sibling");
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A process whose leader called pthread_exit: /proc of the leader has no
+ * maps, exe, cmdline or memory any more, but the process lives on. */
+static void test_zombie_leader(void **state)
+{
+	int ready[2];
+	char c;
+	(void)state;
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, sibling, NULL) != 0)
+			_exit(1);
+		while (strcmp((const char *)marker, "written by the sibling") != 0)
+			usleep(1000);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	for (int i = 0; i < 2000 && proc_read_state(pid) != 'Z'; i++)
+		usleep(1000);
+	assert_int_equal(proc_read_state(pid), 'Z');
+
+	assert_int_equal(proc_group_alive(pid), 1);
+	pid_t t = proc_live_thread(pid);
+	assert_true(t > 0 && t != pid);
+	struct proc_map *maps;
+	size_t n;
+	assert_int_equal(proc_maps_read(pid, &maps, &n), 0);
+	assert_true(n > 0);
+	proc_maps_free(maps, n);
+	char buf[4096];
+	struct emt_gap *gaps;
+	size_t ngaps;
+	assert_int_equal(proc_read_mem(pid, (uintptr_t)marker, sizeof(marker), buf, &gaps,
+				       &ngaps), 0);
+	assert_int_equal(ngaps, 0);
+	assert_string_equal(buf, "written by the sibling");
+	assert_int_equal(proc_read_exe(pid, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "test_proc"));
+	assert_int_equal(proc_read_cmdline(pid, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "test_proc"));
+
+	/* Killed, not yet reaped: a zombie with no thread left. */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < 2000 && proc_group_alive(pid) != 0; i++)
+		usleep(1000);
+	assert_int_equal(proc_group_alive(pid), 0);
+	assert_int_equal(proc_live_thread(pid), -ESRCH);
+	assert_int_equal(proc_read_mem(pid, (uintptr_t)marker, sizeof(marker), buf, &gaps,
+				       &ngaps), -ESRCH);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(proc_group_alive(pid), 0);
+	assert_int_equal(proc_live_thread(pid), -ESRCH);
+	assert_int_equal(proc_group_alive(getpid()), 1);
+	assert_int_equal(proc_live_thread(getpid()), getpid());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_read_mem_gone),
 		cmocka_unit_test(test_gap_add_merge),
 		cmocka_unit_test(test_self_info),
+		cmocka_unit_test(test_zombie_leader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
