@@ -2,12 +2,15 @@
  * sink.c - archive sink and region tracker shared by the engines (sink.h).
  *
  * Model: a region is one mapping [start, start+len) over its lifetime.
- * A range given to sink_region_update() that lies inside a live region of
- * the process belongs to it (LuaJIT's mprotect of its whole mcode area is
- * a new version of the region created by the earlier mmap); a range that
- * is new, or only partly overlaps, creates a region.  Engines call
- * sink_region_unmap() first for a fresh mmap, so MAP_FIXED replacements
- * close the old regions.  RWX state is tracked separately per page range
+ * A range given to sink_region_update() that lies inside a live part of a
+ * region of the process belongs to it (LuaJIT's mprotect of its whole
+ * mcode area is a new version of the region created by the earlier mmap);
+ * a range that is new, or only partly overlaps, creates a region.
+ * Engines call sink_region_unmap() first for a fresh mmap, so MAP_FIXED
+ * replacements close the old regions.  An unmap of part of a region
+ * leaves it alive in the parts still mapped (its spans): a later mapping
+ * in the hole is a region of its own, and the region is gone with its
+ * last span.  RWX state is tracked separately per page range
  * because an mprotect can change the protections of part of a region.
  *
  * An execve'd process image gets a new archive process row (same pid) so
@@ -25,6 +28,8 @@
 
 #define SINK_BUCKETS 256
 
+/* A still-mapped part of a region; a region has one or more (after
+ * unmaps of its middle), all with its id. */
 struct sink_region {
 	int64_t  id;
 	uint64_t start, len;
@@ -294,6 +299,20 @@ static int rwx_cut(struct sink_proc *p, uint64_t addr, uint64_t end)
 	return 0;
 }
 
+/* Makes room for one more span in p->regs.  Returns 0 or -ENOMEM. */
+static int regs_grow(struct sink_proc *p)
+{
+	if (p->nregs < p->cap_regs)
+		return 0;
+	size_t nc = p->cap_regs ? p->cap_regs * 2 : 16;
+	struct sink_region *nv = realloc(p->regs, nc * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	p->regs = nv;
+	p->cap_regs = nc;
+	return 0;
+}
+
 int64_t sink_region_update(struct emt_sink *k, pid_t pid, uint64_t addr,
 			   uint64_t len, uint32_t prot,
 			   const struct sink_backing *b, uint64_t time_ns)
@@ -332,14 +351,8 @@ int64_t sink_region_update(struct emt_sink *k, pid_t pid, uint64_t addr,
 		err = emt_writer_add_region(k->w, &rg);
 		if (err)
 			return werr(k, err, "add region");
-		if (p->nregs == p->cap_regs) {
-			size_t nc = p->cap_regs ? p->cap_regs * 2 : 16;
-			struct sink_region *nv = realloc(p->regs, nc * sizeof(*nv));
-			if (!nv)
-				return emt_session_fail(k->s, -ENOMEM, "out of memory");
-			p->regs = nv;
-			p->cap_regs = nc;
-		}
+		if (regs_grow(p))
+			return emt_session_fail(k->s, -ENOMEM, "out of memory");
 		p->regs[p->nregs++] = (struct sink_region){ rg.id, addr, len };
 		id = rg.id;
 	}
@@ -370,18 +383,40 @@ int sink_region_unmap(struct emt_sink *k, pid_t pid, uint64_t addr,
 
 	if (!p || p->exited)
 		return 0;
-	/* A region wholly inside the range is gone; a region only partly
-	 * unmapped lives on (its remaining pages can still be captured). */
+	/* Spans lose what the range covers; a region is gone with its last
+	 * span, and lives on in the pages still mapped. */
 	for (size_t i = 0; i < p->nregs;) {
 		struct sink_region *r = &p->regs[i];
-		if (r->start >= addr && r->start + r->len <= end) {
-			int err = emt_writer_region_gone(k->w, r->id, time_ns);
-			if (err && !ret)
-				ret = werr(k, err, "region gone");
-			p->regs[i] = p->regs[--p->nregs];
+		uint64_t rs = r->start, re = r->start + r->len;
+		if (re <= addr || rs >= end) {
+			i++;
 			continue;
 		}
-		i++;
+		if (rs < addr && re > end) {    /* a hole in the middle */
+			if (regs_grow(p))
+				return emt_session_fail(k->s, -ENOMEM, "out of memory");
+			r = &p->regs[i];
+			p->regs[p->nregs++] = (struct sink_region){ r->id, end, re - end };
+			r->len = addr - rs;
+			i++;
+			continue;
+		}
+		if (rs < addr || re > end) {    /* one end cut off */
+			r->start = rs < addr ? rs : end;
+			r->len = rs < addr ? addr - rs : re - end;
+			i++;
+			continue;
+		}
+		int64_t id = r->id;
+		int more = 0;
+		p->regs[i] = p->regs[--p->nregs];
+		for (size_t j = 0; j < p->nregs && !more; j++)
+			more = p->regs[j].id == id;
+		if (!more) {
+			int err = emt_writer_region_gone(k->w, id, time_ns);
+			if (err && !ret)
+				ret = werr(k, err, "region gone");
+		}
 	}
 	if (rwx_cut(p, addr, end) && !ret)
 		ret = emt_session_fail(k->s, -ENOMEM, "out of memory");

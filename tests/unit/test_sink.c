@@ -189,6 +189,47 @@ static void test_rwx_tracking(void **state)
 	emt_reader_close(r);
 }
 
+/* fx_churn's rounds: an unmap of part of a region leaves it alive where
+ * it is still mapped, and only there; it is gone with its last page. */
+static void test_partial_unmaps(void **state)
+{
+	struct fx *f = *state;
+	struct emt_sink *k = f->s.sink;
+
+	int64_t a = sink_region_update(k, f->pid, BASE, 8 * PG, RX, NULL, 10);
+	assert_true(a > 0);
+	/* The upper half goes: the lower half is still the region; a new
+	 * mapping where the upper half was is not. */
+	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 4 * PG, 4 * PG, 11), 0);
+	assert_int_equal(sink_region_update(k, f->pid, BASE, 4 * PG, RX, NULL, 12), a);
+	int64_t b = sink_region_update(k, f->pid, BASE + 4 * PG, 4 * PG, RX, NULL, 13);
+	assert_true(b > 0 && b != a);
+	/* A mapping punched into the middle of b: b lives on both sides. */
+	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 5 * PG, 2 * PG, 14), 0);
+	int64_t c = sink_region_update(k, f->pid, BASE + 5 * PG, 2 * PG, RX, NULL, 15);
+	assert_true(c > 0 && c != b && c != a);
+	assert_int_equal(sink_region_update(k, f->pid, BASE + 4 * PG, PG, RX, NULL, 16), b);
+	assert_int_equal(sink_region_update(k, f->pid, BASE + 7 * PG, PG, RX, NULL, 17), b);
+	/* A range across the hole's edge is none of them. */
+	int64_t d = sink_region_update(k, f->pid, BASE + 4 * PG, 2 * PG, RX, NULL, 18);
+	assert_true(d > 0 && d != b && d != c);
+	/* The rest of a, then b's two sides one by one. */
+	assert_int_equal(sink_region_unmap(k, f->pid, BASE, 4 * PG, 20), 0);
+	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 7 * PG, PG, 21), 0);
+	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 4 * PG, PG, 22), 0);
+
+	struct emt_reader *r = reopen(f);
+	struct emt_region rg;
+	assert_int_equal(emt_reader_region(r, a, &rg), 0);
+	assert_int_equal(rg.gone_ns, 20);
+	assert_true(rg.start == BASE && rg.length == 8 * PG);
+	assert_int_equal(emt_reader_region(r, b, &rg), 0);
+	assert_int_equal(rg.gone_ns, 22);
+	assert_int_equal(emt_reader_region(r, c, &rg), 0);
+	assert_int_equal(rg.gone_ns, 0);
+	emt_reader_close(r);
+}
+
 static int stop_at_second(void *ctx, const struct sink_rwx *r)
 {
 	int *n = ctx;
@@ -273,6 +314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions_of_one_region, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rwx_tracking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rwx_walk_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_unmaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_and_exit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
