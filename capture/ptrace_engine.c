@@ -24,9 +24,11 @@
  *    by threads and CLONE_VM children, copied at fork, replaced at exec.
  *
  * Single-threaded: every ptrace request comes from the thread that called
- * start(), as ptrace requires.  SIGCHLD is blocked in that thread and
- * waited for with sigtimedwait so poll() honours its timeout without
- * busy-waiting.
+ * start(), as ptrace requires.  It waits for stops in a blocking waitpid,
+ * which a helper thread (waker.h) interrupts at poll()'s deadline: one
+ * system call per stop.  Without the helper (EMT_PTRACE_WAKER=0, or it
+ * could not start) SIGCHLD is blocked in that thread and waited for with
+ * sigtimedwait after a waitpid(WNOHANG).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +58,7 @@
 #include "proc.h"
 #include "sink.h"
 #include "writeq.h"
+#include "waker.h"
 #include "x86_64.h"
 
 #define PT_BUCKETS 256
@@ -178,6 +181,7 @@ struct pt_engine {
 	 * compression and SQLite stay off the fault path. */
 	struct writeq *q;
 	uint64_t kick_due;      /* lazily queued work: wake the writer by then */
+	struct waker *waker;    /* NULL: waitpid(WNOHANG) + sigtimedwait */
 	struct pt_status *deferred;
 	size_t   ndeferred, capdeferred;
 };
@@ -2281,6 +2285,10 @@ static int pt_start(struct emt_session *s)
 	if (!e->q)
 		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
 					strerror(errno));
+	/* Started before pin_setup(): the helper is not pinned with us.
+	 * Without it, poll() waits with WNOHANG and sigtimedwait(). */
+	if (!getenv("EMT_PTRACE_WAKER") || strcmp(getenv("EMT_PTRACE_WAKER"), "0") != 0)
+		e->waker = waker_start(SIGRTMIN, &s->stop);
 	/* SIGCHLD stays pending for sigtimedwait() in poll(). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -2321,7 +2329,10 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		if (s->stop || e->ntasks == 0)
 			return 0;
 		int st;
-		pid_t w = next_status(e, &st);
+		/* With the waker, the blocking waitpid below also takes the
+		 * stops already waiting: only those reaped out of turn come
+		 * from here. */
+		pid_t w = e->waker && !e->ndeferred ? 0 : next_status(e, &st);
 		if (w > 0) {
 			int err = handle(s, w, st);
 			if (!err && (err = writeq_error(e->q)) != 0)
@@ -2338,10 +2349,6 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		if (now >= deadline)
 			return 1;
 		uint64_t left = deadline - now;
-		/* Capped: a thread of ours that does not block SIGCHLD could
-		 * take the wakeup; then we look again after 20 ms anyway. */
-		if (left > 20000000ull)
-			left = 20000000ull;
 		if (e->kick_due && (now >= e->kick_due ||
 				    writeq_pending_bytes(e->q) >= PT_KICK_BYTES)) {
 			writeq_kick(e->q);
@@ -2349,6 +2356,30 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		}
 		if (e->kick_due && e->kick_due - now < left)
 			left = e->kick_due - now;
+		if (e->waker) {
+			/* One call per stop: it returns at once if one is
+			 * waiting, and the waker ends it at the deadline. */
+			waker_block(e->waker, now + left);
+			w = s->stop ? 0 : waitpid(-1, &st, __WALL);
+			int werr = w < 0 ? errno : 0;
+			waker_unblock(e->waker);
+			if (w > 0) {
+				int err = handle(s, w, st);
+				if (!err && (err = writeq_error(e->q)) != 0)
+					err = queue_fail(s, err);
+				if (err < 0) {
+					e->failed = 1;
+					return err;
+				}
+			} else if (werr == ECHILD) {
+				return 0;
+			}
+			continue;
+		}
+		/* Capped: a thread of ours that does not block SIGCHLD could
+		 * take the wakeup; then we look again after 20 ms anyway. */
+		if (left > 20000000ull)
+			left = 20000000ull;
 		struct timespec ts = { (time_t)(left / 1000000000ull),
 				       (long)(left % 1000000000ull) };
 		/* Pending SIGCHLD (blocked) wakes us; EINTR means a stop
@@ -2731,6 +2762,7 @@ static void pt_free(struct emt_session *s)
 		}
 	}
 	writeq_stop(e->q);
+	waker_stop(e->waker);
 	free(e->deferred);
 	if (e->mask_set)
 		pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);
