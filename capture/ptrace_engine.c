@@ -98,6 +98,10 @@ struct pt_mm {
 	uint64_t gen;           /* bumped at every flip */
 	uint64_t sysinsn;       /* `syscall` instruction, 0 = not looked up */
 	uint64_t tramp;         /* our trampoline (x86_64.h), 0 none, 1 unusable */
+	/* The mprotect calls in its slots (addr, len, prot; len 0: free),
+	 * and the slot to overwrite next when none matches. */
+	uint64_t slot[X86_64_TRAMP_SLOTS][3];
+	unsigned slot_next;
 };
 
 struct pt_proc {
@@ -349,6 +353,8 @@ static struct pt_mm *mm_copy(const struct pt_mm *src, pid_t owner)
 	}
 	m->sysinsn = src->sysinsn;
 	m->tramp = src->tramp;  /* a fork copies the mapping too */
+	memcpy(m->slot, src->slot, sizeof(m->slot));
+	m->slot_next = src->slot_next;
 	return m;
 }
 
@@ -660,7 +666,7 @@ static int tramp_ensure(struct emt_session *s, struct pt_task *t,
 	uint64_t args[6] = { 0, X86_64_TRAMP_SIZE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0 };
 	struct x86_64_remote out;
-	uint8_t code[256];
+	uint8_t code[4096];
 	int64_t ret = -1;
 	int err;
 
@@ -709,6 +715,36 @@ static int tramp_ensure(struct emt_session *s, struct pt_task *t,
 	return 1;
 }
 
+/* Sends t into the trampoline slot holding mprotect(addr, len, prot),
+ * storing the call in a slot first if none does (a region flipping back
+ * and forth uses two slots, then costs one SETREGS a flip).  Returns 0,
+ * or -errno if the slots cannot be used (the caller uses the generic
+ * entry). */
+static int tramp_enter_slot(struct pt_task *t, uint64_t addr, uint64_t len,
+			    uint32_t prot, const uint64_t args[6],
+			    const struct user_regs_struct *u)
+{
+	struct pt_mm *m = t->proc->mm;
+	unsigned k;
+
+	if (u->gs_base != 0 || !x86_64_have_fsgsbase())
+		return -EINVAL;
+	for (k = 0; k < X86_64_TRAMP_SLOTS; k++)
+		if (m->slot[k][0] == addr && m->slot[k][1] == len && m->slot[k][2] == prot)
+			break;
+	if (k == X86_64_TRAMP_SLOTS) {
+		k = m->slot_next++ % X86_64_TRAMP_SLOTS;
+		m->slot[k][1] = 0;
+		int err = x86_64_tramp_slot_set(t->tid, m->tramp, k, SYS_mprotect, args);
+		if (err < 0)
+			return err;
+		m->slot[k][0] = addr;
+		m->slot[k][1] = len;
+		m->slot[k][2] = prot;
+	}
+	return x86_64_tramp_enter_slot(t->tid, m->tramp, u, k);
+}
+
 /* Flips [addr, addr+len) to prot by sending stopped thread t (registers
  * *u) through the trampoline: it runs the mprotect itself on its way back
  * to the faulting instruction, which saves the second stop of a remote
@@ -732,7 +768,8 @@ static int fast_flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
 	if (rc <= 0)
 		return rc;
 	x86_64_cookie_args(e->cookie, args);
-	if (x86_64_tramp_enter(t->tid, t->proc->mm->tramp, u, SYS_mprotect, args) < 0)
+	if (tramp_enter_slot(t, addr, len, prot, args, u) < 0 &&
+	    x86_64_tramp_enter(t->tid, t->proc->mm->tramp, u, SYS_mprotect, args) < 0)
 		return 0;
 	t->tramp_pending = 1;
 	t->tramp_regs = *u;

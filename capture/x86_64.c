@@ -1,6 +1,7 @@
 /*
  * x86_64.c - x86-64 specifics of the ptrace engine (x86_64.h).
  */
+#include <asm/hwcap2.h>
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -420,17 +422,27 @@ int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
 }
 
 /* Data page layout of the trampoline (offsets from tramp + 4096): the
- * call (written by x86_64_tramp_enter), the return address, the result,
- * and the registers the stub saves before loading the call. */
+ * generic call (written by x86_64_tramp_enter), the return address, the
+ * result, the registers the stub saves before loading the call, and the
+ * calls of the slots (x86_64_tramp_slot_set), 48 bytes each. */
 enum {
 	TD_NR = 0x00, TD_A0 = 0x08, TD_RIP = 0x30, TD_RET = 0x38,
-	TD_SAVE = 0x40          /* rax rcx rdx rsi rdi r8 r10 r11 */
+	TD_SAVE = 0x40,         /* rax rcx rdx rsi rdi r8 r10 r11 */
+	TD_SLOTS = 0x100, TD_SLOT_LEN = 0x30
 };
-#define TRAMP_SYSCALL_AT 98u    /* offset of its `syscall` */
-#define TRAMP_CODE_LEN 169u
+/* Code page layout: the generic entry, the slot entries, then the common
+ * part that loads the call rcx points to and runs it. */
+#define TRAMP_SLOT0      32u
+#define TRAMP_SLOT_LEN   48u
+#define TRAMP_COMMON     (TRAMP_SLOT0 + X86_64_TRAMP_SLOTS * TRAMP_SLOT_LEN)
+#define TRAMP_SYSCALL_AT (TRAMP_COMMON + 65u)  /* offset of its `syscall` */
+#define TRAMP_CODE_LEN   (TRAMP_COMMON + 136u)
+_Static_assert(TRAMP_CODE_LEN <= 4096, "trampoline code fits its page");
+_Static_assert(TD_SLOTS + X86_64_TRAMP_SLOTS * TD_SLOT_LEN <= 4096,
+	       "trampoline slots fit the data page");
 
 /* Emits `op [rip + (target - end of instruction)]` (op is 2 or 3 bytes,
- * the displacement 4). */
+ * the last one a ModRM with mod=00 rm=101). */
 static uint8_t *rip_rel(uint8_t *q, uint64_t at, const uint8_t *op, size_t n,
 			uint64_t target)
 {
@@ -438,6 +450,15 @@ static uint8_t *rip_rel(uint8_t *q, uint64_t at, const uint8_t *op, size_t n,
 	int32_t d = (int32_t)(int64_t)(target - (at + n + 4));
 	memcpy(q + n, &d, 4);
 	return q + n + 4;
+}
+
+/* Emits `jmp rel32` to target. */
+static uint8_t *jmp_rel(uint8_t *q, uint64_t at, uint64_t target)
+{
+	int32_t d = (int32_t)(int64_t)(target - (at + 5));
+	*q++ = 0xe9;
+	memcpy(q, &d, 4);
+	return q + 4;
 }
 
 size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
@@ -448,24 +469,61 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 		{ 0x48, 0x05 }, { 0x48, 0x0d }, { 0x48, 0x15 }, { 0x48, 0x35 },
 		{ 0x48, 0x3d }, { 0x4c, 0x05 }, { 0x4c, 0x15 }, { 0x4c, 0x1d },
 	};
-	/* The call's registers: rax (nr), rdi rsi rdx r10 r8 (args 0-4). */
-	static const uint8_t areg[6][2] = {
-		{ 0x48, 0x05 }, { 0x48, 0x3d }, { 0x48, 0x35 }, { 0x48, 0x15 },
-		{ 0x4c, 0x15 }, { 0x4c, 0x05 },
+	/* mov reg, [rcx + 8i]: rax (nr), rdi rsi rdx r10 r8 (args 0-4). */
+	static const uint8_t load[6][4] = {
+		{ 0x48, 0x8b, 0x01, 0 }, { 0x48, 0x8b, 0x79, 0x08 },
+		{ 0x48, 0x8b, 0x71, 0x10 }, { 0x48, 0x8b, 0x51, 0x18 },
+		{ 0x4c, 0x8b, 0x51, 0x20 }, { 0x4c, 0x8b, 0x41, 0x28 },
 	};
-	uint64_t data = tramp + 4096;
+	uint64_t data = tramp + 4096, common = tramp + TRAMP_COMMON;
 	uint8_t *q = buf, op[3];
 
 	if (cap < TRAMP_CODE_LEN)
 		return 0;
+	memset(buf, 0xcc, TRAMP_CODE_LEN);     /* padding traps */
 #define AT() (tramp + (uint64_t)(q - buf))
-	for (int i = 0; i < 8; i++) {           /* mov [save + 8i], reg */
-		op[0] = sreg[i][0]; op[1] = 0x89; op[2] = sreg[i][1];
-		q = rip_rel(q, AT(), op, 3, data + TD_SAVE + 8 * (uint64_t)i);
+#define SAVE(i) do {                                    /* mov [save + 8i], reg */ \
+		op[0] = sreg[i][0]; op[1] = 0x89; op[2] = sreg[i][1];            \
+		q = rip_rel(q, AT(), op, 3, data + TD_SAVE + 8 * (uint64_t)(i)); \
+	} while (0)
+#define LEA_RCX(target) do {                            /* lea rcx, [target] */ \
+		op[0] = 0x48; op[1] = 0x8d; op[2] = 0x0d;                        \
+		q = rip_rel(q, AT(), op, 3, (target));                           \
+	} while (0)
+	/* Generic entry: the call at TD_NR, the return address at TD_RIP,
+	 * both written by the tracer. */
+	SAVE(0);
+	SAVE(1);
+	LEA_RCX(data + TD_NR);
+	q = jmp_rel(q, AT(), common);
+	/* Slot entries: the call in slot k, the return address in gs_base
+	 * (set by the tracer, which saw it 0), so that a flip costs the
+	 * tracer one SETREGS.  No instruction here changes the flags. */
+	for (unsigned k = 0; k < X86_64_TRAMP_SLOTS; k++) {
+		q = buf + TRAMP_SLOT0 + k * TRAMP_SLOT_LEN;
+		SAVE(0);
+		SAVE(1);
+		static const uint8_t rdgs[5] = { 0xf3, 0x48, 0x0f, 0xae, 0xc8 };  /* rdgsbase rax */
+		static const uint8_t zero[5] = { 0xb8, 0, 0, 0, 0 };              /* mov eax, 0 */
+		static const uint8_t wrgs[5] = { 0xf3, 0x48, 0x0f, 0xae, 0xd8 };  /* wrgsbase rax */
+		memcpy(q, rdgs, 5);
+		q += 5;
+		op[0] = 0x48; op[1] = 0x89; op[2] = 0x05;       /* mov [rip_slot], rax */
+		q = rip_rel(q, AT(), op, 3, data + TD_RIP);
+		memcpy(q, zero, 5);
+		q += 5;
+		memcpy(q, wrgs, 5);
+		q += 5;
+		LEA_RCX(data + TD_SLOTS + k * (uint64_t)TD_SLOT_LEN);
+		q = jmp_rel(q, AT(), common);
 	}
-	for (int i = 0; i < 6; i++) {           /* mov reg, [nr / arg i-1] */
-		op[0] = areg[i][0]; op[1] = 0x8b; op[2] = areg[i][1];
-		q = rip_rel(q, AT(), op, 3, data + TD_NR + 8 * (uint64_t)i);
+	q = buf + TRAMP_COMMON;
+	for (int i = 2; i < 8; i++)
+		SAVE(i);
+	for (int i = 0; i < 6; i++) {
+		size_t n = i ? 4 : 3;
+		memcpy(q, load[i], n);
+		q += n;
 	}
 	*q++ = 0x0f;                            /* syscall */
 	*q++ = 0x05;
@@ -477,17 +535,18 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 	}
 	op[0] = 0xff; op[1] = 0x25;             /* jmp [rip_slot] */
 	q = rip_rel(q, AT(), op, 2, data + TD_RIP);
+#undef LEA_RCX
+#undef SAVE
 #undef AT
-	return (size_t)(q - buf);
+	return TRAMP_CODE_LEN;
 }
 
 int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
 		       const struct user_regs_struct *cur, long nr,
 		       const uint64_t args[6])
 {
-	uint64_t call[8] = {
-		(uint64_t)nr, args[0], args[1], args[2], args[3], args[4],
-		cur->rip, (uint64_t)-4096,
+	uint64_t call[7] = {
+		(uint64_t)nr, args[0], args[1], args[2], args[3], args[4], cur->rip,
 	};
 	struct iovec l = { call, sizeof(call) };
 	struct iovec r = { (void *)(uintptr_t)(tramp + 4096 + TD_NR), sizeof(call) };
@@ -500,6 +559,42 @@ int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
 		   (void *)offsetof(struct user_regs_struct, rip), (void *)(uintptr_t)tramp) < 0)
 		return -errno;
 	return 0;
+}
+
+int x86_64_tramp_slot_set(pid_t tid, uint64_t tramp, unsigned k, long nr,
+			  const uint64_t args[6])
+{
+	uint64_t call[6] = { (uint64_t)nr, args[0], args[1], args[2], args[3], args[4] };
+	struct iovec l = { call, sizeof(call) };
+	struct iovec r = { (void *)(uintptr_t)(tramp + 4096 + TD_SLOTS + k * (uint64_t)TD_SLOT_LEN),
+			   sizeof(call) };
+
+	if (k >= X86_64_TRAMP_SLOTS)
+		return -EINVAL;
+	if (process_vm_writev(tid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(call))
+		return errno ? -errno : -EFAULT;
+	return 0;
+}
+
+int x86_64_tramp_enter_slot(pid_t tid, uint64_t tramp,
+			    const struct user_regs_struct *cur, unsigned k)
+{
+	struct user_regs_struct u = *cur;
+
+	if (k >= X86_64_TRAMP_SLOTS || cur->gs_base != 0 || !x86_64_have_fsgsbase())
+		return -EINVAL;
+	u.rip = tramp + TRAMP_SLOT0 + k * TRAMP_SLOT_LEN;
+	u.gs_base = cur->rip;
+	return ptrace(PTRACE_SETREGS, tid, 0, &u) < 0 ? -errno : 0;
+}
+
+int x86_64_have_fsgsbase(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+	return have;
 }
 
 int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp)

@@ -143,9 +143,12 @@ int x86_64_step(pid_t tid, uint64_t rip, struct user_regs_struct *after,
  * nothing once the thread is back in user mode).  Nothing is written to
  * the target's own memory. */
 #define X86_64_TRAMP_SIZE 8192u
+/* Calls the trampoline keeps (x86_64_tramp_slot_set), entered with one
+ * SETREGS each (x86_64_tramp_enter_slot). */
+#define X86_64_TRAMP_SLOTS 64u
 
 /* Writes the trampoline's code for a mapping at `tramp` into buf (at
- * least 256 bytes).  Returns its length (0 if cap is too small). */
+ * least 4096 bytes).  Returns its length (0 if cap is too small). */
 size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap);
 
 /* Sends stopped thread tid (a signal-delivery or event stop outside a
@@ -156,6 +159,22 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap);
 int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
 		       const struct user_regs_struct *cur, long nr,
 		       const uint64_t args[6]);
+
+/* Stores syscall nr(args 0-4) as call k (< X86_64_TRAMP_SLOTS) of the
+ * trampoline at `tramp` of thread tid's process.  Returns 0 or -errno. */
+int x86_64_tramp_slot_set(pid_t tid, uint64_t tramp, unsigned k, long nr,
+			  const uint64_t args[6]);
+
+/* As x86_64_tramp_enter, running call k (set before) with one SETREGS and
+ * no write to the target's memory: the return address travels in
+ * gs_base, which the stub puts back to 0.  Only for a thread whose
+ * gs_base is 0, on a CPU and kernel with user FSGSBASE; otherwise
+ * -EINVAL (use x86_64_tramp_enter).  Returns 0 or -errno. */
+int x86_64_tramp_enter_slot(pid_t tid, uint64_t tramp,
+			    const struct user_regs_struct *cur, unsigned k);
+
+/* 1 if user mode may use rdgsbase/wrgsbase here (AT_HWCAP2). */
+int x86_64_have_fsgsbase(void);
 
 /* Where registers u stand in the trampoline at `tramp`: 0 outside it
  * (done, or never entered), 1 before its syscall (not executed yet), 2

@@ -304,13 +304,13 @@ static void test_remote_syscall(void **state)
 	close(fds[1]);
 }
 
-/* Stops itself three times with an ignored signal (a traced child still
+/* Stops itself six times with an ignored signal (a traced child still
  * stops for it), then exits 0. */
 static void signal_body(void *arg)
 {
 	(void)arg;
 	signal(SIGUSR1, SIG_IGN);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 6; i++)
 		kill(getpid(), SIGUSR1);
 	_exit(0);
 }
@@ -346,9 +346,9 @@ static void test_trampoline(void **state)
 	int64_t tramp = 0;
 	assert_int_equal(x86_64_remote_syscall(pid, insn, SYS_mmap, margs, &tramp, &out), 0);
 	assert_true(tramp > 0);
-	uint8_t code[256];
+	uint8_t code[4096];
 	size_t n = x86_64_tramp_code((uint64_t)tramp, code, sizeof(code));
-	assert_true(n > 2 && n < sizeof(code));
+	assert_true(n > 2 && n <= sizeof(code));
 	struct iovec l = { code, n }, r = { (void *)(uintptr_t)tramp, n };
 	assert_int_equal(process_vm_writev(pid, &l, 1, &r, 1, 0), (ssize_t)n);
 	uint64_t pargs[6] = { (uint64_t)tramp, 4096, PROT_READ | PROT_EXEC, 0, 0, 0 };
@@ -364,8 +364,9 @@ static void test_trampoline(void **state)
 	now.rip = before.rip;           /* the only register changed */
 	assert_memory_equal(&before, &now, sizeof(before));
 	now.rip = (uint64_t)tramp;
-	/* Step through it: 8 saves and 6 loads before the syscall, the
-	 * result store and 8 restores after it, then back at rip. */
+	/* Step through it: 2 saves, the call's address and a jump, 6 saves
+	 * and 6 loads before the syscall, the result store and 8 restores
+	 * after it, then back at rip. */
 	int steps = 0, pre = 0, post = 0;
 	for (; steps < 64; steps++) {
 		assert_int_equal(x86_64_step(pid, now.rip, &now, &sa, &out), 0);
@@ -376,7 +377,7 @@ static void test_trampoline(void **state)
 			break;
 	}
 	assert_true(steps < 64);
-	assert_int_equal(pre, 14);
+	assert_int_equal(pre, 16);
 	assert_int_equal(post, 10);
 	now.orig_rax = before.orig_rax; /* left as the call set it */
 	assert_memory_equal(&before, &now, sizeof(before));
@@ -392,6 +393,43 @@ static void test_trampoline(void **state)
 	next_usr1(pid);
 	assert_int_equal(x86_64_tramp_ret(pid, (uint64_t)tramp, &ret), 0);
 	assert_int_equal(ret, getpid());
+	/* A slot: the call stored once, entered with the return address in
+	 * gs_base; every register (gs_base included) comes back. */
+	if (x86_64_have_fsgsbase()) {
+		assert_int_equal(x86_64_tramp_slot_set(pid, (uint64_t)tramp, 5, SYS_getpid, args), 0);
+		for (int round = 0; round < 2; round++) {
+			assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+			next_usr1(pid);
+			assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &before), 0);
+			assert_int_equal(before.gs_base, 0);
+			assert_int_equal(x86_64_tramp_enter_slot(pid, (uint64_t)tramp, &before, 5), 0);
+			assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &now), 0);
+			assert_int_equal(x86_64_tramp_state(&now, (uint64_t)tramp), 1);
+			assert_int_equal(now.gs_base, before.rip);
+			if (round == 0) {
+				/* Stepped: inside until back at rip, as before. */
+				for (steps = 0; steps < 64 && now.rip != before.rip; steps++)
+					assert_int_equal(x86_64_step(pid, now.rip, &now, &sa, &out), 0);
+				assert_true(steps < 64);
+				now.orig_rax = before.orig_rax;
+				assert_memory_equal(&before, &now, sizeof(before));
+			} else {
+				assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
+				next_usr1(pid);
+				assert_int_equal(ptrace(PTRACE_GETREGS, pid, 0, &now), 0);
+				assert_int_equal(now.gs_base, 0);
+			}
+			ret = 0;
+			assert_int_equal(x86_64_tramp_ret(pid, (uint64_t)tramp, &ret), 0);
+			assert_int_equal(ret, pid);
+		}
+		struct user_regs_struct odd = before;
+		odd.gs_base = 0x10000;  /* not 0: the slot path refuses */
+		assert_int_equal(x86_64_tramp_enter_slot(pid, (uint64_t)tramp, &odd, 5), -EINVAL);
+		assert_int_equal(x86_64_tramp_enter_slot(pid, (uint64_t)tramp, &before,
+							 X86_64_TRAMP_SLOTS), -EINVAL);
+	}
+
 	assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
 	int st;
 	for (;;) {
