@@ -939,12 +939,13 @@ static int capture_range(struct emt_session *s, pid_t pid, pid_t tid,
 		sink_loss(s->sink, "capture-too-large", 1, pid, now_ns());
 		return 0;
 	}
-	c.buf = malloc(len ? len : 1);
+	c.buf = writeq_buf(E(s)->q, len);
 	if (!c.buf)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
+	c.pooled = 1;
 	err = proc_read_mem(pid, addr, len, c.buf, &c.gaps, &c.ngaps);
 	if (err < 0) {
-		free(c.buf);
+		writeq_buf_free(E(s)->q, c.buf, len);
 		free(c.gaps);
 		/* Died meanwhile: nothing left to capture. */
 		return err == -ESRCH ? 0 : emt_session_fail(s, err,

@@ -12,6 +12,14 @@
 
 #define SEQ_SLOTS 1024
 
+/* Capture buffer pool: size classes 2^POOL_MIN_SHIFT..2^POOL_MAX_SHIFT,
+ * each keeping at most POOL_CLASS_BYTES (and POOL_CLASS_MAX buffers). */
+#define POOL_MIN_SHIFT   12
+#define POOL_MAX_SHIFT   20
+#define POOL_CLASSES     (POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1)
+#define POOL_CLASS_BYTES (2u << 20)
+#define POOL_CLASS_MAX   128u
+
 struct job {
 	struct job *next;
 	int      is_event;
@@ -35,13 +43,67 @@ struct writeq {
 	/* Last seq per thread, for linked events: written and read only by
 	 * the writer thread. */
 	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
+	/* Written buffers kept for reuse (writeq_buf), under pool_mu. */
+	pthread_mutex_t pool_mu;
+	void    *pool[POOL_CLASSES][POOL_CLASS_MAX];
+	unsigned npool[POOL_CLASSES];
 };
 
-static void job_free(struct job *j)
+/* The size class of len, or -1 if pooled buffers do not come that big. */
+static int pool_class(size_t len)
+{
+	for (int k = 0; k < POOL_CLASSES; k++)
+		if (len <= (size_t)1 << (POOL_MIN_SHIFT + k))
+			return k;
+	return -1;
+}
+
+static unsigned pool_keep(int k)
+{
+	unsigned n = POOL_CLASS_BYTES >> (POOL_MIN_SHIFT + k);
+
+	return n > POOL_CLASS_MAX ? POOL_CLASS_MAX : n ? n : 1;
+}
+
+void *writeq_buf(struct writeq *q, size_t len)
+{
+	int k = pool_class(len);
+	void *b = NULL;
+
+	if (k < 0)
+		return malloc(len ? len : 1);
+	pthread_mutex_lock(&q->pool_mu);
+	if (q->npool[k])
+		b = q->pool[k][--q->npool[k]];
+	pthread_mutex_unlock(&q->pool_mu);
+	return b ? b : malloc((size_t)1 << (POOL_MIN_SHIFT + k));
+}
+
+void writeq_buf_free(struct writeq *q, void *buf, size_t len)
+{
+	int k = pool_class(len);
+
+	if (!buf)
+		return;
+	if (k >= 0) {
+		pthread_mutex_lock(&q->pool_mu);
+		if (q->npool[k] < pool_keep(k)) {
+			q->pool[k][q->npool[k]++] = buf;
+			buf = NULL;
+		}
+		pthread_mutex_unlock(&q->pool_mu);
+	}
+	free(buf);
+}
+
+static void job_free(struct writeq *q, struct job *j)
 {
 	if (!j)
 		return;
-	free(j->c.buf);
+	if (j->c.pooled)
+		writeq_buf_free(q, j->c.buf, j->c.size);
+	else
+		free(j->c.buf);
 	free(j->c.gaps);
 	free(j->detail);
 	free(j);
@@ -115,7 +177,7 @@ static void *writer_main(void *arg)
 		if (!q->head)
 			pthread_cond_broadcast(&q->cv_idle);
 		pthread_mutex_unlock(&q->mu);
-		job_free(j);
+		job_free(q, j);
 		pthread_mutex_lock(&q->mu);
 	}
 	pthread_cond_broadcast(&q->cv_idle);
@@ -134,6 +196,7 @@ struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes)
 	q->sink = sink;
 	q->max_bytes = max_bytes;
 	pthread_mutex_init(&q->mu, NULL);
+	pthread_mutex_init(&q->pool_mu, NULL);
 	pthread_cond_init(&q->cv_work, NULL);
 	pthread_cond_init(&q->cv_space, NULL);
 	pthread_cond_init(&q->cv_idle, NULL);
@@ -145,6 +208,7 @@ struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_mutex_destroy(&q->mu);
+		pthread_mutex_destroy(&q->pool_mu);
 		pthread_cond_destroy(&q->cv_work);
 		pthread_cond_destroy(&q->cv_space);
 		pthread_cond_destroy(&q->cv_idle);
@@ -201,7 +265,10 @@ static int queue_capture(struct writeq *q, struct writeq_capture *c, int wake)
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
-		free(c->buf);
+		if (c->pooled)
+			writeq_buf_free(q, c->buf, c->size);
+		else
+			free(c->buf);
 		free(c->gaps);
 		c->buf = NULL;
 		c->gaps = NULL;
@@ -301,7 +368,11 @@ int writeq_stop(struct writeq *q)
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->th, NULL);
 	err = q->err;
+	for (int k = 0; k < POOL_CLASSES; k++)
+		while (q->npool[k])
+			free(q->pool[k][--q->npool[k]]);
 	pthread_mutex_destroy(&q->mu);
+	pthread_mutex_destroy(&q->pool_mu);
 	pthread_cond_destroy(&q->cv_work);
 	pthread_cond_destroy(&q->cv_space);
 	pthread_cond_destroy(&q->cv_idle);

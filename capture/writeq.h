@@ -28,8 +28,9 @@
 struct emt_sink;
 struct writeq;
 
-/* A capture for writeq_capture.  buf and gaps are malloc'd and owned by
- * the queue from the call on (freed by it even when the call fails). */
+/* A capture for writeq_capture.  buf (malloc'd, or from writeq_buf) and
+ * gaps (malloc'd) are owned by the queue from the call on (freed by it
+ * even when the call fails). */
 struct writeq_capture {
 	int64_t  region_id;
 	pid_t    pid, tid;
@@ -41,7 +42,17 @@ struct writeq_capture {
 	uint32_t prot_before, prot_after;
 	int      has_regs;
 	struct emt_regs_x86_64 regs;
+	int      pooled;        /* buf came from writeq_buf() */
 };
+
+/* A buffer of at least len bytes for a capture (set c->pooled): one the
+ * queue wrote before if there is one of its size class (4 KiB to 1 MiB,
+ * powers of two), else malloc'd.  Recycled buffers are already faulted
+ * in: a fresh malloc'd page costs a page fault on the engine's thread
+ * (about 1 us), per capture, while the target waits.  Free it with
+ * writeq_buf_free() if it is not queued.  Returns NULL with errno set. */
+void *writeq_buf(struct writeq *q, size_t len);
+void writeq_buf_free(struct writeq *q, void *buf, size_t len);
 
 /* Starts the writer thread writing to `sink`, holding at most max_bytes of
  * capture data queued (a single larger capture still passes alone).
