@@ -648,6 +648,8 @@ static int remote_mprotect(struct emt_session *s, struct pt_task *t,
  * run the image while a flip is in flight). */
 static int alone_in_image(struct pt_engine *e, const struct pt_task *t)
 {
+	if (e->ntasks == 1)
+		return 1;       /* the common case, without walking the table */
 	for (int b = 0; b < PT_BUCKETS; b++)
 		for (const struct pt_task *u = e->tasks[b]; u; u = u->next)
 			if (u != t && u->proc && u->proc->mm == t->proc->mm)
