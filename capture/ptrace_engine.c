@@ -2355,6 +2355,20 @@ static int pt_start(struct emt_session *s)
 	return launch(s);
 }
 
+/* Handles wait status st of w in poll(); a failure (its own or the
+ * writer thread's) is fatal to the session.  Returns 0 or -errno. */
+static int serve(struct emt_session *s, pid_t w, int st)
+{
+	struct pt_engine *e = E(s);
+	int err = handle(s, w, st);
+
+	if (!err && (err = writeq_error(e->q)) != 0)
+		err = queue_fail(s, err);
+	if (err < 0)
+		e->failed = 1;
+	return err < 0 ? err : 0;
+}
+
 static int pt_poll(struct emt_session *s, int timeout_ms)
 {
 	struct pt_engine *e = E(s);
@@ -2374,13 +2388,9 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 		 * from here. */
 		pid_t w = e->waker && !e->ndeferred ? 0 : next_status(e, &st);
 		if (w > 0) {
-			int err = handle(s, w, st);
-			if (!err && (err = writeq_error(e->q)) != 0)
-				err = queue_fail(s, err);
-			if (err < 0) {
-				e->failed = 1;
+			int err = serve(s, w, st);
+			if (err < 0)
 				return err;
-			}
 			continue;
 		}
 		if (w == -ECHILD)
@@ -2404,13 +2414,9 @@ static int pt_poll(struct emt_session *s, int timeout_ms)
 			int werr = w < 0 ? errno : 0;
 			waker_unblock(e->waker);
 			if (w > 0) {
-				int err = handle(s, w, st);
-				if (!err && (err = writeq_error(e->q)) != 0)
-					err = queue_fail(s, err);
-				if (err < 0) {
-					e->failed = 1;
+				int err = serve(s, w, st);
+				if (err < 0)
 					return err;
-				}
 			} else if (werr == ECHILD) {
 				return 0;
 			}
