@@ -78,6 +78,10 @@ struct inflight {
 struct bpf_priv {
 	struct emt_bpf *skel;
 	struct ring_buffer *rb;
+	/* The overflow ring alone, to read it ahead of the main ring (see
+	 * on_record); in_ovf: a record of it is being handled. */
+	struct ring_buffer *rb_ovf;
+	int in_ovf;
 	struct inflight *inflight;
 	struct inflight *held;  /* ended captures whose process is held (serve_holds) */
 	pid_t child;            /* launched command, 0 if attached */
@@ -643,6 +647,14 @@ static int finish_stale(struct emt_session *s, struct bpf_priv *pv, uint32_t tid
 	return err;
 }
 
+static int inflight_of(const struct bpf_priv *pv, uint32_t tid)
+{
+	for (const struct inflight *f = pv->inflight; f; f = f->next)
+		if (f->b.h.tid == tid)
+			return 1;
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct emt_session *s = ctx;
@@ -654,8 +666,17 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0;
 	memcpy(&type, data, sizeof(type));
 	if ((type == EMT_REC_CAP_BEGIN || type == EMT_REC_SYSCALL || type == EMT_REC_FORK ||
-	     type == EMT_REC_EXEC) && size >= sizeof(struct emt_rec_hdr) && pv->inflight)
-		serr = finish_stale(s, pv, ((const struct emt_rec_hdr *)data)->tid);
+	     type == EMT_REC_EXEC) && size >= sizeof(struct emt_rec_hdr) && pv->inflight) {
+		uint32_t tid = ((const struct emt_rec_hdr *)data)->tid;
+
+		/* The end of a capture of tid may sit in the overflow ring
+		 * (the main one was full at that moment) while this later
+		 * record made it to the main ring, which is read first: read
+		 * the overflow ring before taking the capture for cut short. */
+		if (pv->rb_ovf && !pv->in_ovf && inflight_of(pv, tid))
+			ring_buffer__consume(pv->rb_ovf);
+		serr = finish_stale(s, pv, tid);
+	}
 	switch (type) {
 	case EMT_REC_CAP_BEGIN:
 		if (size >= sizeof(struct emt_rec_cap_begin))
@@ -815,7 +836,9 @@ static int on_ovf_record(void *ctx, void *data, size_t size)
 	struct bpf_priv *pv = s->engine_priv;
 	const struct emt_rec_hdr *h = data;
 
+	pv->in_ovf = 1;
 	on_record(ctx, data, size);
+	pv->in_ovf = 0;
 	if (size < sizeof(*h) ||
 	    (h->type != EMT_REC_SYSCALL && h->type != EMT_REC_FORK && h->type != EMT_REC_EXEC))
 		return 0;
@@ -1219,6 +1242,12 @@ static int bpf_prepare(struct emt_session *s)
 	if (err)
 		return emt_session_fail(s, err, "cannot open overflow ring buffer: %s",
 					strerror(-err));
+	/* Both objects move the same consumer position (the map's), and a
+	 * consume reads it afresh: records are read once either way. */
+	pv->rb_ovf = ring_buffer__new(bpf_map__fd(pv->skel->maps.rb_ovf), on_ovf_record, s, NULL);
+	if (!pv->rb_ovf)
+		return emt_session_fail(s, -errno, "cannot open overflow ring buffer: %s",
+					strerror(errno));
 
 	if (s->opts.argv) {
 		err = guard_start(&pv->g, s->opts.argv);
@@ -1515,6 +1544,7 @@ static void bpf_free(struct emt_session *s)
 		return;
 	writeq_stop(pv->q);
 	ring_buffer__free(pv->rb);
+	ring_buffer__free(pv->rb_ovf);
 	emt_bpf__destroy(pv->skel);
 	while (pv->inflight) {
 		struct inflight *f = pv->inflight;

@@ -212,15 +212,25 @@ PYEOF
 	# Many processes at once through a 16 KiB ring, lossless: records
 	# that find no room even after a wait go to the overflow ring and
 	# their thread is held, so nothing is lost.
+	# Three runs: a capture whose end record went to the overflow ring
+	# while its thread's next record made the main ring was cut short in
+	# about one run in six before the engine read the overflow ring first.
 	if [ -x "$FIX/fx_forkstorm" ]; then
-		"$CAP" -q --lossless --ringbuf-size 16k -o "$T/storm.emt" -- "$FIX/fx_forkstorm" \
-			>"$T/storm.out" 2>"$T/storm.err"
-		lost=$("$LS" "$T/storm.emt" | sed -n 's/^lost *\([0-9]*\) events.*/\1/p')
-		if "$CR" --require-gapless "$T/storm.emt" "$T/storm.out" >"$T/storm.cr" 2>&1 &&
-			[ "${lost:-x}" = 0 ]; then
-			pass "fork storm through a 16 KiB ring, lossless: nothing lost ($(grep '^recall:' "$T/storm.cr"))"
+		why=
+		for i in 1 2 3; do
+			"$CAP" -q --lossless --ringbuf-size 16k -o "$T/storm$i.emt" -- "$FIX/fx_forkstorm" \
+				>"$T/storm$i.out" 2>"$T/storm$i.err"
+			lost=$("$LS" "$T/storm$i.emt" | sed -n 's/^lost *\([0-9]*\) events.*/\1/p')
+			if ! "$CR" --require-gapless "$T/storm$i.emt" "$T/storm$i.out" >"$T/storm$i.cr" 2>&1 ||
+			   [ "${lost:-x}" != 0 ]; then
+				why="run $i: lost=${lost:-?} $(grep -E '^(recall|MISSING)' "$T/storm$i.cr" | head -2 | tr '\n' ' ')"
+				break
+			fi
+		done
+		if [ -z "$why" ]; then
+			pass "fork storm through a 16 KiB ring, lossless (3 runs): nothing lost ($(grep '^recall:' "$T/storm3.cr"))"
 		else
-			fail "fork storm through a 16 KiB ring, lossless" "lost=${lost:-?} $(grep -E '^(recall|MISSING)' "$T/storm.cr" | head -2 | tr '\n' ' ')"
+			fail "fork storm through a 16 KiB ring, lossless" "$why"
 		fi
 	fi
 	# A 32 MiB W->X range does not fit a 1 MiB ring at all: lossless mode
