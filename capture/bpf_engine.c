@@ -1318,12 +1318,11 @@ static int bpf_start(struct emt_session *s)
 }
 
 /* An exit record can be lost when the ring is full (--no-lossless): a
- * followed process that no longer exists, or is a zombie, is recorded as
- * exited now with an unknown status, so the capture still ends. */
-/* Ends the processes that are gone without an exit record (lost, or
- * not followed when it was made).  A dead process's exit record, if
- * there is one, is already in the ring, and so are its last captures:
- * read them first, so that they are not taken for a new process's. */
+ * followed process that no longer exists, or is a zombie with no thread
+ * left, is recorded as exited now with an unknown status, so the capture
+ * still ends.  Its exit record, if there is one, is already in the ring,
+ * and so are its last captures: they are read first, so that they are
+ * not taken for a new process's. */
 static int check_live(struct emt_session *s, struct bpf_priv *pv)
 {
 	int drained = 0;

@@ -60,17 +60,13 @@ void proc_maps_free(struct proc_map *maps, size_t n)
 	free(maps);
 }
 
-/* /proc/PID/WHAT, or, once the leader of PID has exited (a zombie whose
- * siblings run: its maps, exe, cmdline and memory are gone), the same
- * file of a live thread of the group.  Returns 0 with the path in buf,
- * or -errno (-ESRCH: no live thread). */
-static int mm_path(pid_t pid, int via_thread, const char *what, char *buf, size_t cap)
+/* The path of file WHAT of a live thread of process pid, for when the
+ * leader has exited (a zombie whose siblings run: its maps, exe, cmdline
+ * and memory are gone).  Returns 0, or -errno (-ESRCH: no live thread). */
+static int live_thread_path(pid_t pid, const char *what, char *buf, size_t cap)
 {
-	if (!via_thread) {
-		snprintf(buf, cap, "/proc/%d/%s", (int)pid, what);
-		return 0;
-	}
 	pid_t t = proc_live_thread(pid);
+
 	if (t < 0)
 		return t;
 	snprintf(buf, cap, "/proc/%d/task/%d/%s", (int)pid, (int)t, what);
@@ -124,16 +120,15 @@ static int maps_read_from(const char *path, struct proc_map **maps, size_t *n)
 int proc_maps_read(pid_t pid, struct proc_map **maps, size_t *n)
 {
 	char path[96];
-	int err = mm_path(pid, 0, "maps", path, sizeof(path));
 
-	if (!err)
-		err = maps_read_from(path, maps, n);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	int err = maps_read_from(path, maps, n);
 	/* A live process always has mappings: none means a zombie leader. */
 	if (err || *n)
 		return err;
 	free(*maps);
 	*maps = NULL;
-	if (mm_path(pid, 1, "maps", path, sizeof(path)) != 0)
+	if (live_thread_path(pid, "maps", path, sizeof(path)) != 0)
 		return 0;
 	return maps_read_from(path, maps, n);
 }
@@ -171,7 +166,7 @@ int proc_read_exe(pid_t pid, char *buf, size_t cap)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, buf, cap - 1);
-	if (n < 0 && errno == ENOENT && mm_path(pid, 1, "exe", path, sizeof(path)) == 0)
+	if (n < 0 && errno == ENOENT && live_thread_path(pid, "exe", path, sizeof(path)) == 0)
 		n = readlink(path, buf, cap - 1);
 	if (n < 0)
 		return -errno;
@@ -215,7 +210,7 @@ int proc_read_cmdline(pid_t pid, char *buf, size_t cap)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	n = read_small(path, buf, cap);
-	if (n == 0 && mm_path(pid, 1, "cmdline", path, sizeof(path)) == 0)
+	if (n == 0 && live_thread_path(pid, "cmdline", path, sizeof(path)) == 0)
 		n = read_small(path, buf, cap);
 	if (n < 0)
 		return (int)n;
@@ -253,14 +248,12 @@ int proc_read_ppid(pid_t pid)
 	return ppid;
 }
 
-int proc_read_state(pid_t pid)
+/* The state letter of the stat file at path, or -errno. */
+static int stat_state(const char *path)
 {
-	char path[64], buf[1024];
-	ssize_t n;
-	char state;
+	char buf[1024], state;
+	ssize_t n = read_small(path, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	const char *p = stat_after_comm(buf);
@@ -269,9 +262,34 @@ int proc_read_state(pid_t pid)
 	return (unsigned char)state;
 }
 
+int proc_read_state(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_state(path);
+}
+
+/* The number after "KEY:" in /proc/PID/status into *val.  Returns 0 or
+ * -errno (-EINVAL: no such line). */
+static int status_int(pid_t pid, const char *key, int *val)
+{
+	char path[64], buf[4096], line[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	snprintf(line, sizeof(line), "\n%s:", key);
+	const char *p = strstr(buf, line);
+	if (!p || sscanf(p + strlen(line), " %d", val) != 1)
+		return -EINVAL;
+	return 0;
+}
+
 int proc_group_alive(pid_t pid)
 {
-	char path[64], buf[4096];
 	int st = proc_read_state(pid), threads;
 
 	if (st == -ENOENT || st == -ESRCH)
@@ -280,22 +298,16 @@ int proc_group_alive(pid_t pid)
 		return st;
 	if (st != 'Z' && st != 'X')
 		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
-	if (n == -ENOENT || n == -ESRCH)
-		return 0;
-	if (n < 0)
-		return (int)n;
 	/* Threads: counts the zombie leader until the group is reaped. */
-	const char *p = strstr(buf, "\nThreads:");
-	if (!p || sscanf(p + 9, " %d", &threads) != 1)
-		return -EINVAL;
-	return threads > 1;
+	int err = status_int(pid, "Threads", &threads);
+	if (err == -ENOENT || err == -ESRCH)
+		return 0;
+	return err < 0 ? err : threads > 1;
 }
 
 pid_t proc_live_thread(pid_t pid)
 {
-	char path[96], buf[1024];
+	char path[96];
 	pid_t *tids, found = -ESRCH;
 	size_t n;
 	int err = proc_list_tasks(pid, &tids, &n);
@@ -304,11 +316,8 @@ pid_t proc_live_thread(pid_t pid)
 		return err == -ENOENT ? -ESRCH : err;
 	for (size_t i = 0; i < n && found < 0; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tids[i]);
-		if (read_small(path, buf, sizeof(buf)) < 0)
-			continue;
-		const char *p = stat_after_comm(buf);
-		char st;
-		if (p && sscanf(p, " %c", &st) == 1 && st != 'Z' && st != 'X')
+		int st = stat_state(path);
+		if (st > 0 && st != 'Z' && st != 'X')
 			found = tids[i];
 	}
 	free(tids);
@@ -317,18 +326,11 @@ pid_t proc_live_thread(pid_t pid)
 
 int proc_read_tgid(pid_t tid)
 {
-	char path[64], buf[4096];
-	ssize_t n;
-	int tgid;
+	int tgid, err = status_int(tid, "Tgid", &tgid);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	n = read_small(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	const char *p = strstr(buf, "\nTgid:");
-	if (!p || sscanf(p + 6, " %d", &tgid) != 1 || tgid <= 0)
-		return -EINVAL;
-	return tgid;
+	if (err)
+		return err;
+	return tgid > 0 ? tgid : -EINVAL;
 }
 
 int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
