@@ -391,25 +391,6 @@ static void task_remove(struct pt_engine *e, pid_t tid)
 	}
 }
 
-/* Reads the Tgid: line of /proc/TID/status. */
-static pid_t read_tgid(pid_t tid)
-{
-	char path[64], buf[4096];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	char *p = strstr(buf, "\nTgid:");
-	if (!p)
-		return -EINVAL;
-	return (pid_t)strtol(p + 6, NULL, 10);
-}
-
 static int sink_copy_regions(struct emt_session *s, pid_t pid,
 			     struct pt_mm *m, uint64_t t)
 {
@@ -469,7 +450,7 @@ static struct pt_task *task_get(struct emt_session *s, pid_t tid)
 	struct pt_task *t = task_lookup(e, tid);
 	if (t)
 		return t;
-	pid_t tgid = read_tgid(tid);
+	pid_t tgid = proc_read_tgid(tid);
 	if (tgid <= 0)
 		return NULL;
 	struct pt_proc *p = proc_lookup(e, tgid);
@@ -729,7 +710,7 @@ static int tramp_enter_slot(struct pt_task *t, uint64_t addr, uint64_t len,
 	struct pt_mm *m = t->proc->mm;
 	unsigned k;
 
-	if (u->gs_base != 0 || !x86_64_have_fsgsbase())
+	if (!x86_64_tramp_slot_ok(u))
 		return -EINVAL;
 	for (k = 0; k < X86_64_TRAMP_SLOTS; k++)
 		if (m->slot[k][0] == addr && m->slot[k][1] == len && m->slot[k][2] == prot)
@@ -2327,7 +2308,8 @@ static int pt_start(struct emt_session *s)
 					strerror(errno));
 	/* Started before pin_setup(): the helper is not pinned with us.
 	 * Without it, poll() waits with WNOHANG and sigtimedwait(). */
-	if (!getenv("EMT_PTRACE_WAKER") || strcmp(getenv("EMT_PTRACE_WAKER"), "0") != 0)
+	const char *wk = getenv("EMT_PTRACE_WAKER");
+	if (!wk || strcmp(wk, "0") != 0)
 		e->waker = waker_start(SIGRTMIN, &s->stop);
 	/* SIGCHLD stays pending for sigtimedwait() in poll(). */
 	sigemptyset(&set);

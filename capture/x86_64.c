@@ -516,6 +516,8 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 		q += 5;
 		LEA_RCX(data + TD_SLOTS + k * (uint64_t)TD_SLOT_LEN);
 		q = jmp_rel(q, AT(), common);
+		if (q - buf != TRAMP_SLOT0 + (k + 1) * TRAMP_SLOT_LEN)
+			return 0;       /* the layout constants are wrong */
 	}
 	q = buf + TRAMP_COMMON;
 	for (int i = 2; i < 8; i++)
@@ -525,6 +527,8 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 		memcpy(q, load[i], n);
 		q += n;
 	}
+	if (q - buf != TRAMP_SYSCALL_AT)
+		return 0;
 	*q++ = 0x0f;                            /* syscall */
 	*q++ = 0x05;
 	op[0] = 0x48; op[1] = 0x89; op[2] = 0x05;       /* mov [ret], rax */
@@ -538,7 +542,7 @@ size_t x86_64_tramp_code(uint64_t tramp, uint8_t *buf, size_t cap)
 #undef LEA_RCX
 #undef SAVE
 #undef AT
-	return TRAMP_CODE_LEN;
+	return q - buf == TRAMP_CODE_LEN ? TRAMP_CODE_LEN : 0;
 }
 
 int x86_64_tramp_enter(pid_t tid, uint64_t tramp,
@@ -581,20 +585,20 @@ int x86_64_tramp_enter_slot(pid_t tid, uint64_t tramp,
 {
 	struct user_regs_struct u = *cur;
 
-	if (k >= X86_64_TRAMP_SLOTS || cur->gs_base != 0 || !x86_64_have_fsgsbase())
+	if (k >= X86_64_TRAMP_SLOTS || !x86_64_tramp_slot_ok(cur))
 		return -EINVAL;
 	u.rip = tramp + TRAMP_SLOT0 + k * TRAMP_SLOT_LEN;
 	u.gs_base = cur->rip;
 	return ptrace(PTRACE_SETREGS, tid, 0, &u) < 0 ? -errno : 0;
 }
 
-int x86_64_have_fsgsbase(void)
+int x86_64_tramp_slot_ok(const struct user_regs_struct *cur)
 {
 	static int have = -1;
 
 	if (have < 0)
 		have = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
-	return have;
+	return have && cur->gs_base == 0;
 }
 
 int x86_64_tramp_state(const struct user_regs_struct *u, uint64_t tramp)

@@ -173,8 +173,9 @@ int x86_64_tramp_slot_set(pid_t tid, uint64_t tramp, unsigned k, long nr,
 int x86_64_tramp_enter_slot(pid_t tid, uint64_t tramp,
 			    const struct user_regs_struct *cur, unsigned k);
 
-/* 1 if user mode may use rdgsbase/wrgsbase here (AT_HWCAP2). */
-int x86_64_have_fsgsbase(void);
+/* 1 if a thread with registers cur can enter a slot: its gs_base is 0
+ * and user mode may use rdgsbase/wrgsbase here (AT_HWCAP2). */
+int x86_64_tramp_slot_ok(const struct user_regs_struct *cur);
 
 /* Where registers u stand in the trampoline at `tramp`: 0 outside it
  * (done, or never entered), 1 before its syscall (not executed yet), 2

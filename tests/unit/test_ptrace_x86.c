@@ -6,6 +6,7 @@
  * one stopped inside a blocking syscall that must restart transparently;
  * the trampoline and single steps.
  */
+#include <asm/hwcap2.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -395,7 +397,7 @@ static void test_trampoline(void **state)
 	assert_int_equal(ret, getpid());
 	/* A slot: the call stored once, entered with the return address in
 	 * gs_base; every register (gs_base included) comes back. */
-	if (x86_64_have_fsgsbase()) {
+	if (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) {
 		assert_int_equal(x86_64_tramp_slot_set(pid, (uint64_t)tramp, 5, SYS_getpid, args), 0);
 		for (int round = 0; round < 2; round++) {
 			assert_int_equal(ptrace(PTRACE_CONT, pid, 0, 0), 0);
