@@ -280,6 +280,13 @@ static __always_inline int in_memory_fs(unsigned long magic)
 	return magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
 }
 
+/* PROT_* of a mapping's vm_flags. */
+static __always_inline __u32 vm_prot(unsigned long fl)
+{
+	return (fl & VM_READ ? PROT_READ : 0) | (fl & VM_WRITE ? PROT_WRITE : 0) |
+	       (fl & VM_EXEC ? PROT_EXEC : 0);
+}
+
 /* Fills *vi from vma, read with CO-RE loads so that it serves both a
  * bpf_find_vma callback and a VMA found by vma_find_locked(). */
 static __always_inline void vma_fill(struct vm_area_struct *vma, struct vma_info *vi)
@@ -288,9 +295,7 @@ static __always_inline void vma_fill(struct vm_area_struct *vma, struct vma_info
 	struct file *f = BPF_CORE_READ(vma, vm_file);
 
 	vi->found = 1;
-	vi->prot = (fl & VM_READ ? PROT_READ : 0) |
-		   (fl & VM_WRITE ? PROT_WRITE : 0) |
-		   (fl & VM_EXEC ? PROT_EXEC : 0);
+	vi->prot = vm_prot(fl);
 	vi->shared = !!(fl & VM_SHARED);
 	vi->pgoff = (__u64)BPF_CORE_READ(vma, vm_pgoff) * EMT_PAGE_SIZE;
 	vi->start = BPF_CORE_READ(vma, vm_start);
@@ -1073,7 +1078,7 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret,
 		} else if (prot & PROT_EXEC) {
 			/* A writable shared view elsewhere keeps this one live. */
 			if (!have)
-			vma_lookup_into(a0, vi);
+				vma_lookup_into(a0, vi);
 			struct emt_rwx_table *t = rwx_get(tgid, 0);
 			if (vi->shared && vi->backing != EMT_BPF_BACK_FILE)
 				rwx_add(tgid, a0, len, prot);
@@ -1274,13 +1279,10 @@ static __always_inline void span_locked(__u64 addr, struct vma_span *sp)
 
 	if (!v)
 		return;
-	unsigned long fl = BPF_CORE_READ(v, vm_flags);
-
 	sp->found = 1;
 	sp->start = BPF_CORE_READ(v, vm_start);
 	sp->end = BPF_CORE_READ(v, vm_end);
-	sp->prot = (fl & VM_READ ? PROT_READ : 0) | (fl & VM_WRITE ? PROT_WRITE : 0) |
-		   (fl & VM_EXEC ? PROT_EXEC : 0);
+	sp->prot = vm_prot(BPF_CORE_READ(v, vm_flags));
 }
 
 /* Whether a mapping now covers `addr` with protections `prot` (~0: any),
