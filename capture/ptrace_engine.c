@@ -211,6 +211,10 @@ enum pt_affinity { PT_AFF_FOLLOW, PT_AFF_BOTH, PT_AFF_NONE };
  * PT_KICK_NS, or once PT_KICK_BYTES are queued. */
 #define PT_KICK_NS    2000000ull
 #define PT_KICK_BYTES (1ull << 20)
+/* Captures (of one page) and jobs the queue holds ready: more than are
+ * queued between two kicks at the fastest transition rate (about 100). */
+#define PT_RESERVE_BUFS 256
+#define PT_RESERVE_JOBS 512
 
 static uint64_t now_ns(void)
 {
@@ -2306,6 +2310,9 @@ static int pt_start(struct emt_session *s)
 	if (!e->q)
 		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
 					strerror(errno));
+	/* W->X captures are copied while the target waits in its fault: into
+	 * memory faulted in already.  Failure only costs speed. */
+	(void)writeq_reserve(e->q, PT_RESERVE_BUFS, PT_RESERVE_JOBS);
 	/* Started before pin_setup(): the helper is not pinned with us.
 	 * Without it, poll() waits with WNOHANG and sigtimedwait(). */
 	const char *wk = getenv("EMT_PTRACE_WAKER");

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sink.h"
 #include "writeq.h"
@@ -18,7 +19,11 @@
 #define POOL_MAX_SHIFT   20
 #define POOL_CLASSES     (POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1)
 #define POOL_CLASS_BYTES (2u << 20)
-#define POOL_CLASS_MAX   128u
+#define POOL_CLASS_MAX   512u
+/* Jobs kept for reuse beyond the reserved ones. */
+#define JOBS_KEEP        256u
+/* 4 KiB buffers the producer takes from the pool at a time. */
+#define PBUF_BATCH       64u
 
 struct job {
 	struct job *next;
@@ -35,18 +40,33 @@ struct writeq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_space, cv_idle;
 	struct job *head, *tail;
-	uint64_t bytes, max_bytes;
+	uint64_t bytes, max_bytes;      /* bytes: written under mu, read atomically */
 	int busy;               /* the thread is writing a job */
-	int unsignalled;        /* jobs queued by writeq_capture_lazy */
 	int quit;
-	int err;
+	int err;                /* written under mu, read atomically */
+	/* The producer's own, touched by no other thread: lazily queued jobs
+	 * not handed to the writer yet (hand_over), and free jobs and 4 KiB
+	 * buffers taken from the pool in batches.  So a lazily queued
+	 * capture takes no lock the writer thread contends for. */
+	struct job *lhead, *ltail;
+	uint64_t lbytes;
+	struct job *pjobs;
+	void    *pbufs[PBUF_BATCH];
+	unsigned npbufs;
 	/* Last seq per thread, for linked events: written and read only by
 	 * the writer thread. */
 	struct { pid_t tid; uint64_t seq; } last_seq[SEQ_SLOTS];
-	/* Written buffers kept for reuse (writeq_buf), under pool_mu. */
+	/* Written buffers and finished jobs kept for reuse (writeq_buf,
+	 * job_new), under pool_mu. */
 	pthread_mutex_t pool_mu;
 	void    *pool[POOL_CLASSES][POOL_CLASS_MAX];
 	unsigned npool[POOL_CLASSES];
+	struct job *free_jobs;
+	unsigned nfree_jobs;
+	/* writeq_reserve: prefaulted 4 KiB buffers, then jobs; what comes
+	 * from here always goes back to the pool, never to free(). */
+	uint8_t *slab;
+	size_t   slab_len, slab_bufs, slab_jobs;
 };
 
 /* The size class of len, or -1 if pooled buffers do not come that big. */
@@ -58,11 +78,20 @@ static int pool_class(size_t len)
 	return -1;
 }
 
-static unsigned pool_keep(int k)
+static int in_slab(const struct writeq *q, const void *p)
+{
+	return q->slab && (const uint8_t *)p >= q->slab &&
+	       (const uint8_t *)p < q->slab + q->slab_len;
+}
+
+/* How many buffers of class k from outside the slab the pool keeps: the
+ * slab's own always fit beside them. */
+static unsigned pool_keep(const struct writeq *q, int k)
 {
 	unsigned n = POOL_CLASS_BYTES >> (POOL_MIN_SHIFT + k);
+	unsigned cap = POOL_CLASS_MAX - (k == 0 ? (unsigned)q->slab_bufs : 0);
 
-	return n > POOL_CLASS_MAX ? POOL_CLASS_MAX : n ? n : 1;
+	return n > cap ? cap : n ? n : 1;
 }
 
 void *writeq_buf(struct writeq *q, size_t len)
@@ -72,10 +101,17 @@ void *writeq_buf(struct writeq *q, size_t len)
 
 	if (k < 0)
 		return malloc(len ? len : 1);
+	if (k == 0 && q->npbufs)
+		return q->pbufs[--q->npbufs];
 	pthread_mutex_lock(&q->pool_mu);
-	if (q->npool[k])
+	if (k == 0)
+		while (q->npool[0] && q->npbufs < PBUF_BATCH)
+			q->pbufs[q->npbufs++] = q->pool[0][--q->npool[0]];
+	else if (q->npool[k])
 		b = q->pool[k][--q->npool[k]];
 	pthread_mutex_unlock(&q->pool_mu);
+	if (k == 0 && q->npbufs)
+		b = q->pbufs[--q->npbufs];
 	return b ? b : malloc((size_t)1 << (POOL_MIN_SHIFT + k));
 }
 
@@ -87,13 +123,35 @@ void writeq_buf_free(struct writeq *q, void *buf, size_t len)
 		return;
 	if (k >= 0) {
 		pthread_mutex_lock(&q->pool_mu);
-		if (q->npool[k] < pool_keep(k)) {
+		if (in_slab(q, buf) || q->npool[k] < pool_keep(q, k)) {
 			q->pool[k][q->npool[k]++] = buf;
 			buf = NULL;
 		}
 		pthread_mutex_unlock(&q->pool_mu);
 	}
 	free(buf);
+}
+
+/* A zeroed job: a finished one if there is one (a fresh calloc'd one
+ * costs the producer the allocator's lock, which the writer thread
+ * freeing jobs contends for, and page faults), else calloc'd. */
+static struct job *job_new(struct writeq *q)
+{
+	struct job *j;
+
+	if (!q->pjobs) {
+		pthread_mutex_lock(&q->pool_mu);
+		q->pjobs = q->free_jobs;
+		q->free_jobs = NULL;
+		q->nfree_jobs = 0;
+		pthread_mutex_unlock(&q->pool_mu);
+	}
+	j = q->pjobs;
+	if (!j)
+		return calloc(1, sizeof(*j));
+	q->pjobs = j->next;
+	memset(j, 0, sizeof(*j));
+	return j;
 }
 
 static void job_free(struct writeq *q, struct job *j)
@@ -106,6 +164,14 @@ static void job_free(struct writeq *q, struct job *j)
 		free(j->c.buf);
 	free(j->c.gaps);
 	free(j->detail);
+	pthread_mutex_lock(&q->pool_mu);
+	if (in_slab(q, j) || q->nfree_jobs < JOBS_KEEP) {
+		j->next = q->free_jobs;
+		q->free_jobs = j;
+		q->nfree_jobs++;
+		j = NULL;
+	}
+	pthread_mutex_unlock(&q->pool_mu);
 	free(j);
 }
 
@@ -170,9 +236,10 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&q->mu);
 		q->busy = 0;
-		q->bytes -= j->is_event ? 0 : j->c.size;
+		__atomic_store_n(&q->bytes, q->bytes - (j->is_event ? 0 : j->c.size),
+				 __ATOMIC_RELAXED);
 		if (err && !q->err)
-			q->err = err;
+			__atomic_store_n(&q->err, err, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&q->cv_space);
 		if (!q->head)
 			pthread_cond_broadcast(&q->cv_idle);
@@ -219,50 +286,116 @@ struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes)
 	return q;
 }
 
+int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs)
+{
+	size_t bufs_len = nbufs << POOL_MIN_SHIFT;
+	size_t jobs_off = bufs_len;
+	size_t len;
+	uint8_t *p;
+
+	if (q->slab || q->npool[0])
+		return -EBUSY;
+	if (nbufs > POOL_CLASS_MAX / 2 || njobs > (64u << 10))
+		return -EINVAL;
+	len = jobs_off + njobs * sizeof(struct job);
+	if (!len)
+		return 0;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	pthread_mutex_lock(&q->pool_mu);
+	q->slab = p;
+	q->slab_len = len;
+	q->slab_bufs = nbufs;
+	q->slab_jobs = njobs;
+	for (size_t i = 0; i < nbufs; i++) {
+		/* Non-slab buffers beyond the new keep are freed later. */
+		if (q->npool[0] < POOL_CLASS_MAX)
+			q->pool[0][q->npool[0]++] = p + (i << POOL_MIN_SHIFT);
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		struct job *j = (struct job *)(void *)(p + jobs_off) + i;
+		j->next = q->free_jobs;
+		q->free_jobs = j;
+		q->nfree_jobs++;
+	}
+	pthread_mutex_unlock(&q->pool_mu);
+	return 0;
+}
+
+/* Hands the producer's lazily queued jobs to the writer thread and wakes
+ * it, waiting first while the queue is full.  Called with q->mu held. */
+static void hand_over(struct writeq *q)
+{
+	if (!q->lhead)
+		return;
+	while (q->bytes && q->bytes + q->lbytes > q->max_bytes && !q->err) {
+		pthread_cond_signal(&q->cv_work);
+		pthread_cond_wait(&q->cv_space, &q->mu);
+	}
+	if (q->tail)
+		q->tail->next = q->lhead;
+	else
+		q->head = q->lhead;
+	q->tail = q->ltail;
+	__atomic_store_n(&q->bytes, q->bytes + q->lbytes, __ATOMIC_RELAXED);
+	q->lhead = q->ltail = NULL;
+	q->lbytes = 0;
+	pthread_cond_signal(&q->cv_work);
+}
+
 static int enqueue(struct writeq *q, struct job *j, int wake)
 {
 	uint64_t sz = j->is_event ? 0 : j->c.size;
 	int err;
 
-	pthread_mutex_lock(&q->mu);
-	if (q->bytes && q->bytes + sz > q->max_bytes && q->unsignalled) {
-		/* Full of lazily queued jobs: the writer must run now. */
-		pthread_cond_signal(&q->cv_work);
-		q->unsignalled = 0;
+	j->next = NULL;
+	if (!wake) {
+		/* Kept by the producer until the next kick, waking call or
+		 * flush; handed over at once if the queue would be full. */
+		if (q->ltail)
+			q->ltail->next = j;
+		else
+			q->lhead = j;
+		q->ltail = j;
+		q->lbytes += sz;
+		if (q->lbytes + __atomic_load_n(&q->bytes, __ATOMIC_RELAXED) <= q->max_bytes)
+			return __atomic_load_n(&q->err, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&q->mu);
+		hand_over(q);
+		err = q->err;
+		pthread_mutex_unlock(&q->mu);
+		return err;
 	}
+	pthread_mutex_lock(&q->mu);
+	hand_over(q);   /* FIFO: what was queued lazily goes first */
 	while (q->bytes && q->bytes + sz > q->max_bytes && !q->err)
 		pthread_cond_wait(&q->cv_space, &q->mu);
-	j->next = NULL;
 	if (q->tail)
 		q->tail->next = j;
 	else
 		q->head = j;
 	q->tail = j;
-	q->bytes += sz;
+	__atomic_store_n(&q->bytes, q->bytes + sz, __ATOMIC_RELAXED);
 	err = q->err;
-	if (wake) {
-		pthread_cond_signal(&q->cv_work);
-		q->unsignalled = 0;
-	} else {
-		q->unsignalled = 1;
-	}
+	pthread_cond_signal(&q->cv_work);
 	pthread_mutex_unlock(&q->mu);
 	return err;
 }
 
 void writeq_kick(struct writeq *q)
 {
+	if (!q->lhead)
+		return;
 	pthread_mutex_lock(&q->mu);
-	if (q->unsignalled) {
-		pthread_cond_signal(&q->cv_work);
-		q->unsignalled = 0;
-	}
+	hand_over(q);
 	pthread_mutex_unlock(&q->mu);
 }
 
 static int queue_capture(struct writeq *q, struct writeq_capture *c, int wake)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j = job_new(q);
 
 	if (!j) {
 		if (c->pooled)
@@ -293,7 +426,7 @@ int writeq_capture_lazy(struct writeq *q, struct writeq_capture *c)
 static int queue_event(struct writeq *q, const struct emt_event *e,
 		       const char *detail, int link, int wake)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j = job_new(q);
 
 	if (!j)
 		return -ENOMEM;
@@ -325,10 +458,7 @@ int writeq_flush(struct writeq *q)
 	int err;
 
 	pthread_mutex_lock(&q->mu);
-	if (q->unsignalled) {
-		pthread_cond_signal(&q->cv_work);
-		q->unsignalled = 0;
-	}
+	hand_over(q);
 	while ((q->head || q->busy) && !q->quit)
 		pthread_cond_wait(&q->cv_idle, &q->mu);
 	err = q->err;
@@ -338,22 +468,12 @@ int writeq_flush(struct writeq *q)
 
 int writeq_error(struct writeq *q)
 {
-	int err;
-
-	pthread_mutex_lock(&q->mu);
-	err = q->err;
-	pthread_mutex_unlock(&q->mu);
-	return err;
+	return __atomic_load_n(&q->err, __ATOMIC_RELAXED);
 }
 
 uint64_t writeq_pending_bytes(struct writeq *q)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->bytes;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return __atomic_load_n(&q->bytes, __ATOMIC_RELAXED) + q->lbytes;
 }
 
 int writeq_stop(struct writeq *q)
@@ -363,14 +483,30 @@ int writeq_stop(struct writeq *q)
 	if (!q)
 		return 0;
 	pthread_mutex_lock(&q->mu);
+	hand_over(q);
 	q->quit = 1;
 	pthread_cond_signal(&q->cv_work);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->th, NULL);
 	err = q->err;
 	for (int k = 0; k < POOL_CLASSES; k++)
-		while (q->npool[k])
-			free(q->pool[k][--q->npool[k]]);
+		while (q->npool[k]) {
+			void *b = q->pool[k][--q->npool[k]];
+			if (!in_slab(q, b))
+				free(b);
+		}
+	for (unsigned i = 0; i < q->npbufs; i++)
+		if (!in_slab(q, q->pbufs[i]))
+			free(q->pbufs[i]);
+	while (q->free_jobs || q->pjobs) {
+		struct job **l = q->free_jobs ? &q->free_jobs : &q->pjobs;
+		struct job *j = *l;
+		*l = j->next;
+		if (!in_slab(q, j))
+			free(j);
+	}
+	if (q->slab)
+		munmap(q->slab, q->slab_len);
 	pthread_mutex_destroy(&q->mu);
 	pthread_mutex_destroy(&q->pool_mu);
 	pthread_cond_destroy(&q->cv_work);

@@ -54,6 +54,15 @@ struct writeq_capture {
 void *writeq_buf(struct writeq *q, size_t len);
 void writeq_buf_free(struct writeq *q, void *buf, size_t len);
 
+/* Sets aside, faulted in now, nbufs 4 KiB capture buffers (at most 256)
+ * and njobs queue entries for the producer, so that its first captures
+ * (and every one while the writer thread lags behind) take no page fault
+ * and no allocator lock shared with the writer thread.  They stay the
+ * queue's until writeq_stop.  Call it before the first writeq_buf.
+ * Returns 0, -EBUSY if called before (or late), -EINVAL
+ * for counts beyond the bounds, or -errno of mmap. */
+int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs);
+
 /* Starts the writer thread writing to `sink`, holding at most max_bytes of
  * capture data queued (a single larger capture still passes alone).
  * Returns the queue, or NULL with errno set. */
@@ -71,15 +80,18 @@ int writeq_event(struct writeq *q, const struct emt_event *e,
 		 const char *detail, int link);
 
 /* writeq_capture and writeq_event without waking the writer thread: the
- * job waits for the next writeq_kick(), a waking call, a flush, or the
- * queue bound.  Waking a thread costs a futex call and an inter-CPU
- * wakeup; a producer serving a stopped process (the ptrace engine) queues
- * lazily and kicks once the process runs again. */
+ * job stays with the producer (taking no lock) until the next
+ * writeq_kick(), a waking call, a flush, or the queue bound.  Waking a
+ * thread costs a futex call and an inter-CPU wakeup, and a lock shared
+ * with a busy writer thread costs cache-line transfers and futex waits; a
+ * producer serving a stopped process (the ptrace engine) queues lazily
+ * and kicks once the process runs again. */
 int writeq_capture_lazy(struct writeq *q, struct writeq_capture *c);
 int writeq_event_lazy(struct writeq *q, const struct emt_event *e,
 		      const char *detail, int link);
 
-/* Wakes the writer thread if lazily queued jobs wait for it. */
+/* Hands lazily queued jobs to the writer thread and wakes it (waits while
+ * the queue is full).  Without such jobs it costs nothing. */
 void writeq_kick(struct writeq *q);
 
 /* Waits until everything queued so far has been written (or failed).
@@ -89,7 +101,7 @@ int writeq_flush(struct writeq *q);
 /* The writer thread's first error, or 0. */
 int writeq_error(struct writeq *q);
 
-/* Capture bytes queued and not yet written. */
+/* Capture bytes queued and not yet written (lazily queued ones too). */
 uint64_t writeq_pending_bytes(struct writeq *q);
 
 /* Writes what is queued, stops the thread and frees the queue.  Returns 0
