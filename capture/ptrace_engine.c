@@ -560,6 +560,34 @@ static int find_sysinsn(struct emt_session *s, struct pt_proc *p)
 	return 0;
 }
 
+/* Installs filter f in t's process by a remote seccomp(2) with `flags`
+ * plus SECCOMP_FILTER_FLAG_SPEC_ALLOW: without it, kernels booted with
+ * spec_store_bypass_disable=seccomp force that mitigation (a slower CPU)
+ * on every process with a filter, which the untraced target would not
+ * have.  Kernels that do not know the flag (before 4.17) refuse it with
+ * EINVAL: then without.  *ret is seccomp's return value.  Returns 0,
+ * -ESRCH if t died (t is freed), or -errno of the remote call. */
+static int remote_filter(struct emt_session *s, struct pt_task *t,
+			 const struct x86_64_filter *f, uint32_t flags,
+			 int64_t *ret)
+{
+	struct x86_64_remote out;
+	pid_t tid = t->tid;
+	uint64_t at = t->proc->mm->sysinsn;
+	int err;
+
+	err = x86_64_remote_seccomp(tid, at, f, flags | SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+				    ret, &out);
+	if (remote_done(s, t, err, &out) == -ESRCH)
+		return -ESRCH;
+	if (err == 0 && *ret == -EINVAL) {
+		err = x86_64_remote_seccomp(tid, at, f, flags, ret, &out);
+		if (remote_done(s, t, err, &out) == -ESRCH)
+			return -ESRCH;
+	}
+	return err;
+}
+
 /* Adds the munmap/mremap filter to t's process the first time it has a
  * region: until then its unmaps cannot concern code and run without
  * stopping.  Failure costs only unmap bookkeeping: counted as a loss.
@@ -568,7 +596,6 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 {
 	struct pt_proc *p = t->proc;
 	struct x86_64_filter f;
-	struct x86_64_remote out;
 	int64_t ret = -1;
 	int err;
 
@@ -578,9 +605,8 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 	err = find_sysinsn(s, p);
 	if (!err) {
 		x86_64_unmap_filter(&f);
-		err = x86_64_remote_seccomp(t->tid, p->mm->sysinsn, &f,
-					    SECCOMP_FILTER_FLAG_TSYNC, &ret, &out);
-		if (remote_done(s, t, err, &out) == -ESRCH)
+		err = remote_filter(s, t, &f, SECCOMP_FILTER_FLAG_TSYNC, &ret);
+		if (err == -ESRCH)
 			return -ESRCH;
 	}
 	if (err < 0 || ret != 0)
@@ -1975,6 +2001,18 @@ static int wait_one(pid_t pid, int *st, int opts)
 
 /* Child side of a launch: runs between fork and exec, so only
  * async-signal-safe calls. */
+/* seccomp(2) of f in the calling (child) process, with SPEC_ALLOW if the
+ * kernel knows it.  Returns 0 or -1 with errno set. */
+static int install_filter(const struct x86_64_filter *f)
+{
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_SPEC_ALLOW, &f->prog) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog);
+}
+
 static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errfd)
 {
 	struct pt_engine *e = E(s);
@@ -1991,12 +2029,11 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errf
 	 * signal would also kill the target after a clean detach. */
 	prctl(PR_SET_PDEATHSIG, 0);
 	/* Root may install a filter without no_new_privs, which would
-	 * disable setuid for the whole target tree. */
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
-		    &E(s)->filter.prog) < 0) {
+	 * disable setuid for the whole target tree.  SPEC_ALLOW: see
+	 * remote_filter(). */
+	if (install_filter(&E(s)->filter) < 0) {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
-			    &E(s)->filter.prog) < 0) {
+		    install_filter(&E(s)->filter) < 0) {
 			err = errno;
 			(void)!write(errfd, &err, sizeof(err));
 			_exit(127);
@@ -2187,7 +2224,6 @@ static const char *attach_filter(struct emt_session *s, struct pt_task *t,
 {
 	struct pt_engine *e = E(s);
 	const char *opt = getenv("EMT_PTRACE_ATTACH_FILTER");
-	struct x86_64_remote out;
 	int64_t ret = -1;
 	int err;
 
@@ -2200,9 +2236,8 @@ static const char *attach_filter(struct emt_session *s, struct pt_task *t,
 	x86_64_seccomp_filter(e->cookie, &e->filter);
 	if (find_sysinsn(s, t->proc) < 0)
 		return "no syscall instruction in the target";
-	err = x86_64_remote_seccomp(t->tid, t->proc->mm->sysinsn, &e->filter,
-				    SECCOMP_FILTER_FLAG_TSYNC, &ret, &out);
-	if (remote_done(s, t, err, &out) == -ESRCH)
+	err = remote_filter(s, t, &e->filter, SECCOMP_FILTER_FLAG_TSYNC, &ret);
+	if (err == -ESRCH)
 		return "the thread died";
 	if (err < 0) {
 		snprintf(why, whylen, "remote seccomp: %s", strerror(-err));
