@@ -10,13 +10,15 @@
 #     the tracer, the part spent copying the capture, CPU moves);
 #  3. wall time of a 2-thread computing target (bench_ptrace_cpu) with
 #     each placement: what restricting the target's CPUs costs it;
-#  4. slowdown of a syscall-heavy program that generates no code
-#     (fixtures/fx_nocode) untraced vs ptrace mode (follow, and both
-#     pinned) vs `strace -f -e trace=mmap,mprotect` (median of RUNS runs).
+#  4. slowdown of syscall-heavy programs that generate no code
+#     (fixtures/fx_nocode, find(1) over /usr) untraced vs the seccomp
+#     filter alone (bench_seccomp_floor) vs ptrace mode (follow, and both
+#     pinned) vs `strace -f -e trace=mmap,mprotect`.
 # The machine may be shared: the load average is printed with the figures.
 # Writes bench/results/ptrace.txt (and prints it).
 #
-# usage: BUILD=build sh bench/bench_ptrace.sh   (RUNS=9 ROUNDS=2000 to change)
+# usage: BUILD=build sh bench/bench_ptrace.sh
+#   (RUNS=9 ROUNDS=2000 WXRUNS=5 NCRUNS=15 NCITER=200000 to change)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -28,7 +30,7 @@ CAP="$BUILD/bin/emt-capture"
 T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-ptrace.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
-for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/bench/bench_ptrace_cpu" "$BUILD/fixtures/fx_nocode"; do
+for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/bench/bench_ptrace_cpu" "$BUILD/bench/bench_seccomp_floor" "$BUILD/bench/bench_walltime" "$BUILD/fixtures/fx_nocode"; do
 	[ -x "$f" ] || { echo "bench_ptrace: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench_ptrace: needs root" >&2; exit 1; }
@@ -158,41 +160,72 @@ for pin in $PINS; do
 done
 echo
 
-# ------------------------------------------------------------ code-free program
+# ------------------------------------------------------------ code-free programs
+# Two workloads that generate no code: fx_nocode (a loop of cheap system
+# calls, timing itself) and find(1) over /usr (about 365,000 system calls
+# doing file system work, timed by bench_walltime from its fork to its
+# exit: traced, its exec is too, not emt-capture's start and seal).  Variants: untraced; under ptrace mode's seccomp
+# filter with no tracer (bench_seccomp_floor: what any filter costs on
+# this kernel, the floor under ptrace mode); ptrace mode (follow, and both
+# pinned); strace -f -e trace=mmap,mprotect (first 3 rounds only: it is
+# two orders of magnitude slower).  Interleaved, so that load from
+# elsewhere on the machine hits every variant alike; median and best.
+NCITER=${NCITER:-200000}
+NCRUNS=${NCRUNS:-15}
 nocode() { sed -n 's/.* in \([0-9.]*\) s .*/\1/p'; }
-# Interleaved, so that load from elsewhere on the machine hits every
-# variant alike.
-for i in $(seq "$RUNS"); do
-	"$BUILD/fixtures/fx_nocode" | nocode >>"$T/nc-plain.all"
+# walls: the seconds of bench_walltime's line on stdin.
+walls() { sed -n 's/^walltime ns=\([0-9]*\).*/\1/p' | awk '{ printf "%.4f\n", $1 / 1e9 }'; }
+FIND="find /usr/lib /usr/share -xdev -printf %s\n"
+WT="$BUILD/bench/bench_walltime"
+NC="$BUILD/fixtures/fx_nocode --iterations $NCITER"
+FLOOR="$BUILD/bench/bench_seccomp_floor"
+$FIND >/dev/null 2>&1   # warm the dentry and inode caches
+for i in $(seq "$NCRUNS"); do
+	$NC | nocode >>"$T/nc-plain.all"
+	"$FLOOR" $NC | nocode >>"$T/nc-floor.all"
 	rm -f "$T/nc.emt"
-	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" | nocode >>"$T/nc-ptrace.all"
+	"$CAP" -q --mode ptrace -o "$T/nc.emt" -- $NC | nocode >>"$T/nc-ptrace.all"
 	rm -f "$T/nc.emt"
-	EMT_PTRACE_PIN=1 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- "$BUILD/fixtures/fx_nocode" |
-		nocode >>"$T/nc-ptrace1.all"
-	if command -v strace >/dev/null 2>&1; then
-		strace -f -e trace=mmap,mprotect -o /dev/null "$BUILD/fixtures/fx_nocode" |
-			nocode >>"$T/nc-strace.all"
+	EMT_PTRACE_PIN=1 "$CAP" -q --mode ptrace -o "$T/nc.emt" -- $NC | nocode >>"$T/nc-ptrace1.all"
+	"$WT" $FIND | walls >>"$T/fd-plain.all"
+	"$FLOOR" "$WT" $FIND | walls >>"$T/fd-floor.all"
+	rm -f "$T/fd.emt"
+	"$CAP" -q --mode ptrace -o "$T/fd.emt" -- "$WT" $FIND | walls >>"$T/fd-ptrace.all"
+	rm -f "$T/fd.emt"
+	EMT_PTRACE_PIN=1 "$CAP" -q --mode ptrace -o "$T/fd.emt" -- "$WT" $FIND | walls >>"$T/fd-ptrace1.all"
+	if [ "$i" -le 3 ] && command -v strace >/dev/null 2>&1; then
+		strace -f -e trace=mmap,mprotect -o /dev/null $NC | nocode >>"$T/nc-strace.all"
+		strace -f -e trace=mmap,mprotect -o /dev/null "$WT" $FIND | walls >>"$T/fd-strace.all"
 	fi
 done
-for k in plain ptrace ptrace1 strace; do
-	[ -s "$T/nc-$k.all" ] && median <"$T/nc-$k.all" >"$T/nc-$k"
-	[ -s "$T/nc-$k.all" ] && least <"$T/nc-$k.all" >"$T/nc-$k.least"
-done
-p=$(cat "$T/nc-plain") pl=$(cat "$T/nc-plain.least")
-echo "fx_nocode (100000 iterations of getpid, read, write, stat; mmap+munmap every 16th),"
-echo "its own loop time, median (and best) of $RUNS interleaved runs (load average $(cut -d' ' -f1 /proc/loadavg)):"
-printf '  untraced                          %6.3f s            (best %6.3f s)\n' "$p" "$pl"
-for k in ptrace ptrace1 strace; do
-	[ -s "$T/nc-$k" ] || continue
-	v=$(cat "$T/nc-$k") vl=$(cat "$T/nc-$k.least")
-	case $k in
-	ptrace) label="emt-capture --mode ptrace" ;;
-	ptrace1) label="  same, EMT_PTRACE_PIN=1" ;;
-	strace) label="strace -f -e trace=mmap,mprotect" ;;
-	esac
-	printf '  %-33s %6.3f s  (%+.0f%%)  (best %6.3f s, %+.0f%%)\n' "$label" "$v" \
-		"$(echo "($v / $p - 1) * 100" | bc -l)" "$vl" "$(echo "($vl / $pl - 1) * 100" | bc -l)"
-done
+# table W TITLE: the rows of workload W (nc or fd).
+table() {
+	w=$1
+	p=$(median <"$T/$w-plain.all") pl=$(least <"$T/$w-plain.all")
+	f=$(median <"$T/$w-floor.all") fl=$(least <"$T/$w-floor.all")
+	printf '  %-34s %7.3f s           best %7.3f s\n' untraced "$p" "$pl"
+	for k in floor ptrace ptrace1 strace; do
+		[ -s "$T/$w-$k.all" ] || continue
+		v=$(median <"$T/$w-$k.all") vl=$(least <"$T/$w-$k.all")
+		case $k in
+		floor) label="its seccomp filter, no tracer" ;;
+		ptrace) label="emt-capture --mode ptrace" ;;
+		ptrace1) label="  same, EMT_PTRACE_PIN=1" ;;
+		strace) label="strace -f -e trace=mmap,mprotect" ;;
+		esac
+		printf '  %-34s %7.3f s %+6.0f%%   best %7.3f s %+6.0f%%' "$label" "$v" \
+			"$(echo "($v / $p - 1) * 100" | bc -l)" "$vl" "$(echo "($vl / $pl - 1) * 100" | bc -l)"
+		case $k in ptrace*) printf '   (over the filter alone: %+.0f%%, best %+.0f%%)' \
+			"$(echo "($v / $f - 1) * 100" | bc -l)" "$(echo "($vl / $fl - 1) * 100" | bc -l)";; esac
+		echo
+	done
+}
+echo "code-free workloads, median and best of $NCRUNS interleaved runs (strace: of 3),"
+echo "load average $(cut -d' ' -f1 /proc/loadavg); percentages against untraced:"
+echo "fx_nocode --iterations $NCITER (getpid, read, write, stat; mmap+munmap every 16th), its own loop time:"
+table nc
+printf '%s (bench_walltime: fork to exit):\n' "$FIND"
+table fd
 } | tee "$T/out"
 mkdir -p "$(dirname "$OUT")"
 cp "$T/out" "$OUT"
