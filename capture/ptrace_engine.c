@@ -121,6 +121,7 @@ struct pt_sys {
 	long     nr;
 	uint64_t a[6];
 	int      rewritten;     /* a[2] had X dropped in the registers */
+	int      via_read;      /* ... and W: the exit makes it writable */
 };
 
 struct pt_task {
@@ -1087,7 +1088,15 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 		if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
 			return -errno == -ESRCH ? 0 : emt_session_fail(s, -errno,
 				"tid %d: getregs: %s", (int)t->tid, strerror(errno));
-		x86_64_set_syscall_arg(&r, 2, y->a[2] & ~(uint64_t)PROT_EXEC);
+		uint64_t np = y->a[2] & ~(uint64_t)PROT_EXEC;
+		/* Code made RWX may be running in a sibling: straight to RW,
+		 * that one could store and run its store unseen (see
+		 * flip_remote()).  Read-only first, writable at the exit. */
+		if (y->nr != SYS_mmap && !alone_in_image(E(s), t)) {
+			np &= ~(uint64_t)PROT_WRITE;
+			y->via_read = 1;
+		}
+		x86_64_set_syscall_arg(&r, 2, np);
 		if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0)
 			return emt_session_fail(s, -errno, "tid %d: setregs: %s",
 						(int)t->tid, strerror(errno));
@@ -1123,6 +1132,13 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	if (ret < 0 && ret > -4096)
 		return 0;       /* failed: nothing changed */
 	uint32_t prot = (uint32_t)y->a[2];
+	if (y->via_read) {
+		/* mprotect keeps the range's protection key. */
+		err = remote_mprotect(s, t, y->a[0], page_up(y->a[1]),
+				      prot & ~(uint32_t)PROT_EXEC);
+		if (err < 0)
+			return err;
+	}
 	switch (y->nr) {
 	case SYS_mmap: {
 		uint64_t addr = (uint64_t)ret, len = page_up(y->a[1]);

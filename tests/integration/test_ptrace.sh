@@ -86,6 +86,10 @@ fi
 same_as_untraced rwx-mprotect fx_rwx --mprotect --versions 5 --pages 3 && recall_regs rwx-mprotect
 same_as_untraced rwx-keep fx_rwx --keep --versions 4 && recall_regs rwx-keep
 same_as_untraced rwx-threads fx_rwx_threads --threads 4 --versions 8 && recall_regs rwx-threads
+# The same, each thread asking for its page RWX again before each rewrite
+# while the others run theirs (flipped through read-only: flip_remote).
+same_as_untraced rwx-reprotect fx_rwx_threads --threads 4 --versions 8 --reprotect &&
+	recall_regs rwx-reprotect
 same_as_untraced poly fx_poly && recall_regs poly
 same_as_untraced wx fx_wx && recall_regs wx
 same_as_untraced threads fx_threads && recall_regs threads
