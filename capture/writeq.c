@@ -66,7 +66,7 @@ struct writeq {
 	/* writeq_reserve: prefaulted 4 KiB buffers, then jobs; what comes
 	 * from here always goes back to the pool, never to free(). */
 	uint8_t *slab;
-	size_t   slab_len, slab_bufs, slab_jobs;
+	size_t   slab_len, slab_bufs;
 };
 
 /* The size class of len, or -1 if pooled buffers do not come that big. */
@@ -308,7 +308,6 @@ int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs)
 	q->slab = p;
 	q->slab_len = len;
 	q->slab_bufs = nbufs;
-	q->slab_jobs = njobs;
 	for (size_t i = 0; i < nbufs; i++) {
 		/* Non-slab buffers beyond the new keep are freed later. */
 		if (q->npool[0] < POOL_CLASS_MAX)

@@ -55,12 +55,12 @@ void *writeq_buf(struct writeq *q, size_t len);
 void writeq_buf_free(struct writeq *q, void *buf, size_t len);
 
 /* Sets aside, faulted in now, nbufs 4 KiB capture buffers (at most 256)
- * and njobs queue entries for the producer, so that its first captures
- * (and every one while the writer thread lags behind) take no page fault
- * and no allocator lock shared with the writer thread.  They stay the
- * queue's until writeq_stop.  Call it before the first writeq_buf.
- * Returns 0, -EBUSY if called before (or late), -EINVAL
- * for counts beyond the bounds, or -errno of mmap. */
+ * and njobs queue entries (at most 65,536) for the producer, so that its
+ * captures take no page fault and no allocator lock shared with the
+ * writer thread as long as the writer thread lags behind by fewer than
+ * that.  They stay the queue's until writeq_stop.  Call it before the
+ * first writeq_buf.  Returns 0, -EBUSY if called before (or late),
+ * -EINVAL for counts beyond the bounds, or -errno of mmap. */
 int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs);
 
 /* Starts the writer thread writing to `sink`, holding at most max_bytes of
