@@ -2040,8 +2040,6 @@ static int wait_one(pid_t pid, int *st, int opts)
 	}
 }
 
-/* Child side of a launch: runs between fork and exec, so only
- * async-signal-safe calls. */
 /* seccomp(2) of f in the calling (child) process, with SPEC_ALLOW if the
  * kernel knows it.  Returns 0 or -1 with errno set. */
 static int install_filter(const struct x86_64_filter *f)
@@ -2054,6 +2052,8 @@ static int install_filter(const struct x86_64_filter *f)
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog);
 }
 
+/* Child side of a launch: runs between fork and exec, so only
+ * async-signal-safe calls. */
 static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errfd)
 {
 	struct pt_engine *e = E(s);
