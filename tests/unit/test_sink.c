@@ -18,64 +18,29 @@
 
 #include "engine.h"
 #include "sink.h"
+#include "tests/lib/tl_sink.h"
 
 #define RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
 #define RX  (PROT_READ | PROT_EXEC)
 #define PG  4096ull
 #define BASE 0x700000000000ull
 
-struct fx {
-	char dir[64];
-	char path[96];
-	struct emt_session s;
-	pid_t pid;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/emt-sink.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/t.emt", f->dir);
-	f->s.opts.sz = sizeof(f->s.opts);
-	f->s.opts.output = f->path;
-	f->s.sink = sink_open(&f->s, NULL);
-	if (!f->s.sink) {
-		fprintf(stderr, "sink_open: %s\n", f->s.errmsg);
+	struct tl_sink *f = calloc(1, sizeof(*f));
+	if (!f || tl_sink_open(f, "sink") < 0) {
+		free(f);
 		return -1;
 	}
-	/* Our own pid: sink_process_start reads its exe/cmdline. */
-	f->pid = getpid();
-	if (sink_process_start(f->s.sink, f->pid, 0, 1000))
-		return -1;
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	if (f->s.sink)
-		sink_close(f->s.sink);
-	unlink(f->path);
-	rmdir(f->dir);
-	free(f);
+	tl_sink_cleanup(*state);
+	free(*state);
 	return 0;
-}
-
-/* Seals the archive and opens it for reading. */
-static struct emt_reader *reopen(struct fx *f)
-{
-	char *msg = NULL;
-	assert_int_equal(sink_close(f->s.sink), 0);
-	f->s.sink = NULL;
-	struct emt_reader *r = emt_reader_open(f->path, &msg);
-	if (!r)
-		fail_msg("emt_reader_open: %s", msg ? msg : "?");
-	return r;
 }
 
 struct rwx_list {
@@ -101,7 +66,7 @@ static int has_rwx(const struct rwx_list *l, uint64_t a, uint64_t len)
 
 static void test_versions_of_one_region(void **state)
 {
-	struct fx *f = *state;
+	struct tl_sink *f = *state;
 	struct emt_sink *k = f->s.sink;
 	uint8_t buf[2 * PG];
 	uint64_t seq;
@@ -123,7 +88,7 @@ static void test_versions_of_one_region(void **state)
 	int64_t id2 = sink_region_update(k, f->pid, BASE + 15 * PG, 2 * PG, RX, NULL, 30);
 	assert_true(id2 > 0 && id2 != id);
 
-	struct emt_reader *r = reopen(f);
+	struct emt_reader *r = tl_sink_reopen(f);
 	struct emt_region rg;
 	assert_int_equal(emt_reader_region(r, id, &rg), 0);
 	assert_int_equal(rg.nversions, 3);
@@ -143,7 +108,7 @@ static void test_versions_of_one_region(void **state)
 
 static void test_rwx_tracking(void **state)
 {
-	struct fx *f = *state;
+	struct tl_sink *f = *state;
 	struct emt_sink *k = f->s.sink;
 	struct rwx_list l = { .n = 0 };
 
@@ -179,7 +144,7 @@ static void test_rwx_tracking(void **state)
 	int64_t id3 = sink_region_update(k, f->pid, BASE, 8 * PG, RWX, NULL, 15);
 	assert_true(id3 > 0 && id3 != id);
 
-	struct emt_reader *r = reopen(f);
+	struct emt_reader *r = tl_sink_reopen(f);
 	struct emt_region rg;
 	assert_int_equal(emt_reader_region(r, id, &rg), 0);
 	assert_int_equal(rg.gone_ns, 14);
@@ -193,7 +158,7 @@ static void test_rwx_tracking(void **state)
  * it is still mapped, and only there; it is gone with its last page. */
 static void test_partial_unmaps(void **state)
 {
-	struct fx *f = *state;
+	struct tl_sink *f = *state;
 	struct emt_sink *k = f->s.sink;
 
 	int64_t a = sink_region_update(k, f->pid, BASE, 8 * PG, RX, NULL, 10);
@@ -218,7 +183,7 @@ static void test_partial_unmaps(void **state)
 	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 7 * PG, PG, 21), 0);
 	assert_int_equal(sink_region_unmap(k, f->pid, BASE + 4 * PG, PG, 22), 0);
 
-	struct emt_reader *r = reopen(f);
+	struct emt_reader *r = tl_sink_reopen(f);
 	struct emt_region rg;
 	assert_int_equal(emt_reader_region(r, a, &rg), 0);
 	assert_int_equal(rg.gone_ns, 20);
@@ -239,7 +204,7 @@ static int stop_at_second(void *ctx, const struct sink_rwx *r)
 
 static void test_rwx_walk_stops(void **state)
 {
-	struct fx *f = *state;
+	struct tl_sink *f = *state;
 	struct emt_sink *k = f->s.sink;
 	int n = 0;
 
@@ -254,7 +219,7 @@ static void test_rwx_walk_stops(void **state)
 
 static void test_exec_and_exit(void **state)
 {
-	struct fx *f = *state;
+	struct tl_sink *f = *state;
 	struct emt_sink *k = f->s.sink;
 	struct rwx_list l = { .n = 0 };
 	const char *path = "/memfd:jit (deleted)";
@@ -275,7 +240,7 @@ static void test_exec_and_exit(void **state)
 	assert_int_equal(sink_loss(k, "ringbuf", 5, f->pid, 45), 0);
 	assert_int_equal(sink_loss(k, "ringbuf", 0, f->pid, 46), 0);
 
-	struct emt_reader *r = reopen(f);
+	struct emt_reader *r = tl_sink_reopen(f);
 	struct emt_region rg;
 	assert_int_equal(emt_reader_region(r, id, &rg), 0);
 	assert_int_equal(rg.gone_ns, 20);

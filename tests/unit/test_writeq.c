@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "sink.h"
 #include "writeq.h"
+#include "tests/lib/tl_sink.h"
 
 #define RX   (PROT_READ | PROT_EXEC)
 #define PG   4096ull
@@ -27,35 +28,24 @@
 #define NCAP 300
 
 struct fx {
-	char dir[64];
-	char path[96];
-	struct emt_session s;
-	pid_t pid;
+	struct tl_sink k;
 	int64_t region;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/emt-writeq.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/t.emt", f->dir);
-	f->s.opts.sz = sizeof(f->s.opts);
-	f->s.opts.output = f->path;
-	f->s.sink = sink_open(&f->s, NULL);
-	if (!f->s.sink) {
-		fprintf(stderr, "sink_open: %s\n", f->s.errmsg);
+	if (!f || tl_sink_open(&f->k, "writeq") < 0) {
+		free(f);
 		return -1;
 	}
-	f->pid = getpid();
-	if (sink_process_start(f->s.sink, f->pid, 0, 1000))
+	f->region = sink_region_update(f->k.s.sink, f->k.pid, BASE, NCAP * PG, RX,
+				       NULL, 10);
+	if (f->region <= 0) {
+		tl_sink_cleanup(&f->k);
+		free(f);
 		return -1;
-	f->region = sink_region_update(f->s.sink, f->pid, BASE, NCAP * PG, RX, NULL, 10);
-	if (f->region <= 0)
-		return -1;
+	}
 	*state = f;
 	return 0;
 }
@@ -63,23 +53,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	if (f->s.sink)
-		sink_close(f->s.sink);
-	unlink(f->path);
-	rmdir(f->dir);
+	tl_sink_cleanup(&f->k);
 	free(f);
 	return 0;
-}
-
-static struct emt_reader *reopen(struct fx *f)
-{
-	char *msg = NULL;
-	assert_int_equal(sink_close(f->s.sink), 0);
-	f->s.sink = NULL;
-	struct emt_reader *r = emt_reader_open(f->path, &msg);
-	if (!r)
-		fail_msg("emt_reader_open: %s", msg ? msg : "?");
-	return r;
 }
 
 /* Queues capture i (page i of the region, filled with a byte of i) from a
@@ -87,7 +63,7 @@ static struct emt_reader *reopen(struct fx *f)
 static int queue_page(struct fx *f, struct writeq *q, unsigned i, int lazy)
 {
 	struct writeq_capture c = {
-		.region_id = f->region, .pid = f->pid, .tid = f->pid,
+		.region_id = f->region, .pid = f->k.pid, .tid = f->k.pid,
 		.addr = BASE + i * PG, .size = PG, .time_ns = 100 + i,
 		.trigger = EMT_TRIGGER_FIRST_EXEC_FAULT,
 		.prot_before = PROT_READ | PROT_WRITE, .prot_after = RX,
@@ -103,7 +79,7 @@ static int queue_page(struct fx *f, struct writeq *q, unsigned i, int lazy)
 /* Every capture i is seq i+1, with its own bytes. */
 static void check_pages(struct fx *f, unsigned n)
 {
-	struct emt_reader *r = reopen(f);
+	struct emt_reader *r = tl_sink_reopen(&f->k);
 	uint8_t want[PG], got[PG];
 
 	for (unsigned i = 0; i < n; i++) {
@@ -124,7 +100,7 @@ static void check_pages(struct fx *f, unsigned n)
 static void test_order(void **state)
 {
 	struct fx *f = *state;
-	struct writeq *q = writeq_start(f->s.sink, 64 * PG);
+	struct writeq *q = writeq_start(f->k.s.sink, 64 * PG);
 
 	assert_non_null(q);
 	assert_int_equal(writeq_reserve(q, 8, 16), 0);
@@ -145,7 +121,7 @@ static void test_order(void **state)
 static void test_lazy_bound(void **state)
 {
 	struct fx *f = *state;
-	struct writeq *q = writeq_start(f->s.sink, 8 * PG);
+	struct writeq *q = writeq_start(f->k.s.sink, 8 * PG);
 
 	assert_non_null(q);
 	assert_int_equal(queue_page(f, q, 0, 1), 0);
@@ -168,7 +144,7 @@ static void test_lazy_bound(void **state)
 static void test_pool(void **state)
 {
 	struct fx *f = *state;
-	struct writeq *q = writeq_start(f->s.sink, 64 * PG);
+	struct writeq *q = writeq_start(f->k.s.sink, 64 * PG);
 	void *b[4];
 
 	assert_non_null(q);
