@@ -768,7 +768,8 @@ static int tramp_enter_slot(struct pt_task *t, uint64_t addr, uint64_t len,
  * no signal to deliver (it resumes straight into the trampoline), under
  * the seccomp filter (which lets the call pass without a stop).  Returns
  * 1 if sent (the caller resumes t with no signal), 0 if the caller must
- * flip with remote_mprotect_regs, or -ESRCH if t died (t is freed). */
+ * flip with remote_mprotect_regs, or -ESRCH if t died (t is freed).
+ * The caller checked that t is alone (flip()). */
 static int fast_flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
 		     uint64_t len, uint32_t prot, const struct user_regs_struct *u)
 {
@@ -776,7 +777,7 @@ static int fast_flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
 	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
 
 	if (!e->use_seccomp || e->stopping || e->no_tramp || t->npend ||
-	    x86_64_in_syscall(u) || !alone_in_image(e, t))
+	    x86_64_in_syscall(u))
 		return 0;
 	int rc = tramp_ensure(s, t, u);
 	if (rc <= 0)
@@ -1091,7 +1092,7 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 		uint64_t np = y->a[2] & ~(uint64_t)PROT_EXEC;
 		/* Code made RWX may be running in a sibling: straight to RW,
 		 * that one could store and run its store unseen (see
-		 * flip_remote()).  Read-only first, writable at the exit. */
+		 * flip()).  Read-only first, writable at the exit. */
 		if (y->nr != SYS_mmap && !alone_in_image(E(s), t)) {
 			np &= ~(uint64_t)PROT_WRITE;
 			y->via_read = 1;
@@ -1435,9 +1436,10 @@ static uint32_t prot_rw(uint32_t asked)
 	return (asked & ~(uint32_t)PROT_EXEC) | PROT_READ;
 }
 
-/* A W^X flip of [addr, addr+len) to prot (read+exec or read+write) by
- * remote mprotect in stopped thread t (registers *u), while the other
- * threads of the image run.  mprotect changes the page table entries
+/* A W^X flip of [addr, addr+len) to prot (read+exec or read+write) in
+ * stopped thread t (registers *u).  Alone in its image, through the
+ * trampoline if it can (fast_flip), else by one remote mprotect.  With
+ * other threads of the image running, mprotect changes the page table entries
  * first and flushes the other CPUs' TLBs after: in between, a sibling on
  * another CPU can still fetch through its stale executable translation
  * while its store already finds the new writable entry (or, flipping to
@@ -1446,14 +1448,20 @@ static uint32_t prot_rw(uint32_t asked)
  * captured (seen as 1 missing image in 200 runs of fx_selfmod --threads
  * 8).  So with siblings the flip goes through read-only first: once that
  * call returns, no CPU holds a translation that allows a write or a fetch,
- * and none ever allows both.  Alone in its image, one call does.  Returns
- * as remote_mprotect_regs. */
-static int flip_remote(struct emt_session *s, struct pt_task *t, uint64_t addr,
-		       uint64_t len, uint32_t prot, const struct user_regs_struct *u)
+ * and none ever allows both.  Returns 1 if t was sent through the
+ * trampoline (the caller resumes it with no signal), 0 when flipped, or
+ * -errno (-ESRCH: t died and is freed). */
+static int flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
+		uint64_t len, uint32_t prot, const struct user_regs_struct *u)
 {
-	if (!alone_in_image(E(s), t)) {
-		int err = remote_mprotect_regs(s, t, addr, len,
-					       prot & ~(uint32_t)(PROT_WRITE | PROT_EXEC), u);
+	int err;
+
+	if (alone_in_image(E(s), t)) {
+		if ((err = fast_flip(s, t, addr, len, prot, u)) != 0)
+			return err;
+	} else {
+		err = remote_mprotect_regs(s, t, addr, len,
+					   prot & ~(uint32_t)(PROT_WRITE | PROT_EXEC), u);
 		if (err < 0)
 			return err;
 	}
@@ -1555,9 +1563,7 @@ static int exec_fault(struct emt_session *s, struct pt_task *t,
 	 * trampoline flips when t resumes, after the capture below has read
 	 * the bytes (t is alone in its image: nothing can write them
 	 * meanwhile). */
-	err = fast_flip(s, t, lo, hi - lo, rx, u);
-	if (err == 0)
-		err = flip_remote(s, t, lo, hi - lo, rx, u);
+	err = flip(s, t, lo, hi - lo, rx, u);
 	if (err < 0)
 		return err == -ESRCH ? 0 : err;
 	/* region_extent() vouched that [lo, hi) is this region only. */
@@ -1673,9 +1679,7 @@ static int write_fault(struct emt_session *s, struct pt_task *t,
 			fs = ihi;
 		}
 	}
-	err = fast_flip(s, t, fs, fl, prot_rw(cur->asked), u);
-	if (err == 0)
-		err = flip_remote(s, t, fs, fl, prot_rw(cur->asked), u);
+	err = flip(s, t, fs, fl, prot_rw(cur->asked), u);
 	if (err < 0)
 		return err == -ESRCH ? 0 : err;
 	if (mm_set_state(m, cur, fs, fl, PT_W))

@@ -1,6 +1,6 @@
 /*
  * wx-flip-race - shows why ptrace mode flips W^X protections through
- * read-only when other threads of the image may run (flip_remote in
+ * read-only when other threads of the image may run (flip() in
  * capture/ptrace_engine.c).
  *
  * One thread runs a 13-byte function that patches its own next
