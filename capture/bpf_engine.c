@@ -61,6 +61,10 @@ _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 #define SEQ_SLOTS       1024
 #define QUEUE_MAX       (16ull << 20)   /* capture bytes waiting for the writer thread */
 #define MAX_CAPTURE     (512ull << 20)  /* bytes per capture; larger ranges are cut */
+/* How long a capture with pages not yet read waits, at least, for a read
+ * of both rings to begin (settle_captures): longer than any ring record
+ * stays reserved but unsubmitted (one page copy), which stops a read. */
+#define SETTLE_NS       (2ull * 1000000ull)
 
 /* A capture being assembled from ring records. */
 struct inflight {
@@ -72,6 +76,8 @@ struct inflight {
 	uint64_t range_len;     /* the whole range, b.len may be cut */
 	int      skip;          /* no memory for it: resume the thread, record the loss */
 	struct emt_rec_cap_end e; /* its end record, once held */
+	int64_t  region_id;     /* its region row, once written (finish_capture) */
+	uint64_t settle_ns;     /* since when it waits in pv->settling, or 0 */
 	struct inflight *next;
 };
 
@@ -84,6 +90,10 @@ struct bpf_priv {
 	int in_ovf;
 	struct inflight *inflight;
 	struct inflight *held;  /* ended captures whose process is held (serve_holds) */
+	struct inflight *settling; /* ended with pages not read yet (settle_captures) */
+	struct inflight *orphans; /* end records read before their capture's begin */
+	int final;              /* the rings are read for the last time: settle nothing */
+	uint64_t read_from_ns;  /* the last read of both rings began then */
 	pid_t child;            /* launched command, 0 if attached */
 	struct guard g;         /* its guard, or the attach guard (guard.h) */
 	int have_guard;
@@ -179,17 +189,22 @@ static int queue_fail(struct emt_session *s, int err)
 				emt_writer_errmsg(sink_writer(s->sink)));
 }
 
+/* Finds capture `id` among those in flight or settling; `unlink` takes
+ * it off its list. */
 static struct inflight *inflight_find(struct bpf_priv *pv, uint64_t id,
 				      int unlink)
 {
-	struct inflight **pp = &pv->inflight;
-	for (; *pp; pp = &(*pp)->next) {
-		if ((*pp)->cap_id != id)
-			continue;
-		struct inflight *f = *pp;
-		if (unlink)
-			*pp = f->next;
-		return f;
+	struct inflight **lists[] = { &pv->inflight, &pv->settling };
+
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		for (struct inflight **pp = lists[l]; *pp; pp = &(*pp)->next) {
+			if ((*pp)->cap_id != id)
+				continue;
+			struct inflight *f = *pp;
+			if (unlink)
+				*pp = f->next;
+			return f;
+		}
 	}
 	return NULL;
 }
@@ -298,9 +313,35 @@ static enum emt_trigger final_trigger(const struct emt_rec_cap_begin *b)
 	return (enum emt_trigger)b->trigger;
 }
 
+/* Lossless mode reads two rings that have no common order.  A capture's
+ * begin and pages share a ring, but its end goes to the overflow ring when
+ * the main one is full, and the thread's next record to whichever has
+ * room: so the end may be read before the begin (on_record keeps it as an
+ * orphan), or the next record before the end (finish_stale).  A capture
+ * that still lacks pages is therefore not written with gaps at once: it
+ * settles (pv->settling) until a read of both rings has begun SETTLE_NS
+ * after it ended, and what is missing then was cut short.  A held process
+ * is read instead (finish_capture); one ring alone keeps every thread's
+ * order. */
+static int must_settle(const struct bpf_priv *pv, const struct inflight *f, int held)
+{
+	if (!pv->rb_ovf || pv->final || held || (f->e.flags & EMT_CAPF_HOLD))
+		return 0;
+	if (f->settle_ns && pv->read_from_ns >= f->settle_ns + SETTLE_NS)
+		return 0;
+	for (uint64_t i = 0; i < f->npages; i++)
+		if (f->state[i] == 0)
+			return 1;
+	return 0;
+}
+
 /* Writes capture f.  `held`: its process is stopped by the hold (the
  * caller resumes it); only then are missing pages read from the live
- * process, since otherwise the bytes may already have changed. */
+ * process, since otherwise the bytes may already have changed.  Its
+ * region row is written at once, so that it keeps its place among the
+ * syscall events; the bytes may wait for pages still on their way
+ * (must_settle).  Returns 0 once written (the caller frees f), 1 if it
+ * must settle first (the caller keeps it), or -errno. */
 static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 			  struct inflight *f, int held)
 {
@@ -312,6 +353,31 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 
 	if (f->skip || f->npages == 0)
 		return 0;
+	enum emt_trigger trig = final_trigger(b);
+
+	if (!f->region_id) {
+		uint32_t rprot = (trig == EMT_TRIGGER_MPROTECT || trig == EMT_TRIGGER_MMAP)
+				 ? b->prot_after : b->prot_before;
+		char name[EMT_NAME_LEN + 1];
+		memcpy(name, b->name, EMT_NAME_LEN);
+		name[EMT_NAME_LEN] = '\0';
+		struct sink_backing bk = {
+			.kind = b->backing ? b->backing : EMT_BACKING_ANON,
+			.path = name[0] ? name : NULL,
+			.inode = b->ino, .dev = b->dev, .offset = b->pgoff,
+		};
+		int64_t rid = sink_region_update(s->sink, pid, b->addr, f->range_len, rprot,
+						 &bk, b->h.time_ns);
+		if (rid < 0)
+			return (int)rid;
+		f->region_id = rid;
+		pv->captured_tid[(uint32_t)tid % SEQ_SLOTS] = tid;
+	}
+	if (must_settle(pv, f, held)) {
+		if (!f->settle_ns)
+			f->settle_ns = now_ns();
+		return 1;
+	}
 	/* Missing pages: read now if the process is held, otherwise record
 	 * a gap. */
 	for (uint64_t i = 0; i < f->npages && !err; i++) {
@@ -364,33 +430,73 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		return emt_session_fail(s, err, "capture of pid %d: out of memory", (int)pid);
 	}
 
-	enum emt_trigger trig = final_trigger(b);
-	uint32_t rprot = (trig == EMT_TRIGGER_MPROTECT || trig == EMT_TRIGGER_MMAP)
-			 ? b->prot_after : b->prot_before;
-	char name[EMT_NAME_LEN + 1];
-	memcpy(name, b->name, EMT_NAME_LEN);
-	name[EMT_NAME_LEN] = '\0';
-	struct sink_backing bk = {
-		.kind = b->backing ? b->backing : EMT_BACKING_ANON,
-		.path = name[0] ? name : NULL,
-		.inode = b->ino, .dev = b->dev, .offset = b->pgoff,
-	};
-	int64_t rid = sink_region_update(s->sink, pid, b->addr, f->range_len, rprot,
-					 &bk, b->h.time_ns);
-	if (rid < 0) {
-		free(gaps);
-		return (int)rid;
-	}
 	struct writeq_capture c = {
-		.region_id = rid, .pid = pid, .tid = tid, .addr = b->addr,
+		.region_id = f->region_id, .pid = pid, .tid = tid, .addr = b->addr,
 		.size = b->len, .time_ns = b->h.time_ns, .buf = f->buf, .gaps = gaps,
 		.ngaps = ngaps, .trigger = trig, .prot_before = b->prot_before,
 		.prot_after = b->prot_after,
 	};
 	f->buf = NULL;          /* now the queue's */
-	pv->captured_tid[(uint32_t)tid % SEQ_SLOTS] = tid;
 	err = writeq_capture(pv->q, &c);
 	return err ? queue_fail(s, err) : 0;
+}
+
+/* Ends capture f, already off its list: written and freed, or kept in
+ * pv->settling (must_settle).  Returns 0 or -errno. */
+static int end_capture(struct emt_session *s, struct bpf_priv *pv,
+		       struct inflight *f, int held)
+{
+	int r = finish_capture(s, pv, f, held);
+
+	if (r == 1) {
+		f->next = pv->settling;
+		pv->settling = f;
+		return 0;
+	}
+	inflight_free(f);
+	return r;
+}
+
+/* Writes the settling captures that had every chance to get their pages:
+ * a read of both rings began at least SETTLE_NS after they ended
+ * (pv->read_from_ns), or this is the last read.  Returns 0 or -errno. */
+static int settle_captures(struct emt_session *s, struct bpf_priv *pv)
+{
+	struct inflight *ready = NULL;
+	int err = 0;
+
+	for (struct inflight **pp = &pv->settling; *pp;) {
+		struct inflight *f = *pp;
+
+		if (!pv->final && pv->read_from_ns < f->settle_ns + SETTLE_NS) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		f->next = ready;
+		ready = f;
+	}
+	while (ready) {
+		struct inflight *f = ready;
+		ready = f->next;
+		int e = end_capture(s, pv, f, 0);
+
+		if (e && !err)
+			err = e;
+	}
+	/* An end whose begin did not come in that time: the begin was
+	 * lost, and counted so. */
+	for (struct inflight **pp = &pv->orphans; *pp;) {
+		struct inflight *o = *pp;
+
+		if (!pv->final && pv->read_from_ns < o->settle_ns + SETTLE_NS) {
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		inflight_free(o);
+	}
+	return err;
 }
 
 static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
@@ -426,6 +532,21 @@ static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
 					b->h.time_ns);
 	}
 	f->b.len = f->npages * EMT_PAGE_SIZE;
+	for (struct inflight **pp = &pv->orphans; *pp; pp = &(*pp)->next) {
+		struct inflight *o = *pp;
+
+		if (o->cap_id != f->cap_id)
+			continue;
+		/* Its end came first (from the other ring): the pages
+		 * follow this record in its ring, so the capture settles
+		 * rather than waits for an end. */
+		*pp = o->next;
+		f->e = o->e;
+		f->settle_ns = now_ns();
+		inflight_free(o);
+		int e = end_capture(s, pv, f, 0);
+		return err ? err : e;
+	}
 	f->next = pv->inflight;
 	pv->inflight = f;
 	return err;
@@ -638,11 +759,10 @@ static int finish_stale(struct emt_session *s, struct bpf_priv *pv, uint32_t tid
 			continue;
 		}
 		*pp = f->next;
-		int e = finish_capture(s, pv, f, 0);
+		int e = end_capture(s, pv, f, 0);
 
 		if (e && !err)
 			err = e;
-		inflight_free(f);
 	}
 	return err;
 }
@@ -705,18 +825,34 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (size < sizeof(*e))
 			break;
 		f = inflight_find(pv, e->cap_id, 1);
-		if (!f && (e->flags & EMT_CAPF_HOLD)) {
-			/* Its CAP_BEGIN was lost (counted in rb_fail); the
-			 * held process must still be resumed. */
+		if (!f && ((e->flags & EMT_CAPF_HOLD) || (pv->rb_ovf && !pv->final))) {
+			/* Its CAP_BEGIN was lost (counted in rb_fail), or,
+			 * in lossless mode, it is still in the other ring:
+			 * this end went to the overflow ring while the begin
+			 * made the main one, which is read first but may
+			 * have been read before it got there.  A held
+			 * process must be resumed either way (serve_holds
+			 * looks for the begin once more); otherwise the end
+			 * waits for its begin (on_cap_begin) for as long as
+			 * a capture settles. */
 			f = calloc(1, sizeof(*f));
 			if (!f) {
-				kill((pid_t)e->pid, SIGCONT);
+				if (e->flags & EMT_CAPF_HOLD)
+					kill((pid_t)e->pid, SIGCONT);
 				err = emt_session_fail(s, -ENOMEM, "out of memory");
 				break;
 			}
 			f->skip = 1;
+			f->cap_id = e->cap_id;
 			f->b.h.pid = e->pid;
 			f->b.h.tid = e->tid;
+			if (!(e->flags & EMT_CAPF_HOLD)) {
+				f->e = *e;
+				f->settle_ns = now_ns();
+				f->next = pv->orphans;
+				pv->orphans = f;
+				break;
+			}
 		}
 		if (!f)
 			break;
@@ -728,8 +864,7 @@ static int on_record(void *ctx, void *data, size_t size)
 			pv->held = f;
 			break;
 		}
-		err = finish_capture(s, pv, f, 0);
-		inflight_free(f);
+		err = end_capture(s, pv, f, 0);
 		break;
 	}
 	case EMT_REC_SYSCALL:
@@ -785,11 +920,19 @@ static int serve_holds(struct emt_session *s, struct bpf_priv *pv)
 				continue;
 			}
 			*pp = f->next;
-			int e = finish_capture(s, pv, f, stopped);
+			/* An end read before its begin: the read above
+			 * found the begin if it was not lost. */
+			struct inflight *g = f->skip && f->cap_id
+					     ? inflight_find(pv, f->cap_id, 1) : NULL;
+			if (g) {
+				g->e = f->e;
+				inflight_free(f);
+				f = g;
+			}
+			int e = end_capture(s, pv, f, stopped);
 
 			if (e && !err)
 				err = e;
-			inflight_free(f);
 		}
 		kill(pid, SIGCONT);
 	}
@@ -1430,10 +1573,16 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 		return emt_session_fail(s, n, "ring buffer poll: %s", strerror(-n));
 	/* Records submitted without a wakeup do not make epoll report the
 	 * ring: read whatever is there after each (short) wait. */
+	uint64_t t0 = now_ns();
+
 	n = ring_buffer__consume(pv->rb);
 	if (n < 0 && n != -EINTR)
 		return emt_session_fail(s, n, "ring buffer read: %s", strerror(-n));
 	err = serve_holds(s, pv);
+	if (err)
+		return err;
+	pv->read_from_ns = t0;
+	err = settle_captures(s, pv);
 	if (err)
 		return err;
 	if (pv->err)
@@ -1491,16 +1640,20 @@ static int bpf_stop(struct emt_session *s)
 		emt_bpf__detach(pv->skel);
 	if (pv->rb)
 		ring_buffer__consume(pv->rb);
+	/* Nothing comes after this read: no capture waits for more. */
+	pv->final = 1;
 	err = serve_holds(s, pv);
+	int e = settle_captures(s, pv);
+	if (e && !err)
+		err = e;
 	/* Captures still in flight (end record lost or target gone): keep
 	 * what arrived, mark the rest as gaps. */
 	while (pv->inflight) {
 		struct inflight *f = pv->inflight;
 		pv->inflight = f->next;
-		int e = finish_capture(s, pv, f, 0);
+		e = end_capture(s, pv, f, 0);
 		if (e && !err)
 			err = e;
-		inflight_free(f);
 	}
 	/* A launched command never outlives the capture: when it ended
 	 * early (signal, failure) its whole tree is killed.  A normal end
@@ -1524,7 +1677,7 @@ static int bpf_stop(struct emt_session *s)
 		pv->have_guard = 0;
 	}
 	/* Everything queued reaches the archive before it is sealed. */
-	int e = writeq_stop(pv->q);
+	e = writeq_stop(pv->q);
 	pv->q = NULL;
 	if (e && !err)
 		err = queue_fail(s, e);
@@ -1545,10 +1698,14 @@ static void bpf_free(struct emt_session *s)
 	ring_buffer__free(pv->rb);
 	ring_buffer__free(pv->rb_ovf);
 	emt_bpf__destroy(pv->skel);
-	while (pv->inflight) {
-		struct inflight *f = pv->inflight;
-		pv->inflight = f->next;
-		inflight_free(f);
+	struct inflight **lists[] = { &pv->inflight, &pv->settling, &pv->orphans };
+
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		while (*lists[l]) {
+			struct inflight *f = *lists[l];
+			*lists[l] = f->next;
+			inflight_free(f);
+		}
 	}
 	while (pv->held) {
 		struct inflight *f = pv->held;

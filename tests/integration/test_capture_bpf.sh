@@ -212,9 +212,11 @@ PYEOF
 	# Many processes at once through a 16 KiB ring, lossless: records
 	# that find no room even after a wait go to the overflow ring and
 	# their thread is held, so nothing is lost.
-	# Three runs: a capture whose end record went to the overflow ring
-	# while its thread's next record made the main ring was cut short in
-	# about one run in six before the engine read the overflow ring first.
+	# Three runs: a capture's end record can go to the overflow ring
+	# while its begin, or its thread's next record, made the main ring;
+	# the engine cut such captures short in about one run in six (next
+	# record first) and in one in ten under load (end first) before it
+	# kept early ends and let captures settle (tools/dev/storm-loop.sh).
 	if [ -x "$FIX/fx_forkstorm" ]; then
 		why=
 		for i in 1 2 3; do
