@@ -1640,9 +1640,9 @@ static int bpf_stop(struct emt_session *s)
 		emt_bpf__detach(pv->skel);
 	if (pv->rb)
 		ring_buffer__consume(pv->rb);
-	/* Nothing comes after this read: no capture waits for more. */
-	pv->final = 1;
 	err = serve_holds(s, pv);
+	/* Nothing comes after these reads: no capture waits for more. */
+	pv->final = 1;
 	int e = settle_captures(s, pv);
 	if (e && !err)
 		err = e;
