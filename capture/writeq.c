@@ -286,6 +286,11 @@ struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes)
 	return q;
 }
 
+int writeq_set_cpus(struct writeq *q, const cpu_set_t *set)
+{
+	return -pthread_setaffinity_np(q->th, sizeof(*set), set);
+}
+
 int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs)
 {
 	size_t bufs_len = nbufs << POOL_MIN_SHIFT;

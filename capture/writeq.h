@@ -19,6 +19,7 @@
 #ifndef EMT_CAPTURE_WRITEQ_H
 #define EMT_CAPTURE_WRITEQ_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -67,6 +68,13 @@ int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs);
  * capture data queued (a single larger capture still passes alone).
  * Returns the queue, or NULL with errno set. */
 struct writeq *writeq_start(struct emt_sink *sink, uint64_t max_bytes);
+
+/* Lets the writer thread run only on the CPUs of `set` (pthread
+ * affinity).  A producer that keeps itself and the process it serves on
+ * one CPU (the ptrace engine) keeps the writer's compression and hashing
+ * off that CPU: sharing it would slow every round trip by the writer's
+ * time slices.  Returns 0 or -errno (EINVAL: no CPU of set is usable). */
+int writeq_set_cpus(struct writeq *q, const cpu_set_t *set);
 
 /* Queues a capture (takes c->buf and c->gaps).  Waits while the queue is
  * full.  Returns 0, or the writer thread's first error. */
