@@ -323,11 +323,19 @@ static enum emt_trigger final_trigger(const struct emt_rec_cap_begin *b)
  * after it ended, and what is missing then was cut short.  A held process
  * is read instead (finish_capture); one ring alone keeps every thread's
  * order. */
+/* Whether f (settling since f->settle_ns, or an orphan end) has waited
+ * long enough: a read of both rings began SETTLE_NS after, or this is the
+ * last read. */
+static int settled(const struct bpf_priv *pv, const struct inflight *f)
+{
+	return pv->final || pv->read_from_ns >= f->settle_ns + SETTLE_NS;
+}
+
 static int must_settle(const struct bpf_priv *pv, const struct inflight *f, int held)
 {
 	if (!pv->rb_ovf || pv->final || held || (f->e.flags & EMT_CAPF_HOLD))
 		return 0;
-	if (f->settle_ns && pv->read_from_ns >= f->settle_ns + SETTLE_NS)
+	if (f->settle_ns && settled(pv, f))
 		return 0;
 	for (uint64_t i = 0; i < f->npages; i++)
 		if (f->state[i] == 0)
@@ -468,7 +476,7 @@ static int settle_captures(struct emt_session *s, struct bpf_priv *pv)
 	for (struct inflight **pp = &pv->settling; *pp;) {
 		struct inflight *f = *pp;
 
-		if (!pv->final && pv->read_from_ns < f->settle_ns + SETTLE_NS) {
+		if (!settled(pv, f)) {
 			pp = &f->next;
 			continue;
 		}
@@ -489,7 +497,7 @@ static int settle_captures(struct emt_session *s, struct bpf_priv *pv)
 	for (struct inflight **pp = &pv->orphans; *pp;) {
 		struct inflight *o = *pp;
 
-		if (!pv->final && pv->read_from_ns < o->settle_ns + SETTLE_NS) {
+		if (!settled(pv, o)) {
 			pp = &o->next;
 			continue;
 		}
