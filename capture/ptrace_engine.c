@@ -13,8 +13,11 @@
  *    in meta "ptrace_syscalls").
  *  - mmap/mprotect/pkey_mprotect asking for W and X are rewritten at entry
  *    to drop X; the range is tracked WRITABLE with the protections asked.
- *    The argument register is restored at the syscall-exit stop so the
- *    target sees its own registers unchanged.
+ *    With other threads in the image, an mprotect asking for W on code
+ *    (RWX asked, or W alone on a range we keep executable) is rewritten to
+ *    read-only and made writable at its exit (see flip()).  The argument
+ *    register is restored at the syscall-exit stop so the target sees its
+ *    own registers unchanged.
  *  - A SIGSEGV (SEGV_ACCERR) fetching from a WRITABLE region: the region is
  *    made read+exec by a remote mprotect in the faulting thread FIRST, then
  *    its bytes are read, so nothing written by a sibling thread between
@@ -120,8 +123,10 @@ struct pt_sys {
 	int      need_exit;     /* resume with PTRACE_SYSCALL to see the exit */
 	long     nr;
 	uint64_t a[6];
-	int      rewritten;     /* a[2] had X dropped in the registers */
+	int      rewritten;     /* a[2] was changed in the registers */
 	int      via_read;      /* ... and W: the exit makes it writable */
+	int      overlapped;    /* the range overlapped tracked ones at entry */
+	uint64_t gen;           /* the image's flip generation at entry */
 };
 
 struct pt_task {
@@ -180,6 +185,8 @@ struct pt_engine {
 	uint64_t transitions_wx, transitions_xw;
 	uint64_t wx_ns, xw_ns, wx_copy_ns;
 	uint64_t transitions_self, holds, hold_ns, fast_flips;
+	uint64_t rw_on_x;       /* the target's RX->RW taken through read-only */
+	uint64_t reasserted;    /* calls whose protection a flip overwrote */
 	uint32_t cookie[4];     /* lets our remote mprotect pass the filter */
 	struct x86_64_filter filter;
 	/* Captures and events go through the writer thread: hashing,
@@ -262,6 +269,17 @@ static int mm_overlaps(const struct pt_mm *m, uint64_t addr, uint64_t len)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (m->r[i].start < addr + len && addr < m->r[i].start + m->r[i].len)
+			return 1;
+	return 0;
+}
+
+/* Whether a region in `state` overlaps [addr, addr+len). */
+static int mm_overlaps_state(const struct pt_mm *m, uint64_t addr,
+			     uint64_t len, int state)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->r[i].state == state && m->r[i].start < addr + len &&
+		    addr < m->r[i].start + m->r[i].len)
 			return 1;
 	return 0;
 }
@@ -1059,15 +1077,18 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	y->nr = (long)si->seccomp.nr;
 	for (int i = 0; i < 6; i++)
 		y->a[i] = si->seccomp.args[i];
+	y->gen = m->gen;
 	switch (y->nr) {
 	case SYS_mmap:
 		/* A non-fixed mmap without X creates nothing we care about. */
+		y->overlapped = (y->a[3] & MAP_FIXED) &&
+				mm_overlaps(m, y->a[0], page_up(y->a[1]));
 		y->need_exit = (y->a[2] & PROT_EXEC) || (y->a[3] & MAP_FIXED);
 		break;
 	case SYS_mprotect:
 	case SYS_pkey_mprotect:
-		y->need_exit = (y->a[2] & PROT_EXEC) ||
-			       mm_overlaps(m, y->a[0], page_up(y->a[1]));
+		y->overlapped = mm_overlaps(m, y->a[0], page_up(y->a[1]));
+		y->need_exit = (y->a[2] & PROT_EXEC) || y->overlapped;
 		break;
 	case SYS_munmap:
 		/* Last chance for shared views: the pages go with the call. */
@@ -1083,8 +1104,15 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	default:
 		return 0;
 	}
-	if ((y->nr == SYS_mmap || y->nr == SYS_mprotect ||
-	     y->nr == SYS_pkey_mprotect) && (y->a[2] & WX) == WX) {
+	int protect = y->nr == SYS_mprotect || y->nr == SYS_pkey_mprotect;
+	int rwx = (protect || y->nr == SYS_mmap) && (y->a[2] & WX) == WX;
+	/* The target's own RX->RW of a range we keep executable is the same
+	 * stale-translation window as our flips (see flip()) when siblings
+	 * may be running that code: through read-only too. */
+	int w_on_x = protect && (y->a[2] & WX) == PROT_WRITE &&
+		     mm_overlaps_state(m, y->a[0], page_up(y->a[1]), PT_X) &&
+		     !alone_in_image(E(s), t);
+	if (rwx || w_on_x) {
 		struct user_regs_struct r;
 		if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
 			return -errno == -ESRCH ? 0 : emt_session_fail(s, -errno,
@@ -1093,10 +1121,11 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 		/* Code made RWX may be running in a sibling: straight to RW,
 		 * that one could store and run its store unseen (see
 		 * flip()).  Read-only first, writable at the exit. */
-		if (y->nr != SYS_mmap && !alone_in_image(E(s), t)) {
+		if (protect && (w_on_x || !alone_in_image(E(s), t))) {
 			np &= ~(uint64_t)PROT_WRITE;
 			y->via_read = 1;
 		}
+		E(s)->rw_on_x += (uint64_t)w_on_x;
 		x86_64_set_syscall_arg(&r, 2, np);
 		if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0)
 			return emt_session_fail(s, -errno, "tid %d: setregs: %s",
@@ -1133,12 +1162,21 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	if (ret < 0 && ret > -4096)
 		return 0;       /* failed: nothing changed */
 	uint32_t prot = (uint32_t)y->a[2];
-	if (y->via_read) {
+	/* Another thread's fault served between this call and its exit stop
+	 * flips by what was tracked before the call, so it may have put our
+	 * W^X protection back over what the call set (a page the target
+	 * just made RW turned RX, the target's next write a SIGSEGV of
+	 * memory no longer tracked): set what the call set once more.  With
+	 * via_read, what the call set was read-only. */
+	if (y->via_read || (y->overlapped && m->gen != y->gen)) {
+		uint64_t at = y->nr == SYS_mmap ? (uint64_t)ret : y->a[0];
 		/* mprotect keeps the range's protection key. */
-		err = remote_mprotect(s, t, y->a[0], page_up(y->a[1]),
-				      prot & ~(uint32_t)PROT_EXEC);
+		err = remote_mprotect(s, t, at, page_up(y->a[1]),
+				      (prot & WX) == WX ? prot & ~(uint32_t)PROT_EXEC
+							: prot);
 		if (err < 0)
 			return err;
+		E(s)->reasserted += !y->via_read;
 	}
 	switch (y->nr) {
 	case SYS_mmap: {
@@ -1217,7 +1255,8 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 		}
 		if ((prot & PROT_EXEC) || tracked)
 			add_event(s, t, addr, len, prot, 0, -1, ret, seq,
-				  y->rewritten ? "rwx rewritten to rw" : NULL);
+				  y->rewritten && (prot & PROT_EXEC) ?
+				  "rwx rewritten to rw" : NULL);
 		break;
 	}
 	case SYS_munmap: {
@@ -2862,7 +2901,8 @@ static int pt_stop(struct emt_session *s)
 	char st[512];
 	snprintf(st, sizeof(st),
 		 "wx=%llu xw=%llu self=%llu wx_handle_ns=%llu xw_handle_ns=%llu "
-		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu cpu_moves=%llu fast_flips=%llu",
+		 "wx_copy_ns=%llu holds=%llu hold_ns=%llu cpu_moves=%llu fast_flips=%llu "
+		 "rw_on_x=%llu reasserted=%llu",
 		 (unsigned long long)e->transitions_wx, (unsigned long long)e->transitions_xw,
 		 (unsigned long long)e->transitions_self,
 		 (unsigned long long)(e->transitions_wx ? e->wx_ns / e->transitions_wx : 0),
@@ -2870,7 +2910,8 @@ static int pt_stop(struct emt_session *s)
 		 (unsigned long long)(e->transitions_wx ? e->wx_copy_ns / e->transitions_wx : 0),
 		 (unsigned long long)e->holds,
 		 (unsigned long long)(e->holds ? e->hold_ns / e->holds : 0),
-		 (unsigned long long)e->migrations, (unsigned long long)e->fast_flips);
+		 (unsigned long long)e->migrations, (unsigned long long)e->fast_flips,
+		 (unsigned long long)e->rw_on_x, (unsigned long long)e->reasserted);
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_stats", st);
 	/* Reap what died meanwhile so the archive has their exits. */
 	for (int b = 0; b < PT_BUCKETS; b++)

@@ -68,6 +68,7 @@ recall_regs() {
 	else
 		fail "$name: byte-exact with registers" "$(grep -E '^(MISSING|recall:)|check-recall:' "$T/$name.cr" | head -n 6 | tr '\n' ' ')"
 	fi
+	return $rc
 }
 
 # fec_count NAME: number of first-exec-fault captures in $T/NAME.emt.
@@ -90,6 +91,23 @@ same_as_untraced rwx-threads fx_rwx_threads --threads 4 --versions 8 && recall_r
 # while the others run theirs (flipped through read-only: flip_remote).
 same_as_untraced rwx-reprotect fx_rwx_threads --threads 4 --versions 8 --reprotect &&
 	recall_regs rwx-reprotect
+# Each thread dropping X itself (RW) to rewrite its page, then asking for
+# RWX again, while the others run theirs: the RX->RW goes through
+# read-only as well (meta ptrace_stats rw_on_x counts it), and a flip
+# served for another thread between a call and its exit stop must not
+# leave the page RX (it did: the target's next write was a SIGSEGV, in
+# 20 of 20 runs).
+if same_as_untraced rwx-reprotect-rw fx_rwx_threads --threads 4 --versions 8 --reprotect-rw &&
+	recall_regs rwx-reprotect-rw; then
+	rwo=$(sqlite3 "$T/rwx-reprotect-rw.emt" "select value from meta where key='ptrace_stats'" 2>/dev/null |
+		sed -n 's/.*rw_on_x=\([0-9]*\).*/\1/p')
+	if [ "${rwo:-0}" -gt 0 ]; then
+		pass "rwx-reprotect-rw: the target's RX->RW with siblings went through read-only ($rwo times)"
+	else
+		fail "rwx-reprotect-rw: the target's RX->RW with siblings went through read-only" \
+			"ptrace_stats rw_on_x '${rwo:-}'"
+	fi
+fi
 same_as_untraced poly fx_poly && recall_regs poly
 same_as_untraced wx fx_wx && recall_regs wx
 same_as_untraced threads fx_threads && recall_regs threads
