@@ -634,29 +634,44 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 }
 
 /* Runs mprotect(addr, len, prot) in stopped thread t whose current
- * registers are *cur (NULL: read them).  Signals that arrive meanwhile
- * are queued on the task; a death is processed (-ESRCH, t is freed). */
-static int remote_mprotect_regs(struct emt_session *s, struct pt_task *t,
+ * registers are *cur (NULL: read them), its result in *ret (0 or
+ * -errno).  Signals that arrive meanwhile are queued on the task; a death
+ * is processed (-ESRCH, t is freed).  Returns 0 if the call ran, else
+ * -errno (the session has failed, but for -ESRCH). */
+static int remote_mprotect_call(struct emt_session *s, struct pt_task *t,
 				uint64_t addr, uint64_t len, uint32_t prot,
-				const struct user_regs_struct *cur)
+				const struct user_regs_struct *cur, int64_t *ret)
 {
 	struct pt_mm *m = t->proc->mm;
 	struct x86_64_remote out;
 	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
-	int64_t ret = 0;
 	int err;
 
+	*ret = 0;
 	x86_64_cookie_args(E(s)->cookie, args);
 
 	if ((err = find_sysinsn(s, t->proc)) < 0)
 		return err;
 	err = x86_64_remote_syscall_regs(t->tid, m->sysinsn, SYS_mprotect, args,
-					 cur, &ret, &out);
+					 cur, ret, &out);
 	if (remote_done(s, t, err, &out) == -ESRCH)
 		return -ESRCH;
 	if (err < 0)
 		return emt_session_fail(s, err, "tid %d: remote mprotect: %s",
 					(int)t->tid, strerror(-err));
+	return 0;
+}
+
+/* remote_mprotect_call(), a refused mprotect being the session's failure. */
+static int remote_mprotect_regs(struct emt_session *s, struct pt_task *t,
+				uint64_t addr, uint64_t len, uint32_t prot,
+				const struct user_regs_struct *cur)
+{
+	int64_t ret;
+	int err = remote_mprotect_call(s, t, addr, len, prot, cur, &ret);
+
+	if (err < 0)
+		return err;
 	if (ret < 0)
 		return emt_session_fail(s, (int)ret,
 			"tid %d: remote mprotect(0x%llx, %llu, %u): %s", (int)t->tid,
@@ -1137,6 +1152,41 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
+/* Sets again, from t stopped at the exit of its call y (result ret), what
+ * the call set: read-only for a call rewritten through read-only, else
+ * the call's protections without X if it asked RWX.  With siblings
+ * running, through read-only first (see flip()).  The range may have
+ * changed meanwhile (a sibling's munmap): a refusal is recorded as loss
+ * "ptrace-reassert-failed", not taken for the session's failure.
+ * Returns 0, or -errno (-ESRCH: t died). */
+static int reassert(struct emt_session *s, struct pt_task *t,
+		    const struct pt_sys *y, int64_t ret)
+{
+	const uint32_t WX = PROT_WRITE | PROT_EXEC;
+	uint32_t prot = (uint32_t)y->a[2] & (PROT_READ | WX);
+	uint64_t at = y->nr == SYS_mmap ? (uint64_t)ret : y->a[0];
+	uint64_t len = page_up(y->a[1]);
+	int64_t rc = 0;
+	int err;
+
+	if ((prot & WX) == WX)
+		prot &= ~(uint32_t)PROT_EXEC;
+	/* Read-only already, unless a flip came between. */
+	if (t->proc->mm->gen != y->gen && !alone_in_image(E(s), t) && (prot & WX)) {
+		err = remote_mprotect_call(s, t, at, len, prot & ~WX, NULL, &rc);
+		if (err < 0)
+			return err;
+	}
+	/* mprotect keeps the range's protection key. */
+	if (rc == 0 && (err = remote_mprotect_call(s, t, at, len, prot, NULL, &rc)) < 0)
+		return err;
+	if (rc < 0)
+		sink_loss(s->sink, "ptrace-reassert-failed", 1, t->proc->pid, now_ns());
+	else if (!y->via_read)
+		E(s)->reasserted++;
+	return 0;
+}
+
 /* Exit of a memory syscall whose entry asked for it. */
 static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 {
@@ -1169,14 +1219,9 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	 * memory no longer tracked): set what the call set once more.  With
 	 * via_read, what the call set was read-only. */
 	if (y->via_read || (y->overlapped && m->gen != y->gen)) {
-		uint64_t at = y->nr == SYS_mmap ? (uint64_t)ret : y->a[0];
-		/* mprotect keeps the range's protection key. */
-		err = remote_mprotect(s, t, at, page_up(y->a[1]),
-				      (prot & WX) == WX ? prot & ~(uint32_t)PROT_EXEC
-							: prot);
+		err = reassert(s, t, y, ret);
 		if (err < 0)
 			return err;
-		E(s)->reasserted += !y->via_read;
 	}
 	switch (y->nr) {
 	case SYS_mmap: {
@@ -1675,9 +1720,10 @@ static int self_write(struct emt_session *s, struct pt_task *t,
 	}
 	for (size_t i = 0; i < np && !err; i++)
 		err = remote_mprotect_regs(s, t, pages[i].pg, PAGE_SZ, pages[i].rx, &after);
+	if (np)
+		m->gen++;       /* even on failure: the pages were RWX meanwhile */
 	if (err < 0 || sig)
 		goto out;
-	m->gen++;
 	e->transitions_self++;
 	err = capture_exec(s, t, cur, fa, &after, PROT_READ | PROT_WRITE | PROT_EXEC);
 out:
@@ -1728,6 +1774,64 @@ static int write_fault(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
+/* Whether a sibling of t has a call we rewrote to read-only in flight
+ * over fa (1), its exit then reaped for the main loop to take first, so
+ * that t's retry finds what the target asked; 0 if none, or -errno. */
+static int ro_call_over(struct emt_session *s, struct pt_task *t, uint64_t fa)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+			const struct pt_sys *y = &u->sys;
+			if (u == t || !u->proc || u->proc->mm != m || !y->active ||
+			    !y->via_read || fa < y->a[0] ||
+			    fa - y->a[0] >= page_up(y->a[1]))
+				continue;
+			if (!u->in_stop) {
+				/* Its exit stop comes as soon as the kernel is
+				 * done with the call. */
+				int st;
+				pid_t w;
+				do
+					w = waitpid(u->tid, &st, __WALL);
+				while (w < 0 && errno == EINTR);
+				if (w == u->tid) {
+					u->in_stop = 1;
+					int err = defer_status(s, u->tid, st);
+					if (err < 0)
+						return err;
+				}
+			}
+			return 1;
+		}
+	return 0;
+}
+
+/* A permission fault at fa outside the ranges under W^X is the target's
+ * own, unless we changed the protection under it: a sibling's call we
+ * rewrote to read-only is in flight over fa (its exit sets what the
+ * target asked: reap that exit first, then retry), or the fault was
+ * taken before a change processed since (a call's exit that untracked
+ * the page, a flip), which cannot be told from a genuine one.  So each
+ * is retried once: a genuine fault repeats at the same address with
+ * nothing changed in between, and is delivered then.  Returns the signal
+ * to deliver (0: retry) or -errno. */
+static int foreign_fault(struct emt_session *s, struct pt_task *t, uint64_t fa)
+{
+	struct pt_mm *m = t->proc->mm;
+	int err = ro_call_over(s, t, fa);
+
+	if (err != 0)
+		return err < 0 ? err : 0;
+	if (t->last_fault == fa && t->last_gen == m->gen)
+		return SIGSEGV;
+	t->last_fault = fa;
+	t->last_gen = m->gen;
+	return 0;
+}
+
 /* Handles a SIGSEGV signal-delivery stop; `pre` are t's registers if
  * already read (NULL: read them).  Returns the signal to deliver (SIGSEGV
  * for a genuine fault, 0 when it was ours), or -errno. */
@@ -1759,7 +1863,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 		fa = (uint64_t)(uintptr_t)si.si_addr;
 		r = mm_find(m, fa);
 		if (!r || r->state == PT_SHARED)
-			return SIGSEGV;
+			return foreign_fault(s, t, fa);
 	} else {
 		fa = x86_64_pc(&u);
 	}
@@ -1782,6 +1886,9 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 			t->last_gen = m->gen;
 			return 0;
 		}
+		int err = ro_call_over(s, t, fa);
+		if (err != 0)
+			return err < 0 ? err : 0;
 		return SIGSEGV;  /* a real fault: e.g. a read of W-only memory */
 	}
 	if (r->state == PT_X && fetch_like && !repeat) {

@@ -116,6 +116,13 @@ same_as_untraced exec fx_exec && recall_regs exec
 same_as_untraced memfd fx_memfd && recall_regs memfd
 same_as_untraced nocode fx_nocode
 
+# Each thread asking for the whole region RWX again while the others
+# write and run their pages: the call goes through read-only, and a
+# sibling's write that faults meanwhile is retried once the call's exit
+# made the region writable (ro_call_over), never delivered.
+same_as_untraced rwx-reprotect-all fx_rwx_threads --threads 4 --versions 8 --reprotect-all &&
+	recall_regs rwx-reprotect-all
+
 # Code that writes into the page it runs from (self-patching and
 # self-decrypting functions, a decryptor writing another page of its own
 # region): each store into the running page is single-stepped with the
