@@ -1152,15 +1152,16 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
-/* Sets again, from t stopped at the exit of its call y (result ret), what
- * the call set: read-only for a call rewritten through read-only, else
- * the call's protections without X if it asked RWX.  With siblings
- * running, through read-only first (see flip()).  The range may have
- * changed meanwhile (a sibling's munmap): a refusal is recorded as loss
- * "ptrace-reassert-failed", not taken for the session's failure.
- * Returns 0, or -errno (-ESRCH: t died). */
+/* Sets, from t stopped at the exit of its call y (result ret), what the
+ * target asked of the call: its protections, without X if it asked RWX
+ * (for a call rewritten to read-only, the first time; else again, a flip
+ * having overwritten them).  With siblings running, through read-only
+ * first (see flip()).  *refused: 0, or the -errno of the mprotect (the
+ * range may have changed meanwhile, or the kernel refuses the write a
+ * read-only call did not ask for).  Returns 0, or -errno (-ESRCH: t
+ * died). */
 static int reassert(struct emt_session *s, struct pt_task *t,
-		    const struct pt_sys *y, int64_t ret)
+		    const struct pt_sys *y, int64_t ret, int64_t *refused)
 {
 	const uint32_t WX = PROT_WRITE | PROT_EXEC;
 	uint32_t prot = (uint32_t)y->a[2] & (PROT_READ | WX);
@@ -1180,9 +1181,8 @@ static int reassert(struct emt_session *s, struct pt_task *t,
 	/* mprotect keeps the range's protection key. */
 	if (rc == 0 && (err = remote_mprotect_call(s, t, at, len, prot, NULL, &rc)) < 0)
 		return err;
-	if (rc < 0)
-		sink_loss(s->sink, "ptrace-reassert-failed", 1, t->proc->pid, now_ns());
-	else if (!y->via_read)
+	*refused = rc;
+	if (rc == 0 && !y->via_read)
 		E(s)->reasserted++;
 	return 0;
 }
@@ -1209,8 +1209,17 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 			ptrace(PTRACE_SETREGS, t->tid, 0, &r);
 		}
 	}
-	if (ret < 0 && ret > -4096)
+	if (ret < 0 && ret > -4096) {
+		/* A call stopped at a hole (ENOMEM) has changed the areas
+		 * before it: read-only, if we rewrote it so.  Give them what
+		 * the target asked (the same hole refuses the rest). */
+		if (y->via_read && ret == -ENOMEM) {
+			int64_t rc;
+			err = reassert(s, t, y, ret, &rc);
+			return err == -ESRCH ? 0 : err;
+		}
 		return 0;       /* failed: nothing changed */
+	}
 	uint32_t prot = (uint32_t)y->a[2];
 	/* Another thread's fault served between this call and its exit stop
 	 * flips by what was tracked before the call, so it may have put our
@@ -1219,9 +1228,23 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	 * memory no longer tracked): set what the call set once more.  With
 	 * via_read, what the call set was read-only. */
 	if (y->via_read || (y->overlapped && m->gen != y->gen)) {
-		err = reassert(s, t, y, ret);
+		int64_t rc;
+		err = reassert(s, t, y, ret, &rc);
 		if (err < 0)
 			return err;
+		if (rc < 0 && y->via_read) {
+			/* The kernel was asked for read-only only; its refusal
+			 * of the write (a shared mapping of a file opened
+			 * read-only: EACCES) is the call's answer. */
+			struct user_regs_struct r;
+			if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) == 0) {
+				r.rax = (uint64_t)rc;
+				ptrace(PTRACE_SETREGS, t->tid, 0, &r);
+			}
+			return 0;
+		}
+		if (rc < 0)
+			sink_loss(s->sink, "ptrace-reassert-failed", 1, pid, now);
 	}
 	switch (y->nr) {
 	case SYS_mmap: {
@@ -1797,12 +1820,14 @@ static int ro_call_over(struct emt_session *s, struct pt_task *t, uint64_t fa)
 				do
 					w = waitpid(u->tid, &st, __WALL);
 				while (w < 0 && errno == EINTR);
-				if (w == u->tid) {
-					u->in_stop = 1;
-					int err = defer_status(s, u->tid, st);
-					if (err < 0)
-						return err;
+				if (w < 0) {
+					u->sys.active = 0;  /* not ours now */
+					return 0;
 				}
+				u->in_stop = 1;
+				int err = defer_status(s, u->tid, st);
+				if (err < 0)
+					return err;
 			}
 			return 1;
 		}
@@ -1859,6 +1884,11 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 		if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
 			return SIGSEGV;
 		if (si.si_code != SEGV_ACCERR)
+			return SIGSEGV;
+		/* A fault enters the kernel with no system call (orig_rax
+		 * -1); one queued by the target itself (rt_tgsigqueueinfo)
+		 * arrives at a syscall's return, and would not recur. */
+		if (x86_64_in_syscall(&u))
 			return SIGSEGV;
 		fa = (uint64_t)(uintptr_t)si.si_addr;
 		r = mm_find(m, fa);

@@ -122,6 +122,16 @@ same_as_untraced nocode fx_nocode
 # made the region writable (ro_call_over), never delivered.
 same_as_untraced rwx-reprotect-all fx_rwx_threads --threads 4 --versions 8 --reprotect-all &&
 	recall_regs rwx-reprotect-all
+# The kernel refuses RWX of a shared read-only file mapping (EACCES); a
+# call rewritten to read-only is asked for the write only at its exit,
+# and the target must get that refusal, as untraced.
+if same_as_untraced rwx-shared-ro fx_rwx_threads --threads 2 --versions 4 --shared-ro; then
+	if grep -q 'shared read-only file mapping: Permission denied' "$T/rwx-shared-ro.out"; then
+		pass "rwx-shared-ro: the kernel's EACCES reaches the target"
+	else
+		fail "rwx-shared-ro: the kernel's EACCES reaches the target" "$(grep 'shared read-only' "$T/rwx-shared-ro.out")"
+	fi
+fi
 
 # Code that writes into the page it runs from (self-patching and
 # self-decrypting functions, a decryptor writing another page of its own
