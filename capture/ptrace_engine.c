@@ -265,23 +265,20 @@ static struct pt_region *mm_find(struct pt_mm *m, uint64_t addr)
 	return NULL;
 }
 
-static int mm_overlaps(const struct pt_mm *m, uint64_t addr, uint64_t len)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (m->r[i].start < addr + len && addr < m->r[i].start + m->r[i].len)
-			return 1;
-	return 0;
-}
-
-/* Whether a region in `state` overlaps [addr, addr+len). */
+/* Whether a region in `state` (0: any) overlaps [addr, addr+len). */
 static int mm_overlaps_state(const struct pt_mm *m, uint64_t addr,
 			     uint64_t len, int state)
 {
 	for (size_t i = 0; i < m->n; i++)
-		if (m->r[i].state == state && m->r[i].start < addr + len &&
-		    addr < m->r[i].start + m->r[i].len)
+		if ((!state || m->r[i].state == state) &&
+		    m->r[i].start < addr + len && addr < m->r[i].start + m->r[i].len)
 			return 1;
 	return 0;
+}
+
+static int mm_overlaps(const struct pt_mm *m, uint64_t addr, uint64_t len)
+{
+	return mm_overlaps_state(m, addr, len, 0);
 }
 
 static int mm_push(struct pt_mm *m, const struct pt_region *r)
@@ -1797,6 +1794,21 @@ static int write_fault(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
+/* Whether t faulted at fa last, with nothing flipped since: a fault
+ * suppressed once that comes back is not ours. */
+static int fault_repeats(const struct pt_task *t, const struct pt_mm *m,
+			 uint64_t fa)
+{
+	return t->last_fault == fa && t->last_gen == m->gen;
+}
+
+/* Remembers t's fault at fa, suppressed to be retried. */
+static void fault_retry(struct pt_task *t, const struct pt_mm *m, uint64_t fa)
+{
+	t->last_fault = fa;
+	t->last_gen = m->gen;
+}
+
 /* Whether a sibling of t has a call we rewrote to read-only in flight
  * over fa (1), its exit then reaped for the main loop to take first, so
  * that t's retry finds what the target asked; 0 if none, or -errno. */
@@ -1850,10 +1862,9 @@ static int foreign_fault(struct emt_session *s, struct pt_task *t, uint64_t fa)
 
 	if (err != 0)
 		return err < 0 ? err : 0;
-	if (t->last_fault == fa && t->last_gen == m->gen)
+	if (fault_repeats(t, m, fa))
 		return SIGSEGV;
-	t->last_fault = fa;
-	t->last_gen = m->gen;
+	fault_retry(t, m, fa);
 	return 0;
 }
 
@@ -1898,7 +1909,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 		fa = x86_64_pc(&u);
 	}
 	int fetch_like = x86_64_maybe_fetch_fault(&u, fa);
-	int repeat = t->last_fault == fa && t->last_gen == m->gen;
+	int repeat = fault_repeats(t, m, fa);
 
 	/* Our protections decide what faulted: a WRITABLE range faults only
 	 * on a fetch, an EXECUTABLE one only on a write.  Another thread may
@@ -1912,8 +1923,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 	}
 	if (r->state == PT_W && !fetch_like) {
 		if (!repeat) {
-			t->last_fault = fa;
-			t->last_gen = m->gen;
+			fault_retry(t, m, fa);
 			return 0;
 		}
 		int err = ro_call_over(s, t, fa);
@@ -1922,8 +1932,7 @@ static int on_segv(struct emt_session *s, struct pt_task *t,
 		return SIGSEGV;  /* a real fault: e.g. a read of W-only memory */
 	}
 	if (r->state == PT_X && fetch_like && !repeat) {
-		t->last_fault = fa;
-		t->last_gen = m->gen;
+		fault_retry(t, m, fa);
 		return 0;
 	}
 	t->last_fault = 0;

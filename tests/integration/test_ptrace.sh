@@ -71,6 +71,9 @@ recall_regs() {
 	return $rc
 }
 
+# meta ARCHIVE KEY: the value of KEY in ARCHIVE's meta table.
+meta() { sqlite3 "$1" "select value from meta where key='$2'" 2>/dev/null; }
+
 # fec_count NAME: number of first-exec-fault captures in $T/NAME.emt.
 fec_count() { grep -c 'trigger=first-exec-fault' "$T/$1.cr"; }
 
@@ -99,7 +102,7 @@ same_as_untraced rwx-reprotect fx_rwx_threads --threads 4 --versions 8 --reprote
 # 20 of 20 runs).
 if same_as_untraced rwx-reprotect-rw fx_rwx_threads --threads 4 --versions 8 --reprotect-rw &&
 	recall_regs rwx-reprotect-rw; then
-	rwo=$(sqlite3 "$T/rwx-reprotect-rw.emt" "select value from meta where key='ptrace_stats'" 2>/dev/null |
+	rwo=$(meta "$T/rwx-reprotect-rw.emt" ptrace_stats |
 		sed -n 's/.*rw_on_x=\([0-9]*\).*/\1/p')
 	if [ "${rwo:-0}" -gt 0 ]; then
 		pass "rwx-reprotect-rw: the target's RX->RW with siblings went through read-only ($rwo times)"
@@ -230,7 +233,6 @@ else
 fi
 # Without the opt-in filter every syscall stops: the archive says so in
 # meta ptrace_warning, for the tool to show.
-meta() { sqlite3 "$1" "select value from meta where key='$2'" 2>/dev/null; }
 if command -v sqlite3 >/dev/null 2>&1; then
 	w=$(meta "$T/lr.emt" ptrace_warning)
 	case "$w" in
