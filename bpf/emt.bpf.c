@@ -208,6 +208,24 @@ static long wait_room_for(__u32 i, void *data)
 	__r;								\
 })
 
+/* rb_reserve() for capture_range(), which keeps the overflow flag in its
+ * copy_ctx (an `int ovf` on its stack would cost a slot of its frame):
+ * sets c->ovf when the record went to the overflow ring, else leaves it. */
+#define rb_reserve_ovf(sz, kind, c) ({					\
+	int __o = 0;							\
+	void *__rr = rb_reserve((sz), (kind), &__o);			\
+	if (__o)							\
+		(c)->ovf = 1;						\
+	__rr;								\
+})
+
+/* Adds one to a counter of the per-CPU statistics. */
+#define stat_inc(field) do {						\
+	struct emt_bpf_stats *__st = get_stats();			\
+	if (__st)							\
+		__st->field++;						\
+} while (0)
+
 /* Submits a record; one in the overflow ring wakes the consumer and
  * stops the current thread until userspace has read it (the thread then
  * cannot produce anything the rings have no room for). */
@@ -249,24 +267,106 @@ struct vma_info {
 	__u64 start, end;
 };
 
-/* The mapping a syscall's end looks at: too big for the stack of the
- * programs that end syscalls.  Preemption is off in tracepoints, so one
- * per CPU is enough. */
+/* ------------------------------------------------------- scratch */
+/* What does not fit on the stack.  The verifier adds the frames of a whole
+ * call chain (program, global functions, bpf_loop callbacks) against one
+ * 512-byte budget, and `make bpf-check` keeps every chain within 384, so
+ * the large structs of a program live in a per-CPU map instead.
+ *
+ * Each program has a slot of its own, and that is what makes the scratch
+ * safe whether or not the program can be preempted: the kernel runs a
+ * BPF program at most once per CPU at a time (bpf_trace_run's per-program
+ * `active` count skips, and counts as a miss, a run that would start
+ * while another run of the same program on that CPU is not done, nested
+ * or preempted), so nothing else writes a slot while its program uses it.
+ * Today's kernels disable preemption around these tracepoints anyway
+ * (syscall tracepoints became faultable in 6.13, but their BPF probe
+ * still runs the program under preempt_disable_notrace).  Programs do
+ * nest across slots: emt_lock_start's bpf_find_vma takes and drops the
+ * mmap lock, which runs emt_lock_released inside it (see
+ * syscall_start()). */
+enum {
+	SLOT_SYS_ENTER,
+	SLOT_SYS_EXIT,
+	SLOT_LOCK_START,
+	SLOT_LOCK_RELEASED,
+	SLOT_TASK_EXIT,
+	NR_SLOTS,
+};
+
+/* What capture_range() is asked to copy.  `may_defer`: the range stays
+ * unwritable after the syscall, so when the ring lacks room (lossless
+ * mode) the bytes may be read by userspace while the thread is held
+ * instead of copied here.  `slot`: the calling program's scratch slot
+ * (capture_range is global, verified once for all callers). */
+struct cap_req {
+	__u64 addr, len;
+	__u32 trigger, prot_before, prot_after;
+	__u32 may_defer, defer_always;
+	__u32 slot;
+};
+
+struct copy_ctx {
+	__u64 cap_id;
+	__u64 addr;
+	__u64 npages;
+	__u64 nfailed;
+	__u64 ndropped;
+	__u64 need;             /* ring bytes wanted, for wait_room */
+	__u64 may_wait;         /* lossless and not deferrable: wait per page */
+	__u64 wait_budget;      /* wait_page_room iterations left for this capture */
+	__u64 ovf;              /* its begin record is in the overflow ring: so are
+				 * its other records, to keep them in order */
+	__u64 defer;            /* userspace reads the bytes (2: for want of room) */
+	__u64 flags;            /* EMT_CAPF_* of its end record */
+};
+
+struct scratch {
+	struct emt_pending p;   /* syscall_start(): the syscall kept for its end */
+	struct vma_info vi;     /* the mapping looked at */
+	struct cap_req q;       /* the next capture_range() request */
+	struct copy_ctx c;      /* capture_range()'s copy loop: in a map also
+				 * because counters on the stack are tracked
+				 * exactly by the verifier, so every bpf_loop
+				 * iteration would look like a new state and the
+				 * callback would not converge */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, NR_SLOTS);
 	__type(key, __u32);
-	__type(value, struct vma_info);
-} vma_scratch SEC(".maps");
+	__type(value, struct scratch);
+} scratch SEC(".maps");
 
-static __always_inline struct vma_info *vi_scratch(void)
+/* The scratch of `slot` on this CPU (NULL only for a bad slot). */
+static __always_inline struct scratch *scratch_of(__u32 slot)
 {
-	__u32 k = 0;
-	struct vma_info *vi = bpf_map_lookup_elem(&vma_scratch, &k);
+	return bpf_map_lookup_elem(&scratch, &slot);
+}
 
-	if (vi)
-		__builtin_memset(vi, 0, sizeof(*vi));
-	return vi;
+/* The copy_ctx of the slot *slot (a pointer: bpf_loop callbacks get it
+ * as their data).  A function of its own because the verifier refuses
+ * the offset of a pointer not yet checked for NULL, which clang emits
+ * for `sc ? &sc->c : NULL`. */
+static __always_inline struct copy_ctx *copy_of(__u32 *slot)
+{
+	struct scratch *sc = bpf_map_lookup_elem(&scratch, slot);
+
+	if (!sc)
+		return NULL;
+	return &sc->c;
+}
+
+/* The vma_info of `slot`, zeroed. */
+static __always_inline struct vma_info *vi_scratch(__u32 slot)
+{
+	struct scratch *sc = scratch_of(slot);
+
+	if (!sc)
+		return NULL;
+	__builtin_memset(&sc->vi, 0, sizeof(sc->vi));
+	return &sc->vi;
 }
 
 #define TMPFS_MAGIC 0x01021994
@@ -328,10 +428,15 @@ static __always_inline void vma_fill(struct vm_area_struct *vma, struct vma_info
 		vi->backing = EMT_BPF_BACK_FILE;
 }
 
+/* bpf_find_vma callback: fills the vma_info of the scratch slot *data
+ * (callback data must be on the stack: the slot number is). */
 static long vma_cb(struct task_struct *task, struct vm_area_struct *vma,
 		   void *data)
 {
-	vma_fill(vma, data);
+	struct scratch *sc = bpf_map_lookup_elem(&scratch, data);
+
+	if (sc)
+		vma_fill(vma, &sc->vi);
 	return 0;
 }
 
@@ -421,20 +526,28 @@ __noinline __u64 vma_find_locked(__u64 addr)
 	return 0;
 }
 
-static __always_inline void vma_lookup(__u64 addr, struct vma_info *vi)
+/* The current process's mapping containing addr, into the vma_info of
+ * `slot` (zeroed, .found 0 if there is none); NULL for a bad slot. */
+static __always_inline struct vma_info *vma_lookup(__u64 addr, __u32 slot)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	bpf_find_vma(t, addr, vma_cb, vi, 0);
+	struct vma_info *vi = vi_scratch(slot);
+
+	if (vi)
+		bpf_find_vma(t, addr, vma_cb, &slot, 0);
+	return vi;
 }
 
-/* vma_lookup() into memory that is not on the stack (bpf_find_vma wants
- * its callback's data there). */
-static __always_inline void vma_lookup_into(__u64 addr, struct vma_info *vi)
+static long vma_none_cb(struct task_struct *task, struct vm_area_struct *vma,
+			void *data)
 {
-	struct vma_info tmp = {};
+	return 0;
+}
 
-	vma_lookup(addr, &tmp);
-	__builtin_memcpy(vi, &tmp, sizeof(tmp));
+/* Whether a mapping of the current process contains addr. */
+static __always_inline int vma_exists(__u64 addr)
+{
+	return bpf_find_vma(bpf_get_current_task_btf(), addr, vma_none_cb, NULL, 0) == 0;
 }
 
 /* vma_lookup() for a caller that holds the current mmap lock. */
@@ -468,7 +581,7 @@ static long vma_walk_cb(struct task_struct *task, struct vm_area_struct *vma,
 /* Whether [a, b) may hold executable memory now: some VMA in it is
  * executable, or the range is not covered by at most WALK_VMAS VMAs (a
  * hole, or too many to look at: assume so). */
-static __always_inline int range_has_exec(__u64 a, __u64 b)
+__noinline int range_has_exec(__u64 a, __u64 b)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 
@@ -487,35 +600,12 @@ static __always_inline int range_has_exec(__u64 a, __u64 b)
 
 /* ---------------------------------------------------------- copying */
 
-struct copy_ctx {
-	__u64 cap_id;
-	__u64 addr;
-	__u64 npages;
-	__u64 nfailed;
-	__u64 ndropped;
-	__u64 need;             /* ring bytes wanted, for wait_room */
-	__u64 may_wait;         /* lossless and not deferrable: wait per page */
-	__u64 wait_budget;      /* wait_page_room iterations left for this capture */
-	__u64 ovf;              /* its begin record is in the overflow ring: so are
-				 * its other records, to keep them in order */
-};
-
-/* The copy loop's state lives in a per-CPU map rather than on the stack:
- * counters on the stack are tracked exactly by the verifier, so every
- * bpf_loop iteration would look like a new state and verification of the
- * callback would not converge.  A capture never nests on one CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct copy_ctx);
-} copy_state SEC(".maps");
 
 /* bpf_loop callback: stops when the ring has room for one page record. */
+/* The copy callbacks' data is capture_range()'s slot number. */
 static long wait_page_room(__u32 i, void *data)
 {
-	__u32 k = 0;
-	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+	struct copy_ctx *c = copy_of(data);
 
 	if (!c || c->wait_budget == 0)
 		return 1;
@@ -527,8 +617,7 @@ static long wait_page_room(__u32 i, void *data)
 static long copy_page(__u32 i, void *data)
 {
 	struct emt_bpf_stats *st = get_stats();
-	__u32 k = 0;
-	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+	struct copy_ctx *c = copy_of(data);
 	struct emt_rec_page *r;
 	__u64 a;
 	char probe;
@@ -566,7 +655,7 @@ static long copy_page(__u32 i, void *data)
 			/* A range larger than the ring (qemu's 128 MiB RWX
 			 * buffer at exit): wait, bounded, for the consumer to
 			 * drain a page's worth, then try again. */
-			bpf_loop(1 << 23, wait_page_room, NULL, 0);
+			bpf_loop(1 << 23, wait_page_room, data, 0);
 			r = bpf_ringbuf_reserve(&rb, sizeof(*r) + EMT_PAGE_SIZE, 0);
 		}
 		if (!r)
@@ -589,7 +678,7 @@ static long copy_page(__u32 i, void *data)
 	} else {
 		r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 		if (!r && cfg_lossless && c->may_wait && c->wait_budget) {
-			bpf_loop(1 << 23, wait_page_room, NULL, 0);
+			bpf_loop(1 << 23, wait_page_room, data, 0);
 			r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 		}
 	}
@@ -625,81 +714,71 @@ static __always_inline __u64 ring_need(__u64 npages)
 /* bpf_loop callback: stops when the ring has room for c->need bytes. */
 static long wait_room(__u32 i, void *data)
 {
-	__u32 k = 0;
-	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
+	struct copy_ctx *c = copy_of(data);
 
 	if (!c)
 		return 1;
 	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need <= cfg_rb_size;
 }
 
-/* Copies [addr, addr+len) (page aligned) as one capture.  `may_defer`:
- * the range stays unwritable after the syscall, so when the ring lacks
- * room (lossless mode) the bytes may be read by userspace while the
- * thread is held instead of copied here. */
-struct cap_req {
-	__u64 addr, len;
-	__u32 trigger, prot_before, prot_after;
-	__u32 may_defer, defer_always;
-};
+/* Copies [addr, addr+len) (page aligned) as one capture (see struct
+ * cap_req). */
 
 /* Global (not static) so that the verifier checks it once, not once per
  * call site and loop iteration. */
 __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 {
-	if (!q)
-		return 0;
-	__u64 addr = q->addr, len = q->len;
-	__u32 trigger = q->trigger, prot_before = q->prot_before;
-	__u32 prot_after = q->prot_after, may_defer = q->may_defer;
-	__u32 defer_always = q->defer_always;
-	struct emt_bpf_stats *st = get_stats();
 	struct emt_rec_cap_begin *b;
 	struct emt_rec_cap_end *e;
-	__u32 flags = 0, k = 0;
-	struct copy_ctx *c = bpf_map_lookup_elem(&copy_state, &k);
 
-	if (len == 0 || !c)
+	if (!q)
+		return 0;
+	/* Everything lives in *c rather than in locals: locals spilled
+	 * around the helper calls would take this frame's stack, which is
+	 * on the deepest call chain of every program. */
+	__u32 slot = q->slot;
+	struct copy_ctx *c = copy_of(&slot);
+
+	if (q->len == 0 || !c)
 		return 0;
 	c->cap_id = __sync_fetch_and_add(&next_cap_id, 1) + 1;
-	c->addr = addr;
+	c->addr = q->addr;
 	/* Larger ranges are cut (userspace records the loss); bpf_loop
 	 * could not walk more than 8M pages anyway. */
-	c->npages = len / EMT_PAGE_SIZE;
+	c->npages = q->len / EMT_PAGE_SIZE;
 	if (c->npages > cfg_max_pages)
 		c->npages = cfg_max_pages;
 	c->nfailed = 0;
 	c->ndropped = 0;
-	c->may_wait = !may_defer;
+	c->may_wait = !q->may_defer;
+	c->defer = q->defer_always;
+	c->flags = 0;
+	c->ovf = 0;
 	/* Waiting holds the thread in the kernel: bound it per capture (about
 	 * 0.1 s here) so that a consumer that cannot run (same CPU) costs
 	 * losses, not a stuck target. */
 	c->wait_budget = 1 << 27;
-
-	int ovf = 0;
 
 	/* munmap/exit/exec: the memory is gone after the syscall, so in
 	 * lossless mode wait here, bounded, for the consumer (on another CPU)
 	 * to make room for the whole range (and again per page if it is
 	 * larger than the ring); whatever still does not fit is lost. */
 	c->need = ring_need(c->npages);
-	if (cfg_lossless && !may_defer &&
+	if (cfg_lossless && !q->may_defer &&
 	    bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size) {
-		bpf_loop(1 << 22, wait_room, NULL, 0);
-		if (st)
-			st->holds++;
+		bpf_loop(1 << 22, wait_room, &slot, 0);
+		stat_inc(holds);
 	}
-	b = rb_reserve(sizeof(*b), EMT_LOSS_CAPTURE, &ovf);
+	b = rb_reserve_ovf(sizeof(*b), EMT_LOSS_CAPTURE, c);
 	if (!b)
 		return -1;
-	c->ovf = ovf;
 	fill_hdr(&b->h, EMT_REC_CAP_BEGIN);
 	b->cap_id = c->cap_id;
-	b->addr = addr;
-	b->len = len;
-	b->trigger = trigger;
-	b->prot_before = prot_before;
-	b->prot_after = prot_after;
+	b->addr = q->addr;
+	b->len = q->len;
+	b->trigger = q->trigger;
+	b->prot_before = q->prot_before;
+	b->prot_after = q->prot_after;
 	if (vi) {
 		b->backing = vi->backing;
 		b->ino = vi->ino;
@@ -714,58 +793,51 @@ __noinline int capture_range(const struct cap_req *q, const struct vma_info *vi)
 	/* The bytes of a deferrable range cannot change once the syscall is
 	 * done: when the ring is short of room, userspace reads them while
 	 * the process is held. */
-	int short_of_room = !defer_always && cfg_lossless && may_defer &&
-		(ovf || bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size);
+	if (!c->defer && cfg_lossless && q->may_defer &&
+	    (c->ovf || bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) + c->need > cfg_rb_size))
+		c->defer = 2;
 	/* Make sure the consumer is awake if the thread is going to wait. */
-	bpf_ringbuf_submit(b, short_of_room || ovf ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-	if (st)
-		st->captures++;
-	if (short_of_room)
-		defer_always = 1;
-	if (defer_always) {
-		flags |= EMT_CAPF_DEFERRED | EMT_CAPF_HOLD;
-		if (st)
-			st->deferred++;
+	bpf_ringbuf_submit(b, c->defer == 2 || c->ovf ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	stat_inc(captures);
+	if (c->defer) {
+		c->flags = EMT_CAPF_DEFERRED | EMT_CAPF_HOLD;
+		stat_inc(deferred);
 	} else {
-		bpf_loop((__u32)c->npages, copy_page, NULL, 0);
+		bpf_loop((__u32)c->npages, copy_page, &slot, 0);
 		/* Only ranges whose bytes cannot change across the syscall
 		 * (made executable here, or just mapped) are worth a hold;
 		 * at munmap/exit the memory is gone when the thread stops. */
-		if (c->nfailed && (trigger == EMT_BPF_TRIG_MPROTECT ||
-				  trigger == EMT_BPF_TRIG_MMAP))
-			flags |= EMT_CAPF_HOLD;
+		if (c->nfailed && (q->trigger == EMT_BPF_TRIG_MPROTECT ||
+				   q->trigger == EMT_BPF_TRIG_MMAP))
+			c->flags = EMT_CAPF_HOLD;
 	}
-
-	int eovf = 0;
 
 	if (c->ovf) {
 		e = bpf_ringbuf_reserve(&rb_ovf, sizeof(*e), 0);
 		if (!e)
 			count_lost(EMT_LOSS_RECORD);
 	} else {
-		e = rb_reserve(sizeof(*e), EMT_LOSS_RECORD, &eovf);
+		e = rb_reserve_ovf(sizeof(*e), EMT_LOSS_RECORD, c);
 	}
 	if (!e)
 		return -1;
 	__u64 pt = bpf_get_current_pid_tgid();
 	e->type = EMT_REC_CAP_END;
-	e->flags = flags;
+	e->flags = (__u32)c->flags;
 	e->cap_id = c->cap_id;
 	e->npages = c->npages;
 	e->nfailed = c->nfailed;
 	e->ndropped = c->ndropped;
 	e->pid = pt >> 32;
 	e->tid = (__u32)pt;
-	if (flags & EMT_CAPF_HOLD) {
+	if (c->flags & EMT_CAPF_HOLD) {
 		/* Stop the whole process on its way back to user mode; the
 		 * consumer must see this record at once to resume it. */
 		bpf_send_signal_thread(SIGSTOP);
-		if (st)
-			st->holds++;
+		stat_inc(holds);
 		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	} else {
-		bpf_ringbuf_submit(e, eovf || c->ovf ? BPF_RB_FORCE_WAKEUP
-						     : wake_flags(sizeof(*e)));
+		bpf_ringbuf_submit(e, c->ovf ? BPF_RB_FORCE_WAKEUP : wake_flags(sizeof(*e)));
 	}
 	return 0;
 }
@@ -793,11 +865,17 @@ static __always_inline struct emt_rwx_table *rwx_get(__u32 tgid, int create)
 	return t;
 }
 
+/* The table helpers below are global functions: each is verified once
+ * instead of once per place it is inlined into, and its locals take a
+ * frame of its own instead of adding to the caller's (stack budget). */
+
 /* Removes [a, b) from the table; a range cut in the middle keeps its
  * left part and moves the right part to a free slot, or stays whole if
  * there is none (capturing a little more than needed is harmless). */
-static __always_inline void rwx_cut(struct emt_rwx_table *t, __u64 a, __u64 b)
+__noinline int rwx_cut(struct emt_rwx_table *t, __u64 a, __u64 b)
 {
+	if (!t)
+		return 0;
 	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
 		__u64 s = t->addr[i], e = s + t->len[i];
 		if (!t->len[i] || e <= a || s >= b)
@@ -821,15 +899,15 @@ static __always_inline void rwx_cut(struct emt_rwx_table *t, __u64 a, __u64 b)
 			}
 		}
 	}
+	return 0;
 }
 
-static __always_inline void rwx_add(__u32 tgid, __u64 a, __u64 len, __u32 prot)
+__noinline int rwx_add(__u32 tgid, __u64 a, __u64 len, __u32 prot)
 {
 	struct emt_rwx_table *t = rwx_get(tgid, 1);
-	struct emt_bpf_stats *st;
 
 	if (!t)
-		return;
+		return 0;
 	rwx_cut(t, a, a + len);
 	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
 		if (t->len[i])
@@ -837,21 +915,23 @@ static __always_inline void rwx_add(__u32 tgid, __u64 a, __u64 len, __u32 prot)
 		t->addr[i] = a;
 		t->len[i] = len;
 		t->prot[i] = prot;
-		return;
+		return 0;
 	}
-	st = get_stats();
-	if (st)
-		st->rwx_full++;
+	stat_inc(rwx_full);
+	return 0;
 }
 
-/* Captures every tracked RWX range overlapping [a, b) (all if b == 0). */
-static __always_inline void rwx_capture(__u32 tgid, __u64 a, __u64 b,
-					__u32 trigger, __u32 prot_after)
+/* Captures every tracked RWX range overlapping [a, b) (all if b == 0),
+ * for the program of scratch `slot`; `how`: the trigger, and the
+ * protections after in bits 16 and up (five arguments at most). */
+__noinline int rwx_capture_how(__u32 slot, __u32 tgid, __u64 a, __u64 b, __u32 how)
 {
 	struct emt_rwx_table *t = rwx_get(tgid, 0);
+	struct scratch *sc = scratch_of(slot);
+	__u32 trigger = how & 0xffff, prot_after = how >> 16;
 
-	if (!t)
-		return;
+	if (!t || !sc)
+		return 0;
 	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
 		__u64 s = t->addr[i], e = s + t->len[i];
 		if (!t->len[i])
@@ -864,10 +944,15 @@ static __always_inline void rwx_capture(__u32 tgid, __u64 a, __u64 b,
 			if (e > b)
 				e = b;
 		}
-		struct cap_req q = { s, e - s, trigger, t->prot[i], prot_after, 0, 0 };
-		capture_range(&q, NULL);
+		sc->q = (struct cap_req){ s, e - s, trigger, t->prot[i], prot_after,
+					  0, 0, slot };
+		capture_range(&sc->q, NULL);
 	}
+	return 0;
 }
+
+#define rwx_capture(slot, tgid, a, b, trigger, prot_after) \
+	rwx_capture_how((slot), (tgid), (a), (b), (trigger) | (prot_after) << 16)
 
 static __always_inline int table_overlaps(struct emt_rwx_table *t, __u64 a, __u64 b)
 {
@@ -878,7 +963,7 @@ static __always_inline int table_overlaps(struct emt_rwx_table *t, __u64 a, __u6
 }
 
 /* [a, a+len) stops being executable (mprotect without PROT_EXEC). */
-static __always_inline void wasx_add(__u32 tgid, __u64 a, __u64 len)
+__noinline int wasx_add(__u32 tgid, __u64 a, __u64 len)
 {
 	struct emt_rwx_table *t = bpf_map_lookup_elem(&wasx, &tgid);
 	__u32 k = 0;
@@ -887,14 +972,14 @@ static __always_inline void wasx_add(__u32 tgid, __u64 a, __u64 len)
 		struct emt_rwx_table *z = bpf_map_lookup_elem(&rwx_zero, &k);
 
 		if (!z)
-			return;
+			return 0;
 		bpf_map_update_elem(&wasx, &tgid, z, BPF_NOEXIST);
 		t = bpf_map_lookup_elem(&wasx, &tgid);
 		if (!t)
-			return;
+			return 0;
 	}
 	if (t->prot[0] == ~0u)
-		return;
+		return 0;
 	rwx_cut(t, a, a + len);
 	for (__u32 i = 0; i < EMT_RWX_SLOTS; i++) {
 		if (t->len[i])
@@ -902,9 +987,10 @@ static __always_inline void wasx_add(__u32 tgid, __u64 a, __u64 len)
 		t->addr[i] = a;
 		t->len[i] = len;
 		t->prot[i] = 0;
-		return;
+		return 0;
 	}
 	t->prot[0] = ~0u;       /* full: from now on every munmap matters */
+	return 0;
 }
 
 /* Whether userspace needs to hear of munmap(a, len): only if it may close
@@ -912,7 +998,7 @@ static __always_inline void wasx_add(__u32 tgid, __u64 a, __u64 len)
  * executable (wasx), or tracked RWX memory.  Most munmaps of most
  * programs (malloc) free data: they cost neither a record nor a hash
  * entry. */
-static __always_inline int munmap_matters(__u32 tgid, __u64 a, __u64 len)
+__noinline int munmap_matters(__u32 tgid, __u64 a, __u64 len)
 {
 	struct emt_rwx_table *t = bpf_map_lookup_elem(&wasx, &tgid);
 
@@ -943,84 +1029,88 @@ static __always_inline int dull_mmap(const struct pt_regs *regs, __u64 id)
  * followed process, before it changes anything: copies what must be
  * copied now and keeps the arguments for syscall_done().  `regs` are the
  * thread's user registers at syscall entry. */
-static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
+static __always_inline int syscall_start(struct pt_regs *regs, __u64 id, __u32 slot)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
-	struct emt_pending p = {};
 
 	if (dull_mmap(regs, id) || !is_followed(tgid))
 		return 0;
 
-	p.nr = id;
-	p.args[0] = regs->di;
-	p.args[1] = regs->si;
-	p.args[2] = regs->dx;
-	p.args[3] = regs->r10;
-	p.args[4] = regs->r8;
-	p.args[5] = regs->r9;
-	p.enter_ns = bpf_ktime_get_boot_ns();
+	struct scratch *sc = scratch_of(slot);
+
+	if (!sc)
+		return 0;
+	/* The pending record is filled in the scratch and inserted into
+	 * `pending` only at the end: until then a nested emt_lock_released
+	 * (run by the mmap lock bpf_find_vma takes and drops) finds no
+	 * pending syscall of this thread and does nothing. */
+	struct emt_pending *p = &sc->p;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	p->nr = id;
+	p->args[0] = regs->di;
+	p->args[1] = regs->si;
+	p->args[2] = regs->dx;
+	p->args[3] = regs->r10;
+	p->args[4] = regs->r8;
+	p->args[5] = regs->r9;
+	p->enter_ns = bpf_ktime_get_boot_ns();
+
+	__u64 a0 = p->args[0], len = page_up(p->args[1]);
 
 	switch (id) {
 	case NR_MPROTECT:
 	case NR_PKEY_MPROTECT: {
-		__u64 addr = p.args[0], len = page_up(p.args[1]);
-		__u32 prot = (__u32)p.args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
-		struct vma_info vi = {};
+		__u32 prot = (__u32)p->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
 
-		if (addr & (EMT_PAGE_SIZE - 1) || len == 0)
+		if (a0 & (EMT_PAGE_SIZE - 1) || len == 0)
 			break;   /* the kernel refuses it */
-		vma_lookup(addr, &vi);
 		if (prot & PROT_EXEC) {
-			struct cap_req q = { addr, len, EMT_BPF_TRIG_MPROTECT,
-					     vi.prot, prot, !(prot & PROT_WRITE), 0 };
-			capture_range(&q, &vi);
+			struct vma_info *vi = vma_lookup(a0, slot);
+
+			if (!vi)
+				break;
+			sc->q = (struct cap_req){ a0, len, EMT_BPF_TRIG_MPROTECT, vi->prot,
+						  prot, !(prot & PROT_WRITE), 0, slot };
+			capture_range(&sc->q, vi);
+		} else if (!(prot & PROT_WRITE)) {
+			rwx_capture(slot, tgid, a0, a0 + len, EMT_BPF_TRIG_PROTECT_W, prot);
 		}
-		else if (!(prot & PROT_WRITE))
-			rwx_capture(tgid, addr, addr + len,
-				    EMT_BPF_TRIG_PROTECT_W, prot);
 		/* Executable memory made non-executable keeps its region:
 		 * its later munmap must be seen. */
-		if (!(prot & PROT_EXEC) && range_has_exec(addr, addr + len))
-			wasx_add(tgid, addr, len);
+		if (!(prot & PROT_EXEC) && range_has_exec(a0, a0 + len))
+			wasx_add(tgid, a0, len);
 		break;
 	}
 	case NR_MUNMAP:
-		if (!munmap_matters(tgid, p.args[0], page_up(p.args[1])))
+		if (!munmap_matters(tgid, a0, len))
 			return 0;
-		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
-			    EMT_BPF_TRIG_MUNMAP, 0);
+		rwx_capture(slot, tgid, a0, a0 + len, EMT_BPF_TRIG_MUNMAP, 0);
 		break;
 	case NR_MMAP:
 		/* For the mmap-lock hooks, which cannot see EEXIST. */
-		if (p.args[3] & MAP_FIXED_NOREPLACE) {
-			struct vma_info v0 = {}, v1 = {};
-
-			vma_lookup(p.args[0], &v0);
-			vma_lookup(p.args[0] + page_up(p.args[1]) - 1, &v1);
-			p.pre = v0.found || v1.found;
-		}
+		if (p->args[3] & MAP_FIXED_NOREPLACE)
+			p->pre = vma_exists(a0) || vma_exists(a0 + len - 1);
 		/* MAP_FIXED over tracked RWX memory unmaps it: its last
 		 * content is captured before the new mapping replaces it. */
-		if (p.args[3] & MAP_FIXED)
-			rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
-				    EMT_BPF_TRIG_MUNMAP, 0);
+		if (p->args[3] & MAP_FIXED)
+			rwx_capture(slot, tgid, a0, a0 + len, EMT_BPF_TRIG_MUNMAP, 0);
 		break;
 	case NR_MREMAP:
-		rwx_capture(tgid, p.args[0], p.args[0] + page_up(p.args[1]),
-			    EMT_BPF_TRIG_MUNMAP, 0);
+		rwx_capture(slot, tgid, a0, a0 + len, EMT_BPF_TRIG_MUNMAP, 0);
 		break;
 	case NR_EXECVE:
 	case NR_EXECVEAT:
-		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXEC, 0);
+		rwx_capture(slot, tgid, 0, 0, EMT_BPF_TRIG_EXEC, 0);
 		return 0;
 	case NR_EXIT_GROUP:
-		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
+		rwx_capture(slot, tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
 		/* Captured: the exit tracepoint below must not do it again. */
 		bpf_map_delete_elem(&rwx, &tgid);
 		return 0;
 	}
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	bpf_map_update_elem(&pending, &tid, p, BPF_ANY);
 	return 0;
 }
 
@@ -1030,7 +1120,7 @@ static __always_inline int syscall_start(struct pt_regs *regs, __u64 id)
  * scratch, zeroed): the mapping at the result's address, already looked
  * up if `have` (mmap-lock hooks), else looked up here where needed. */
 static __always_inline int syscall_done(struct emt_pending *p, long ret,
-					struct vma_info *vi, int have)
+					struct vma_info *vi, int have, __u32 slot)
 {
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
@@ -1051,7 +1141,7 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret,
 				rwx_cut(t, addr, addr + len);
 		}
 		if (!have)
-			vma_lookup_into(addr, vi);
+			vma_lookup(addr, slot);
 		if (prot & PROT_EXEC) {
 			int copy = vi->backing == EMT_BPF_BACK_MEMFD ||
 				   vi->backing == EMT_BPF_BACK_DELETED ||
@@ -1061,10 +1151,12 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret,
 			 * bpf_probe_read_user would fail on every page, so the
 			 * bytes are read by userspace while the thread is held
 			 * on its way back to user mode. */
-			if (copy) {
-				struct cap_req q = { addr, len, EMT_BPF_TRIG_MMAP,
-						     0, prot, 1, 1 };
-				capture_range(&q, vi);
+			struct scratch *sc = scratch_of(slot);
+
+			if (copy && sc) {
+				sc->q = (struct cap_req){ addr, len, EMT_BPF_TRIG_MMAP,
+							  0, prot, 1, 1, slot };
+				capture_range(&sc->q, vi);
 			}
 			if ((prot & PROT_WRITE) ||
 			    (vi->shared && vi->backing != EMT_BPF_BACK_FILE))
@@ -1078,7 +1170,7 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret,
 		} else if (prot & PROT_EXEC) {
 			/* A writable shared view elsewhere keeps this one live. */
 			if (!have)
-				vma_lookup_into(a0, vi);
+				vma_lookup(a0, slot);
 			struct emt_rwx_table *t = rwx_get(tgid, 0);
 			if (vi->shared && vi->backing != EMT_BPF_BACK_FILE)
 				rwx_add(tgid, a0, len, prot);
@@ -1104,7 +1196,7 @@ static __always_inline int syscall_done(struct emt_pending *p, long ret,
 		 * tracking it there if it is still RWX or shared exec. */
 		__u64 addr = (__u64)ret;
 		if (!have)
-			vma_lookup_into(addr, vi);
+			vma_lookup(addr, slot);
 		if (vi->found && (vi->prot & PROT_EXEC) &&
 		    ((vi->prot & PROT_WRITE) ||
 		     (vi->shared && vi->backing != EMT_BPF_BACK_FILE)))
@@ -1151,7 +1243,7 @@ int BPF_PROG(emt_sys_enter, struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
-	return syscall_start(regs, (__u64)id);
+	return syscall_start(regs, (__u64)id, SLOT_SYS_ENTER);
 }
 
 SEC("tp_btf/sys_exit")
@@ -1172,11 +1264,11 @@ int BPF_PROG(emt_sys_exit, struct pt_regs *regs, long ret)
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
-	struct vma_info *vi = vi_scratch();
+	struct vma_info *vi = vi_scratch(SLOT_SYS_EXIT);
 
 	if (!vi)
 		return 0;
-	return syscall_done(p, ret, vi, 0);
+	return syscall_done(p, ret, vi, 0, SLOT_SYS_EXIT);
 }
 
 /* -------------------------------------------------- mmap-lock hooks */
@@ -1221,8 +1313,7 @@ static __always_inline int in_exec_commit(void)
 	return (owner & ~7L) == (long)t;
 }
 
-SEC("tp_btf/mmap_lock_start_locking")
-int BPF_PROG(emt_lock_start, struct mm_struct *mm, bool write)
+static __always_inline int lock_start(struct mm_struct *mm, bool write)
 {
 	struct pt_regs *regs = syscall_regs(mm);
 
@@ -1238,15 +1329,30 @@ int BPF_PROG(emt_lock_start, struct mm_struct *mm, bool write)
 		 * (MAP_POPULATE, mlocked mremap) is not a new syscall. */
 		if (!write || dull_mmap(regs, id) || bpf_map_lookup_elem(&pending, &tid))
 			return 0;
-		return syscall_start(regs, id);
+		return syscall_start(regs, id, SLOT_LOCK_START);
 	case NR_EXECVE: case NR_EXECVEAT:
 		/* Only the lock of the commit: execve may still fail before
 		 * it, and faults before it take the lock too. */
 		if (write || !in_exec_commit())
 			return 0;
-		return syscall_start(regs, id);
+		return syscall_start(regs, id, SLOT_LOCK_START);
 	}
 	return 0;
+}
+
+SEC("tp_btf/mmap_lock_start_locking")
+int BPF_PROG(emt_lock_start, struct mm_struct *mm, bool write)
+{
+	return lock_start(mm, write);
+}
+
+/* The same for kernels whose mmap_lock tracepoints still pass the memcg
+ * path (6.1, Debian 12's); userspace loads the one the kernel's BTF
+ * describes (capture/bpf_load.c). */
+SEC("tp_btf/mmap_lock_start_locking")
+int BPF_PROG(emt_lock_start_memcg, struct mm_struct *mm, const char *memcg_path, bool write)
+{
+	return lock_start(mm, write);
 }
 
 /* Where the kernel placed a new mapping (mmap without MAP_FIXED, mremap
@@ -1378,8 +1484,7 @@ static __always_inline long lock_result(struct emt_pending *p, struct vma_info *
 	return RET_FAILED;
 }
 
-SEC("tp_btf/mmap_lock_released")
-int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
+static __always_inline int lock_released(struct mm_struct *mm)
 {
 	struct pt_regs *regs = syscall_regs(mm);
 
@@ -1399,7 +1504,7 @@ int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
 
 	if (!p)
 		return 0;
-	struct vma_info *vi = vi_scratch();
+	struct vma_info *vi = vi_scratch(SLOT_LOCK_RELEASED);
 
 	if (!vi)
 		return 0;
@@ -1409,7 +1514,20 @@ int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
 	if (ret == RET_FAILED || p->nr == NR_MUNMAP)
 		__builtin_memset(vi, 0, sizeof(*vi));
 
-	return syscall_done(p, ret, vi, 1);
+	return syscall_done(p, ret, vi, 1, SLOT_LOCK_RELEASED);
+}
+
+SEC("tp_btf/mmap_lock_released")
+int BPF_PROG(emt_lock_released, struct mm_struct *mm, bool write)
+{
+	return lock_released(mm);
+}
+
+SEC("tp_btf/mmap_lock_released")
+int BPF_PROG(emt_lock_released_memcg, struct mm_struct *mm, const char *memcg_path,
+	     bool write)
+{
+	return lock_released(mm);
 }
 
 static __always_inline void task_rec(__u32 type, __u32 pid, __u32 other,
@@ -1492,8 +1610,8 @@ int BPF_PROG(emt_exec, struct task_struct *p, pid_t old_pid,
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
+/* A process's thread exits; group_dead: it is the last one. */
+static __always_inline int task_exit(struct task_struct *p, bool group_dead)
 {
 	__u32 tgid = p->tgid, tid = p->pid;
 
@@ -1503,17 +1621,32 @@ int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
 	__s32 code = BPF_CORE_READ(p, signal, group_exit_code);
 	if (!code)
 		code = p->exit_code;
-	/* Killed by a signal (no exit_group): this kernel fires the
-	 * tracepoint before exit_mm(), in the dying task, so the RWX ranges
-	 * can still be copied.  Where the mm is already gone every page
-	 * fails and is recorded as a gap. */
+	/* Killed by a signal (no exit_group): kernels that pass group_dead
+	 * fire the tracepoint before exit_mm(), in the dying task, so the
+	 * RWX ranges can still be copied.  Older ones (6.1) fire it after:
+	 * there the mm is gone and the last versions are those captured
+	 * before. */
 	if (p == bpf_get_current_task_btf() && p->mm)
-		rwx_capture(tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
+		rwx_capture(SLOT_TASK_EXIT, tgid, 0, 0, EMT_BPF_TRIG_EXIT, 0);
 	bpf_map_delete_elem(&rwx, &tgid);
 	bpf_map_delete_elem(&wasx, &tgid);
 	bpf_map_delete_elem(&followed, &tgid);
 	task_rec(EMT_REC_EXIT, tgid, 0, code, 1);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(emt_exit, struct task_struct *p, bool group_dead)
+{
+	return task_exit(p, group_dead);
+}
+
+/* Kernels whose tracepoint does not say (6.1): the thread that leaves
+ * signal->live at 0 is the last (do_exit decrements it before). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(emt_exit_nogroup, struct task_struct *p)
+{
+	return task_exit(p, BPF_CORE_READ(p, signal, live.counter) == 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -36,6 +36,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/emt_bpf.h"
+#include "bpf_load.h"
 #include "emt.skel.h"
 #include "engine.h"
 #include "guard.h"
@@ -82,7 +83,8 @@ struct inflight {
 };
 
 struct bpf_priv {
-	struct emt_bpf *skel;
+	struct emt_bpf *skel;   /* ld.skel once loaded */
+	struct emt_bpf_loaded ld;
 	struct ring_buffer *rb;
 	/* The overflow ring alone, to read it ahead of the main ring (see
 	 * on_record); in_ovf: a record of it is being handled. */
@@ -1259,70 +1261,35 @@ static const int kept_caps[] = { 1, 2, 5, 19 };
  * every syscall of the system on a slower path while attached (see the
  * nocode rows of bench/results/capture.txt).  Kernels without the
  * former get the latter; EMT_BPF_HOOKS forces one (tests, benchmarks). */
-static const char *const HOOKS_LOCK = "mmap-lock", *const HOOKS_SYSCALLS = "syscalls";
 
-/* Opens, configures, loads and attaches the BPF object with `hooks`.
- * Returns 0 or a negative errno with the session's message set; on
- * failure pv->skel is destroyed and NULL. */
+/* Loads and attaches the BPF object with `hooks` (bpf_load.c).  Returns
+ * 0 or a negative errno with the session's message set; on failure
+ * pv->skel is NULL. */
 static int open_skel(struct emt_session *s, struct bpf_priv *pv, uint32_t rbsz,
 		     const char *hooks)
 {
-	int lock = hooks == HOOKS_LOCK;
-	int err;
+	struct emt_bpf_cfg cfg = {
+		.hooks = hooks,
+		.follow = !s->opts.no_follow,
+		.lossless = (uint32_t)s->lossless,
+		.capture_files = (uint32_t)!!s->opts.capture_files,
+		.rb_size = rbsz,
+		.ovf_size = s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE,
+		.max_pages = MAX_CAPTURE / EMT_PAGE_SIZE,
+	};
+	int err = emt_bpf_load(&pv->ld, &cfg);
 
-	pv->skel = emt_bpf__open();
-	if (!pv->skel)
-		return emt_session_fail(s, -errno, "cannot open bpf object: %s",
-					strerror(errno));
+	if (!err)
+		err = emt_bpf_attach(&pv->ld);
+	if (err) {
+		emt_session_fail(s, err, "%s", pv->ld.msg);
+		emt_bpf_unload(&pv->ld);
+		pv->skel = NULL;
+		return err;
+	}
+	pv->skel = pv->ld.skel;
 	pv->hooks = hooks;
-	pv->skel->rodata->cfg_follow = !s->opts.no_follow;
-	pv->skel->rodata->cfg_lossless = (uint32_t)s->lossless;
-	pv->skel->rodata->cfg_capture_files = (uint32_t)!!s->opts.capture_files;
-	pv->skel->rodata->cfg_rb_size = rbsz;
-	pv->skel->rodata->cfg_ovf_size = s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE;
-	/* Wake the consumer at 1/8 full: early enough to keep the ring from
-	 * filling, rare enough that the target seldom pays a wakeup. */
-	pv->skel->rodata->cfg_wake_bytes = rbsz / 8;
-	pv->skel->rodata->cfg_max_pages = MAX_CAPTURE / EMT_PAGE_SIZE;
-	err = bpf_program__set_autoload(pv->skel->progs.emt_sys_enter, !lock);
-	if (!err)
-		err = bpf_program__set_autoload(pv->skel->progs.emt_sys_exit, !lock);
-	if (!err)
-		err = bpf_program__set_autoload(pv->skel->progs.emt_lock_start, lock);
-	if (!err)
-		err = bpf_program__set_autoload(pv->skel->progs.emt_lock_released, lock);
-	if (!err)
-		err = bpf_program__set_autoload(pv->skel->progs.emt_unmapped_area, lock);
-	if (err) {
-		emt_session_fail(s, err, "cannot select bpf programs: %s", strerror(-err));
-		goto fail;
-	}
-	err = bpf_map__set_max_entries(pv->skel->maps.rb, rbsz);
-	if (!err)
-		err = bpf_map__set_max_entries(pv->skel->maps.rb_ovf,
-					       s->lossless ? OVF_RING : 4 * EMT_PAGE_SIZE);
-	if (err) {
-		emt_session_fail(s, err, "cannot size ring buffer: %s", strerror(-err));
-		goto fail;
-	}
-	err = emt_bpf__load(pv->skel);
-	if (err) {
-		emt_session_fail(s, err,
-			"cannot load bpf programs (%s hooks): %s (set EMT_BPF_DEBUG=1 for the verifier log)",
-			hooks, strerror(-err));
-		goto fail;
-	}
-	err = emt_bpf__attach(pv->skel);
-	if (err) {
-		emt_session_fail(s, err, "cannot attach bpf programs (%s hooks): %s",
-				 hooks, strerror(-err));
-		goto fail;
-	}
 	return 0;
-fail:
-	emt_bpf__destroy(pv->skel);
-	pv->skel = NULL;
-	return err;
 }
 
 /* Everything that needs privileges, before the session creates the
@@ -1351,24 +1318,33 @@ static int bpf_prepare(struct emt_session *s)
 
 	const char *want = getenv("EMT_BPF_HOOKS");
 
-	if (want && strcmp(want, HOOKS_LOCK) && strcmp(want, HOOKS_SYSCALLS))
+	if (want && !*want)
+		want = NULL;    /* set but empty: as if unset */
+	if (want && strcmp(want, EMT_HOOKS_LOCK) && strcmp(want, EMT_HOOKS_SYSCALLS))
 		return emt_session_fail(s, -EINVAL,
 			"EMT_BPF_HOOKS='%s': not 'mmap-lock' or 'syscalls'", want);
-	if (!want || !strcmp(want, HOOKS_LOCK)) {
-		err = open_skel(s, pv, rbsz, HOOKS_LOCK);
+	if (!want || !strcmp(want, EMT_HOOKS_LOCK)) {
+		err = open_skel(s, pv, rbsz, EMT_HOOKS_LOCK);
 		/* A kernel that refuses these (no such tracepoints, an older
 		 * verifier) gets the fallback; a forced choice does not. */
 		if (err && !want) {
 			char why[sizeof(s->errmsg)];
 
 			snprintf(why, sizeof(why), "%s", s->errmsg);
-			err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
-			if (!err)
-				emt_session_warn(s, "%s; using the sys_enter/sys_exit hooks, "
+			err = open_skel(s, pv, rbsz, EMT_HOOKS_SYSCALLS);
+			if (!err) {
+				emt_session_warn(s, "%s\nusing the sys_enter/sys_exit hooks instead, "
 						 "which slow every syscall of the system", why);
+			} else {
+				char why2[sizeof(s->errmsg)];
+
+				snprintf(why2, sizeof(why2), "%s", s->errmsg);
+				emt_session_fail(s, err, "neither hook set loads on this kernel:\n"
+						 "  %s\n  %s", why, why2);
+			}
 		}
 	} else {
-		err = open_skel(s, pv, rbsz, HOOKS_SYSCALLS);
+		err = open_skel(s, pv, rbsz, EMT_HOOKS_SYSCALLS);
 	}
 	if (err)
 		return err;
@@ -1442,6 +1418,9 @@ static int bpf_start(struct emt_session *s)
 				  pv->privs[0] ? pv->privs : "none");
 	if (!err)
 		err = emt_writer_set_meta(sink_writer(s->sink), "bpf_hooks", pv->hooks);
+	if (!err)
+		err = emt_writer_set_meta(sink_writer(s->sink), "bpf_tracepoints",
+					  pv->ld.protos);
 	if (err)
 		return emt_session_fail(s, err, "archive: %s",
 					emt_writer_errmsg(sink_writer(s->sink)));
@@ -1705,7 +1684,8 @@ static void bpf_free(struct emt_session *s)
 	writeq_stop(pv->q);
 	ring_buffer__free(pv->rb);
 	ring_buffer__free(pv->rb_ovf);
-	emt_bpf__destroy(pv->skel);
+	emt_bpf_unload(&pv->ld);
+	pv->skel = NULL;
 	struct inflight **lists[] = { &pv->inflight, &pv->settling, &pv->orphans };
 
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {

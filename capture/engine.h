@@ -29,8 +29,8 @@ struct emt_session {
 	int      root_status;           /* wait status of a launched target, -1 unknown */
 	int      lossless;              /* resolved from opts.lossless */
 	uint64_t live_processes;        /* maintained by the engine */
-	char     errmsg[512];           /* last error, lowercase */
-	char     warning[256];          /* for the user, "" if none (emt_session_warn) */
+	char     errmsg[2560];          /* last error, lowercase (may hold verifier lines) */
+	char     warning[1536];         /* for the user, "" if none (emt_session_warn) */
 	void    *engine_priv;           /* engine's own state */
 };
 

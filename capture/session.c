@@ -275,7 +275,7 @@ int emt_capture_stop(struct emt_capture_handle *c)
 		c->failed = 1;
 	/* Why the capture ended, for the analyst (SPEC.md meta). */
 	if (s->sink && !c->start_failed) {
-		char why[600];
+		char why[sizeof(s->errmsg) + 16];
 
 		if (c->failed)
 			snprintf(why, sizeof(why), "error: %s", s->errmsg);
