@@ -2,6 +2,8 @@
 #
 #   make                      build libraries, BPF objects, tools, fixtures, tests
 #   make test                 build and run the whole test suite
+#   make bpf-check            load every BPF program on this kernel, report its verification
+#   make vmtest KERNEL=6.1    the same and a capture in a qemu guest of Debian 12's kernel
 #   make SANITIZE=address,undefined test
 #   make install PREFIX=/usr/local DESTDIR=
 #   make V=1                  show commands
@@ -98,7 +100,8 @@ TTOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
 DEV_BINS     := $(patsubst tools/dev/%.c,$(BUILD)/dev/%,$(DEV_SRCS))
 BENCH_BINS   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all libs tools fixtures tests test test-run install clean fuzz bench check-deps demo
+.PHONY: all libs tools fixtures tests test test-run install clean fuzz bench check-deps demo \
+	bpf-check vmtest
 .DELETE_ON_ERROR:
 # Objects are intermediate files of the binaries: keep them, or every
 # build recompiles everything.
@@ -228,8 +231,15 @@ endif
 test: check-deps
 	$(Q)$(MAKE) --no-print-directory test-run
 
+# run-tests.sh runs bpf-check first.
 test-run: all
 	$(Q)BUILD=$(BUILD) sh tests/run-tests.sh $(TESTS)
+
+# Loads every BPF program in every hook set and configuration on the
+# running kernel: instructions, combined stack (budget 384 of 512) and
+# verification time per program.
+bpf-check: all
+	$(Q)$(BUILD)/dev/bpf-check
 
 check-deps:
 	$(Q)sh tools/install-deps.sh

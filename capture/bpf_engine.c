@@ -137,49 +137,13 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
 
 /* ---------------------------------------------------------- check */
 
-/* Names the capabilities bpf mode lacks into buf ("" if none).  Root is
- * not enough by itself: a container may run it without CAP_BPF. */
-static void missing_caps(char *buf, size_t cap)
-{
-	static const struct { int bit; const char *name; } need[] = {
-		{ 39, "CAP_BPF" }, { 38, "CAP_PERFMON" },
-		{ 19, "CAP_SYS_PTRACE" },       /* process_vm_readv */
-		{ 5, "CAP_KILL" },              /* holds */
-	};
-	char line[256];
-	unsigned long long eff = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	buf[0] = '\0';
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "CapEff: %llx", &eff) == 1)
-				break;
-		fclose(f);
-	}
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		/* CAP_SYS_ADMIN (21) stands in for CAP_BPF and CAP_PERFMON. */
-		if ((eff & (1ull << need[i].bit)) ||
-		    (need[i].bit >= 38 && (eff & (1ull << 21))))
-			continue;
-		size_t n = strlen(buf);
-
-		snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", need[i].name);
-	}
-}
-
 static int bpf_check(struct emt_session *s)
 {
-	char miss[128];
+	char why[256];
+	int err = emt_bpf_missing(why, sizeof(why), 1);
 
-	missing_caps(miss, sizeof(miss));
-	if (miss[0])
-		return emt_session_fail(s, -EPERM,
-			"missing %s: bpf mode needs root with CAP_BPF, CAP_PERFMON, "
-			"CAP_SYS_PTRACE and CAP_KILL (or CAP_SYS_ADMIN)", miss);
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		return emt_session_fail(s, -ENOTSUP,
-			"kernel BTF '/sys/kernel/btf/vmlinux' missing: bpf mode needs CONFIG_DEBUG_INFO_BTF (use --mode ptrace)");
+	if (err)
+		return emt_session_fail(s, err, "%s", why);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -35,6 +36,48 @@ const char EMT_HOOKS_SYSCALLS[] = "syscalls";
 #define LOG_SIZE   (64 * 1024)
 #define MAX_SUBS   64
 #define TAIL_LINES 4
+
+int emt_bpf_missing(char *why, size_t cap, int capture)
+{
+	static const struct { int bit; const char *name; int capture_only; } need[] = {
+		{ 39, "CAP_BPF", 0 }, { 38, "CAP_PERFMON", 0 },
+		{ 19, "CAP_SYS_PTRACE", 1 },    /* process_vm_readv */
+		{ 5, "CAP_KILL", 1 },           /* holds */
+	};
+	char line[256], miss[128] = "";
+	unsigned long long eff = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "CapEff: %llx", &eff) == 1)
+				break;
+		fclose(f);
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		/* CAP_SYS_ADMIN (21) stands in for CAP_BPF and CAP_PERFMON.
+		 * Root is not enough by itself: a container may run it
+		 * without CAP_BPF. */
+		if ((need[i].capture_only && !capture) || (eff & (1ull << need[i].bit)) ||
+		    (need[i].bit >= 38 && (eff & (1ull << 21))))
+			continue;
+		size_t n = strlen(miss);
+
+		snprintf(miss + n, sizeof(miss) - n, "%s%s", n ? ", " : "", need[i].name);
+	}
+	if (miss[0]) {
+		snprintf(why, cap, "missing %s: bpf mode needs root with CAP_BPF, CAP_PERFMON, "
+			 "CAP_SYS_PTRACE and CAP_KILL (or CAP_SYS_ADMIN)", miss);
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		snprintf(why, cap, "kernel BTF '/sys/kernel/btf/vmlinux' missing: bpf mode needs "
+			 "CONFIG_DEBUG_INFO_BTF (use --mode ptrace)");
+		return -ENOTSUP;
+	}
+	why[0] = '\0';
+	return 0;
+}
 
 /* What the kernel's BTF says about the tracepoints the hooks use. */
 struct protos {

@@ -62,6 +62,15 @@ struct emt_bpf_loaded {
 };
 
 /*
+ * Whether this process can load the object at all: CAP_BPF and
+ * CAP_PERFMON (or CAP_SYS_ADMIN) and the kernel's BTF; `capture`: also
+ * what a capture needs besides (CAP_SYS_PTRACE for process_vm_readv,
+ * CAP_KILL for holds).  Returns 0, or -EPERM (capabilities) or -ENOTSUP
+ * (no BTF) with `why` naming what is missing.
+ */
+int emt_bpf_missing(char *why, size_t cap, int capture);
+
+/*
  * Opens the BPF object, configures it with *cfg, selects the programs of
  * cfg->hooks (and of the kernel's tracepoint prototypes, read from its
  * BTF) and loads them, asking the verifier for its statistics.  Does not

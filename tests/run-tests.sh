@@ -15,6 +15,22 @@ trap 'rm -rf "$log"' EXIT
 
 want() { [ -z "$pat" ] || case "$1" in *"$pat"*) return 0;; *) return 1;; esac; }
 
+# Every BPF program must load within its stack budget on this kernel
+# before anything is captured (make bpf-check); 77: a missing
+# precondition, which it names.
+if want bpf-check && [ -x "$BUILD/dev/bpf-check" ]; then
+	if "$BUILD/dev/bpf-check" -q >"$log/bpf-check" 2>&1; then rc=0; else rc=$?; fi
+	if [ "$rc" -eq 0 ]; then
+		pass=$((pass + 1)); echo "ok:   bpf-check: $(tail -n 1 "$log/bpf-check")"
+	elif [ "$rc" -eq 77 ]; then
+		skip=$((skip + 1)); echo "SKIP: bpf-check: $(sed 's/^bpf-check: skipped: //' "$log/bpf-check")" | tee -a "$log/skips"
+	else
+		fail=$((fail + 1)); echo "FAIL: bpf-check"; sed 's/^/    /' "$log/bpf-check" | tail -n 40
+	fi
+elif want bpf-check; then
+	fail=$((fail + 1)); echo "FAIL: bpf-check: $BUILD/dev/bpf-check not built"
+fi
+
 # cmocka binaries: count their individual tests.
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
@@ -27,6 +43,7 @@ for t in "$BUILD"/tests/test_*; do
 	p=${p:-0} f=${f:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	grep '^\[  SKIPPED \]' "$log/$name" | sed "s/^\[  SKIPPED \] */SKIP: $name: /" >>"$log/skips"
 	if [ "$f" -ne 0 ]; then
 		echo "FAIL: $name"; sed 's/^/    /' "$log/$name" | tail -n 40
 	else
@@ -66,7 +83,13 @@ for t in "$TOP"/tests/integration/test_*.sh; do
 		echo "ok:   $name ($p passed, $s skipped, ${secs}s)"
 		grep '^SKIP: ' "$log/$name" | sed 's/^/    /'
 	fi
+	grep '^SKIP: ' "$log/$name" | sed "s/^SKIP: /SKIP: $name: /" >>"$log/skips"
 done
 
+# Every skip again, with its reason, where the closing line can be seen.
+if [ -s "$log/skips" ]; then
+	echo "skipped:"
+	sed 's/^SKIP: /    /' "$log/skips"
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -9,7 +9,7 @@ CAP="$BIN/emt-capture"
 CR="$BUILD/tests/tools/check-recall"
 LS="$BIN/emt-ls"
 
-if [ ! -x "$CAP" ]; then skip "capture bpf" "emt-capture not built"; exit 0; fi
+need_built "capture bpf" "$CAP" "$CR" "$LS" || exit 0
 
 # ---------------------------------------------------------------- CLI (no root)
 "$CAP" --help >"$T/help" 2>&1; rc=$?
@@ -27,7 +27,7 @@ check "bad --ringbuf-size is a usage error (2)" [ $rc -eq 2 ]
 "$CAP" -o "$T/x.emt" --bogus -- /bin/true >"$T/u4" 2>&1; rc=$?
 check "unknown option is a usage error (2)" [ $rc -eq 2 ]
 
-if ! need_root; then skip "capture bpf" "needs root (BPF, process_vm_readv)"; exit 0; fi
+if ! need_root; then skip "capture bpf" "not root"; exit 0; fi
 
 # ---------------------------------------------------------------- privileges
 # Without the privileges or the kernel support it needs, emt-capture says
@@ -78,9 +78,10 @@ if [ -x "$FIX/fx_poly" ]; then
 		pass "exit summary counts all 3000 captures and gives the seal digest"
 	else fail "exit summary" "captures=${n:-?} $(tail -n 3 "$T/sum.err")"; fi
 fi
-if [ ! -r /sys/kernel/btf/vmlinux ]; then skip "capture bpf" "no kernel BTF"; exit 0; fi
+why=$(missing_precondition bpf)
+if [ -n "$why" ]; then skip "capture bpf" "$why"; exit 0; fi
 if ! "$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/probe" 2>&1; then
-	skip "capture bpf" "emt-capture cannot run here: $(head -c 200 "$T/probe")"
+	fail "capture bpf" "emt-capture cannot run on a machine with root, its capabilities and BTF: $(head -c 600 "$T/probe")"
 	exit 0
 fi
 
@@ -245,7 +246,7 @@ PYEOF
 		fail "32 MiB through 1 MiB ring" "$(grep -E '^(recall|MISSING|gaps)' "$T/big.cr" | head -3)"
 	fi
 else
-	skip "loss accounting" "check-recall, emt-ls or fx_poly not built"
+	fail "loss accounting" "fx_poly not built"
 fi
 
 # --no-follow: the children of fx_fork are not captured, the parent is.
@@ -299,7 +300,7 @@ EOF_C
 			fail "killed process" "$(cat "$T/killme.cr" | head -3)"
 		fi
 	else
-		skip "killed process" "cannot compile the test program: $(head -c 200 "$T/killme.cc")"
+		fail "killed process" "cannot compile the test program: $(head -c 200 "$T/killme.cc")"
 	fi
 fi
 
@@ -443,7 +444,7 @@ if [ -x "$FIX/fx_longrun" ]; then
 		fi
 	fi
 else
-	skip "attach" "fx_longrun not built"
+	fail "attach" "fx_longrun not built"
 fi
 
 # ---------------------------------------------------------- hook kinds
@@ -493,7 +494,7 @@ hk_fail=
 if cc -O1 -o "$T/hk_fail" "$T/hk_fail.c" 2>"$T/hk_fail.cc"; then
 	hk_fail="$T/hk_fail"
 else
-	skip "hooks: failed calls" "cannot compile the test program: $(head -c 200 "$T/hk_fail.cc")"
+	fail "hooks: failed calls" "cannot compile the test program: $(head -c 200 "$T/hk_fail.cc")"
 fi
 EMT_BPF_HOOKS=bogus "$CAP" -q -o "$T/bogus.emt" -- /bin/true >"$T/bogus.out" 2>&1; rc=$?
 if [ $rc -eq 1 ] && grep -q "EMT_BPF_HOOKS='bogus': not 'mmap-lock' or 'syscalls'" "$T/bogus.out" &&

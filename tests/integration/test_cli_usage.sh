@@ -12,9 +12,9 @@
 A="$TOP/fixtures/archives/sample.emt"
 TOOLS="emt-capture emt-ls emt-extract emt-diff emt-verify"
 for t in $TOOLS; do
-	if [ ! -x "$BIN/$t" ]; then skip "cli usage" "$t not built"; exit 0; fi
+	if [ ! -x "$BIN/$t" ]; then fail "cli usage" "$t not built"; exit 0; fi
 done
-if [ ! -f "$A" ]; then skip "cli usage" "fixtures/archives/sample.emt missing"; exit 0; fi
+if [ ! -f "$A" ]; then fail "cli usage" "fixtures/archives/sample.emt missing"; exit 0; fi
 
 # usage NAME CMD...: exit 2, "TOOL: " message on stderr, stdout empty.
 usage() {

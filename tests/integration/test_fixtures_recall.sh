@@ -16,9 +16,7 @@
 CR="$BUILD/tests/tools/check-recall"
 CAP_TIMEOUT=${EMT_RECALL_TIMEOUT:-120}
 
-if [ ! -x "$BIN/emt-capture" ]; then skip "fixture recall" "emt-capture not built"; exit 0; fi
-if [ ! -x "$CR" ]; then skip "fixture recall" "check-recall not built"; exit 0; fi
-if ! need_root; then skip "fixture recall" "needs root"; exit 0; fi
+need_built "fixture recall" "$BIN/emt-capture" "$CR" || exit 0
 
 # recall MODE FIXTURE "FIXTURE ARGS" [CHECK-RECALL OPTIONS]
 recall() {
@@ -58,12 +56,6 @@ recall() {
 	fi
 }
 
-# probe MODE: emt-capture works in MODE on this machine.
-probe() {
-	EMT_BPF_HOOKS=$hooks timeout 60 "$BIN/emt-capture" -q --mode "${1%-*}" -o "$T/probe-$1.emt" \
-		-- /bin/true >"$T/probe-$1.out" 2>&1
-}
-
 # bpf: the default hooks (mmap_lock tracepoints); bpf-syscalls: the
 # fallback for kernels without them (sys_enter/sys_exit), forced.
 for mode in bpf bpf-syscalls ptrace; do
@@ -72,17 +64,9 @@ for mode in bpf bpf-syscalls ptrace; do
 	bpf-syscalls) hooks=syscalls ;;
 	*) hooks= ;;
 	esac
-	if ! probe "$mode"; then
-		# Where bpf mode works, its fallback hooks (sys_enter/sys_exit,
-		# in every kernel with BTF) must too.
-		if [ "$mode" = bpf-syscalls ] && [ "${bpf_ok:-0}" = 1 ]; then
-			fail "fixture recall ($mode)" "the fallback hooks do not work where the default ones do: $(head -c 200 "$T/probe-$mode.out")"
-		else
-			skip "fixture recall ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode.out")"
-		fi
-		continue
-	fi
-	[ "$mode" = bpf ] && bpf_ok=1
+	# Both hook sets must work wherever bpf mode can run at all: the
+	# fallback is what users of kernels without the default one get.
+	need_engine "fixture recall ($mode)" "$mode" || continue
 	if [ "$mode" != ptrace ]; then
 		rwx="--final-only-kind=rwx --final-only-kind=rwx-threads --final-only-kind=sigsegv"
 	else

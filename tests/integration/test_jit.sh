@@ -23,17 +23,10 @@ JIT="$TOP/fixtures/jit"
 CAP_TIMEOUT=${EMT_JIT_TIMEOUT:-180}
 
 # capture_works MODE: emt-capture can capture /bin/true in MODE.
+# Prints SKIP (a named missing precondition) or FAIL (the engine's message)
+# when it cannot.
 capture_works() {
-	[ -x "$BIN/emt-capture" ] || { why="emt-capture not built"; return 1; }
-	[ -x "$CR" ] || { why="check-recall not built"; return 1; }
-	need_root || { why="needs root"; return 1; }
-	rm -f "$T/probe-$1.emt"
-	if ! timeout 60 "$BIN/emt-capture" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true \
-		>"$T/probe-$1.out" 2>&1; then
-		why="emt-capture --mode $1 does not work here: $(head -c 200 "$T/probe-$1.out")"
-		return 1
-	fi
-	return 0
+	need_engine "jit tests in $1 mode" "$1"
 }
 
 # masked FILE: the whole output with what differs between two correct runs
@@ -177,7 +170,7 @@ share_found() {
 
 modes=""
 for m in bpf ptrace; do
-	if capture_works "$m"; then modes="$modes $m"; else skip "jit tests in $m mode" "$why"; fi
+	if capture_works "$m"; then modes="$modes $m"; fi
 done
 [ -n "$modes" ] || exit 0
 

@@ -16,14 +16,9 @@
 CR="$BUILD/tests/tools/check-recall"
 TO=${EMT_PTRACE_TIMEOUT:-120}
 
-if [ ! -x "$BIN/emt-capture" ]; then skip "ptrace mode" "emt-capture not built"; exit 0; fi
-if [ ! -x "$CR" ]; then skip "ptrace mode" "check-recall not built"; exit 0; fi
-if ! need_root; then skip "ptrace mode" "needs root"; exit 0; fi
-if ! timeout 60 "$BIN/emt-capture" -q --mode ptrace -o "$T/probe.emt" -- /bin/true \
-	>"$T/probe.out" 2>&1; then
-	skip "ptrace mode" "emt-capture --mode ptrace does not work here: $(head -c 200 "$T/probe.out")"
-	exit 0
-fi
+if [ ! -x "$BIN/emt-capture" ]; then fail "ptrace mode" "emt-capture not built"; exit 0; fi
+if [ ! -x "$CR" ]; then fail "ptrace mode" "check-recall not built"; exit 0; fi
+need_engine "ptrace mode" ptrace "$T/probe.out" || exit 0
 
 # masked FILE: the non-truth output with addresses and long numbers masked
 # (they differ from run to run: ASLR, pids, timings).

@@ -6,7 +6,7 @@
 
 A="$TOP/fixtures/archives/sample.emt"
 for t in emt-ls emt-extract emt-diff emt-verify; do
-	if [ ! -x "$BIN/$t" ]; then skip readers-cli "$BIN/$t not built"; exit 0; fi
+	if [ ! -x "$BIN/$t" ]; then fail readers-cli "$BIN/$t not built"; exit 0; fi
 done
 
 for t in emt-ls emt-extract emt-diff emt-verify; do

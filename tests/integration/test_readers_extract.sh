@@ -9,7 +9,7 @@
 A="$TOP/fixtures/archives/sample.emt"
 EX="$BIN/emt-extract" LS="$BIN/emt-ls"
 for t in "$EX" "$LS"; do
-	if [ ! -x "$t" ]; then skip readers-extract "$t not built"; exit 0; fi
+	if [ ! -x "$t" ]; then fail readers-extract "$t not built"; exit 0; fi
 done
 if ! command -v jq >/dev/null 2>&1; then skip readers-extract "jq not installed"; exit 0; fi
 "$LS" --json "$A" >"$T/caps"

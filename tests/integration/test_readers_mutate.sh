@@ -15,7 +15,7 @@ SRC="$TOP/fixtures/archives/sample.emt"
 N=${EMT_MUTATIONS:-32}
 SEED=${EMT_MUTATE_SEED:-4242}
 for t in emt-ls emt-extract emt-diff emt-verify; do
-	if [ ! -x "$BIN/$t" ]; then skip readers-mutate "$BIN/$t not built"; exit 0; fi
+	if [ ! -x "$BIN/$t" ]; then fail readers-mutate "$BIN/$t not built"; exit 0; fi
 done
 if ! command -v jq >/dev/null 2>&1; then skip readers-mutate "jq not installed"; exit 0; fi
 # A sanitized tool carries the runtime's entry points (ASan or UBSan,

@@ -12,7 +12,7 @@
 H="$TOP/fixtures/archives/hostile-strings.emt" S="$TOP/fixtures/archives/sample.emt"
 LS="$BIN/emt-ls" MK="$BUILD/tests/tools/mkreaders"
 for t in "$LS" "$MK"; do
-	if [ ! -x "$t" ]; then skip readers-strings "$t not built"; exit 0; fi
+	if [ ! -x "$t" ]; then fail readers-strings "$t not built"; exit 0; fi
 done
 if ! command -v jq >/dev/null 2>&1; then skip readers-strings "jq not installed"; exit 0; fi
 "$MK" strings "$T/s.emt" || { fail "mkreaders strings" "cannot write the archive"; exit 0; }

@@ -9,7 +9,7 @@
 S="$TOP/fixtures/archives/sample.emt" H="$TOP/fixtures/archives/hostile-strings.emt"
 LS="$BIN/emt-ls" MK="$BUILD/tests/tools/mkreaders"
 for t in "$LS" "$MK"; do
-	if [ ! -x "$t" ]; then skip readers-width "$t not built"; exit 0; fi
+	if [ ! -x "$t" ]; then fail readers-width "$t not built"; exit 0; fi
 done
 if ! command -v python3 >/dev/null 2>&1; then skip readers-width "python3 not installed"; exit 0; fi
 "$MK" strings "$T/s.emt" && "$MK" gaps "$T/g.emt" || { fail "mkreaders" "cannot write the archives"; exit 0; }

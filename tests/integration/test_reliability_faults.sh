@@ -28,10 +28,8 @@ STORM_CHILDREN=${EMT_STORM_CHILDREN:-1000}
 STORM_THREADS=${EMT_STORM_THREADS:-500}
 CHURN_ROUNDS=${EMT_CHURN_ROUNDS:-50}
 
-for b in "$CAP" "$LS" "$VER" "$CR" "$FIX/fx_longrun" "$FIX/fx_churn" "$FIX/fx_forkstorm" "$FIX/fx_large"; do
-	if [ ! -x "$b" ]; then skip "reliability faults" "$(basename "$b") not built"; exit 0; fi
-done
-if ! need_root; then skip "reliability faults" "needs root (BPF, ptrace, mount)"; exit 0; fi
+need_built "reliability faults" "$CAP" "$LS" "$VER" "$CR" "$FIX/fx_longrun" "$FIX/fx_churn" \
+	"$FIX/fx_forkstorm" "$FIX/fx_large" || exit 0
 
 # run_bounded SECS OUT ERR CMD...: runs CMD, killed after SECS; prints
 # "rc ms" (rc 124 = timed out).
@@ -100,10 +98,6 @@ regions_check() {
 		printf "%d regions, %d captures, %d problems\n", nr, nc, bad
 		exit bad > 0
 	}' "$1.rj" "$1.cj"
-}
-
-probe() {
-	timeout 60 "$CAP" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true >"$T/probe-$1.out" 2>&1
 }
 
 # recall_run MODE NAME FIXTURE ARGS...: capture, full recall, regions.
@@ -185,10 +179,7 @@ exec_fails() {
 }
 
 for mode in bpf ptrace; do
-	if ! probe "$mode"; then
-		skip "reliability faults ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode.out")"
-		continue
-	fi
+	need_engine "reliability faults ($mode)" "$mode" || continue
 	target_dies "$mode" KILL
 	target_dies "$mode" SEGV
 	exec_fails "$mode" missing /nonexistent/emt-no-such-program

@@ -32,10 +32,7 @@ AKILLS=${EMT_ATTACH_KILLS:-3}
 # on for 30 s: the limit tells those apart, it is not a speed target.
 STOP_LIMIT_MS=${EMT_STOP_LIMIT_MS:-15000}
 
-for b in "$CAP" "$LS" "$EX" "$VER" "$FXL"; do
-	if [ ! -x "$b" ]; then skip "reliability kill" "$(basename "$b") not built"; exit 0; fi
-done
-if ! need_root; then skip "reliability kill" "needs root (BPF, ptrace)"; exit 0; fi
+need_built "reliability kill" "$CAP" "$LS" "$EX" "$VER" "$FXL" || exit 0
 
 # rnd N: a random number in [0, N).
 rnd() { echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % $1 )); }
@@ -129,10 +126,6 @@ extract_check() {
 	cmp -s "$3.got" "$3.want" || { echo "extracted bytes differ from listed hashes"; return 1; }
 }
 
-# probe MODE
-probe() {
-	timeout 60 "$CAP" -q --mode "$1" -o "$T/probe-$1.emt" -- /bin/true >"$T/probe-$1.out" 2>&1
-}
 
 total_kills=0 total_ok=0 total_caps=0
 
@@ -412,10 +405,7 @@ live_read() {
 }
 
 for mode in bpf ptrace; do
-	if ! probe "$mode"; then
-		skip "reliability kill ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode.out")"
-		continue
-	fi
+	need_engine "reliability kill ($mode)" "$mode" || continue
 	kn=1; while [ $kn -le "$KILLS" ]; do kill_launched "$mode" $kn; kn=$((kn + 1)); done
 	kn=1; while [ $kn -le "$AKILLS" ]; do kill_attached "$mode" $kn; kn=$((kn + 1)); done
 	stop_signal "$mode" INT

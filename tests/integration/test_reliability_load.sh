@@ -25,18 +25,13 @@
 SOAK="$TOP/bench/soak.sh"
 SECS=${EMT_LOAD_SECONDS:-10}
 PROCS=${EMT_LOAD_PROCS:-3}
-if [ ! -f "$SOAK" ]; then skip "load" "bench/soak.sh missing"; exit 0; fi
-for b in "$BIN/emt-capture" "$BIN/emt-ls" "$FIX/fx_longrun"; do
-	if [ ! -x "$b" ]; then skip "load" "$(basename "$b") not built"; exit 0; fi
-done
-if ! need_root; then skip "load" "needs root"; exit 0; fi
+if [ ! -f "$SOAK" ]; then fail "load" "bench/soak.sh missing"; exit 0; fi
+need_built "load" "$BIN/emt-capture" "$BIN/emt-ls" "$FIX/fx_longrun" || exit 0
 
 cfgs=""
 for mode in bpf ptrace; do
-	if timeout 60 "$BIN/emt-capture" -q --mode "$mode" -o "$T/probe-$mode.emt" -- /bin/true >"$T/probe-$mode" 2>&1; then
+	if need_engine "load ($mode)" "$mode"; then
 		if [ $mode = bpf ]; then cfgs="$cfgs bpf-lossless bpf-lossy-small"; else cfgs="$cfgs ptrace"; fi
-	else
-		skip "load ($mode)" "emt-capture --mode $mode does not work here: $(head -c 200 "$T/probe-$mode")"
 	fi
 done
 [ -n "$cfgs" ] || exit 0
