@@ -241,6 +241,12 @@ test-run: all
 bpf-check: all
 	$(Q)$(BUILD)/dev/bpf-check
 
+# bpf-check and a capture of fx_wx compared with its ground truth, in a
+# qemu guest of Debian 12's stock kernel (6.1) and on the running one.
+KERNEL ?= 6.1 running
+vmtest: all
+	$(Q)BUILD=$(BUILD) sh tools/dev/vmtest.sh $(KERNEL)
+
 check-deps:
 	$(Q)sh tools/install-deps.sh
 

@@ -197,6 +197,25 @@ static int print_header(struct emt_reader *r, const char *path, int width)
 
 	v = emt_reader_meta(r, "mode");
 	header_line(&w, "mode", v ? v : "-");
+	/* Which kernel hooks a bpf capture used (SPEC.md meta bpf_hooks):
+	 * what the timeline's return values mean depends on it. */
+	v = emt_reader_meta(r, "bpf_hooks");
+	if (v) {
+		char hooks[64];
+		const char *tp;
+
+		/* The reader's meta value lives until its next call. */
+		snprintf(hooks, sizeof(hooks), "%s", v);
+		tp = emt_reader_meta(r, "bpf_tracepoints");
+		cli_row_printf(&w, "%-10s ", "hooks");
+		cli_row_escaped(&w, hooks);
+		if (tp) {
+			cli_row_printf(&w, " (tracepoint prototypes ");
+			cli_row_escaped(&w, tp);
+			cli_row_printf(&w, ")");
+		}
+		cli_row_end(&w);
+	}
 	v = emt_reader_meta(r, "host");
 	header_line(&w, "host", v ? v : "-");
 	v = emt_reader_meta(r, "kernel");
