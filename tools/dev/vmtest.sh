@@ -84,10 +84,12 @@ EOF
 
 # summarize LOG: the closing line for one kernel; non-zero on failure.
 summarize() {
-	log=$1
+	# The guest's console may put escape sequences before a line.
+	log=$1.clean
+	tr -d '\r' <"$1" | sed -n 's/.*\(VMTEST .*\)/\1/p' >"$log"
 	kver=$(sed -n 's/^VMTEST kernel //p' "$log" | tr -d '\r' | head -n 1)
 	if ! grep -q '^VMTEST done' "$log"; then
-		echo "vmtest ${kver:-$2}: FAILED: the checks did not finish (see $log)"
+		echo "vmtest ${kver:-$2}: FAILED: the checks did not finish (see $1)"
 		return 1
 	fi
 	bc=$(grep '^VMTEST bpf-check ' "$log" | tr -d '\r')
@@ -108,7 +110,7 @@ summarize() {
 		fi
 	done
 	if [ $ok -eq 1 ]; then echo "$line"; return 0; fi
-	echo "$line: FAILED (see $log)"
+	echo "$line: FAILED (see $1)"
 	return 1
 }
 
