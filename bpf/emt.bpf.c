@@ -322,14 +322,15 @@ struct copy_ctx {
 };
 
 struct scratch {
-	struct emt_pending p;   /* syscall_start(): the syscall kept for its end */
-	struct vma_info vi;     /* the mapping looked at */
-	struct cap_req q;       /* the next capture_range() request */
 	struct copy_ctx c;      /* capture_range()'s copy loop: in a map also
 				 * because counters on the stack are tracked
 				 * exactly by the verifier, so every bpf_loop
 				 * iteration would look like a new state and the
-				 * callback would not converge */
+				 * callback would not converge.  First, so that
+				 * copy_of() needs no offset (see there) */
+	struct emt_pending p;   /* syscall_start(): the syscall kept for its end */
+	struct vma_info vi;     /* the mapping looked at */
+	struct cap_req q;       /* the next capture_range() request */
 };
 
 struct {
@@ -346,9 +347,10 @@ static __always_inline struct scratch *scratch_of(__u32 slot)
 }
 
 /* The copy_ctx of the slot *slot (a pointer: bpf_loop callbacks get it
- * as their data).  A function of its own because the verifier refuses
- * the offset of a pointer not yet checked for NULL, which clang emits
- * for `sc ? &sc->c : NULL`. */
+ * as their data).  It is at offset 0 of the slot: the verifier refuses
+ * arithmetic on a pointer not yet checked for NULL, and clang may move
+ * the addition of a member's offset before the check (it did, for a
+ * capture_range() with a larger frame). */
 static __always_inline struct copy_ctx *copy_of(__u32 *slot)
 {
 	struct scratch *sc = bpf_map_lookup_elem(&scratch, slot);
