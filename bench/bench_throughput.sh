@@ -24,9 +24,15 @@
 # one, its RWX code space is seen only at exit).  Writes
 # bench/results/throughput.txt (and prints it).
 #
+# With PROFILE="poly unique luajit" (rows), one more traced run of each of
+# those rows in each mode runs under `perf record -a -g` (the whole
+# machine: emt-capture, its writer thread, the target and the kernel's
+# BPF programs) and the top of `perf report --sort comm,dso,sym` goes to
+# bench/results/throughput_profile.txt: where each microsecond goes.
+#
 # usage: BUILD=build sh bench/bench_throughput.sh
 #        RUNS=3 POLY_N=100000 UNIQUE_N=100000 LUA_FUNCS=5000 MODES="bpf ptrace"
-#        ROWS="poly unique luajit php node" OUT=FILE
+#        ROWS="poly unique luajit php node" OUT=FILE PROFILE="poly luajit"
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -38,6 +44,8 @@ LUA_FUNCS=${LUA_FUNCS:-5000}
 MODES=${MODES:-bpf ptrace}
 ROWS=${ROWS:-poly unique luajit php node}
 OUT=${OUT:-"$TOP/bench/results/throughput.txt"}
+PROFILE=${PROFILE:-}
+PROF_OUT=${PROF_OUT:-"$TOP/bench/results/throughput_profile.txt"}
 CAP="$BUILD/bin/emt-capture"
 LS="$BUILD/bin/emt-ls"
 CR="$BUILD/tests/tools/check-recall"
@@ -162,3 +170,27 @@ for row in $ROWS; do
 	done
 done
 } | tee "$OUT"
+
+# ---------------------------------------------------------------- profile
+[ -n "$PROFILE" ] || exit 0
+command -v perf >/dev/null 2>&1 || { echo "bench_throughput: PROFILE needs perf (apt-get install linux-perf)" >&2; exit 1; }
+{
+echo "# bench_throughput.sh profile - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
+echo "# perf record -a -g -F 999 over one traced run; perf report --no-children,"
+echo "# share of all samples of the machine (2 CPUs) by command, object, symbol"
+for row in $PROFILE; do
+	available "$row" || continue
+	for m in $MODES; do
+		echo
+		echo "## $row --mode $m: $(cmd "$row")"
+		rm -f "$T/c.emt" "$T/perf.data"
+		# shellcheck disable=SC2046
+		perf record -q -a -g -F 999 -o "$T/perf.data" -- \
+			"$CAP" -q --mode "$m" -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$T/traced.out" $(cmd "$row") \
+			>/dev/null 2>"$T/perf.err"
+		echo "# target $(( $(cat "$T/us" 2>/dev/null || echo 0) / 1000 )) ms traced"
+		perf report -q -i "$T/perf.data" --no-children --sort comm,dso,sym -g none \
+			--percent-limit 0.7 2>/dev/null | sed 's/[[:space:]]*$//' | grep -v '^$' | head -n 45
+	done
+done
+} | tee "$PROF_OUT"
