@@ -9,7 +9,10 @@
  *
  * Captures are read one at a time in seq order, and only if they cover an
  * image still missing, so memory stays bounded by the largest capture and
- * each capture is decoded at most once.
+ * each capture is decoded at most once.  Images are indexed by range (pid,
+ * addr, size), and within a range by SHA-256, so that a capture hashes each
+ * range it covers once whatever the number of versions: a polymorphic
+ * fixture prints 100,000 versions of one page.
  *
  * With --require-regs, an image found in a first-exec-fault capture (ptrace
  * mode) also needs that capture's register snapshot, rip inside the range.
@@ -257,26 +260,115 @@ static int is_final_only(const char *kind)
 	return 0;
 }
 
-/* --final-only-kind: of each (pid, addr, size, kind) group, only the
- * highest version stays required. */
-static void apply_final_only(void)
+/* Orders images by range, then kind, then version, then truth line. */
+static int cmp_final(const void *a, const void *b)
 {
-	for (size_t i = 0; i < nimgs; i++) {
-		if (!is_final_only(imgs[i].kind))
-			continue;
-		for (size_t j = 0; j < nimgs; j++) {
-			if (j == i || imgs[j].pid != imgs[i].pid ||
-			    imgs[j].addr != imgs[i].addr ||
-			    imgs[j].size != imgs[i].size ||
-			    strcmp(imgs[j].kind, imgs[i].kind) != 0)
-				continue;
-			if (imgs[j].version > imgs[i].version ||
-			    (imgs[j].version == imgs[i].version && j > i)) {
-				imgs[i].required = 0;
-				break;
-			}
-		}
+	const struct image *x = *(const struct image *const *)a;
+	const struct image *y = *(const struct image *const *)b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	int k = strcmp(x->kind, y->kind);
+	if (k)
+		return k;
+	if (x->version != y->version)
+		return x->version < y->version ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* --final-only-kind: of each (pid, addr, size, kind) group, only the
+ * highest version stays required (the last printed of equal versions).
+ * Returns 0 or -1 when out of memory. */
+static int apply_final_only(void)
+{
+	if (!nfinal_kinds)
+		return 0;
+	struct image **v = malloc(nimgs * sizeof(*v));
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < nimgs; i++)
+		v[i] = &imgs[i];
+	qsort(v, nimgs, sizeof(*v), cmp_final);
+	for (size_t i = 0; i + 1 < nimgs; i++) {
+		const struct image *a = v[i], *b = v[i + 1];
+		if (is_final_only(a->kind) && a->pid == b->pid &&
+		    a->addr == b->addr && a->size == b->size &&
+		    strcmp(a->kind, b->kind) == 0)
+			v[i]->required = 0;
 	}
+	free(v);
+	return 0;
+}
+
+/* The images of one (pid, addr, size) range, sorted by SHA-256. */
+struct range {
+	uint32_t pid;
+	uint64_t addr, size;
+	struct image **by_sha;
+	size_t n, missing;      /* missing: images not found yet */
+	uint64_t gap_seq;       /* last covering capture with a gap over it */
+};
+
+static struct range *ranges;
+static size_t nranges;
+static struct image **img_index;
+
+static int cmp_range_sha(const void *a, const void *b)
+{
+	const struct image *x = *(const struct image *const *)a;
+	const struct image *y = *(const struct image *const *)b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return memcmp(x->sha, y->sha, EMT_SHA256_LEN);
+}
+
+/* Builds ranges[] sorted by (pid, addr, size); returns 0 or -1 (memory). */
+static int build_index(void)
+{
+	img_index = malloc(nimgs * sizeof(*img_index));
+	ranges = malloc(nimgs * sizeof(*ranges));
+	if (!img_index || !ranges)
+		return -1;
+	for (size_t i = 0; i < nimgs; i++)
+		img_index[i] = &imgs[i];
+	qsort(img_index, nimgs, sizeof(*img_index), cmp_range_sha);
+	for (size_t i = 0; i < nimgs; i++) {
+		const struct image *im = img_index[i];
+		struct range *g = nranges ? &ranges[nranges - 1] : NULL;
+		if (!g || g->pid != im->pid || g->addr != im->addr ||
+		    g->size != im->size) {
+			g = &ranges[nranges++];
+			memset(g, 0, sizeof(*g));
+			g->pid = im->pid;
+			g->addr = im->addr;
+			g->size = im->size;
+			g->by_sha = &img_index[i];
+		}
+		g->n++;
+		g->missing++;
+	}
+	return 0;
+}
+
+/* First range of pid with addr >= lo, or nranges. */
+static size_t first_range(uint32_t pid, uint64_t lo)
+{
+	size_t a = 0, b = nranges;
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+		if (ranges[m].pid < pid || (ranges[m].pid == pid && ranges[m].addr < lo))
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a;
 }
 
 static int overlaps_gap(const struct emt_gap *g, size_t ng, uint64_t off,
@@ -340,7 +432,10 @@ int main(int argc, char **argv)
 	const char *apath = argv[optind], *tpath = argv[optind + 1];
 	if (load_truth(tpath))
 		return 2;
-	apply_final_only();
+	if (apply_final_only() || build_index()) {
+		fprintf(stderr, PROG ": out of memory for %zu truth images\n", nimgs);
+		return 2;
+	}
 
 	char *err = NULL;
 	struct emt_reader *r = emt_reader_open(apath, &err);
@@ -382,14 +477,17 @@ int main(int argc, char **argv)
 			}
 		}
 		int loaded = 0;
-		for (size_t i = 0; i < nimgs && status != 2; i++) {
-			struct image *im = &imgs[i];
-			if (im->found || im->pid != c.pid || im->addr < c.addr ||
-			    im->addr + im->size > c.addr + c.size)
+		uint64_t cend = c.addr + c.size;
+		for (size_t gi = first_range(c.pid, c.addr);
+		     gi < nranges && status != 2; gi++) {
+			struct range *g = &ranges[gi];
+			if (g->pid != c.pid || g->addr >= cend)
+				break;
+			if (!g->missing || g->addr + g->size > cend)
 				continue;
-			uint64_t off = im->addr - c.addr;
-			if (overlaps_gap(gaps, ngaps, off, im->size)) {
-				im->gap_seq = c.seq;
+			uint64_t off = g->addr - c.addr;
+			if (overlaps_gap(gaps, ngaps, off, g->size)) {
+				g->gap_seq = c.seq;
 				continue;
 			}
 			if (!loaded) {
@@ -420,11 +518,24 @@ int main(int argc, char **argv)
 				loaded = 1;
 			}
 			uint8_t sha[EMT_SHA256_LEN];
-			emt_sha256(buf + off, (size_t)im->size, sha);
-			if (memcmp(sha, im->sha, sizeof(sha)) == 0) {
+			emt_sha256(buf + off, (size_t)g->size, sha);
+			/* lower bound of sha among the range's images */
+			size_t a = 0, b = g->n;
+			while (a < b) {
+				size_t m = a + (b - a) / 2;
+				if (memcmp(g->by_sha[m]->sha, sha, EMT_SHA256_LEN) < 0)
+					a = m + 1;
+				else
+					b = m;
+			}
+			for (; a < g->n && !memcmp(g->by_sha[a]->sha, sha, EMT_SHA256_LEN); a++) {
+				struct image *im = g->by_sha[a];
+				if (im->found)
+					continue;
 				im->found = 1;
 				im->seq = c.seq;
 				im->trigger = c.trigger;
+				g->missing--;
 				if (want_regs && c.trigger == EMT_TRIGGER_FIRST_EXEC_FAULT)
 					check_regs(r, &c, im);
 			}
@@ -443,6 +554,12 @@ int main(int argc, char **argv)
 	emt_reader_close(r);
 	if (status == 2)
 		return 2;
+
+	for (size_t gi = 0; gi < nranges; gi++)
+		for (size_t k = 0; k < ranges[gi].n; k++)
+			ranges[gi].by_sha[k]->gap_seq = ranges[gi].gap_seq;
+	free(img_index);
+	free(ranges);
 
 	size_t req = 0, found = 0, badregs = 0;
 	for (size_t i = 0; i < nimgs; i++) {
