@@ -411,7 +411,8 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		.prot_after = b->prot_after,
 	};
 	f->buf = NULL;          /* now the queue's */
-	err = writeq_capture(pv->q, &c);
+	/* Lazily: bpf_poll kicks the writer once per read of the ring. */
+	err = writeq_capture_lazy(pv->q, &c);
 	return err ? queue_fail(s, err) : 0;
 }
 
@@ -609,7 +610,7 @@ static int on_syscall(struct emt_session *s, struct bpf_priv *pv,
 		.fd = r->nr == 9 ? (int64_t)r->args[4] : -1,
 		.ret = r->ret,
 	};
-	err = writeq_event(pv->q, &ev, detail, linked);
+	err = writeq_event_lazy(pv->q, &ev, detail, linked);
 	return err ? queue_fail(s, err) : 0;
 }
 
@@ -1536,6 +1537,10 @@ static int bpf_poll(struct emt_session *s, int timeout_ms)
 	err = settle_captures(s, pv);
 	if (err)
 		return err;
+	/* One wakeup of the writer thread per read of the ring, not one per
+	 * record: a futex wake and a cross-CPU wakeup cost more here than
+	 * writing a small capture. */
+	writeq_kick(pv->q);
 	if (pv->err)
 		return pv->err;
 	if ((err = writeq_error(pv->q)) != 0)

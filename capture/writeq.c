@@ -22,6 +22,8 @@
 #define POOL_CLASS_MAX   512u
 /* Jobs kept for reuse beyond the reserved ones. */
 #define JOBS_KEEP        256u
+/* Lazily queued jobs handed over at once, without waiting for a kick. */
+#define LAZY_JOBS        64u
 /* 4 KiB buffers the producer takes from the pool at a time. */
 #define PBUF_BATCH       64u
 
@@ -40,7 +42,8 @@ struct writeq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_space, cv_idle;
 	struct job *head, *tail;
-	uint64_t bytes, max_bytes;      /* bytes: written under mu, read atomically */
+	uint64_t bytes, max_bytes;      /* bytes: atomic (the writer lowers it unlocked) */
+	int space_waiting;      /* atomic: the producer waits on cv_space */
 	int busy;               /* the thread is writing a job */
 	int quit;
 	int err;                /* written under mu, read atomically */
@@ -50,6 +53,7 @@ struct writeq {
 	 * capture takes no lock the writer thread contends for. */
 	struct job *lhead, *ltail;
 	uint64_t lbytes;
+	unsigned ljobs;
 	struct job *pjobs;
 	void    *pbufs[PBUF_BATCH];
 	unsigned npbufs;
@@ -211,6 +215,22 @@ static int write_job(struct writeq *q, struct job *j)
 	return err;
 }
 
+/* Wakes a producer waiting for queue space, if there is one: the
+ * writer thread takes the mutex only then.  Pairs with wait_space(): both
+ * sides store, then load the other's variable (seq_cst), so either the
+ * producer sees the bytes go down or the writer sees it waiting. */
+static void space_freed(struct writeq *q)
+{
+	if (!__atomic_load_n(&q->space_waiting, __ATOMIC_SEQ_CST))
+		return;
+	pthread_mutex_lock(&q->mu);
+	pthread_cond_broadcast(&q->cv_space);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Takes everything queued at each wakeup and writes it without the
+ * mutex: one lock round and no wakeup per job, where a job is often a
+ * 4 KiB capture or a syscall event written in microseconds. */
 static void *writer_main(void *arg)
 {
 	struct writeq *q = arg;
@@ -223,29 +243,35 @@ static void *writer_main(void *arg)
 
 		if (!j)
 			break;
-		q->head = j->next;
-		if (!q->head)
-			q->tail = NULL;
+		q->head = q->tail = NULL;
 		q->busy = 1;
 		int failed = q->err;
 
 		pthread_mutex_unlock(&q->mu);
-		/* After a failure only drain (and free) the queue: the
-		 * archive keeps what was committed before it. */
-		int err = failed ? 0 : write_job(q, j);
+		while (j) {
+			struct job *next = j->next;
+			/* After a failure only drain (and free) the queue:
+			 * the archive keeps what was committed before it. */
+			int err = failed ? 0 : write_job(q, j);
 
+			if (err) {
+				failed = err;
+				pthread_mutex_lock(&q->mu);
+				if (!q->err)
+					__atomic_store_n(&q->err, err, __ATOMIC_RELAXED);
+				pthread_mutex_unlock(&q->mu);
+			}
+			__atomic_fetch_sub(&q->bytes, j->is_event ? 0 : j->c.size,
+					   __ATOMIC_SEQ_CST);
+			job_free(q, j);
+			space_freed(q);
+			j = next;
+		}
 		pthread_mutex_lock(&q->mu);
 		q->busy = 0;
-		__atomic_store_n(&q->bytes, q->bytes - (j->is_event ? 0 : j->c.size),
-				 __ATOMIC_RELAXED);
-		if (err && !q->err)
-			__atomic_store_n(&q->err, err, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&q->cv_space);
 		if (!q->head)
 			pthread_cond_broadcast(&q->cv_idle);
-		pthread_mutex_unlock(&q->mu);
-		job_free(q, j);
-		pthread_mutex_lock(&q->mu);
 	}
 	pthread_cond_broadcast(&q->cv_idle);
 	pthread_mutex_unlock(&q->mu);
@@ -328,24 +354,36 @@ int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs)
 	return 0;
 }
 
+/* Waits, with q->mu held, while `more` bytes would overfill a queue
+ * that is not empty (see space_freed). */
+static void wait_space(struct writeq *q, uint64_t more)
+{
+	__atomic_store_n(&q->space_waiting, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&q->bytes, __ATOMIC_SEQ_CST) &&
+	       __atomic_load_n(&q->bytes, __ATOMIC_SEQ_CST) + more > q->max_bytes &&
+	       !q->err) {
+		pthread_cond_signal(&q->cv_work);
+		pthread_cond_wait(&q->cv_space, &q->mu);
+	}
+	__atomic_store_n(&q->space_waiting, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Hands the producer's lazily queued jobs to the writer thread and wakes
  * it, waiting first while the queue is full.  Called with q->mu held. */
 static void hand_over(struct writeq *q)
 {
 	if (!q->lhead)
 		return;
-	while (q->bytes && q->bytes + q->lbytes > q->max_bytes && !q->err) {
-		pthread_cond_signal(&q->cv_work);
-		pthread_cond_wait(&q->cv_space, &q->mu);
-	}
+	wait_space(q, q->lbytes);
 	if (q->tail)
 		q->tail->next = q->lhead;
 	else
 		q->head = q->lhead;
 	q->tail = q->ltail;
-	__atomic_store_n(&q->bytes, q->bytes + q->lbytes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&q->bytes, q->lbytes, __ATOMIC_SEQ_CST);
 	q->lhead = q->ltail = NULL;
 	q->lbytes = 0;
+	q->ljobs = 0;
 	pthread_cond_signal(&q->cv_work);
 }
 
@@ -357,14 +395,18 @@ static int enqueue(struct writeq *q, struct job *j, int wake)
 	j->next = NULL;
 	if (!wake) {
 		/* Kept by the producer until the next kick, waking call or
-		 * flush; handed over at once if the queue would be full. */
+		 * flush; handed over at once if the queue would be full or
+		 * LAZY_JOBS are waiting (the writer thread must not idle
+		 * through a long burst). */
 		if (q->ltail)
 			q->ltail->next = j;
 		else
 			q->lhead = j;
 		q->ltail = j;
 		q->lbytes += sz;
-		if (q->lbytes + __atomic_load_n(&q->bytes, __ATOMIC_RELAXED) <= q->max_bytes)
+		q->ljobs++;
+		if (q->ljobs < LAZY_JOBS &&
+		    q->lbytes + __atomic_load_n(&q->bytes, __ATOMIC_RELAXED) <= q->max_bytes)
 			return __atomic_load_n(&q->err, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&q->mu);
 		hand_over(q);
@@ -374,14 +416,13 @@ static int enqueue(struct writeq *q, struct job *j, int wake)
 	}
 	pthread_mutex_lock(&q->mu);
 	hand_over(q);   /* FIFO: what was queued lazily goes first */
-	while (q->bytes && q->bytes + sz > q->max_bytes && !q->err)
-		pthread_cond_wait(&q->cv_space, &q->mu);
+	wait_space(q, sz);
 	if (q->tail)
 		q->tail->next = j;
 	else
 		q->head = j;
 	q->tail = j;
-	__atomic_store_n(&q->bytes, q->bytes + sz, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&q->bytes, sz, __ATOMIC_SEQ_CST);
 	err = q->err;
 	pthread_cond_signal(&q->cv_work);
 	pthread_mutex_unlock(&q->mu);

@@ -89,11 +89,12 @@ int writeq_event(struct writeq *q, const struct emt_event *e,
 
 /* writeq_capture and writeq_event without waking the writer thread: the
  * job stays with the producer (taking no lock) until the next
- * writeq_kick(), a waking call, a flush, or the queue bound.  Waking a
- * thread costs a futex call and an inter-CPU wakeup, and a lock shared
- * with a busy writer thread costs cache-line transfers and futex waits; a
- * producer serving a stopped process (the ptrace engine) queues lazily
- * and kicks once the process runs again. */
+ * writeq_kick(), a waking call, a flush, the queue bound, or 64 jobs
+ * waiting so.  Waking a thread costs a futex call and an inter-CPU
+ * wakeup, and a lock shared with a busy writer thread costs cache-line
+ * transfers and futex waits; a producer serving a stopped process (the
+ * ptrace engine) queues lazily and kicks once the process runs again, the
+ * BPF engine kicks once per read of its ring. */
 int writeq_capture_lazy(struct writeq *q, struct writeq_capture *c);
 int writeq_event_lazy(struct writeq *q, const struct emt_event *e,
 		      const char *detail, int link);
