@@ -71,7 +71,8 @@ _Static_assert(EMT_BPF_BACK_OTHER == EMT_BACKING_OTHER, "backing numbers");
 struct inflight {
 	uint64_t cap_id;
 	struct emt_rec_cap_begin b;
-	uint8_t *buf;
+	uint8_t *buf;           /* from writeq_buf, buf_len bytes */
+	size_t   buf_len;
 	uint8_t *state;         /* per page: 0 missing, 1 bytes, 2 failed */
 	uint64_t npages;
 	uint64_t range_len;     /* the whole range, b.len may be cut */
@@ -175,11 +176,17 @@ static struct inflight *inflight_find(struct bpf_priv *pv, uint64_t id,
 	return NULL;
 }
 
-static void inflight_free(struct inflight *f)
+/* Frees f.  Its buffer came from writeq_buf (the queue's recycled,
+ * already faulted-in buffers); once the queue is stopped it goes to free(),
+ * which is right because this engine reserves no slab (writeq_reserve). */
+static void inflight_free(struct bpf_priv *pv, struct inflight *f)
 {
 	if (!f)
 		return;
-	free(f->buf);
+	if (pv->q)
+		writeq_buf_free(pv->q, f->buf, f->buf_len);
+	else
+		free(f->buf);
 	free(f->state);
 	free(f);
 }
@@ -408,7 +415,7 @@ static int finish_capture(struct emt_session *s, struct bpf_priv *pv,
 		.region_id = f->region_id, .pid = pid, .tid = tid, .addr = b->addr,
 		.size = b->len, .time_ns = b->h.time_ns, .buf = f->buf, .gaps = gaps,
 		.ngaps = ngaps, .trigger = trig, .prot_before = b->prot_before,
-		.prot_after = b->prot_after,
+		.prot_after = b->prot_after, .pooled = 1,
 	};
 	f->buf = NULL;          /* now the queue's */
 	/* Lazily: bpf_poll kicks the writer once per read of the ring. */
@@ -428,7 +435,7 @@ static int end_capture(struct emt_session *s, struct bpf_priv *pv,
 		pv->settling = f;
 		return 0;
 	}
-	inflight_free(f);
+	inflight_free(pv, f);
 	return r;
 }
 
@@ -469,7 +476,7 @@ static int settle_captures(struct emt_session *s, struct bpf_priv *pv)
 			continue;
 		}
 		*pp = o->next;
-		inflight_free(o);
+		inflight_free(pv, o);
 	}
 	return err;
 }
@@ -493,10 +500,11 @@ static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
 		err = sink_loss(s->sink, "capture-too-large", 1, (pid_t)b->h.pid,
 				b->h.time_ns);
 	}
-	f->buf = malloc(f->npages ? f->npages * EMT_PAGE_SIZE : 1);
+	f->buf_len = f->npages ? f->npages * EMT_PAGE_SIZE : 1;
+	f->buf = writeq_buf(pv->q, f->buf_len);
 	f->state = calloc(f->npages ? f->npages : 1, 1);
 	if (!f->buf || !f->state) {
-		free(f->buf);
+		writeq_buf_free(pv->q, f->buf, f->buf_len);
 		free(f->state);
 		f->buf = NULL;
 		f->state = NULL;
@@ -518,7 +526,7 @@ static int on_cap_begin(struct emt_session *s, struct bpf_priv *pv,
 		*pp = o->next;
 		f->e = o->e;
 		f->settle_ns = now_ns();
-		inflight_free(o);
+		inflight_free(pv, o);
 		int e = end_capture(s, pv, f, 0);
 		return err ? err : e;
 	}
@@ -901,7 +909,7 @@ static int serve_holds(struct emt_session *s, struct bpf_priv *pv)
 					     ? inflight_find(pv, f->cap_id, 1) : NULL;
 			if (g) {
 				g->e = f->e;
-				inflight_free(f);
+				inflight_free(pv, f);
 				f = g;
 			}
 			int e = end_capture(s, pv, f, stopped);
@@ -1650,7 +1658,6 @@ static void bpf_free(struct emt_session *s)
 
 	if (!pv)
 		return;
-	writeq_stop(pv->q);
 	ring_buffer__free(pv->rb);
 	ring_buffer__free(pv->rb_ovf);
 	emt_bpf_unload(&pv->ld);
@@ -1661,15 +1668,17 @@ static void bpf_free(struct emt_session *s)
 		while (*lists[l]) {
 			struct inflight *f = *lists[l];
 			*lists[l] = f->next;
-			inflight_free(f);
+			inflight_free(pv, f);
 		}
 	}
 	while (pv->held) {
 		struct inflight *f = pv->held;
 		pv->held = f->next;
 		kill((pid_t)f->b.h.pid, SIGCONT);
-		inflight_free(f);
+		inflight_free(pv, f);
 	}
+	writeq_stop(pv->q);
+	pv->q = NULL;
 	if (pv->have_guard) {
 		if (pv->g.child)
 			guard_kill_tree(&pv->g);

@@ -43,7 +43,7 @@ struct writeq {
 	pthread_cond_t cv_work, cv_space, cv_idle;
 	struct job *head, *tail;
 	uint64_t bytes, max_bytes;      /* bytes: atomic (the writer lowers it unlocked) */
-	int space_waiting;      /* atomic: the producer waits on cv_space */
+	uint64_t space_waiting; /* atomic: bytes the producer waits to queue, or 0 */
 	int busy;               /* the thread is writing a job */
 	int quit;
 	int err;                /* written under mu, read atomically */
@@ -221,7 +221,13 @@ static int write_job(struct writeq *q, struct job *j)
  * producer sees the bytes go down or the writer sees it waiting. */
 static void space_freed(struct writeq *q)
 {
-	if (!__atomic_load_n(&q->space_waiting, __ATOMIC_SEQ_CST))
+	uint64_t want = __atomic_load_n(&q->space_waiting, __ATOMIC_SEQ_CST);
+	uint64_t bytes = __atomic_load_n(&q->bytes, __ATOMIC_SEQ_CST);
+
+	/* Not at every job: once a quarter of the bound is free beyond what
+	 * the producer waits for, so that a full queue costs the producer
+	 * one wakeup per many jobs (the batch's end wakes it regardless). */
+	if (!want || (bytes && bytes + want + q->max_bytes / 4 > q->max_bytes))
 		return;
 	pthread_mutex_lock(&q->mu);
 	pthread_cond_broadcast(&q->cv_space);
@@ -358,7 +364,7 @@ int writeq_reserve(struct writeq *q, size_t nbufs, size_t njobs)
  * that is not empty (see space_freed). */
 static void wait_space(struct writeq *q, uint64_t more)
 {
-	__atomic_store_n(&q->space_waiting, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&q->space_waiting, more ? more : 1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&q->bytes, __ATOMIC_SEQ_CST) &&
 	       __atomic_load_n(&q->bytes, __ATOMIC_SEQ_CST) + more > q->max_bytes &&
 	       !q->err) {
