@@ -24,11 +24,13 @@
 # one, its RWX code space is seen only at exit).  Writes
 # bench/results/throughput.txt (and prints it).
 #
-# With PROFILE="poly unique luajit" (rows), one more traced run of each of
-# those rows in each mode runs under `perf record -a -g` (the whole
-# machine: emt-capture, its writer thread, the target and the kernel's
-# BPF programs) and the top of `perf report --sort comm,dso,sym` goes to
-# bench/results/throughput_profile.txt: where each microsecond goes.
+# With PROFILE="poly unique luajit" (rows), one more untraced run and one
+# traced run per mode of each of those rows go under `perf record -a
+# --call-graph dwarf` (the whole machine: emt-capture's threads, the
+# target and the kernel's BPF programs), and bench/perf_breakdown.py puts
+# every thread's CPU into cost centres (SQLite, SHA-256, zstd, ring
+# records, the target's mprotect and BPF programs...) in us per capture:
+# bench/results/throughput_profile.txt, where each microsecond goes.
 #
 # usage: BUILD=build sh bench/bench_throughput.sh
 #        RUNS=3 POLY_N=100000 UNIQUE_N=100000 LUA_FUNCS=5000 MODES="bpf ptrace"
@@ -122,6 +124,11 @@ traced() {
 	caps=$(sed -n 's/^counts .* \([0-9]*\) captures.*/\1/p' "$T/ls")
 	raw=$(sed -n 's/^bytes *\([0-9]*\) raw.*/\1/p' "$T/ls")
 	lost=$(sed -n 's/^lost *\([0-9]*\).*/\1/p' "$T/ls")
+	# bpf mode: threads stopped until their records were read (lossless)
+	holds=-
+	[ "$mode" = bpf ] && command -v sqlite3 >/dev/null 2>&1 &&
+		holds=$(sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = 'bpf_stats'" 2>/dev/null |
+			sed -n 's/.*holds=\([0-9]*\).*/\1/p')
 	stored=$(stat -c %s "$T/c.emt" 2>/dev/null || echo 0)
 	truth "$row" "$T/traced.out" >"$T/truth"
 	"$CR" "$T/c.emt" "$T/truth" >"$T/cr" 2>&1
@@ -131,7 +138,7 @@ traced() {
 	elif [ "$row" = node ] && [ "$mode" = bpf ] && [ "${found%%/*}" -gt 0 ] 2>/dev/null; then exact="some ${found}"
 	else exact="FAIL ${found:-$(head -c 80 "$T/cr")}"
 	fi
-	echo "$us $cpu ${caps:-0} ${raw:-0} $stored ${lost:-?} $exact" >>"$T/$row-$mode"
+	echo "$us $cpu ${caps:-0} ${raw:-0} $stored ${lost:-?} ${holds:--} $exact" >>"$T/$row-$mode"
 	# The archive of the last run stays for a look (emt-ls, emt-diff).
 	cp "$T/c.emt" "$T/last-$row-$mode.emt" 2>/dev/null
 	echo "$us"
@@ -142,9 +149,10 @@ echo "# bench_throughput.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) 
 echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) - commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
 echo "# target wall time from inside, median of $RUNS interleaved runs; captures/s and MB/s"
 echo "# over the target's traced time; cpu/1k: emt-capture's user+sys seconds per 1,000"
-echo "# captures; stored: archive size; exact: oracle images found byte-exact"
+echo "# captures; stored: archive size; holds: threads stopped until their records were"
+echo "# read (bpf mode, lossless); exact: oracle images found byte-exact"
 echo
-printf '  %-7s %-6s %9s %9s %6s %8s %9s %7s %7s %7s %5s  %s\n' row mode untraced traced slow captures "caps/s" "raw MB/s" "sto MB/s" "cpu/1k" lost exact
+printf '  %-7s %-6s %9s %9s %6s %8s %9s %7s %7s %7s %5s %6s  %s\n' row mode untraced traced slow captures "caps/s" "raw MB/s" "sto MB/s" "cpu/1k" lost holds exact
 for row in $ROWS; do
 	available "$row" || { echo "  $row: not installed, skipped"; continue; }
 	: >"$T/$row-plain"
@@ -157,16 +165,16 @@ for row in $ROWS; do
 		# the run whose target time is the median gives the row's figures
 		line=$(sort -n "$T/$row-$m" | awk -v n="$RUNS" 'NR == int((n + 1) / 2)')
 		set -- $line
-		us=$1 cpu=$2 caps=$3 raw=$4 stored=$5 lost=$6
-		shift 6
+		us=$1 cpu=$2 caps=$3 raw=$4 stored=$5 lost=$6 holds=$7
+		shift 7
 		exact="$*"
 		awk -v row="$row" -v m="$m" -v b="$base" -v us="$us" -v cpu="$cpu" -v caps="$caps" \
-			-v raw="$raw" -v st="$stored" -v lost="$lost" -v ex="$exact" 'BEGIN {
+			-v raw="$raw" -v st="$stored" -v lost="$lost" -v holds="$holds" -v ex="$exact" 'BEGIN {
 			s = us / 1e6
-			printf "  %-7s %-6s %7.0f ms %7.0f ms %5.2fx %8d %9.0f %8.1f %8.2f %7.3f %5s  %s\n",
+			printf "  %-7s %-6s %7.0f ms %7.0f ms %5.2fx %8d %9.0f %8.1f %8.2f %7.3f %5s %6s  %s\n",
 				row, m, b / 1000, us / 1000, (b > 0 ? us / b : 0), caps,
 				(s > 0 ? caps / s : 0), (s > 0 ? raw / s / 1e6 : 0),
-				(s > 0 ? st / s / 1e6 : 0), (caps > 0 ? cpu * 1000 / caps : 0), lost, ex }'
+				(s > 0 ? st / s / 1e6 : 0), (caps > 0 ? cpu * 1000 / caps : 0), lost, holds, ex }'
 	done
 done
 } | tee "$OUT"
@@ -174,23 +182,52 @@ done
 # ---------------------------------------------------------------- profile
 [ -n "$PROFILE" ] || exit 0
 command -v perf >/dev/null 2>&1 || { echo "bench_throughput: PROFILE needs perf (apt-get install linux-perf)" >&2; exit 1; }
+# Call chains (dwarf: the libraries have no frame pointers) of the whole
+# machine, read by perf_breakdown.py into cost centres per thread.  The
+# polymorphic rows run PROF_N versions here (still twice the ring) to
+# keep perf's data in bounds.
+PROF_N=${PROF_N:-30000}
+HZ=499
+# pcmd ROW: cmd ROW at the profile's size.
+pcmd() {
+	case $1 in
+	poly|unique) cmd "$1" | sed "s/--versions [0-9]*/--versions $PROF_N/" ;;
+	*) cmd "$1" ;;
+	esac
+}
+# prof_comm ROW: the target's command name as perf sees it.
+prof_comm() {
+	case $1 in poly|unique) echo fx_poly ;; luajit) echo luajit ;; php) echo php ;; node) echo node ;; esac
+}
 {
 echo "# bench_throughput.sh profile - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
-echo "# perf record -a -g -F 999 over one traced run; perf report --no-children,"
-echo "# share of all samples of the machine (2 CPUs) by command, object, symbol"
+echo "# perf record -a --call-graph dwarf -F $HZ over one untraced and one traced run per"
+echo "# row and mode; bench/perf_breakdown.py: CPU per thread by cost centre, in ms and"
+echo "# in us per capture (self: first centre found on the sample's stack)"
 for row in $PROFILE; do
 	available "$row" || continue
+	echo
+	echo "## $row untraced: $(pcmd "$row")"
+	rm -f "$T/perf.data"
+	# shellcheck disable=SC2046
+	perf record -q -a --call-graph dwarf,16384 -F $HZ -o "$T/perf.data" -- \
+		sh "$T/timed.sh" "$T/us" "$T/plain.out" $(pcmd "$row") >/dev/null 2>"$T/perf.err"
+	ucaps=$(truth "$row" "$T/plain.out" | grep -c '^EMT-TRUTH')
+	echo "# target $(( $(cat "$T/us" 2>/dev/null || echo 0) / 1000 )) ms untraced; per capture: per truth image ($ucaps)"
+	perf script -i "$T/perf.data" -F comm,tid,ip,sym,dso >"$T/perf.txt" 2>/dev/null
+	python3 "$TOP/bench/perf_breakdown.py" "$T/perf.txt" $HZ "$ucaps" "$(prof_comm "$row")"
 	for m in $MODES; do
 		echo
-		echo "## $row --mode $m: $(cmd "$row")"
+		echo "## $row --mode $m: $(pcmd "$row")"
 		rm -f "$T/c.emt" "$T/perf.data"
 		# shellcheck disable=SC2046
-		perf record -q -a -g -F 999 -o "$T/perf.data" -- \
-			"$CAP" -q --mode "$m" -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$T/traced.out" $(cmd "$row") \
+		perf record -q -a --call-graph dwarf,16384 -F $HZ -o "$T/perf.data" -- \
+			"$CAP" -q --mode "$m" -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$T/traced.out" $(pcmd "$row") \
 			>/dev/null 2>"$T/perf.err"
-		echo "# target $(( $(cat "$T/us" 2>/dev/null || echo 0) / 1000 )) ms traced"
-		perf report -q -i "$T/perf.data" --no-children --sort comm,dso,sym -g none \
-			--percent-limit 0.7 2>/dev/null | sed 's/[[:space:]]*$//' | grep -v '^$' | head -n 45
+		pcaps=$("$LS" "$T/c.emt" 2>/dev/null | sed -n 's/^counts .* \([0-9]*\) captures.*/\1/p')
+		echo "# target $(( $(cat "$T/us" 2>/dev/null || echo 0) / 1000 )) ms traced, ${pcaps:-0} captures"
+		perf script -i "$T/perf.data" -F comm,tid,ip,sym,dso >"$T/perf.txt" 2>/dev/null
+		python3 "$TOP/bench/perf_breakdown.py" "$T/perf.txt" $HZ "${pcaps:-0}" "$(prof_comm "$row")"
 	done
 done
 } | tee "$PROF_OUT"
