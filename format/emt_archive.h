@@ -368,6 +368,15 @@ void emt_writer_abandon(struct emt_writer *w);
  * yet, "no writer" for NULL. */
 const char *emt_writer_errmsg(const struct emt_writer *w);
 
+/* Process-wide tuning for a program that writes archives at high rates:
+ * turns off SQLite's memory statistics, which take a global mutex around
+ * every allocation (8% of the writer's CPU per 4 KiB capture, measured by
+ * bench/bench_writer).  SQLite allows this only before it is first used,
+ * so call it at the start of main, before any thread.  Returns 0, or
+ * -EBUSY if SQLite was already in use (harmless: it keeps its default).
+ * Archives written either way are the same. */
+int emt_writer_global_init(void);
+
 /* ------------------------------------------------------------------ */
 /* Reader                                                              */
 

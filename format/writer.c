@@ -803,7 +803,11 @@ struct emt_writer *emt_writer_create(const char *path,
 	/* NULL (no thread) is fine: the pool then runs inline. */
 	w->pool = pool_new();
 
-	rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	/* NOMUTEX: every use of w->db is under w->mu already, and SQLite's
+	 * own connection mutex cost a quarter of the writer's CPU per 4 KiB
+	 * capture on this VM (bench/bench_writer: 45 -> 29 us). */
+	rc = sqlite3_open_v2(path, &w->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		err = -EIO;
 		emt_fmt(msg, sizeof(msg), "cannot open '%s': %s", path,
@@ -1732,6 +1736,11 @@ out:
 	if (!err && w->in_batch && mono_ms() - w->batch_start_ms >= w->commit_ms)
 		err = batch_commit(w);
 	return err;
+}
+
+int emt_writer_global_init(void)
+{
+	return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -EBUSY;
 }
 
 int emt_writer_add_capture(struct emt_writer *w, struct emt_capture *c,

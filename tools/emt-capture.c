@@ -150,6 +150,8 @@ int main(int argc, char **argv)
 	uint64_t u64;
 
 	cli_init("emt-capture", argv);
+	/* Before any thread or SQLite use (emt_archive.h). */
+	(void)emt_writer_global_init();
 	while ((opt = getopt_long(argc, argv, "+o:p:m:d:fqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
