@@ -59,7 +59,7 @@ trap 'rm -rf "$T"' EXIT
 for f in "$CAP" "$LS" "$CR" "$BUILD/fixtures/fx_poly"; do
 	[ -x "$f" ] || { echo "bench_throughput: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
 done
-[ -x /usr/bin/time ] || { echo "bench_throughput: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+command -v sqlite3 >/dev/null 2>&1 || { echo "bench_throughput: sqlite3 missing (apt-get install sqlite3)" >&2; exit 1; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
 
@@ -115,18 +115,21 @@ traced() {
 	row=$1 mode=$2
 	rm -f "$T/c.emt" "$T/us"
 	# shellcheck disable=SC2046
-	/usr/bin/time -f '%U %S' -o "$T/cpu" "$CAP" -q --mode "$mode" -o "$T/c.emt" -- \
+	"$CAP" -q --mode "$mode" -o "$T/c.emt" -- \
 		sh "$T/timed.sh" "$T/us" "$T/traced.out" $(cmd "$row") >/dev/null 2>"$T/emt.err" ||
 		echo "bench_throughput: $row under --mode $mode failed: $(tail -c 300 "$T/emt.err")" >&2
 	us=$(cat "$T/us" 2>/dev/null || echo 0)
-	cpu=$(awk '{ print $1 + $2 }' "$T/cpu" 2>/dev/null)
+	# emt-capture's own threads (meta capture_cpu): /usr/bin/time would
+	# also count the target, a child it waited for
+	cpu=$(sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = 'capture_cpu'" 2>/dev/null |
+		sed -n 's/^user_s=\([0-9.]*\) sys_s=\([0-9.]*\)$/\1 \2/p' | awk '{ print $1 + $2 }')
 	"$LS" "$T/c.emt" >"$T/ls" 2>&1
 	caps=$(sed -n 's/^counts .* \([0-9]*\) captures.*/\1/p' "$T/ls")
 	raw=$(sed -n 's/^bytes *\([0-9]*\) raw.*/\1/p' "$T/ls")
 	lost=$(sed -n 's/^lost *\([0-9]*\).*/\1/p' "$T/ls")
 	# bpf mode: threads stopped until their records were read (lossless)
 	holds=-
-	[ "$mode" = bpf ] && command -v sqlite3 >/dev/null 2>&1 &&
+	[ "$mode" = bpf ] &&
 		holds=$(sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = 'bpf_stats'" 2>/dev/null |
 			sed -n 's/.*holds=\([0-9]*\).*/\1/p')
 	stored=$(stat -c %s "$T/c.emt" 2>/dev/null || echo 0)
@@ -148,7 +151,8 @@ traced() {
 echo "# bench_throughput.sh - $(date -u '+%Y-%m-%d %H:%M:%S UTC') - $(uname -r) - $(nproc) CPUs - load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) - commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
 echo "# target wall time from inside, median of $RUNS interleaved runs; captures/s and MB/s"
-echo "# over the target's traced time; cpu/1k: emt-capture's user+sys seconds per 1,000"
+echo "# over the target's traced time; cpu/1k: emt-capture's own user+sys seconds (its"
+echo "# threads, not the target's; meta capture_cpu, startup included) per 1,000"
 echo "# captures; stored: archive size; holds: threads stopped until their records were"
 echo "# read (bpf mode, lossless); exact: oracle images found byte-exact"
 echo

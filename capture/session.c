@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,6 +339,20 @@ int emt_capture_close_seal(struct emt_capture_handle *c, char **errmsg,
 		*errmsg = strdup(c->s.errmsg);
 	if (c->ops->free)
 		c->ops->free(&c->s);
+	/* The capture's own cost (its threads, not the target, which is a
+	 * child and would be in RUSAGE_CHILDREN), for benchmarks and for
+	 * an analyst judging how much the capture slowed the machine. */
+	if (c->s.sink) {
+		struct rusage ru;
+		char cpu[96];
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0) {
+			snprintf(cpu, sizeof(cpu), "user_s=%ld.%03ld sys_s=%ld.%03ld",
+				 (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec / 1000,
+				 (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec / 1000);
+			(void)emt_writer_set_meta(sink_writer(c->s.sink), "capture_cpu", cpu);
+		}
+	}
 	/* A capture that never started holds nothing: leave no archive that
 	 * would look like a clean, empty capture. */
 	memset(&ws, 0, sizeof(ws));

@@ -9,7 +9,7 @@ libzstd-dev libssl-dev libcmocka-dev libcapstone-dev bpftool pkg-config"
 # Tools used by tests and benchmarks (real JITs, oracles, comparison tracers).
 TEST_PKGS="zstd sqlite3 python3 binutils strace bpftrace luajit php8.2-cli \
 php8.2-opcache qemu-user hyperfine valgrind file jq bc procps bsdextrautils xxd \
-libcap2-bin util-linux openjdk-17-jdk-headless nodejs time linux-perf"
+libcap2-bin util-linux openjdk-17-jdk-headless nodejs linux-perf"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS ${EMT_EXTRA_PKGS:-}; do
