@@ -46,6 +46,14 @@ TARGET_CENTRES = [
 ]
 
 
+# The leaf's object of the sample being read (samples() sets it): a
+# stack that unwinding lost inside a library (zstd's assembly has no
+# unwind tables) is still put in that library's centre.
+leaf_dso = [""]
+LEAF_DSO_CENTRES = [("libzstd", "writer: zstd"), ("libcrypto", "writer: SHA-256"),
+                    ("libsqlite3", "writer: SQLite rows")]
+
+
 def samples(path):
     """Yields (comm, tid, [function names, leaf first])."""
     comm = tid = None
@@ -64,6 +72,8 @@ def samples(path):
             parts = line.split(None, 2)
             if len(parts) >= 2:
                 frames.append(re.sub(r"\+0x[0-9a-f]+$", "", parts[1]))
+                if len(frames) == 1:
+                    leaf_dso[0] = parts[2].strip() if len(parts) > 2 else ""
     if comm is not None:
         yield comm, tid, frames
 
@@ -90,6 +100,8 @@ def main():
         tot, inc, own = per.setdefault(key, [0, collections.Counter(), collections.Counter()])
         per[key][0] += 1
         hits = classify(frames, centres)
+        if not hits and centres is CAPTURE_CENTRES:
+            hits = [c for lib, c in LEAF_DSO_CENTRES if lib in leaf_dso[0]][:1]
         for h in hits:
             inc[h] += 1
         own[hits[0] if hits else "(unclassified)"] += 1
