@@ -260,18 +260,27 @@ static int is_final_only(const char *kind)
 	return 0;
 }
 
-/* Orders images by range, then kind, then version, then truth line. */
-static int cmp_final(const void *a, const void *b)
+/* Orders images by range: pid, addr, size. */
+static int cmp_range(const struct image *x, const struct image *y)
 {
-	const struct image *x = *(const struct image *const *)a;
-	const struct image *y = *(const struct image *const *)b;
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
 	if (x->size != y->size)
 		return x->size < y->size ? -1 : 1;
-	int k = strcmp(x->kind, y->kind);
+	return 0;
+}
+
+/* Orders images by range, then kind, then version, then truth line. */
+static int cmp_final(const void *a, const void *b)
+{
+	const struct image *x = *(const struct image *const *)a;
+	const struct image *y = *(const struct image *const *)b;
+	int k = cmp_range(x, y);
+
+	if (!k)
+		k = strcmp(x->kind, y->kind);
 	if (k)
 		return k;
 	if (x->version != y->version)
@@ -294,8 +303,7 @@ static int apply_final_only(void)
 	qsort(v, nimgs, sizeof(*v), cmp_final);
 	for (size_t i = 0; i + 1 < nimgs; i++) {
 		const struct image *a = v[i], *b = v[i + 1];
-		if (is_final_only(a->kind) && a->pid == b->pid &&
-		    a->addr == b->addr && a->size == b->size &&
+		if (is_final_only(a->kind) && cmp_range(a, b) == 0 &&
 		    strcmp(a->kind, b->kind) == 0)
 			v[i]->required = 0;
 	}
@@ -320,13 +328,9 @@ static int cmp_range_sha(const void *a, const void *b)
 {
 	const struct image *x = *(const struct image *const *)a;
 	const struct image *y = *(const struct image *const *)b;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
-	return memcmp(x->sha, y->sha, EMT_SHA256_LEN);
+	int k = cmp_range(x, y);
+
+	return k ? k : memcmp(x->sha, y->sha, EMT_SHA256_LEN);
 }
 
 /* Builds ranges[] sorted by (pid, addr, size); returns 0 or -1 (memory). */
@@ -342,8 +346,7 @@ static int build_index(void)
 	for (size_t i = 0; i < nimgs; i++) {
 		const struct image *im = img_index[i];
 		struct range *g = nranges ? &ranges[nranges - 1] : NULL;
-		if (!g || g->pid != im->pid || g->addr != im->addr ||
-		    g->size != im->size) {
+		if (!g || cmp_range(g->by_sha[0], im) != 0) {
 			g = &ranges[nranges++];
 			memset(g, 0, sizeof(*g));
 			g->pid = im->pid;
