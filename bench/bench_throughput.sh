@@ -109,6 +109,11 @@ untraced() {
 	cat "$T/us"
 }
 
+# meta KEY: the value of meta KEY of the run's archive.
+meta() {
+	sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = '$1'" 2>/dev/null
+}
+
 # traced ROW MODE N: one run under emt-capture; prints its microseconds and
 # appends "us cpu captures raw stored lost recall" to $T/ROW-MODE.
 traced() {
@@ -121,7 +126,7 @@ traced() {
 	us=$(cat "$T/us" 2>/dev/null || echo 0)
 	# emt-capture's own threads (meta capture_cpu): /usr/bin/time would
 	# also count the target, a child it waited for
-	cpu=$(sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = 'capture_cpu'" 2>/dev/null |
+	cpu=$(meta capture_cpu |
 		sed -n 's/^user_s=\([0-9.]*\) sys_s=\([0-9.]*\)$/\1 \2/p' | awk '{ print $1 + $2 }')
 	"$LS" "$T/c.emt" >"$T/ls" 2>&1
 	caps=$(sed -n 's/^counts .* \([0-9]*\) captures.*/\1/p' "$T/ls")
@@ -130,7 +135,7 @@ traced() {
 	# bpf mode: threads stopped until their records were read (lossless)
 	holds=-
 	[ "$mode" = bpf ] &&
-		holds=$(sqlite3 "$T/c.emt" "SELECT value FROM meta WHERE key = 'bpf_stats'" 2>/dev/null |
+		holds=$(meta bpf_stats |
 			sed -n 's/.*holds=\([0-9]*\).*/\1/p')
 	stored=$(stat -c %s "$T/c.emt" 2>/dev/null || echo 0)
 	truth "$row" "$T/traced.out" >"$T/truth"
