@@ -28,22 +28,17 @@
 #            OUT=bench/results/capture_nocode.txt sh bench/bench_capture.sh
 #        (a subset: the workloads and tracers named; "none" must be first)
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_capture
 RUNS=${RUNS:-9}
 WX_N=${WX_N:-5000}
 LUA_SCALE=${LUA_SCALE:-100}
 NOCODE_N=${NOCODE_N:-200000}
 OUT=${OUT:-"$TOP/bench/results/capture.txt"}
 CAP="$BUILD/bin/emt-capture"
-T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-capture.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 
-[ "$(id -u)" -eq 0 ] || { echo "bench_capture: needs root" >&2; exit 1; }
-for f in "$CAP" "$BUILD/fixtures/fx_poly" "$BUILD/fixtures/fx_nocode"; do
-	[ -x "$f" ] || { echo "bench_capture: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
-done
+bench_need_root
+bench_need_built "$CAP" "$BUILD/fixtures/fx_poly" "$BUILD/fixtures/fx_nocode"
 have_strace=0; command -v strace >/dev/null 2>&1 && have_strace=1
 have_bpftrace=0
 if command -v bpftrace >/dev/null 2>&1; then
@@ -52,38 +47,30 @@ if command -v bpftrace >/dev/null 2>&1; then
 fi
 have_luajit=0; command -v luajit >/dev/null 2>&1 && have_luajit=1
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
-minimum() { sort -n | head -n 1; }
 
 # The wrapper: clock starts right before exec of the target.
-cat >"$T/timed.sh" <<'EOF'
-out=$1; shift
-s=$(date +%s%N)
-"$@" >/dev/null 2>&1
-e=$(date +%s%N)
-echo $(( (e - s) / 1000 )) >"$out"
-EOF
+bench_write_timer
 
 # run TRACER WORKLOAD...: prints the target's wall time in microseconds.
 run() {
 	tr=$1; shift
 	rm -f "$T/us" "$T/c.emt"
 	case $tr in
-	none)    sh "$T/timed.sh" "$T/us" "$@" ;;
-	emt)     "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
-	emt-syscalls) EMT_BPF_HOOKS=syscalls "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
-	emt-lossy) "$CAP" -q --no-lossless -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>"$T/emt.err" ;;
+	none)    sh "$T/timed.sh" "$T/us" - "$@" ;;
+	emt)     "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" - "$@" >/dev/null 2>"$T/emt.err" ;;
+	emt-syscalls) EMT_BPF_HOOKS=syscalls "$CAP" -q -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" - "$@" >/dev/null 2>"$T/emt.err" ;;
+	emt-lossy) "$CAP" -q --no-lossless -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" - "$@" >/dev/null 2>"$T/emt.err" ;;
 	emt-floor)
 		sleep 60 & idle=$!
 		"$CAP" -q -o "$T/idle.emt" -p $idle >/dev/null 2>&1 & icap=$!
 		# armed once its archive exists and the baseline is written
 		i=0; while [ ! -s "$T/idle.emt" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 		sleep 0.5
-		sh "$T/timed.sh" "$T/us" "$@"
+		sh "$T/timed.sh" "$T/us" - "$@"
 		kill -INT $icap; wait $icap; kill $idle; wait $idle 2>/dev/null
 		rm -f "$T/idle.emt" ;;
-	strace)  strace -f -qq -e trace=mmap,mprotect -o /dev/null sh "$T/timed.sh" "$T/us" "$@" ;;
-	bpftrace) bpftrace -q -o /dev/null -c "/bin/sh $T/timed.sh $T/us $*" "$TOP/bench/bench_capture.bt" >/dev/null 2>&1 ;;
+	strace)  strace -f -qq -e trace=mmap,mprotect -o /dev/null sh "$T/timed.sh" "$T/us" - "$@" ;;
+	bpftrace) bpftrace -q -o /dev/null -c "/bin/sh $T/timed.sh $T/us - $*" "$TOP/bench/bench_capture.bt" >/dev/null 2>&1 ;;
 	esac
 	cat "$T/us" 2>/dev/null || echo 0
 }

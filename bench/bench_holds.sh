@@ -23,30 +23,18 @@
 #
 # usage: BUILD=build sh bench/bench_holds.sh   (RUNS=7, POLY_N=2000)
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_holds
 RUNS=${RUNS:-7}
 POLY_N=${POLY_N:-2000}
 OUT="$TOP/bench/results/holds.txt"
 CAP="$BUILD/bin/emt-capture"
-T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-holds.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 
-[ "$(id -u)" -eq 0 ] || { echo "bench_holds: needs root" >&2; exit 1; }
-for f in "$CAP" "$BUILD/fixtures/fx_poly" "$BUILD/fixtures/fx_sparse" "$BUILD/fixtures/fx_large"; do
-	[ -x "$f" ] || { echo "bench_holds: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
-done
+bench_need_root
+bench_need_built "$CAP" "$BUILD/fixtures/fx_poly" "$BUILD/fixtures/fx_sparse" "$BUILD/fixtures/fx_large"
 
-cat >"$T/timed.sh" <<'EOF'
-out=$1; shift
-s=$(date +%s%N)
-"$@" >/dev/null 2>&1
-e=$(date +%s%N)
-echo $(( (e - s) / 1000 )) >"$out"
-EOF
+bench_write_timer
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
 
 # holds: the BPF side's hold count of the last archive.
 holds() {
@@ -64,10 +52,10 @@ case_() {
 	name=$1 ring=$2; shift 2
 	rm -f "$T/none" "$T/emt" "$T/holds"
 	for i in $(seq "$RUNS"); do
-		sh "$T/timed.sh" "$T/us" "$@"; cat "$T/us" >>"$T/none"
+		sh "$T/timed.sh" "$T/us" - "$@"; cat "$T/us" >>"$T/none"
 		rm -f "$T/c.emt"
 		# shellcheck disable=SC2086
-		"$CAP" -q $ring -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" "$@" >/dev/null 2>&1
+		"$CAP" -q $ring -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" - "$@" >/dev/null 2>&1
 		cat "$T/us" >>"$T/emt"
 		holds >>"$T/holds"
 	done

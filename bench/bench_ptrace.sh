@@ -20,25 +20,16 @@
 # usage: BUILD=build sh bench/bench_ptrace.sh
 #   (RUNS=9 ROUNDS=2000 WXRUNS=5 NCRUNS=15 NCITER=200000 to change)
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_ptrace
 RUNS=${RUNS:-9}
 ROUNDS=${ROUNDS:-2000}
 OUT="$TOP/bench/results/ptrace.txt"
 CAP="$BUILD/bin/emt-capture"
-T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-ptrace.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 
-for f in "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/bench/bench_ptrace_cpu" "$BUILD/bench/bench_seccomp_floor" "$BUILD/bench/bench_walltime" "$BUILD/fixtures/fx_nocode"; do
-	[ -x "$f" ] || { echo "bench_ptrace: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
-done
-[ "$(id -u)" -eq 0 ] || { echo "bench_ptrace: needs root" >&2; exit 1; }
+bench_need_root
+bench_need_built "$CAP" "$BUILD/bench/bench_ptrace_wx" "$BUILD/bench/bench_ptrace_raw" "$BUILD/bench/bench_ptrace_cpu" "$BUILD/bench/bench_seccomp_floor" "$BUILD/bench/bench_walltime" "$BUILD/fixtures/fx_nocode"
 
-# median: the middle line of sorted numbers on stdin; least: the smallest
-# (least disturbed by load from elsewhere on a shared machine).
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
-least() { sort -n | head -n 1; }
 # field NAME: value of NAME=... on stdin.
 field() { sed -n "s/.*[ ^]$1=\([0-9]*\).*/\1/p; s/^$1=\([0-9]*\).*/\1/p" | head -n 1; }
 stats() { sqlite3 "$1" "select value from meta where key='ptrace_stats'" 2>/dev/null; }
@@ -147,13 +138,13 @@ for i in $(seq 3); do
 		sed -n 's/.*allowed=\([0-9-]*\).*/\1/p' "$T/cpu-$pin.out" >"$T/cpu-$pin.allowed"
 	done
 done
-cp0=$(least <"$T/cpu-plain.all")
+cp0=$(minimum <"$T/cpu-plain.all")
 echo "2 computing threads (bench_ptrace_cpu 2 100), wall time of the best of 3 interleaved runs,"
 echo "and the most parallelism (CPU time / wall time; 2.00: both CPUs all along) seen:"
 printf '  %-28s %7.3f s         parallelism %s\n' untraced "$(echo "$cp0 / 1000000000" | bc -l)" \
 	"$(sort -rn "$T/cpu-plain.par" | head -n 1)"
 for pin in $PINS; do
-	v=$(least <"$T/cpu-$pin.all")
+	v=$(minimum <"$T/cpu-$pin.all")
 	printf '  %-28s %7.3f s  %+4.0f%%  parallelism %s  (target may use %s CPUs)\n' "ptrace, $(label $pin)" \
 		"$(echo "$v / 1000000000" | bc -l)" "$(echo "($v / $cp0 - 1) * 100" | bc -l)" \
 		"$(sort -rn "$T/cpu-$pin.par" | head -n 1)" "$(cat "$T/cpu-$pin.allowed")"
@@ -201,12 +192,12 @@ done
 # table W TITLE: the rows of workload W (nc or fd).
 table() {
 	w=$1
-	p=$(median <"$T/$w-plain.all") pl=$(least <"$T/$w-plain.all")
-	f=$(median <"$T/$w-floor.all") fl=$(least <"$T/$w-floor.all")
+	p=$(median <"$T/$w-plain.all") pl=$(minimum <"$T/$w-plain.all")
+	f=$(median <"$T/$w-floor.all") fl=$(minimum <"$T/$w-floor.all")
 	printf '  %-34s %7.3f s           best %7.3f s\n' untraced "$p" "$pl"
 	for k in floor ptrace ptrace1 strace; do
 		[ -s "$T/$w-$k.all" ] || continue
-		v=$(median <"$T/$w-$k.all") vl=$(least <"$T/$w-$k.all")
+		v=$(median <"$T/$w-$k.all") vl=$(minimum <"$T/$w-$k.all")
 		case $k in
 		floor) label="its seccomp filter, no tracer" ;;
 		ptrace) label="emt-capture --mode ptrace" ;;

@@ -10,22 +10,17 @@
 #
 # usage: BUILD=build sh bench/bench_ptrace_oracles.sh   (RUNS=5 to change)
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_ptrace_oracles
 RUNS=${RUNS:-5}
 OUT="$TOP/bench/results/ptrace_oracles.txt"
 CAP="$BUILD/bin/emt-capture"
 CR="$BUILD/tests/tools/check-recall"
 LS="$BUILD/bin/emt-ls"
 JIT="$TOP/fixtures/jit"
-T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-oracles.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 
-for f in "$CAP" "$CR" "$LS" "$BUILD/fixtures/fx_poly"; do
-	[ -x "$f" ] || { echo "bench_ptrace_oracles: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
-done
-[ "$(id -u)" -eq 0 ] || { echo "bench_ptrace_oracles: needs root" >&2; exit 1; }
+bench_need_root
+bench_need_built "$CAP" "$CR" "$LS" "$BUILD/fixtures/fx_poly"
 
 masked() { sed -E 's/(pid|tid)([ =])[0-9]+/\1\2N/g; s/addr=0x[0-9a-f]+/addr=A/g' "$1"; }
 results() { grep -E '^(sum_mod|sumMod|branchy|tables|arrays|strings|floats)[ 	]|^fx_[a-z_]+: .* ok' "$1"; }

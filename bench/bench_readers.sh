@@ -6,65 +6,60 @@
 #
 # Usage: BUILD=build sh bench/bench_readers.sh [N]
 set -eu
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_readers
 BIN="$BUILD/bin"
 GEN="$BUILD/dev/gen-fixture-archives"
 N=${1:-100000}
 RUNS=${RUNS:-5}
 OUT="$TOP/bench/results/readers.txt"
 
-for t in "$BIN/emt-ls" "$BIN/emt-extract" "$BIN/emt-diff" "$GEN"; do
-	[ -x "$t" ] || { echo "bench_readers: '$t' not built" >&2; exit 1; }
-done
-W=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-readers.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+bench_need_built "$BIN/emt-ls" "$BIN/emt-extract" "$BIN/emt-diff" "$GEN"
 
 now_ns() { date +%s%N; }
-# median_ms CMD...: runs CMD $RUNS times (output to $W/out), prints the
+# median_ms CMD...: runs CMD $RUNS times (output to $T/out), prints the
 # median wall time in milliseconds with one decimal.
 median_ms() {
-	: >"$W/times"
+	: >"$T/times"
 	i=0
 	while [ "$i" -lt "$RUNS" ]; do
 		t0=$(now_ns)
-		"$@" >"$W/out" 2>"$W/err"
+		"$@" >"$T/out" 2>"$T/err"
 		t1=$(now_ns)
-		echo $((t1 - t0)) >>"$W/times"
+		echo $((t1 - t0)) >>"$T/times"
 		i=$((i + 1))
 	done
-	sort -n "$W/times" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1e6 }'
+	sort -n "$T/times" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1e6 }'
 }
 
 t0=$(now_ns)
-"$GEN" --many "$N" "$W/many.emt"
+"$GEN" --many "$N" "$T/many.emt"
 gen_ms=$(( ($(now_ns) - t0) / 1000000 ))
-size=$(wc -c <"$W/many.emt")
+size=$(wc -c <"$T/many.emt")
 
 # Warm the page cache once: the figures are for a file already read.
-"$BIN/emt-ls" "$W/many.emt" >/dev/null
+"$BIN/emt-ls" "$T/many.emt" >/dev/null
 
-ls_ms=$(median_ms "$BIN/emt-ls" "$W/many.emt")
-rows=$(($(wc -l <"$W/out") - 16))
+ls_ms=$(median_ms "$BIN/emt-ls" "$T/many.emt")
+rows=$(($(wc -l <"$T/out") - 16))
 [ "$rows" -eq "$N" ] || { echo "bench_readers: emt-ls listed $rows rows, want $N" >&2; exit 1; }
-json_ms=$(median_ms "$BIN/emt-ls" --json "$W/many.emt")
+json_ms=$(median_ms "$BIN/emt-ls" --json "$T/many.emt")
 # what a terminal of 80 columns gets: narrow rows built and cut by cli_row
-narrow_ms=$(median_ms "$BIN/emt-ls" -W 80 "$W/many.emt")
-regions_ms=$(median_ms "$BIN/emt-ls" --regions -W 80 "$W/many.emt")
-filt_ms=$(median_ms "$BIN/emt-ls" --pid 7000 --min-size 4k --trigger mprotect "$W/many.emt")
+narrow_ms=$(median_ms "$BIN/emt-ls" -W 80 "$T/many.emt")
+regions_ms=$(median_ms "$BIN/emt-ls" --regions -W 80 "$T/many.emt")
+filt_ms=$(median_ms "$BIN/emt-ls" --pid 7000 --min-size 4k --trigger mprotect "$T/many.emt")
 mid=$((N / 2))
 RUNS=$((RUNS * 4))
-ex_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o -)
-[ "$(wc -c <"$W/out")" -eq 4096 ] || { echo "bench_readers: extract wrote the wrong size" >&2; exit 1; }
-exelf_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" --format elf -o -)
-exfile_ms=$(median_ms "$BIN/emt-extract" "$W/many.emt" --seq "$mid" -o "$W/one.bin" --force)
-[ "$(wc -c <"$W/one.bin")" -eq 4096 ] || { echo "bench_readers: extract -o wrote the wrong size" >&2; exit 1; }
-diff_ms=$(median_ms sh -c "'$BIN/emt-diff' -q '$W/many.emt' $((mid - 1)) $mid; [ \$? -le 1 ]")
+ex_ms=$(median_ms "$BIN/emt-extract" "$T/many.emt" --seq "$mid" -o -)
+[ "$(wc -c <"$T/out")" -eq 4096 ] || { echo "bench_readers: extract wrote the wrong size" >&2; exit 1; }
+exelf_ms=$(median_ms "$BIN/emt-extract" "$T/many.emt" --seq "$mid" --format elf -o -)
+exfile_ms=$(median_ms "$BIN/emt-extract" "$T/many.emt" --seq "$mid" -o "$T/one.bin" --force)
+[ "$(wc -c <"$T/one.bin")" -eq 4096 ] || { echo "bench_readers: extract -o wrote the wrong size" >&2; exit 1; }
+diff_ms=$(median_ms sh -c "'$BIN/emt-diff' -q '$T/many.emt' $((mid - 1)) $mid; [ \$? -le 1 ]")
 RUNS=$((RUNS / 4))
 # one region's 100 versions into a directory, manifest with file_sha256
-all_ms=$(median_ms sh -c "rm -rf '$W/all' && '$BIN/emt-extract' '$W/many.emt' --all -d '$W/all' --region 500")
-[ "$(ls "$W/all" | wc -l)" -eq 101 ] || { echo "bench_readers: extract --all wrote the wrong files" >&2; exit 1; }
+all_ms=$(median_ms sh -c "rm -rf '$T/all' && '$BIN/emt-extract' '$T/many.emt' --all -d '$T/all' --region 500")
+[ "$(ls "$T/all" | wc -l)" -eq 101 ] || { echo "bench_readers: extract --all wrote the wrong files" >&2; exit 1; }
 RUNS=$((RUNS * 4))
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "ok" : "OVER TARGET" }'; }

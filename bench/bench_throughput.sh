@@ -36,9 +36,8 @@
 #        RUNS=3 POLY_N=100000 UNIQUE_N=100000 LUA_FUNCS=5000 MODES="bpf ptrace"
 #        ROWS="poly unique luajit php node" OUT=FILE PROFILE="poly luajit"
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init bench_throughput
 RUNS=${RUNS:-3}
 POLY_N=${POLY_N:-100000}
 UNIQUE_N=${UNIQUE_N:-100000}
@@ -52,28 +51,15 @@ CAP="$BUILD/bin/emt-capture"
 LS="$BUILD/bin/emt-ls"
 CR="$BUILD/tests/tools/check-recall"
 JIT="$TOP/fixtures/jit"
-T=$(mktemp -d "${TMPDIR:-/tmp}/emt-bench-throughput.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 
-[ "$(id -u)" -eq 0 ] || { echo "bench_throughput: needs root" >&2; exit 1; }
-for f in "$CAP" "$LS" "$CR" "$BUILD/fixtures/fx_poly"; do
-	[ -x "$f" ] || { echo "bench_throughput: '$f' not built (make BUILD=$BUILD)" >&2; exit 1; }
-done
+bench_need_root
+bench_need_built "$CAP" "$LS" "$CR" "$BUILD/fixtures/fx_poly"
 command -v sqlite3 >/dev/null 2>&1 || { echo "bench_throughput: sqlite3 missing (apt-get install sqlite3)" >&2; exit 1; }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; }'; }
 
 # The target's own clock: from right before exec to its exit; its stdout
 # is kept (the oracle).
-cat >"$T/timed.sh" <<'EOF'
-us=$1 out=$2; shift 2
-s=$(date +%s%N)
-"$@" >"$out" 2>"$out.err"
-rc=$?
-e=$(date +%s%N)
-echo $(( (e - s) / 1000 )) >"$us"
-exit $rc
-EOF
+bench_write_timer
 
 # cmd ROW: the row's command line.
 cmd() {

@@ -8,9 +8,8 @@
 #
 # usage: BUILD=build sh bench/run-all.sh [PATTERN]   (or: make bench)
 set -u
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD";; esac
+. "$(dirname "$0")/lib.sh"
+bench_init run-all
 export BUILD
 pat=${1:-}
 RES="$TOP/bench/results"
@@ -21,7 +20,7 @@ want() { [ -z "$pat" ] || case "$1" in *"$pat"*) return 0;; *) return 1;; esac; 
 
 for s in "$TOP"/bench/*.sh; do
 	[ -f "$s" ] || continue
-	[ "$(basename "$s")" = run-all.sh ] && continue
+	case $(basename "$s") in run-all.sh|lib.sh) continue;; esac
 	want "$s" || continue
 	name=$(basename "$s" .sh)
 	start=$(date +%s)
