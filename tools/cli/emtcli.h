@@ -188,6 +188,9 @@ void cli_json_kbool(struct cli_json *j, const char *name, int v);
 /* Writes the escaped JSON string literal of `s` (len bytes) to `f`. */
 void cli_json_write_string(FILE *f, const char *s, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* An archive's contents, in the formats above (archive.c)              */
+
 /* Writes the standard fields of a capture as members of the current
  * object (seq region version pid tid addr end size time boottime_ns
  * trigger prot prot_before sha256 stored_bytes gaps [rip]).  Gaps and
