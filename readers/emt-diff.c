@@ -895,7 +895,6 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	struct emt_capture c;
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
-	char emsg[512];
 	struct side A = { 0 }, B = { 0 };
 	int rc, worst = 0;
 
@@ -903,10 +902,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	f.region_id = o->region;
 	it = emt_reader_captures(r, &f);
 	if (!it) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
-					 strerror(errno)));
+		cli_read_failed(r, -errno);
 		return -1;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -925,10 +921,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
-			  cli_escape_str(emsg, sizeof(emsg),
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
+		cli_read_failed(r, rc);
 		free(seqs);
 		return -1;
 	}

@@ -523,7 +523,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct emt_capture *list = NULL, c;
 	size_t n = 0, lcap = 0, bcap = 0;
 	uint8_t *buf = NULL;
-	char esc[512], emsg[512], name[128], shown[4096 + 128];
+	char esc[512], name[128], shown[4096 + 128];
 	uint8_t sha[EMT_SHA256_LEN];
 	char shahex[2 * EMT_SHA256_LEN + 1];
 	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
@@ -534,13 +534,8 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	/* Collect first: reading contents while iterating would interleave
 	 * two queries on one handle. */
 	it = emt_reader_captures(r, &o->f);
-	if (!it) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
-					 strerror(errno)));
-		return CLI_EXIT_FAIL;
-	}
+	if (!it)
+		return cli_read_failed(r, -errno);
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
 		if (n == lcap) {
 			size_t ncap = lcap ? lcap * 2 : 256;
@@ -557,10 +552,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
-			  cli_escape_str(emsg, sizeof(emsg),
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
+		cli_read_failed(r, rc);
 		goto out;
 	}
 

@@ -68,19 +68,6 @@ struct opts {
 #define EVENTS_FIXED 118
 #define PROCESSES_FIXED 77
 
-static int iter_failed(struct emt_reader *r, const char *path, int rc)
-{
-	char esc[512], emsg[512];
-	const char *m = emt_reader_errmsg(r);
-
-	/* ENOMEM of our own comes with no message on the handle */
-	cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), path),
-		  cli_escape_str(emsg, sizeof(emsg),
-				 rc != -ENOMEM && m && *m ? cli_skip_prefix(m, path) :
-				 strerror(-rc)));
-	return CLI_EXIT_FAIL;
-}
-
 static const char *plural(uint64_t n)
 {
 	return n == 1 ? "" : "s";
@@ -276,14 +263,14 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 
 	it = emt_reader_captures(r, &o->f);
 	if (!it)
-		return iter_failed(r, o->path, -errno);
+		return cli_read_failed(r, -errno);
 	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_capture_iter_free(it);
 			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
+			return cli_read_failed(r, -ENOMEM);
 		}
 	} else if (full) {
 		cli_row_printf(&w, "%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %-12s %s",
@@ -353,7 +340,7 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 	cli_json_free(j);
 	cli_row_release(&w);
 	if (rc < 0)
-		return iter_failed(r, o->path, rc);
+		return cli_read_failed(r, rc);
 	return CLI_EXIT_OK;
 }
 
@@ -370,14 +357,14 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 
 	it = emt_reader_regions(r, o->f.pid);
 	if (!it)
-		return iter_failed(r, o->path, -errno);
+		return cli_read_failed(r, -errno);
 	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
 			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
+			return cli_read_failed(r, -ENOMEM);
 		}
 	} else if (full) {
 		cli_row_printf(&w, "%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s",
@@ -441,7 +428,7 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 	cli_json_free(j);
 	cli_row_release(&w);
 	if (rc < 0)
-		return iter_failed(r, o->path, rc);
+		return cli_read_failed(r, rc);
 	return CLI_EXIT_OK;
 }
 
@@ -457,14 +444,14 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 
 	it = emt_reader_events(r, o->f.pid);
 	if (!it)
-		return iter_failed(r, o->path, -errno);
+		return cli_read_failed(r, -errno);
 	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
 			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
+			return cli_read_failed(r, -ENOMEM);
 		}
 	} else if (full) {
 		cli_row_printf(&w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
@@ -532,7 +519,7 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 	cli_json_free(j);
 	cli_row_release(&w);
 	if (rc < 0)
-		return iter_failed(r, o->path, rc);
+		return cli_read_failed(r, rc);
 	return CLI_EXIT_OK;
 }
 
@@ -549,14 +536,14 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 
 	it = emt_reader_processes(r);
 	if (!it)
-		return iter_failed(r, o->path, -errno);
+		return cli_read_failed(r, -errno);
 	cli_row_init(&w, stdout, o->width);
 	if (o->json) {
 		j = cli_json_new(stdout);
 		if (!j) {
 			emt_row_iter_free(it);
 			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
+			return cli_read_failed(r, -ENOMEM);
 		}
 	} else {
 		/* narrow: times of day, so the command line keeps room */
@@ -613,7 +600,7 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 	cli_json_free(j);
 	cli_row_release(&w);
 	if (rc < 0)
-		return iter_failed(r, o->path, rc);
+		return cli_read_failed(r, rc);
 	return CLI_EXIT_OK;
 }
 
@@ -694,6 +681,7 @@ int main(int argc, char **argv)
 	if (!o.width_set)
 		o.width = cli_term_width();
 	o.path = argv[optind];
+	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);
 	if (!r)
@@ -702,7 +690,7 @@ int main(int argc, char **argv)
 	if (!o.json && !o.no_header) {
 		rc = print_header(r, o.path, o.width);
 		if (rc < 0)
-			rc = iter_failed(r, o.path, rc);
+			rc = cli_read_failed(r, rc);
 	}
 	if (rc == 0) {
 		if (o.processes)

@@ -112,6 +112,19 @@ struct emt_reader *cli_open_archive(const char *path)
 	return NULL;
 }
 
+int cli_read_failed(struct emt_reader *r, int err)
+{
+	char emsg[512];
+	const char *m = emt_reader_errmsg(r);
+
+	/* ENOMEM of our own comes with no message on the handle */
+	cli_error("cannot read '%s': %s", archive_esc,
+		  cli_escape_str(emsg, sizeof(emsg),
+				 err != -ENOMEM && m && *m ? cli_skip_prefix(m, archive_path) :
+				 strerror(-err)));
+	return CLI_EXIT_FAIL;
+}
+
 const char *cli_open_reason(const char *msg, int err, const char *path)
 {
 	const char *m = msg ? msg : strerror(err);

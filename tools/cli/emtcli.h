@@ -57,6 +57,13 @@ const char *cli_capture_reason(const char *msg, uint64_t seq, int err);
  * "PROG: cannot open 'PATH': REASON" and returns NULL (errno kept, so
  * the caller can choose its exit code).  The caller closes the reader. */
 struct emt_reader *cli_open_archive(const char *path);
+/* Prints "PROG: cannot read 'ARCHIVE': REASON" on stderr after a read of
+ * the archive named by cli_set_archive failed with `err` (a negative
+ * errno): REASON is the message on `r` without the archive's name, or
+ * strerror(-err) when err is -ENOMEM (the tool's own allocations leave
+ * no message on the handle) or the handle holds none.  Returns
+ * CLI_EXIT_FAIL, for `return cli_read_failed(r, rc)`. */
+int cli_read_failed(struct emt_reader *r, int err);
 
 /* Library messages often start by naming the object ("'x.emt': ...",
  * "capture 3: ...").  Returns `msg` past a leading "'NAME': " or
