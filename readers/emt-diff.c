@@ -1019,9 +1019,6 @@ int main(int argc, char **argv)
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'F': o.full = 1; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return CLI_EXIT_OK;
 		case 'V':
 			cli_print_version();
 #ifdef EMT_HAVE_CAPSTONE
@@ -1031,8 +1028,7 @@ int main(int argc, char **argv)
 #endif
 			return CLI_EXIT_OK;
 		default:
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
+			return cli_common_opt(c, usage_text);
 		}
 	}
 	if (optind >= argc)

@@ -707,27 +707,17 @@ int main(int argc, char **argv)
 		case 'a': o.all = 1; break;
 		case 'd': o.dir = optarg; break;
 		case OPT_FORCE: o.force = 1; break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			rc = cli_filter_common_opt(&o.f, c, optarg, usage_text);
+			if (rc != CLI_OPT_TAKEN)
+				return rc;
 			o.filters = 1;
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("missing archive operand");
-	if (optind + 1 < argc)
-		return cli_usage("too many operands: expected one archive");
+	o.path = cli_archive_operand(argc, argv);
+	if (!o.path)
+		return CLI_EXIT_USAGE;
 	if (o.all == o.has_seq)
 		return cli_usage("give exactly one of --seq N and --all");
 	if (o.all && !o.dir)
@@ -747,7 +737,6 @@ int main(int argc, char **argv)
 	/* Binary on a terminal helps nobody and may reprogram it. */
 	if (!o.all && !o.out && o.fmt != FMT_HEX && isatty(STDOUT_FILENO))
 		return cli_usage("refusing to write binary data to a terminal; use -o FILE or -o -");
-	o.path = argv[optind];
 	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);

@@ -640,19 +640,10 @@ int main(int argc, char **argv)
 			o.width = (int)w;
 			o.width_set = 1;
 			break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			rc = cli_filter_common_opt(&o.f, c, optarg, usage_text);
+			if (rc != CLI_OPT_TAKEN)
+				return rc;
 			if (c == CLI_OPT_TRIGGER || c == CLI_OPT_MIN_SIZE)
 				o.capture_only_filter = 1;
 			if (c == CLI_OPT_REGION)
@@ -662,10 +653,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("missing archive operand");
-	if (optind + 1 < argc)
-		return cli_usage("too many operands: expected one archive");
+	o.path = cli_archive_operand(argc, argv);
+	if (!o.path)
+		return CLI_EXIT_USAGE;
 	if (o.regions + o.events + o.processes > 1)
 		return cli_usage("--regions, --events and --processes are exclusive");
 	if ((o.regions || o.events || o.processes) && o.capture_only_filter)
@@ -680,7 +670,6 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	if (!o.width_set)
 		o.width = cli_term_width();
-	o.path = argv[optind];
 	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);

@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -60,8 +61,40 @@ int cli_usage(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help' for more information\n", prog);
+	fputc('\n', stderr);
+	return cli_try_help();
+}
+
+int cli_try_help(void)
+{
+	fprintf(stderr, "try '%s --help' for more information\n", prog);
 	return CLI_EXIT_USAGE;
+}
+
+int cli_common_opt(int opt, const char *usage)
+{
+	switch (opt) {
+	case 'h':
+		fputs(usage, stdout);
+		return CLI_EXIT_OK;
+	case 'V':
+		cli_print_version();
+		return CLI_EXIT_OK;
+	}
+	return cli_try_help();
+}
+
+const char *cli_archive_operand(int argc, char **argv)
+{
+	if (optind >= argc) {
+		cli_usage("missing archive operand");
+		return NULL;
+	}
+	if (optind + 1 < argc) {
+		cli_usage("too many operands: expected one archive");
+		return NULL;
+	}
+	return argv[optind];
 }
 
 void cli_print_version(void)

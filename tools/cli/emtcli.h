@@ -41,6 +41,22 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROG (emt) VERSION" and the format version on stdout. */
 void cli_print_version(void);
+/* Prints the "try 'PROG --help'" hint on stderr; returns CLI_EXIT_USAGE. */
+int cli_try_help(void);
+
+/* For the default: branch of a tool's option switch, which gets the
+ * options every tool has: 'h' (--help) writes `usage` to stdout, 'V'
+ * (--version) cli_print_version's lines, anything else (getopt_long's
+ * '?' for an unknown option or a missing argument) the cli_try_help
+ * hint.  Returns the exit status for main to return: CLI_EXIT_OK, or
+ * CLI_EXIT_USAGE after the hint.  A tool with more to say on --version
+ * handles 'V' itself. */
+int cli_common_opt(int opt, const char *usage);
+
+/* The one operand, argv[optind], of a tool that reads one archive;
+ * NULL after a usage message when it is missing or not alone.  Points
+ * into argv. */
+const char *cli_archive_operand(int argc, char **argv);
 
 /* Records the archive that messages about its captures name: they read
  * "PROG: 'ARCHIVE': capture N: ...".  cli_archive() returns it escaped
@@ -243,6 +259,16 @@ extern const char cli_filter_help[];
  * prints a usage error and returns -1 on a bad value; returns 0 for any
  * other option. */
 int cli_filter_opt(struct emt_filter *f, int opt, const char *arg);
+/* cli_common_opt for a tool that takes the filters: a filter option is
+ * parsed into `f` (as cli_filter_opt does), and --help writes `usage`
+ * with cli_filter_help standing where it says "%s" (the first one; the
+ * rest is written as is).  Returns CLI_OPT_TAKEN when a filter was
+ * parsed and the options go on, else the exit status for main to
+ * return: CLI_EXIT_OK after --help or --version, CLI_EXIT_USAGE after
+ * an error message (a bad filter value, an unknown option). */
+#define CLI_OPT_TAKEN (-1)
+int cli_filter_common_opt(struct emt_filter *f, int opt, const char *arg,
+			  const char *usage);
 /* Checks the combination (since <= until); prints a usage error and
  * returns -1 if wrong, else 0. */
 int cli_filter_check(const struct emt_filter *f);
