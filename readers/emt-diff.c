@@ -989,8 +989,7 @@ int main(int argc, char **argv)
 		{ "json",    0, NULL, 'j' },
 		{ "quiet",   0, NULL, 'q' },
 		{ "full",    0, NULL, 'F' },
-		{ "help",    0, NULL, 'h' },
-		{ "version", 0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;

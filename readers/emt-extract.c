@@ -672,8 +672,7 @@ int main(int argc, char **argv)
 		{ "all",       0, NULL, 'a' },
 		{ "directory", 1, NULL, 'd' },
 		{ "force",     0, NULL, OPT_FORCE },
-		{ "help",      0, NULL, 'h' },
-		{ "version",   0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		CLI_FILTER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};

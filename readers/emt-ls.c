@@ -595,8 +595,7 @@ int main(int argc, char **argv)
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
-		{ "help",      0, NULL, 'h' },
-		{ "version",   0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		CLI_FILTER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};

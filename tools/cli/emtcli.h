@@ -52,6 +52,11 @@ int cli_try_help(void);
  * CLI_EXIT_USAGE after the hint.  A tool with more to say on --version
  * handles 'V' itself. */
 int cli_common_opt(int opt, const char *usage);
+/* The getopt_long entries of --help and --version, for the table of a
+ * tool that leaves them to cli_common_opt. */
+#define CLI_COMMON_LONGOPTS \
+	{ "help",    0, NULL, 'h' }, \
+	{ "version", 0, NULL, 'V' }
 
 /* The one operand, argv[optind], of a tool that reads one archive;
  * NULL after a usage message when it is missing or not alone.  Points
