@@ -426,7 +426,7 @@ static void insn_hex(const struct insn *i, char *buf)
 	size_t n = i->size < 16 ? i->size : 16;
 
 	for (size_t k = 0; k < n; k++)
-		sprintf(buf + 3 * k, "%02x ", i->bytes[k]);
+		snprintf(buf + 3 * k, 4, "%02x ", i->bytes[k]);
 	if (n)
 		buf[3 * n - 1] = '\0';
 	else
