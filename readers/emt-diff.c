@@ -994,7 +994,6 @@ int main(int argc, char **argv)
 	};
 	struct opts o;
 	struct emt_reader *r;
-	char esc[256];
 	uint64_t v;
 	int c, rc;
 
@@ -1005,14 +1004,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r':
 			if (cli_parse_u64(optarg, &v) || v == 0 || v > INT64_MAX)
-				return cli_usage("invalid value '%s' for --region: expected a region id > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("region", optarg, "expected a region id > 0");
 			o.region = (int64_t)v;
 			break;
 		case 'C':
 			if (cli_parse_u64(optarg, &o.context) || o.context > 4096)
-				return cli_usage("invalid value '%s' for --context: expected 0..4096",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("context", optarg, "expected 0..4096");
 			break;
 		case 'D': o.disasm = 1; break;
 		case 'j': o.json = 1; break;

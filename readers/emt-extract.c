@@ -687,8 +687,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (cli_parse_u64(optarg, &o.seq) || o.seq == 0)
-				return cli_usage("invalid value '%s' for --seq: expected a sequence number > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("seq", optarg, "expected a sequence number > 0");
 			o.has_seq = 1;
 			break;
 		case 'o': o.out = optarg; break;

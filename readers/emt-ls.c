@@ -601,7 +601,6 @@ int main(int argc, char **argv)
 	};
 	struct opts o;
 	struct emt_reader *r;
-	char esc[256];
 	uint32_t w;
 	int c, rc;
 
@@ -616,8 +615,8 @@ int main(int argc, char **argv)
 		case 'n': o.no_header = 1; break;
 		case 'W':
 			if (cli_parse_u32(optarg, &w) || w > 100000)
-				return cli_usage("invalid value '%s' for --width: expected a number of columns (0 = full rows)",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("width", optarg,
+						     "expected a number of columns (0 = full rows)");
 			o.width = (int)w;
 			o.width_set = 1;
 			break;

@@ -65,6 +65,14 @@ int cli_usage(const char *fmt, ...)
 	return cli_try_help();
 }
 
+int cli_bad_value(const char *opt, const char *arg, const char *what)
+{
+	char esc[256];
+
+	return cli_usage("invalid value '%s' for --%s: %s",
+			 cli_escape_str(esc, sizeof(esc), arg), opt, what);
+}
+
 int cli_try_help(void)
 {
 	fprintf(stderr, "try '%s --help' for more information\n", prog);

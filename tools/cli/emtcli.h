@@ -41,6 +41,10 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROG (emt) VERSION" and the format version on stdout. */
 void cli_print_version(void);
+/* Prints "PROG: invalid value 'ARG' for --OPT: WHAT" (ARG escaped) and
+ * the hint, as cli_usage does; returns CLI_EXIT_USAGE.  `opt` is the
+ * long option's name without the dashes. */
+int cli_bad_value(const char *opt, const char *arg, const char *what);
 /* Prints the "try 'PROG --help'" hint on stderr; returns CLI_EXIT_USAGE. */
 int cli_try_help(void);
 

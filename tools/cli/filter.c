@@ -20,10 +20,7 @@ const char cli_filter_help[] =
 
 static int bad(const char *opt, const char *arg, int err, const char *what)
 {
-	char esc[256];
-
-	cli_usage("invalid value '%s' for --%s: %s", cli_escape_str(esc, sizeof(esc), arg),
-		  opt, err == -ERANGE ? "out of range" : what);
+	cli_bad_value(opt, arg, err == -ERANGE ? "out of range" : what);
 	return -1;
 }
 
