@@ -203,8 +203,9 @@ static int side_spans(const struct side *s, uint64_t woff, uint64_t n,
 	return 0;
 }
 
-/* Reason (+1) of the span of `v` holding window offset x, 0 if none. */
-static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
+/* The span of `v` (n spans, sorted, disjoint) holding window offset x,
+ * or NULL. */
+static const struct span *span_find(const struct span *v, size_t n, uint64_t x)
 {
 	size_t lo = 0, hi = n;
 
@@ -216,9 +217,17 @@ static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
 		else if (x >= v[mid].off + v[mid].len)
 			lo = mid + 1;
 		else
-			return v[mid].reason_a;
+			return &v[mid];
 	}
-	return 0;
+	return NULL;
+}
+
+/* Reason (+1) of the span of `v` holding window offset x, 0 if none. */
+static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
+{
+	const struct span *s = span_find(v, n, x);
+
+	return s ? s->reason_a : 0;
 }
 
 /* The window's not-captured ranges: the union of both sides' gaps, cut
@@ -517,20 +526,9 @@ struct rows {
 /* 1 if side A (side 0) or B (side 1) captured window offset k. */
 static int captured(const struct rows *w, uint64_t k, int side)
 {
-	const struct span *v = w->sp->v;
-	size_t lo = 0, hi = w->sp->n;
+	const struct span *s = span_find(w->sp->v, w->sp->n, k);
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (k < v[mid].off)
-			hi = mid;
-		else if (k >= v[mid].off + v[mid].len)
-			lo = mid + 1;
-		else
-			return !(side ? v[mid].reason_b : v[mid].reason_a);
-	}
-	return 1;
+	return !s || !(side ? s->reason_b : s->reason_a);
 }
 
 static void print_rows(const struct rows *w, uint64_t lo, uint64_t hi)
