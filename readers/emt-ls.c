@@ -250,40 +250,45 @@ out:
 }
 
 /* The output of one listing: rows cut to the width, or with --json one
- * JSON object a row; and the reader's rows it lists (but captures, which
- * have an iterator type of their own). */
+ * JSON object a row; and what it lists, read by one of two iterators. */
 struct listing {
 	struct cli_row w;
 	struct cli_json *j;             /* NULL without --json */
-	struct emt_row_iter *it;
+	struct emt_row_iter *rows;      /* regions, events or processes */
+	struct emt_capture_iter *caps;  /* or captures */
 };
-
-/* Returns 0, or -ENOMEM with nothing to release. */
-static int listing_start(struct listing *l, const struct opts *o)
-{
-	cli_row_init(&l->w, stdout, o->width);
-	l->it = NULL;
-	l->j = NULL;
-	if (o->json && !(l->j = cli_json_new(stdout))) {
-		cli_row_release(&l->w);
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 /* Releases `l`; returns the exit status of a listing whose reading
  * ended with `rc` (a negative errno is said here). */
 static int listing_end(struct listing *l, struct emt_reader *r, int rc)
 {
-	emt_row_iter_free(l->it);
+	emt_row_iter_free(l->rows);
+	emt_capture_iter_free(l->caps);
 	cli_json_free(l->j);
 	cli_row_release(&l->w);
 	return rc < 0 ? cli_read_failed(r, rc) : CLI_EXIT_OK;
 }
 
+/* Starts a listing of what `rows` or `caps` reads (the other is NULL),
+ * as the reader returned it: NULL when that failed, errno saying why.
+ * Returns 0, or CLI_EXIT_FAIL after saying why, with nothing left to
+ * release. */
+static int listing_start(struct listing *l, struct emt_reader *r, const struct opts *o,
+			 struct emt_row_iter *rows, struct emt_capture_iter *caps)
+{
+	if (!rows && !caps)
+		return cli_read_failed(r, -errno);
+	l->rows = rows;
+	l->caps = caps;
+	l->j = NULL;
+	cli_row_init(&l->w, stdout, o->width);
+	if (o->json && !(l->j = cli_json_new(stdout)))
+		return listing_end(l, r, -ENOMEM);
+	return 0;
+}
+
 static int list_captures(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_capture_iter *it;
 	struct emt_capture c;
 	struct listing l;
 	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], trig[24], rip[24];
@@ -292,11 +297,8 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 	int mid = !full && o->width >= MID_ROW_WIDTH;
 	int rc;
 
-	if (listing_start(&l, o))
-		return cli_read_failed(r, -ENOMEM);
-	it = emt_reader_captures(r, &o->f);
-	if (!it)
-		return listing_end(&l, r, -errno);
+	if (listing_start(&l, r, o, NULL, emt_reader_captures(r, &o->f)))
+		return CLI_EXIT_FAIL;
 	if (!l.j && full) {
 		cli_row_printf(&l.w, "%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %-12s %s",
 			       "SEQ", "REGION", "VER", "TIME", "PID", "TID",
@@ -308,7 +310,7 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 			       "TRIGGER", mid ? "RIP          " : "", "SHA256");
 		cli_row_end(&l.w);
 	}
-	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
+	while ((rc = emt_capture_iter_next(l.caps, &c)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, c.time_ns);
 		struct emt_regs_x86_64 regs;
 		int has_rip = 0;
@@ -361,7 +363,6 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 			cli_row_end(&l.w);
 		}
 	}
-	emt_capture_iter_free(it);
 	return listing_end(&l, r, rc);
 }
 
@@ -374,11 +375,8 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
-	if (listing_start(&l, o))
-		return cli_read_failed(r, -ENOMEM);
-	l.it = emt_reader_regions(r, o->f.pid);
-	if (!l.it)
-		return listing_end(&l, r, -errno);
+	if (listing_start(&l, r, o, emt_reader_regions(r, o->f.pid), NULL))
+		return CLI_EXIT_FAIL;
 	if (!l.j && full) {
 		cli_row_printf(&l.w, "%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s",
 			       "REGION", "PID", "ADDRESS-RANGE", "LENGTH", "PROT",
@@ -391,7 +389,7 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 			       "PATH");
 		cli_row_end(&l.w);
 	}
-	while ((rc = emt_region_iter_next(l.it, &g)) > 0) {
+	while ((rc = emt_region_iter_next(l.rows, &g)) > 0) {
 		const char *backing = emt_backing_name((enum emt_backing)g.backing);
 
 		if (o->f.region_id && g.id != o->f.region_id)
@@ -448,11 +446,8 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 	int full = o->width == 0 || o->width >= EVENTS_FIXED + TAIL_MIN;
 	int rc;
 
-	if (listing_start(&l, o))
-		return cli_read_failed(r, -ENOMEM);
-	l.it = emt_reader_events(r, o->f.pid);
-	if (!l.it)
-		return listing_end(&l, r, -errno);
+	if (listing_start(&l, r, o, emt_reader_events(r, o->f.pid), NULL))
+		return CLI_EXIT_FAIL;
 	if (!l.j && full) {
 		cli_row_printf(&l.w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
 			       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
@@ -464,7 +459,7 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 			       "SYSCALL", "ADDRESS", "LEN", "PROT", "SEQ", "DETAIL");
 		cli_row_end(&l.w);
 	}
-	while ((rc = emt_event_iter_next(l.it, &e)) > 0) {
+	while ((rc = emt_event_iter_next(l.rows, &e)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
 
 		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
@@ -527,11 +522,8 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
-	if (listing_start(&l, o))
-		return cli_read_failed(r, -ENOMEM);
-	l.it = emt_reader_processes(r);
-	if (!l.it)
-		return listing_end(&l, r, -errno);
+	if (listing_start(&l, r, o, emt_reader_processes(r), NULL))
+		return CLI_EXIT_FAIL;
 	if (!l.j) {
 		/* narrow: times of day, so the command line keeps room */
 		cli_row_printf(&l.w, "%7s %7s %-*s %-*s %-*s %s", "PID", "PPID",
@@ -539,7 +531,7 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 			       full ? 12 : 9, "STATUS", "EXE  CMDLINE");
 		cli_row_end(&l.w);
 	}
-	while ((rc = emt_process_iter_next(l.it, &p)) > 0) {
+	while ((rc = emt_process_iter_next(l.rows, &p)) > 0) {
 		int exited = p.has_exit || p.exit_ns;
 
 		if (o->f.pid && p.pid != o->f.pid)
