@@ -126,13 +126,20 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* libbpf_set_print takes no argument for its callback, so the tool's
+ * (opts.log) waits here for libbpf_log. */
+static emt_log_fn *libbpf_fn;
+static void *libbpf_fn_arg;
+
 __attribute__((format(printf, 2, 0)))
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
-			va_list ap)
+static int libbpf_log(enum libbpf_print_level level, const char *fmt,
+		      va_list ap)
 {
-	/* The library never prints; verifier logs are for EMT_BPF_DEBUG. */
-	if (getenv("EMT_BPF_DEBUG"))
-		return vfprintf(stderr, fmt, ap);
+	enum emt_log_level l = level == LIBBPF_WARN ? EMT_LOG_WARN :
+			       level == LIBBPF_INFO ? EMT_LOG_INFO : EMT_LOG_DEBUG;
+
+	if (libbpf_fn)
+		libbpf_fn(libbpf_fn_arg, l, fmt, ap);
 	return 0;
 }
 
@@ -1279,7 +1286,9 @@ static int bpf_prepare(struct emt_session *s)
 	if (!pv)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	s->engine_priv = pv;
-	libbpf_set_print(libbpf_quiet);
+	libbpf_fn = s->opts.log;
+	libbpf_fn_arg = s->opts.log_arg;
+	libbpf_set_print(libbpf_log);
 	pv->ncpus = libbpf_num_possible_cpus();
 	if (pv->ncpus <= 0)
 		return emt_session_fail(s, pv->ncpus ? pv->ncpus : -EINVAL,

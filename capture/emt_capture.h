@@ -12,6 +12,7 @@
 #ifndef EMT_CAPTURE_H
 #define EMT_CAPTURE_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +24,19 @@ enum emt_mode {
 	EMT_MODE_BPF = 1,
 	EMT_MODE_PTRACE = 2,
 };
+
+/* How much a message of a library the capture uses says. */
+enum emt_log_level {
+	EMT_LOG_WARN = 0,
+	EMT_LOG_INFO = 1,
+	EMT_LOG_DEBUG = 2,
+};
+/* Receives one message of a library the capture uses (in bpf mode:
+ * libbpf's, the verifier's log included), printf-style, usually ending
+ * in a newline.  The capture library itself never prints: where these
+ * go is the tool's choice. */
+typedef void emt_log_fn(void *arg, enum emt_log_level level, const char *fmt,
+			va_list ap);
 
 struct emt_capture_opts {
 	size_t   sz;              /* sizeof(struct emt_capture_opts) */
@@ -42,6 +56,10 @@ struct emt_capture_opts {
 	const char *options_text; /* command line as given, stored in meta */
 	int      attach_filter;   /* ptrace -p: install the seccomp filter in the
 				   * target (it outlives the capture) */
+	emt_log_fn *log;          /* libraries' messages, NULL = dropped; libbpf
+				   * has one callback per process, so the
+				   * session opened last gets them */
+	void    *log_arg;         /* passed to log */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the

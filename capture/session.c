@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,25 +30,6 @@ struct emt_capture_handle {
 	int stop_err;
 	int failed;             /* poll or stop returned an error */
 };
-
-void emt_session_warn(struct emt_session *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->warning, sizeof(s->warning), fmt, ap);
-	va_end(ap);
-}
-
-int emt_session_fail(struct emt_session *s, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 static uint64_t boottime_ns(void)
 {

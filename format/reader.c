@@ -205,25 +205,42 @@ done:
 	return err;
 }
 
-/* Percent-encodes a path for a file: URI (SQLite decodes %HH). */
+/* Percent-encodes a path for a file: URI (SQLite decodes %HH).  The
+ * size is counted first and the URI written into exactly that much. */
+static int uri_escapes(unsigned char ch)
+{
+	return ch == '%' || ch == '?' || ch == '#' || ch < 0x21 || ch >= 0x7f;
+}
+
 static char *uri_for(const char *path)
 {
-	size_t n = strlen(path);
-	char *u = malloc(3 * n + 32);
-	char *p = u;
+	static const char head[] = "file:", tail[] = "?immutable=1";
+	static const char hex[] = "0123456789ABCDEF";
+	size_t size = sizeof(head) - 1 + sizeof(tail);
+	char *u, *p;
 
+	for (const char *s = path; *s; s++) {
+		if (size > SIZE_MAX - 3)
+			return NULL;    /* cannot be had anyway: as ENOMEM */
+		size += uri_escapes((unsigned char)*s) ? 3 : 1;
+	}
+	u = malloc(size);
 	if (!u)
 		return NULL;
-	p += sprintf(p, "file:");
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)path[i];
+	memcpy(u, head, sizeof(head) - 1);
+	p = u + sizeof(head) - 1;
+	for (const char *s = path; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
 
-		if (ch == '%' || ch == '?' || ch == '#' || ch < 0x21 || ch >= 0x7f)
-			p += sprintf(p, "%%%02X", ch);
-		else
+		if (uri_escapes(ch)) {
+			*p++ = '%';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 0xf];
+		} else {
 			*p++ = (char)ch;
+		}
 	}
-	strcpy(p, "?immutable=1");
+	memcpy(p, tail, sizeof(tail));
 	return u;
 }
 

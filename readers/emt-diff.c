@@ -203,8 +203,9 @@ static int side_spans(const struct side *s, uint64_t woff, uint64_t n,
 	return 0;
 }
 
-/* Reason (+1) of the span of `v` holding window offset x, 0 if none. */
-static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
+/* The span of `v` (n spans, sorted, disjoint) holding window offset x,
+ * or NULL. */
+static const struct span *span_find(const struct span *v, size_t n, uint64_t x)
 {
 	size_t lo = 0, hi = n;
 
@@ -216,9 +217,17 @@ static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
 		else if (x >= v[mid].off + v[mid].len)
 			lo = mid + 1;
 		else
-			return v[mid].reason_a;
+			return &v[mid];
 	}
-	return 0;
+	return NULL;
+}
+
+/* Reason (+1) of the span of `v` holding window offset x, 0 if none. */
+static uint32_t span_at(const struct span *v, size_t n, uint64_t x)
+{
+	const struct span *s = span_find(v, n, x);
+
+	return s ? s->reason_a : 0;
 }
 
 /* The window's not-captured ranges: the union of both sides' gaps, cut
@@ -426,7 +435,7 @@ static void insn_hex(const struct insn *i, char *buf)
 	size_t n = i->size < 16 ? i->size : 16;
 
 	for (size_t k = 0; k < n; k++)
-		sprintf(buf + 3 * k, "%02x ", i->bytes[k]);
+		snprintf(buf + 3 * k, 4, "%02x ", i->bytes[k]);
 	if (n)
 		buf[3 * n - 1] = '\0';
 	else
@@ -517,20 +526,9 @@ struct rows {
 /* 1 if side A (side 0) or B (side 1) captured window offset k. */
 static int captured(const struct rows *w, uint64_t k, int side)
 {
-	const struct span *v = w->sp->v;
-	size_t lo = 0, hi = w->sp->n;
+	const struct span *s = span_find(w->sp->v, w->sp->n, k);
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (k < v[mid].off)
-			hi = mid;
-		else if (k >= v[mid].off + v[mid].len)
-			lo = mid + 1;
-		else
-			return !(side ? v[mid].reason_b : v[mid].reason_a);
-	}
-	return 1;
+	return !s || !(side ? s->reason_b : s->reason_a);
 }
 
 static void print_rows(const struct rows *w, uint64_t lo, uint64_t hi)
@@ -895,7 +893,6 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	struct emt_capture c;
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
-	char emsg[512];
 	struct side A = { 0 }, B = { 0 };
 	int rc, worst = 0;
 
@@ -903,10 +900,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	f.region_id = o->region;
 	it = emt_reader_captures(r, &f);
 	if (!it) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
-					 strerror(errno)));
+		cli_read_failed(r, -errno);
 		return -1;
 	}
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
@@ -925,10 +919,7 @@ static int compare_region(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
-			  cli_escape_str(emsg, sizeof(emsg),
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
+		cli_read_failed(r, rc);
 		free(seqs);
 		return -1;
 	}
@@ -996,13 +987,11 @@ int main(int argc, char **argv)
 		{ "json",    0, NULL, 'j' },
 		{ "quiet",   0, NULL, 'q' },
 		{ "full",    0, NULL, 'F' },
-		{ "help",    0, NULL, 'h' },
-		{ "version", 0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
 	struct emt_reader *r;
-	char esc[256];
 	uint64_t v;
 	int c, rc;
 
@@ -1013,22 +1002,17 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r':
 			if (cli_parse_u64(optarg, &v) || v == 0 || v > INT64_MAX)
-				return cli_usage("invalid value '%s' for --region: expected a region id > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("region", optarg, "expected a region id > 0");
 			o.region = (int64_t)v;
 			break;
 		case 'C':
 			if (cli_parse_u64(optarg, &o.context) || o.context > 4096)
-				return cli_usage("invalid value '%s' for --context: expected 0..4096",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("context", optarg, "expected 0..4096");
 			break;
 		case 'D': o.disasm = 1; break;
 		case 'j': o.json = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'F': o.full = 1; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return CLI_EXIT_OK;
 		case 'V':
 			cli_print_version();
 #ifdef EMT_HAVE_CAPSTONE
@@ -1038,8 +1022,7 @@ int main(int argc, char **argv)
 #endif
 			return CLI_EXIT_OK;
 		default:
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
+			return cli_common_opt(c, usage_text);
 		}
 	}
 	if (optind >= argc)

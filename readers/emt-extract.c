@@ -523,7 +523,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct emt_capture *list = NULL, c;
 	size_t n = 0, lcap = 0, bcap = 0;
 	uint8_t *buf = NULL;
-	char esc[512], emsg[512], name[128], shown[4096 + 128];
+	char esc[512], name[128], shown[4096 + 128];
 	uint8_t sha[EMT_SHA256_LEN];
 	char shahex[2 * EMT_SHA256_LEN + 1];
 	int dirfd = -1, mfd = -1, rc, ret = CLI_EXIT_FAIL, width, failures = 0;
@@ -534,13 +534,8 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	/* Collect first: reading contents while iterating would interleave
 	 * two queries on one handle. */
 	it = emt_reader_captures(r, &o->f);
-	if (!it) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
-					 strerror(errno)));
-		return CLI_EXIT_FAIL;
-	}
+	if (!it)
+		return cli_read_failed(r, -errno);
 	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
 		if (n == lcap) {
 			size_t ncap = lcap ? lcap * 2 : 256;
@@ -557,10 +552,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	}
 	emt_capture_iter_free(it);
 	if (rc < 0) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
-			  cli_escape_str(emsg, sizeof(emsg),
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path)));
+		cli_read_failed(r, rc);
 		goto out;
 	}
 
@@ -680,8 +672,7 @@ int main(int argc, char **argv)
 		{ "all",       0, NULL, 'a' },
 		{ "directory", 1, NULL, 'd' },
 		{ "force",     0, NULL, OPT_FORCE },
-		{ "help",      0, NULL, 'h' },
-		{ "version",   0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		CLI_FILTER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -696,8 +687,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (cli_parse_u64(optarg, &o.seq) || o.seq == 0)
-				return cli_usage("invalid value '%s' for --seq: expected a sequence number > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("seq", optarg, "expected a sequence number > 0");
 			o.has_seq = 1;
 			break;
 		case 'o': o.out = optarg; break;
@@ -715,27 +705,17 @@ int main(int argc, char **argv)
 		case 'a': o.all = 1; break;
 		case 'd': o.dir = optarg; break;
 		case OPT_FORCE: o.force = 1; break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			rc = cli_filter_common_opt(&o.f, c, optarg, usage_text);
+			if (rc != CLI_OPT_TAKEN)
+				return rc;
 			o.filters = 1;
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("missing archive operand");
-	if (optind + 1 < argc)
-		return cli_usage("too many operands: expected one archive");
+	o.path = cli_archive_operand(argc, argv);
+	if (!o.path)
+		return CLI_EXIT_USAGE;
 	if (o.all == o.has_seq)
 		return cli_usage("give exactly one of --seq N and --all");
 	if (o.all && !o.dir)
@@ -755,7 +735,6 @@ int main(int argc, char **argv)
 	/* Binary on a terminal helps nobody and may reprogram it. */
 	if (!o.all && !o.out && o.fmt != FMT_HEX && isatty(STDOUT_FILENO))
 		return cli_usage("refusing to write binary data to a terminal; use -o FILE or -o -");
-	o.path = argv[optind];
 	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);

@@ -68,19 +68,6 @@ struct opts {
 #define EVENTS_FIXED 118
 #define PROCESSES_FIXED 77
 
-static int iter_failed(struct emt_reader *r, const char *path, int rc)
-{
-	char esc[512], emsg[512];
-	const char *m = emt_reader_errmsg(r);
-
-	/* ENOMEM of our own comes with no message on the handle */
-	cli_error("cannot read '%s': %s", cli_escape_str(esc, sizeof(esc), path),
-		  cli_escape_str(emsg, sizeof(emsg),
-				 rc != -ENOMEM && m && *m ? cli_skip_prefix(m, path) :
-				 strerror(-rc)));
-	return CLI_EXIT_FAIL;
-}
-
 static const char *plural(uint64_t n)
 {
 	return n == 1 ? "" : "s";
@@ -262,49 +249,76 @@ out:
 	return rc;
 }
 
+/* The output of one listing: rows cut to the width, or with --json one
+ * JSON object a row; and what it lists, read by one of two iterators. */
+struct listing {
+	struct cli_row w;
+	struct cli_json *j;             /* NULL without --json */
+	struct emt_row_iter *rows;      /* regions, events or processes */
+	struct emt_capture_iter *caps;  /* or captures */
+};
+
+/* Releases `l`; returns the exit status of a listing whose reading
+ * ended with `rc` (a negative errno is said here). */
+static int listing_end(struct listing *l, struct emt_reader *r, int rc)
+{
+	emt_row_iter_free(l->rows);
+	emt_capture_iter_free(l->caps);
+	cli_json_free(l->j);
+	cli_row_release(&l->w);
+	return rc < 0 ? cli_read_failed(r, rc) : CLI_EXIT_OK;
+}
+
+/* Starts a listing of what `rows` or `caps` reads (the other is NULL),
+ * as the reader returned it: NULL when that failed, errno saying why.
+ * Returns 0, or CLI_EXIT_FAIL after saying why, with nothing left to
+ * release. */
+static int listing_start(struct listing *l, struct emt_reader *r, const struct opts *o,
+			 struct emt_row_iter *rows, struct emt_capture_iter *caps)
+{
+	if (!rows && !caps)
+		return cli_read_failed(r, -errno);
+	l->rows = rows;
+	l->caps = caps;
+	l->j = NULL;
+	cli_row_init(&l->w, stdout, o->width);
+	if (o->json && !(l->j = cli_json_new(stdout)))
+		return listing_end(l, r, -ENOMEM);
+	return 0;
+}
+
 static int list_captures(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_capture_iter *it;
 	struct emt_capture c;
-	struct cli_json *j = NULL;
-	struct cli_row w;
+	struct listing l;
 	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], trig[24], rip[24];
 	char hex[2 * EMT_SHA256_LEN + 1];
 	int full = o->width == 0 || o->width >= FULL_ROW_WIDTH;
 	int mid = !full && o->width >= MID_ROW_WIDTH;
 	int rc;
 
-	it = emt_reader_captures(r, &o->f);
-	if (!it)
-		return iter_failed(r, o->path, -errno);
-	cli_row_init(&w, stdout, o->width);
-	if (o->json) {
-		j = cli_json_new(stdout);
-		if (!j) {
-			emt_capture_iter_free(it);
-			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
-		}
-	} else if (full) {
-		cli_row_printf(&w, "%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %-12s %s",
+	if (listing_start(&l, r, o, NULL, emt_reader_captures(r, &o->f)))
+		return CLI_EXIT_FAIL;
+	if (!l.j && full) {
+		cli_row_printf(&l.w, "%6s %6s %3s %-23s %7s %7s %-25s %10s %-4s %-16s %-12s %s",
 			       "SEQ", "REGION", "VER", "TIME", "PID", "TID",
 			       "ADDRESS-RANGE", "SIZE", "PROT", "TRIGGER", "RIP", "SHA256");
-		cli_row_end(&w);
-	} else {
-		cli_row_printf(&w, "%6s %4s %3s %-12s %6s %-12s %5s %-4s %-10s %s%s", "SEQ",
+		cli_row_end(&l.w);
+	} else if (!l.j) {
+		cli_row_printf(&l.w, "%6s %4s %3s %-12s %6s %-12s %5s %-4s %-10s %s%s", "SEQ",
 			       "REG", "VER", "TIME", "PID", "ADDRESS", "SIZE", "PROT",
 			       "TRIGGER", mid ? "RIP          " : "", "SHA256");
-		cli_row_end(&w);
+		cli_row_end(&l.w);
 	}
-	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
+	while ((rc = emt_capture_iter_next(l.caps, &c)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, c.time_ns);
 		struct emt_regs_x86_64 regs;
 		int has_rip = 0;
 
-		if (j) {
-			cli_json_start_object(j);
-			rc = cli_json_capture_fields(j, r, &c);
-			cli_json_end_object(j);
+		if (l.j) {
+			cli_json_start_object(l.j);
+			rc = cli_json_capture_fields(l.j, r, &c);
+			cli_json_end_object(l.j);
 			if (rc < 0)
 				break;
 			continue;
@@ -321,18 +335,18 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 		emt_hex(c.sha256, EMT_SHA256_LEN, hex);
 		if (full) {
 			hex[16] = '\0';
-			cli_row_printf(&w, "%6" PRIu64 " %6" PRId64 " %3" PRIu32 " %-23s %7" PRIu32
+			cli_row_printf(&l.w, "%6" PRIu64 " %6" PRId64 " %3" PRIu32 " %-23s %7" PRIu32
 				       " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64 " %10" PRIu64
 				       " %-4s %-16s %-12s %s", c.seq, c.region_id, c.version,
 				       cli_fmt_time(tbuf, wall, CLI_TIME_MS), c.pid, c.tid,
 				       c.addr, c.addr + c.size, c.size,
 				       cli_fmt_prot(pbuf, c.prot_after),
 				       cli_trigger_name(trig, c.trigger), rip, hex);
-			cli_row_end(&w);
+			cli_row_end(&l.w);
 			continue;
 		}
 		hex[8] = '\0';
-		cli_row_printf(&w, "%6" PRIu64 " %4" PRId64 " %3" PRIu32 " %-12s %6" PRIu32
+		cli_row_printf(&l.w, "%6" PRIu64 " %4" PRId64 " %3" PRIu32 " %-12s %6" PRIu32
 			       " %012" PRIx64 " %5s %-4s %-10s ", c.seq,
 			       c.region_id, c.version,
 			       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), c.pid,
@@ -340,58 +354,42 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 			       cli_fmt_prot(pbuf, c.prot_after),
 			       cli_trigger_short(trig, c.trigger));
 		if (mid)
-			cli_row_printf(&w, "%-12s ", rip);
-		cli_row_printf(&w, "%s", hex);
-		cli_row_end(&w);
+			cli_row_printf(&l.w, "%-12s ", rip);
+		cli_row_printf(&l.w, "%s", hex);
+		cli_row_end(&l.w);
 		if (!mid && has_rip) {
 			/* under ADDRESS, so it reads as an address of the row above */
-			cli_row_printf(&w, "%31s rip %s", "", rip);
-			cli_row_end(&w);
+			cli_row_printf(&l.w, "%31s rip %s", "", rip);
+			cli_row_end(&l.w);
 		}
 	}
-	emt_capture_iter_free(it);
-	cli_json_free(j);
-	cli_row_release(&w);
-	if (rc < 0)
-		return iter_failed(r, o->path, rc);
-	return CLI_EXIT_OK;
+	return listing_end(&l, r, rc);
 }
 
 static int list_regions(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_row_iter *it;
 	struct emt_region g;
-	struct cli_json *j = NULL;
-	struct cli_row w;
+	struct listing l;
 	char pbuf[4], sbuf[16], t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ];
 	int full = o->width == 0 || o->width >= REGIONS_FIXED + TAIL_MIN;
 	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
-	it = emt_reader_regions(r, o->f.pid);
-	if (!it)
-		return iter_failed(r, o->path, -errno);
-	cli_row_init(&w, stdout, o->width);
-	if (o->json) {
-		j = cli_json_new(stdout);
-		if (!j) {
-			emt_row_iter_free(it);
-			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
-		}
-	} else if (full) {
-		cli_row_printf(&w, "%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s",
+	if (listing_start(&l, r, o, emt_reader_regions(r, o->f.pid), NULL))
+		return CLI_EXIT_FAIL;
+	if (!l.j && full) {
+		cli_row_printf(&l.w, "%6s %7s %-25s %10s %-4s %-7s %8s %-23s %-23s %s",
 			       "REGION", "PID", "ADDRESS-RANGE", "LENGTH", "PROT",
 			       "BACKING", "VERSIONS", "CREATED", "GONE", "PATH");
-		cli_row_end(&w);
-	} else {
+		cli_row_end(&l.w);
+	} else if (!l.j) {
 		/* narrow: start address, human size, creation time of day */
-		cli_row_printf(&w, "%6s %7s %-12s %5s %-4s %-7s %3s %-12s %s", "REGION",
+		cli_row_printf(&l.w, "%6s %7s %-12s %5s %-4s %-7s %3s %-12s %s", "REGION",
 			       "PID", "ADDRESS", "SIZE", "PROT", "BACKING", "VER", "CREATED",
 			       "PATH");
-		cli_row_end(&w);
+		cli_row_end(&l.w);
 	}
-	while ((rc = emt_region_iter_next(it, &g)) > 0) {
+	while ((rc = emt_region_iter_next(l.rows, &g)) > 0) {
 		const char *backing = emt_backing_name((enum emt_backing)g.backing);
 
 		if (o->f.region_id && g.id != o->f.region_id)
@@ -399,112 +397,96 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 		cli_fmt_time(t1, emt_reader_wall_ns(r, g.created_ns), ts);
 		if (g.gone_ns)
 			cli_fmt_time(t2, emt_reader_wall_ns(r, g.gone_ns), ts);
-		if (j) {
-			cli_json_start_object(j);
-			cli_json_ki64(j, "region", g.id);
-			cli_json_ki64(j, "process", g.process_id);
-			cli_json_ku64(j, "pid", g.pid);
-			cli_json_khex(j, "addr", g.start);
-			cli_json_khex(j, "end", g.start + g.length);
-			cli_json_ku64(j, "length", g.length);
-			cli_json_kstr(j, "prot", cli_fmt_prot(pbuf, g.prot));
-			cli_json_kstr(j, "backing", backing ? backing : "unknown");
-			cli_json_kstr(j, "path", g.path);
-			cli_json_ku64(j, "inode", g.inode);
-			cli_json_ku64(j, "dev", g.dev);
-			cli_json_ku64(j, "offset", g.offset);
-			cli_json_ku64(j, "versions", g.nversions);
-			cli_json_kstr(j, "created", t1);
-			cli_json_name(j, "gone");
+		if (l.j) {
+			cli_json_start_object(l.j);
+			cli_json_ki64(l.j, "region", g.id);
+			cli_json_ki64(l.j, "process", g.process_id);
+			cli_json_ku64(l.j, "pid", g.pid);
+			cli_json_khex(l.j, "addr", g.start);
+			cli_json_khex(l.j, "end", g.start + g.length);
+			cli_json_ku64(l.j, "length", g.length);
+			cli_json_kstr(l.j, "prot", cli_fmt_prot(pbuf, g.prot));
+			cli_json_kstr(l.j, "backing", backing ? backing : "unknown");
+			cli_json_kstr(l.j, "path", g.path);
+			cli_json_ku64(l.j, "inode", g.inode);
+			cli_json_ku64(l.j, "dev", g.dev);
+			cli_json_ku64(l.j, "offset", g.offset);
+			cli_json_ku64(l.j, "versions", g.nversions);
+			cli_json_kstr(l.j, "created", t1);
+			cli_json_name(l.j, "gone");
 			if (g.gone_ns)
-				cli_json_string(j, t2);
+				cli_json_string(l.j, t2);
 			else
-				cli_json_null(j);
-			cli_json_end_object(j);
+				cli_json_null(l.j);
+			cli_json_end_object(l.j);
 			continue;
 		}
 		if (full)
-			cli_row_printf(&w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64
+			cli_row_printf(&l.w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 "-%012" PRIx64
 				       " %10" PRIu64 " %-4s %-7s %8" PRIu32 " %-23s %-23s ",
 				       g.id, g.pid, g.start, g.start + g.length, g.length,
 				       cli_fmt_prot(pbuf, g.prot), backing ? backing : "unknown",
 				       g.nversions, t1, g.gone_ns ? t2 : "-");
 		else
-			cli_row_printf(&w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 " %5s %-4s %-7s %3"
+			cli_row_printf(&l.w, "%6" PRId64 " %7" PRIu32 " %012" PRIx64 " %5s %-4s %-7s %3"
 				       PRIu32 " %-12s ", g.id, g.pid, g.start,
 				       cli_fmt_size(sbuf, g.length), cli_fmt_prot(pbuf, g.prot),
 				       backing ? backing : "unknown", g.nversions, t1);
-		cli_row_escaped(&w, g.path);
-		cli_row_end(&w);
+		cli_row_escaped(&l.w, g.path);
+		cli_row_end(&l.w);
 	}
-	emt_row_iter_free(it);
-	cli_json_free(j);
-	cli_row_release(&w);
-	if (rc < 0)
-		return iter_failed(r, o->path, rc);
-	return CLI_EXIT_OK;
+	return listing_end(&l, r, rc);
 }
 
 static int list_events(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_row_iter *it;
 	struct emt_event e;
-	struct cli_json *j = NULL;
-	struct cli_row w;
+	struct listing l;
 	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], seq[24], esc[64];
 	int full = o->width == 0 || o->width >= EVENTS_FIXED + TAIL_MIN;
 	int rc;
 
-	it = emt_reader_events(r, o->f.pid);
-	if (!it)
-		return iter_failed(r, o->path, -errno);
-	cli_row_init(&w, stdout, o->width);
-	if (o->json) {
-		j = cli_json_new(stdout);
-		if (!j) {
-			emt_row_iter_free(it);
-			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
-		}
-	} else if (full) {
-		cli_row_printf(&w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
+	if (listing_start(&l, r, o, emt_reader_events(r, o->f.pid), NULL))
+		return CLI_EXIT_FAIL;
+	if (!l.j && full) {
+		cli_row_printf(&l.w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
 			       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
 			       "FLAGS", "FD", "RET", "SEQ", "DETAIL");
-		cli_row_end(&w);
-	} else {
+		cli_row_end(&l.w);
+	} else if (!l.j) {
 		/* narrow: no TID, FLAGS, FD, RET; time of day, human length */
-		cli_row_printf(&w, "%-12s %7s %-10s %-12s %5s %-4s %5s %s", "TIME", "PID",
+		cli_row_printf(&l.w, "%-12s %7s %-10s %-12s %5s %-4s %5s %s", "TIME", "PID",
 			       "SYSCALL", "ADDRESS", "LEN", "PROT", "SEQ", "DETAIL");
-		cli_row_end(&w);
+		cli_row_end(&l.w);
 	}
-	while ((rc = emt_event_iter_next(it, &e)) > 0) {
+	while ((rc = emt_event_iter_next(l.rows, &e)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
 
 		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
 			continue;
 		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
 			continue;
-		if (j) {
-			cli_json_start_object(j);
-			cli_json_ki64(j, "id", e.id);
-			cli_json_kstr(j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
-			cli_json_ku64(j, "boottime_ns", e.time_ns);
-			cli_json_ku64(j, "pid", e.pid);
-			cli_json_ku64(j, "tid", e.tid);
-			cli_json_kstr(j, "syscall", e.syscall);
-			cli_json_khex(j, "addr", e.addr);
-			cli_json_ku64(j, "len", e.len);
-			cli_json_kstr(j, "prot", cli_fmt_prot(pbuf, (uint32_t)e.prot));
-			cli_json_khex(j, "flags", e.flags);
-			cli_json_ki64(j, "fd", e.fd);
-			cli_json_ki64(j, "ret", e.ret);
-			cli_json_name(j, "seq");
+		if (l.j) {
+			cli_json_start_object(l.j);
+			cli_json_ki64(l.j, "id", e.id);
+			cli_json_kstr(l.j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
+			cli_json_ku64(l.j, "boottime_ns", e.time_ns);
+			cli_json_ku64(l.j, "pid", e.pid);
+			cli_json_ku64(l.j, "tid", e.tid);
+			cli_json_kstr(l.j, "syscall", e.syscall);
+			cli_json_khex(l.j, "addr", e.addr);
+			cli_json_ku64(l.j, "len", e.len);
+			cli_json_kstr(l.j, "prot", cli_fmt_prot(pbuf, (uint32_t)e.prot));
+			cli_json_khex(l.j, "flags", e.flags);
+			cli_json_ki64(l.j, "fd", e.fd);
+			cli_json_ki64(l.j, "ret", e.ret);
+			cli_json_name(l.j, "seq");
 			if (e.seq)
-				cli_json_u64(j, e.seq);
+				cli_json_u64(l.j, e.seq);
 			else
-				cli_json_null(j);
-			cli_json_kstr(j, "detail", e.detail);
-			cli_json_end_object(j);
+				cli_json_null(l.j);
+			cli_json_kstr(l.j, "detail", e.detail);
+			cli_json_end_object(l.j);
 			continue;
 		}
 		if (e.seq)
@@ -514,58 +496,42 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 		/* syscall names come from the archive: escape, then pad */
 		cli_escape_str(esc, sizeof(esc), e.syscall);
 		if (full)
-			cli_row_printf(&w, "%-23s %7" PRIu32 " %7" PRIu32 " %-10s 0x%012" PRIx64
+			cli_row_printf(&l.w, "%-23s %7" PRIu32 " %7" PRIu32 " %-10s 0x%012" PRIx64
 				       " %10" PRIu64 " %-4s %8" PRIx64 " %4" PRId64 " %14" PRId64
 				       " %6s ", cli_fmt_time(tbuf, wall, CLI_TIME_MS), e.pid,
 				       e.tid, esc, e.addr, e.len,
 				       cli_fmt_prot(pbuf, (uint32_t)e.prot), e.flags, e.fd,
 				       e.ret, seq);
 		else
-			cli_row_printf(&w, "%-12s %7" PRIu32 " %-10s %012" PRIx64 " %5s %-4s %5s ",
+			cli_row_printf(&l.w, "%-12s %7" PRIu32 " %-10s %012" PRIx64 " %5s %-4s %5s ",
 				       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), e.pid, esc,
 				       e.addr, cli_fmt_size(sbuf, e.len),
 				       cli_fmt_prot(pbuf, (uint32_t)e.prot), seq);
-		cli_row_escaped(&w, e.detail);
-		cli_row_end(&w);
+		cli_row_escaped(&l.w, e.detail);
+		cli_row_end(&l.w);
 	}
-	emt_row_iter_free(it);
-	cli_json_free(j);
-	cli_row_release(&w);
-	if (rc < 0)
-		return iter_failed(r, o->path, rc);
-	return CLI_EXIT_OK;
+	return listing_end(&l, r, rc);
 }
 
 static int list_processes(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_row_iter *it;
 	struct emt_process p;
-	struct cli_json *j = NULL;
-	struct cli_row w;
+	struct listing l;
 	char t1[CLI_TIME_BUFSZ], t2[CLI_TIME_BUFSZ], st[32];
 	int full = o->width == 0 || o->width >= PROCESSES_FIXED + TAIL_MIN;
 	enum cli_time_style ts = o->json ? CLI_TIME_ISO_NS : full ? CLI_TIME_MS : CLI_TIME_TOD_MS;
 	int rc;
 
-	it = emt_reader_processes(r);
-	if (!it)
-		return iter_failed(r, o->path, -errno);
-	cli_row_init(&w, stdout, o->width);
-	if (o->json) {
-		j = cli_json_new(stdout);
-		if (!j) {
-			emt_row_iter_free(it);
-			cli_row_release(&w);
-			return iter_failed(r, o->path, -ENOMEM);
-		}
-	} else {
+	if (listing_start(&l, r, o, emt_reader_processes(r), NULL))
+		return CLI_EXIT_FAIL;
+	if (!l.j) {
 		/* narrow: times of day, so the command line keeps room */
-		cli_row_printf(&w, "%7s %7s %-*s %-*s %-*s %s", "PID", "PPID",
+		cli_row_printf(&l.w, "%7s %7s %-*s %-*s %-*s %s", "PID", "PPID",
 			       full ? 23 : 12, "START", full ? 23 : 12, "EXIT",
 			       full ? 12 : 9, "STATUS", "EXE  CMDLINE");
-		cli_row_end(&w);
+		cli_row_end(&l.w);
 	}
-	while ((rc = emt_process_iter_next(it, &p)) > 0) {
+	while ((rc = emt_process_iter_next(l.rows, &p)) > 0) {
 		int exited = p.has_exit || p.exit_ns;
 
 		if (o->f.pid && p.pid != o->f.pid)
@@ -580,41 +546,36 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 			snprintf(st, sizeof(st), "exit %d", (p.exit_status >> 8) & 0xff);
 		else
 			snprintf(st, sizeof(st), "signal %d", p.exit_status & 0x7f);
-		if (j) {
-			cli_json_start_object(j);
-			cli_json_ki64(j, "process", p.id);
-			cli_json_ku64(j, "pid", p.pid);
-			cli_json_ku64(j, "ppid", p.ppid);
-			cli_json_kstr(j, "start", t1);
-			cli_json_name(j, "exit");
+		if (l.j) {
+			cli_json_start_object(l.j);
+			cli_json_ki64(l.j, "process", p.id);
+			cli_json_ku64(l.j, "pid", p.pid);
+			cli_json_ku64(l.j, "ppid", p.ppid);
+			cli_json_kstr(l.j, "start", t1);
+			cli_json_name(l.j, "exit");
 			if (exited)
-				cli_json_string(j, t2);
+				cli_json_string(l.j, t2);
 			else
-				cli_json_null(j);
-			cli_json_name(j, "status");
+				cli_json_null(l.j);
+			cli_json_name(l.j, "status");
 			if (exited)
-				cli_json_string(j, st);
+				cli_json_string(l.j, st);
 			else
-				cli_json_null(j);
-			cli_json_kstr(j, "exe", p.exe);
-			cli_json_kstr(j, "cmdline", p.cmdline);
-			cli_json_end_object(j);
+				cli_json_null(l.j);
+			cli_json_kstr(l.j, "exe", p.exe);
+			cli_json_kstr(l.j, "cmdline", p.cmdline);
+			cli_json_end_object(l.j);
 			continue;
 		}
-		cli_row_printf(&w, "%7" PRIu32 " %7" PRIu32 " %-*s %-*s %-*s ", p.pid, p.ppid,
+		cli_row_printf(&l.w, "%7" PRIu32 " %7" PRIu32 " %-*s %-*s %-*s ", p.pid, p.ppid,
 			       full ? 23 : 12, t1, full ? 23 : 12, exited ? t2 : "-",
 			       full ? 12 : 9, st);
-		cli_row_escaped(&w, p.exe);
-		cli_row_printf(&w, "  ");
-		cli_row_escaped(&w, p.cmdline);
-		cli_row_end(&w);
+		cli_row_escaped(&l.w, p.exe);
+		cli_row_printf(&l.w, "  ");
+		cli_row_escaped(&l.w, p.cmdline);
+		cli_row_end(&l.w);
 	}
-	emt_row_iter_free(it);
-	cli_json_free(j);
-	cli_row_release(&w);
-	if (rc < 0)
-		return iter_failed(r, o->path, rc);
-	return CLI_EXIT_OK;
+	return listing_end(&l, r, rc);
 }
 
 int main(int argc, char **argv)
@@ -626,14 +587,12 @@ int main(int argc, char **argv)
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
-		{ "help",      0, NULL, 'h' },
-		{ "version",   0, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		CLI_FILTER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
 	struct emt_reader *r;
-	char esc[256];
 	uint32_t w;
 	int c, rc;
 
@@ -648,24 +607,15 @@ int main(int argc, char **argv)
 		case 'n': o.no_header = 1; break;
 		case 'W':
 			if (cli_parse_u32(optarg, &w) || w > 100000)
-				return cli_usage("invalid value '%s' for --width: expected a number of columns (0 = full rows)",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+				return cli_bad_value("width", optarg,
+						     "expected a number of columns (0 = full rows)");
 			o.width = (int)w;
 			o.width_set = 1;
 			break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			rc = cli_filter_common_opt(&o.f, c, optarg, usage_text);
+			if (rc != CLI_OPT_TAKEN)
+				return rc;
 			if (c == CLI_OPT_TRIGGER || c == CLI_OPT_MIN_SIZE)
 				o.capture_only_filter = 1;
 			if (c == CLI_OPT_REGION)
@@ -675,10 +625,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage("missing archive operand");
-	if (optind + 1 < argc)
-		return cli_usage("too many operands: expected one archive");
+	o.path = cli_archive_operand(argc, argv);
+	if (!o.path)
+		return CLI_EXIT_USAGE;
 	if (o.regions + o.events + o.processes > 1)
 		return cli_usage("--regions, --events and --processes are exclusive");
 	if ((o.regions || o.events || o.processes) && o.capture_only_filter)
@@ -693,7 +642,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	if (!o.width_set)
 		o.width = cli_term_width();
-	o.path = argv[optind];
+	cli_set_archive(o.path);
 
 	r = cli_open_archive(o.path);
 	if (!r)
@@ -702,7 +651,7 @@ int main(int argc, char **argv)
 	if (!o.json && !o.no_header) {
 		rc = print_header(r, o.path, o.width);
 		if (rc < 0)
-			rc = iter_failed(r, o.path, rc);
+			rc = cli_read_failed(r, rc);
 	}
 	if (rc == 0) {
 		if (o.processes)

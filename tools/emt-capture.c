@@ -24,6 +24,18 @@ static void on_signal(int sig)
 		emt_capture_request_stop(g_cap);
 }
 
+/* libbpf's messages (the verifier's log included), shown only when
+ * EMT_BPF_DEBUG is set (emt-capture(1)): a refused program is named
+ * in the error message anyway. */
+__attribute__((format(printf, 3, 0)))
+static void log_debug(void *arg, enum emt_log_level level, const char *fmt, va_list ap)
+{
+	(void)arg;
+	(void)level;
+	if (getenv("EMT_BPF_DEBUG"))
+		vfprintf(stderr, fmt, ap);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -249,6 +261,7 @@ int main(int argc, char **argv)
 
 	char *opts_text = join_args(argc, argv);
 	o.options_text = opts_text;
+	o.log = log_debug;
 
 	char *msg = NULL;
 	struct emt_capture_handle *c = emt_capture_open(&o, &msg);

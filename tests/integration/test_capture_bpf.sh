@@ -85,6 +85,17 @@ if ! "$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/probe" 2>&1; then
 	exit 0
 fi
 
+# ---------------------------------------------------------------- libbpf's messages
+# The capture library prints nothing itself: libbpf's messages go to the
+# tool's callback (opts.log), and emt-capture shows them only with
+# EMT_BPF_DEBUG set.
+env -u EMT_BPF_DEBUG "$CAP" -q -o "$T/nodbg.emt" -- /bin/true >/dev/null 2>"$T/nodbg.err"; rc0=$?
+EMT_BPF_DEBUG=1 "$CAP" -q -o "$T/dbg.emt" -- /bin/true >/dev/null 2>"$T/dbg.err"; rc=$?
+n=$(grep -c '^libbpf: ' "$T/dbg.err")
+if [ $rc0 -eq 0 ] && [ ! -s "$T/nodbg.err" ] && [ $rc -eq 0 ] && [ "$n" -gt 0 ]; then
+	pass "libbpf's messages reach emt-capture's callback: $n lines with EMT_BPF_DEBUG, none without"
+else fail "libbpf's messages" "rc=$rc0/$rc lines=$n without: $(head -c 300 "$T/nodbg.err")"; fi
+
 # ---------------------------------------------------------------- errors
 "$CAP" -q -o "$T/probe.emt" -- /bin/true >"$T/e1" 2>&1; rc=$?
 if [ $rc -eq 1 ] && grep -q "archive '.*probe.emt' exists" "$T/e1"; then pass "existing archive refused"

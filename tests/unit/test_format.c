@@ -494,6 +494,45 @@ static void test_writer_refuses(void **state)
 	free(path);
 }
 
+/* The reader opens a sealed archive through a file: URI that
+ * percent-encodes its path.  A path made of nothing but bytes that need
+ * encoding gives the longest URI for its length (3 bytes a byte), the
+ * case an undersized buffer would get wrong (under ASan: at once). */
+static void test_open_escaped_path(void **state)
+{
+	static const char bad[] = "%?# \x01\x7f\xff";
+	char name[200 + 1], *dir, *path;
+	size_t n = 0;
+	(void)state;
+
+	while (n + sizeof(bad) - 1 < sizeof(name))
+		for (size_t i = 0; i < sizeof(bad) - 1; i++)
+			name[n++] = bad[i];
+	name[n] = '\0';
+	dir = tl_path(name);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	path = malloc(strlen(dir) + sizeof("/%#?.emt"));
+	assert_non_null(path);
+	snprintf(path, strlen(dir) + sizeof("/%#?.emt"), "%s/%%#?.emt", dir);
+
+	struct emt_writer *w = mk_writer(path, 0, 0);
+
+	add_proc_region(w, 7, 0x10000, 0x1000);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+
+	char *msg = NULL;
+	struct emt_reader *r = emt_reader_open(path, &msg);
+
+	if (!r)
+		print_error("open: %s\n", msg ? msg : "?");
+	free(msg);
+	assert_non_null(r);
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+	free(dir);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -510,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_helper_blocks_signals),
 		cmocka_unit_test(test_ledger_vector),
 		cmocka_unit_test(test_writer_refuses),
+		cmocka_unit_test(test_open_escaped_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);

@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -60,8 +61,48 @@ int cli_usage(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help' for more information\n", prog);
+	fputc('\n', stderr);
+	return cli_try_help();
+}
+
+int cli_bad_value(const char *opt, const char *arg, const char *what)
+{
+	char esc[256];
+
+	return cli_usage("invalid value '%s' for --%s: %s",
+			 cli_escape_str(esc, sizeof(esc), arg), opt, what);
+}
+
+int cli_try_help(void)
+{
+	fprintf(stderr, "try '%s --help' for more information\n", prog);
 	return CLI_EXIT_USAGE;
+}
+
+int cli_common_opt(int opt, const char *usage)
+{
+	switch (opt) {
+	case 'h':
+		fputs(usage, stdout);
+		return CLI_EXIT_OK;
+	case 'V':
+		cli_print_version();
+		return CLI_EXIT_OK;
+	}
+	return cli_try_help();
+}
+
+const char *cli_archive_operand(int argc, char **argv)
+{
+	if (optind >= argc) {
+		cli_usage("missing archive operand");
+		return NULL;
+	}
+	if (optind + 1 < argc) {
+		cli_usage("too many operands: expected one archive");
+		return NULL;
+	}
+	return argv[optind];
 }
 
 void cli_print_version(void)
@@ -110,6 +151,19 @@ struct emt_reader *cli_open_archive(const char *path)
 	free(msg);
 	errno = err;
 	return NULL;
+}
+
+int cli_read_failed(struct emt_reader *r, int err)
+{
+	char emsg[512];
+	const char *m = emt_reader_errmsg(r);
+
+	/* ENOMEM of our own comes with no message on the handle */
+	cli_error("cannot read '%s': %s", archive_esc,
+		  cli_escape_str(emsg, sizeof(emsg),
+				 err != -ENOMEM && m && *m ? cli_skip_prefix(m, archive_path) :
+				 strerror(-err)));
+	return CLI_EXIT_FAIL;
 }
 
 const char *cli_open_reason(const char *msg, int err, const char *path)

@@ -41,6 +41,31 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROG (emt) VERSION" and the format version on stdout. */
 void cli_print_version(void);
+/* Prints "PROG: invalid value 'ARG' for --OPT: WHAT" (ARG escaped) and
+ * the hint, as cli_usage does; returns CLI_EXIT_USAGE.  `opt` is the
+ * long option's name without the dashes. */
+int cli_bad_value(const char *opt, const char *arg, const char *what);
+/* Prints the "try 'PROG --help'" hint on stderr; returns CLI_EXIT_USAGE. */
+int cli_try_help(void);
+
+/* For the default: branch of a tool's option switch, which gets the
+ * options every tool has: 'h' (--help) writes `usage` to stdout, 'V'
+ * (--version) cli_print_version's lines, anything else (getopt_long's
+ * '?' for an unknown option or a missing argument) the cli_try_help
+ * hint.  Returns the exit status for main to return: CLI_EXIT_OK, or
+ * CLI_EXIT_USAGE after the hint.  A tool with more to say on --version
+ * handles 'V' itself. */
+int cli_common_opt(int opt, const char *usage);
+/* The getopt_long entries of --help and --version, for the table of a
+ * tool that leaves them to cli_common_opt. */
+#define CLI_COMMON_LONGOPTS \
+	{ "help",    0, NULL, 'h' }, \
+	{ "version", 0, NULL, 'V' }
+
+/* The one operand, argv[optind], of a tool that reads one archive;
+ * NULL after a usage message when it is missing or not alone.  Points
+ * into argv. */
+const char *cli_archive_operand(int argc, char **argv);
 
 /* Records the archive that messages about its captures name: they read
  * "PROG: 'ARCHIVE': capture N: ...".  cli_archive() returns it escaped
@@ -57,6 +82,13 @@ const char *cli_capture_reason(const char *msg, uint64_t seq, int err);
  * "PROG: cannot open 'PATH': REASON" and returns NULL (errno kept, so
  * the caller can choose its exit code).  The caller closes the reader. */
 struct emt_reader *cli_open_archive(const char *path);
+/* Prints "PROG: cannot read 'ARCHIVE': REASON" on stderr after a read of
+ * the archive named by cli_set_archive failed with `err` (a negative
+ * errno): REASON is the message on `r` without the archive's name, or
+ * strerror(-err) when err is -ENOMEM (the tool's own allocations leave
+ * no message on the handle) or the handle holds none.  Returns
+ * CLI_EXIT_FAIL, for `return cli_read_failed(r, rc)`. */
+int cli_read_failed(struct emt_reader *r, int err);
 
 /* Library messages often start by naming the object ("'x.emt': ...",
  * "capture 3: ...").  Returns `msg` past a leading "'NAME': " or
@@ -188,6 +220,9 @@ void cli_json_kbool(struct cli_json *j, const char *name, int v);
 /* Writes the escaped JSON string literal of `s` (len bytes) to `f`. */
 void cli_json_write_string(FILE *f, const char *s, size_t len);
 
+/* ------------------------------------------------------------------ */
+/* An archive's contents, in the formats above (archive.c)              */
+
 /* Writes the standard fields of a capture as members of the current
  * object (seq region version pid tid addr end size time boottime_ns
  * trigger prot prot_before sha256 stored_bytes gaps [rip]).  Gaps and
@@ -233,6 +268,16 @@ extern const char cli_filter_help[];
  * prints a usage error and returns -1 on a bad value; returns 0 for any
  * other option. */
 int cli_filter_opt(struct emt_filter *f, int opt, const char *arg);
+/* cli_common_opt for a tool that takes the filters: a filter option is
+ * parsed into `f` (as cli_filter_opt does), and --help writes `usage`
+ * with cli_filter_help standing where it says "%s" (the first one; the
+ * rest is written as is).  Returns CLI_OPT_TAKEN when a filter was
+ * parsed and the options go on, else the exit status for main to
+ * return: CLI_EXIT_OK after --help or --version, CLI_EXIT_USAGE after
+ * an error message (a bad filter value, an unknown option). */
+#define CLI_OPT_TAKEN (-1)
+int cli_filter_common_opt(struct emt_filter *f, int opt, const char *arg,
+			  const char *usage);
 /* Checks the combination (since <= until); prints a usage error and
  * returns -1 if wrong, else 0. */
 int cli_filter_check(const struct emt_filter *f);

@@ -20,10 +20,7 @@ const char cli_filter_help[] =
 
 static int bad(const char *opt, const char *arg, int err, const char *what)
 {
-	char esc[256];
-
-	cli_usage("invalid value '%s' for --%s: %s", cli_escape_str(esc, sizeof(esc), arg),
-		  opt, err == -ERANGE ? "out of range" : what);
+	cli_bad_value(opt, arg, err == -ERANGE ? "out of range" : what);
 	return -1;
 }
 
@@ -71,6 +68,26 @@ int cli_filter_opt(struct emt_filter *f, int opt, const char *arg)
 		return 1;
 	}
 	return 0;
+}
+
+int cli_filter_common_opt(struct emt_filter *f, int opt, const char *arg,
+			  const char *usage)
+{
+	const char *mark = strstr(usage, "%s");
+	int rc;
+
+	if (opt == 'h' && mark) {
+		fwrite(usage, 1, (size_t)(mark - usage), stdout);
+		fputs(cli_filter_help, stdout);
+		fputs(mark + 2, stdout);
+		return CLI_EXIT_OK;
+	}
+	rc = cli_filter_opt(f, opt, arg);
+	if (rc < 0)
+		return CLI_EXIT_USAGE;
+	if (rc > 0)
+		return CLI_OPT_TAKEN;
+	return cli_common_opt(opt, usage);
 }
 
 int cli_filter_check(const struct emt_filter *f)
