@@ -108,7 +108,7 @@ static int check_header(struct emt_scan_store *s)
 
 	snprintf(wal, sizeof(wal), "%s-wal", s->path);
 	if (lstat(wal, &st) == 0) {
-		emt_fmt(s->err, sizeof(s->err), "'%s' has a WAL file beside it: it is still being"
+		emt_fmt(s->err, sizeof(s->err), "'%s': a WAL file is beside it: still being"
 			" written, or its writer did not close it; scan results are stored"
 			" only into a closed archive", s->shown);
 		return -EBUSY;
@@ -135,9 +135,9 @@ static int check_header(struct emt_scan_store *s)
 	/* file format read/write versions 2 = WAL mode: the writer has not
 	 * returned the file to rollback mode, which its clean close does */
 	if (h[18] == 2 || h[19] == 2) {
-		emt_fmt(s->err, sizeof(s->err), "'%s' is in WAL mode: it is still being written,"
-			" or its writer did not close it; scan results are stored only into"
-			" a closed archive", s->shown);
+		emt_fmt(s->err, sizeof(s->err), "'%s': in WAL mode: still being written, or its"
+			" writer did not close it; scan results are stored only into a"
+			" closed archive", s->shown);
 		return -EBUSY;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "emtcli.h"
+#include "perf.h"
 
 static const char usage_text[] =
 "Usage: emt-extract [OPTION]... ARCHIVE --seq N [-o OUT]\n"
@@ -26,7 +27,11 @@ static const char usage_text[] =
 "                         is not a terminal)\n"
 "  -f, --format=FMT       raw (default), elf (ELF64 with the bytes loaded at\n"
 "                         their original address; entry = first-exec RIP when\n"
-"                         recorded) or hex (hexdump -C style, real addresses)\n"
+"                         recorded) or hex (hexdump -C style, real addresses);\n"
+"                         perfmap or jitdump: perf-PID.map / jit-PID.dump per\n"
+"                         process of the captures matching the filters, into\n"
+"                         -d DIR (default: the current directory; perf reads\n"
+"                         maps from /tmp), paths printed on stdout\n"
 "  -a, --all              extract every capture matching the filters below\n"
 "                         into DIR (filters apply to --all only)\n"
 "  -d, --directory=DIR    output directory for --all (created if missing);\n"
@@ -46,6 +51,7 @@ static const char usage_text[] =
 "  emt-extract case.emt --seq 17 --format hex | less\n"
 "  emt-extract case.emt --all -d out --pid 4242 --trigger mprotect\n"
 "  cd out && jq -r '.[] | .file_sha256 + \"  \" + .file' manifest.json | sha256sum -c\n"
+"  emt-extract case.emt --format perfmap -d /tmp && perf report -i perf.data\n"
 "\n"
 "Exit status: 0 success, 1 failure (damaged capture, unreadable archive,\n"
 "output exists), 2 usage error.\n";
@@ -58,6 +64,7 @@ enum { OPT_FORCE = CLI_OPT_FIRST_FREE };
 struct opts {
 	struct emt_filter f;
 	int has_seq, all, force, filters;
+	enum cli_perf_format perf;      /* 0: not a perf export */
 	uint64_t seq;
 	enum fmt fmt;
 	const char *out, *dir, *path;
@@ -708,8 +715,12 @@ int main(int argc, char **argv)
 				o.fmt = FMT_ELF;
 			else if (!strcmp(optarg, "hex"))
 				o.fmt = FMT_HEX;
+			else if (!strcmp(optarg, "perfmap"))
+				o.perf = CLI_PERF_MAP;
+			else if (!strcmp(optarg, "jitdump"))
+				o.perf = CLI_PERF_JITDUMP;
 			else
-				return cli_usage("invalid value '%s' for --format: expected raw, elf or hex",
+				return cli_usage("invalid value '%s' for --format: expected raw, elf, hex, perfmap or jitdump",
 						 cli_escape_str(esc, sizeof(esc), optarg));
 			break;
 		case 'a': o.all = 1; break;
@@ -736,6 +747,12 @@ int main(int argc, char **argv)
 		return cli_usage("missing archive operand");
 	if (optind + 1 < argc)
 		return cli_usage("too many operands: expected one archive");
+	if (o.perf && (o.has_seq || o.all || o.out))
+		return cli_usage("--format perfmap/jitdump writes one file per process into -d DIR;"
+				 " select captures with the filters, not --seq, --all or -o");
+	if (o.perf)
+		return cli_filter_check(&o.f) ? CLI_EXIT_USAGE :
+			cli_perf_export(argv[optind], &o.f, o.perf, o.dir, o.force);
 	if (o.all == o.has_seq)
 		return cli_usage("give exactly one of --seq N and --all");
 	if (o.all && !o.dir)

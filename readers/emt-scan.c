@@ -16,6 +16,7 @@
 
 #include <yara.h>
 
+#include "captures.h"
 #include "emt_scan_store.h"
 #include "emtcli.h"
 
@@ -387,27 +388,12 @@ static int scan_capture(struct emt_reader *r, YR_RULES *rules, struct scan_ctx *
 	char emsg[512];
 	int rc;
 
-	if (c->size > SIZE_MAX || c->size > EMT_CAPTURE_SIZE_MAX) {
-		cli_error("'%s': capture %" PRIu64 ": size %" PRIu64 " exceeds the format limit",
-			  cli_archive(), c->seq, c->size);
-		return -1;
-	}
-	if (*cap < c->size || !*buf) {
-		uint8_t *nb = realloc(*buf, c->size ? c->size : 1);
-
-		if (!nb) {
-			cli_error("'%s': capture %" PRIu64 ": cannot allocate %" PRIu64 " bytes",
-				  cli_archive(), c->seq, c->size);
-			return -1;
-		}
-		*buf = nb;
-		*cap = c->size;
-	}
-	rc = emt_reader_read_capture(r, c->seq, *buf, *cap, 0);
+	rc = cli_capture_bytes(r, c, buf, cap);
 	if (rc == 0 && c->ngaps)
 		rc = emt_reader_gaps(r, c->seq, &g, &ng);
 	if (rc < 0) {
 		cli_error("'%s': capture %" PRIu64 ": %s; not scanned", cli_archive(), c->seq,
+			  rc == -ENOMEM || rc == -E2BIG ? strerror(-rc) :
 			  cli_escape_str(emsg, sizeof(emsg),
 					 cli_capture_reason(emt_reader_errmsg(r), c->seq, rc)));
 		return -1;
@@ -445,48 +431,22 @@ static int scan_capture(struct emt_reader *r, YR_RULES *rules, struct scan_ctx *
 	return 0;
 }
 
-/* Collects the selected captures first: reading contents while iterating
- * would interleave two queries on one reader.  Returns the count or -1
- * after printing why. */
+/* The selected captures.  Returns the count or -1 after printing why. */
 static ssize_t list_captures(struct emt_reader *r, const struct opts *o,
 			     struct emt_capture **out)
 {
-	struct emt_capture_iter *it = emt_reader_captures(r, &o->f);
-	struct emt_capture *list = NULL, c;
-	size_t n = 0, cap = 0;
+	const char *m;
 	char emsg[512];
-	int rc;
+	size_t n;
+	int rc = cli_capture_list(r, &o->f, out, &n);
 
-	*out = NULL;
-	if (!it)
-		rc = errno ? -errno : -EIO;
-	else
-		while ((rc = emt_capture_iter_next(it, &c)) > 0) {
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				struct emt_capture *nl = realloc(list, ncap * sizeof(*nl));
-
-				if (!nl) {
-					rc = -ENOMEM;
-					break;
-				}
-				list = nl;
-				cap = ncap;
-			}
-			list[n++] = c;
-		}
-	emt_capture_iter_free(it);
-	if (rc < 0) {
-		const char *m = emt_reader_errmsg(r);
-
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), rc != -ENOMEM && m && *m ?
-					 cli_skip_prefix(m, o->path) : strerror(-rc)));
-		free(list);
-		return -1;
-	}
-	*out = list;
-	return (ssize_t)n;
+	if (rc == 0)
+		return (ssize_t)n;
+	m = emt_reader_errmsg(r);
+	cli_error("cannot read '%s': %s", cli_archive(),
+		  cli_escape_str(emsg, sizeof(emsg), rc != -ENOMEM && m && *m ?
+				 cli_skip_prefix(m, o->path) : strerror(-rc)));
+	return -1;
 }
 
 /* Records the run's matches.  Returns 0 or EXIT_TROUBLE after printing. */
