@@ -160,15 +160,17 @@ static int compile_rules(const char *path, const char *text, size_t len, YR_RULE
 		return EXIT_TROUBLE;
 	}
 	yr_compiler_set_callback(comp, compiler_message, &cc);
-	/* through a FILE so that includes resolve relative to the file */
-	mem = fmemopen((void *)text, len ? len : 1, "r");
-	if (!mem) {
+	/* through a FILE so that includes resolve relative to the file;
+	 * fmemopen wants at least one byte */
+	mem = len ? fmemopen((void *)text, len, "r") : NULL;
+	if (len && !mem) {
 		cli_error("cannot compile '%s': %s", esc, strerror(errno));
 		yr_compiler_destroy(comp);
 		return EXIT_TROUBLE;
 	}
-	rc = yr_compiler_add_file(comp, mem, NULL, path);
-	fclose(mem);
+	rc = mem ? yr_compiler_add_file(comp, mem, NULL, path) : yr_compiler_add_string(comp, "", NULL);
+	if (mem)
+		fclose(mem);
 	if (rc > 0 || cc.errors) {
 		if (!cc.errors)
 			cli_error("cannot compile '%s': %d error%s", esc, rc, rc == 1 ? "" : "s");
