@@ -166,3 +166,11 @@ check "--store with other rules: a second run beside the first" test \
 "$VERIFY" "$T/st.emt" >/dev/null 2>&1
 check "emt-verify after three --store runs: exit 0" test $? -eq 0
 check "no journal left beside the archive" sh -c "! ls '$T'/st.emt-* >/dev/null 2>&1"
+# SPEC.md section 14 gives the statements the library runs, exactly.
+python3 - "$TOP/SPEC.md" >"$T/spec14.sql" <<'PY'
+import sys
+s = open(sys.argv[1]).read().split("## 14. Annotation tables", 1)[1]
+print(s.split("```sql\n", 1)[1].split("```", 1)[0], end="")
+PY
+sqlite3 "$T/st.emt" "SELECT sql || ';' FROM sqlite_schema WHERE name IN ('scans', 'scan_matches', 'scan_matches_seq') ORDER BY rowid" >"$T/lib14.sql"
+check "SPEC.md section 14 statements are the library's" cmp -s "$T/spec14.sql" "$T/lib14.sql"
