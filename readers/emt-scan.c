@@ -82,16 +82,22 @@ static void compiler_message(int level, const char *file, int line, const YR_RUL
 			     const char *message, void *user)
 {
 	struct compile_ctx *cc = user;
-	char esc[512], msg[1024];
+	char esc[512], msg[1024], rname[300] = "";
 
 	/* an included file names itself; the top file is the rules operand */
 	cli_escape_str(esc, sizeof(esc), file ? file : cc->path);
 	cli_escape_str(msg, sizeof(msg), message);
+	if (rule) {
+		char r[256];
+
+		snprintf(rname, sizeof(rname), "rule '%s': ",
+			 cli_escape_str(r, sizeof(r), rule->identifier));
+	}
 	if (level == YARA_ERROR_LEVEL_ERROR) {
 		cc->errors++;
-		cli_error("cannot compile '%s': line %d: %s", esc, line, msg);
+		cli_error("cannot compile '%s': line %d: %s%s", esc, line, rname, msg);
 	} else {
-		cli_warn("'%s': line %d: %s", esc, line, msg);
+		cli_warn("'%s': line %d: %s%s", esc, line, rname, msg);
 	}
 }
 

@@ -52,7 +52,7 @@ expect "--pid 0" 2
 run badrules "$T/bad.yar" "$A/sample.emt"
 expect "rules that do not compile" 2
 check "compiler error names the file and line 3" \
-	grep -q "^emt-scan: cannot compile '.*bad.yar': line 3: syntax error" "$T/badrules.err"
+	grep -q "^emt-scan: cannot compile '.*bad.yar': line 3: rule 'broken': syntax error" "$T/badrules.err"
 check "rules that do not compile: nothing on stdout" test ! -s "$T/badrules.out"
 run norules "$T/missing.yar" "$A/sample.emt"
 expect "missing rules file" 2
