@@ -671,14 +671,8 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		if (sqlite3_open_v2(uri, &r->db, flags, NULL) != SQLITE_OK)
 			goto dbfail;
 	}
-	sqlite3_extended_result_codes(r->db, 1);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	emt_db_harden(r->db);
 	sqlite3_limit(r->db, SQLITE_LIMIT_LENGTH, 8 << 20);
-	sqlite3_limit(r->db, SQLITE_LIMIT_ATTACHED, 0);
 	err = reader_setup(r, path, hdr_ok);
 	if (err) {
 		/* A copy that SQLite finds inconsistent while the WAL moved on

@@ -194,13 +194,9 @@ struct emt_scan_store *emt_scan_store_open(const char *path, char **errmsg)
 
 	if (errmsg)
 		*errmsg = NULL;
-	if (!path) {
-		errno = EINVAL;
-		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
+	s = path ? calloc(1, sizeof(*s)) : NULL;
 	if (!s) {
-		errno = ENOMEM;
+		errno = path ? ENOMEM : EINVAL;
 		return NULL;
 	}
 	snprintf(s->shown, sizeof(s->shown), "%s", path);
@@ -218,13 +214,7 @@ struct emt_scan_store *emt_scan_store_open(const char *path, char **errmsg)
 		err = s->db ? db_fail(s, rc, "cannot open") : -ENOMEM;
 		goto fail;
 	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
-	sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
-	sqlite3_limit(s->db, SQLITE_LIMIT_ATTACHED, 0);
+	emt_db_harden(s->db);
 	sqlite3_busy_timeout(s->db, 2000);
 
 	/* Reading the journal mode loads the schema: a damaged file fails

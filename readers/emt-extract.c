@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "captures.h"
 #include "emtcli.h"
+#include "options.h"
 #include "perf.h"
 
 static const char usage_text[] =
@@ -526,9 +528,8 @@ static int seq_width(uint64_t v, int min)
 
 static int extract_all(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_capture_iter *it;
-	struct emt_capture *list = NULL, c;
-	size_t n = 0, lcap = 0, bcap = 0;
+	struct emt_capture *list = NULL;
+	size_t n = 0, bcap = 0;
 	uint8_t *buf = NULL;
 	char esc[512], emsg[512], name[128], shown[4096 + 128];
 	uint8_t sha[EMT_SHA256_LEN];
@@ -538,31 +539,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct cli_json *j = NULL;
 	uint64_t written = 0;
 
-	/* Collect first: reading contents while iterating would interleave
-	 * two queries on one handle. */
-	it = emt_reader_captures(r, &o->f);
-	if (!it) {
-		cli_error("cannot read '%s': %s", cli_archive(),
-			  cli_escape_str(emsg, sizeof(emsg), emt_reader_errmsg(r) ?
-					 cli_skip_prefix(emt_reader_errmsg(r), o->path) :
-					 strerror(errno)));
-		return CLI_EXIT_FAIL;
-	}
-	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
-		if (n == lcap) {
-			size_t ncap = lcap ? lcap * 2 : 256;
-			struct emt_capture *nl = realloc(list, ncap * sizeof(*nl));
-
-			if (!nl) {
-				rc = -ENOMEM;
-				break;
-			}
-			list = nl;
-			lcap = ncap;
-		}
-		list[n++] = c;
-	}
-	emt_capture_iter_free(it);
+	rc = cli_capture_list(r, &o->f, &list, &n);
 	if (rc < 0) {
 		cli_error("cannot read '%s': %s", cli_archive(),
 			  rc == -ENOMEM || !emt_reader_errmsg(r) ? strerror(-rc) :
@@ -702,9 +679,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "s:o:f:ad:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (cli_parse_u64(optarg, &o.seq) || o.seq == 0)
-				return cli_usage("invalid value '%s' for --seq: expected a sequence number > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+			if ((rc = cli_seq_opt(optarg, &o.seq)))
+				return rc;
 			o.has_seq = 1;
 			break;
 		case 'o': o.out = optarg; break;
@@ -726,19 +702,9 @@ int main(int argc, char **argv)
 		case 'a': o.all = 1; break;
 		case 'd': o.dir = optarg; break;
 		case OPT_FORCE: o.force = 1; break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			if ((rc = cli_reader_opt(c, optarg, &o.f, usage_text)) >= 0)
+				return rc;
 			o.filters = 1;
 			break;
 		}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "emtcli.h"
+#include "options.h"
 
 static const char usage_text[] =
 "Usage: emt-ls [OPTION]... ARCHIVE\n"
@@ -653,19 +654,9 @@ int main(int argc, char **argv)
 			o.width = (int)w;
 			o.width_set = 1;
 			break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			rc = cli_filter_opt(&o.f, c, optarg);
-			if (rc < 0)
-				return CLI_EXIT_USAGE;
+			if ((rc = cli_reader_opt(c, optarg, &o.f, usage_text)) >= 0)
+				return rc;
 			if (c == CLI_OPT_TRIGGER || c == CLI_OPT_MIN_SIZE)
 				o.capture_only_filter = 1;
 			if (c == CLI_OPT_REGION)

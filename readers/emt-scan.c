@@ -19,6 +19,7 @@
 #include "captures.h"
 #include "emt_scan_store.h"
 #include "emtcli.h"
+#include "options.h"
 
 static const char usage_text[] =
 "Usage: emt-scan [OPTION]... RULES ARCHIVE\n"
@@ -561,9 +562,7 @@ int main(int argc, char **argv)
 		{ "no-header", 0, NULL, 'n' },
 		{ "timeout",   1, NULL, 't' },
 		{ "store",     0, NULL, OPT_STORE },
-		{ "help",      0, NULL, 'h' },
-		{ "version",   0, NULL, 'V' },
-		CLI_FILTER_LONGOPTS,
+		CLI_READER_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
@@ -579,9 +578,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "s:jnt:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (cli_parse_u64(optarg, &seq) || seq == 0 || seq > INT64_MAX)
-				return cli_usage("invalid value '%s' for --seq: expected a sequence number > 0",
-						 cli_escape_str(esc, sizeof(esc), optarg));
+			if ((rc = cli_seq_opt(optarg, &seq)))
+				return rc;
 			o.f.seq_from = o.f.seq_to = seq;
 			break;
 		case 'j': o.json = 1; break;
@@ -592,19 +590,13 @@ int main(int argc, char **argv)
 						 cli_escape_str(esc, sizeof(esc), optarg));
 			break;
 		case OPT_STORE: o.store = 1; break;
-		case 'h':
-			printf(usage_text, cli_filter_help);
-			return CLI_EXIT_OK;
 		case 'V':
 			cli_print_version();
 			printf("yara %s\n", YR_VERSION);
 			return CLI_EXIT_OK;
-		case '?':
-			fprintf(stderr, "try '%s --help' for more information\n", cli_prog());
-			return CLI_EXIT_USAGE;
 		default:
-			if (cli_filter_opt(&o.f, c, optarg) < 0)
-				return CLI_EXIT_USAGE;
+			if ((rc = cli_reader_opt(c, optarg, &o.f, usage_text)) >= 0)
+				return rc;
 			break;
 		}
 	}
