@@ -148,11 +148,12 @@ static void rm_tmpdir(struct emt_reader *r)
 
 void emt_reader_close(struct emt_reader *r)
 {
+	if (!r)
+		return;
+	/* after the NULL check: &r->x of a NULL r is undefined (UBSan) */
 	sqlite3_stmt **sts[] = { &r->st_cap, &r->st_cc, &r->st_chunk, &r->st_chain,
 		&r->st_meta, &r->st_regs, &r->st_gaps, &r->st_region };
 
-	if (!r)
-		return;
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++)
 		sqlite3_finalize(*sts[i]);
 	if (r->db)
