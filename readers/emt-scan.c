@@ -348,7 +348,7 @@ static int scan_callback(YR_SCAN_CONTEXT *ctx, int message, void *data, void *us
 	struct scan_ctx *sc = user;
 	const YR_RULE *rule = data;
 	const YR_STRING *s;
-	const YR_MATCH *m;
+	YR_MATCH m;
 	int any = 0;
 
 	if (message == CALLBACK_MSG_TOO_MANY_MATCHES) {
@@ -360,12 +360,17 @@ static int scan_callback(YR_SCAN_CONTEXT *ctx, int message, void *data, void *us
 	if (message != CALLBACK_MSG_RULE_MATCHING)
 		return CALLBACK_CONTINUE;
 	yr_rule_strings_foreach(rule, s) {
-		yr_string_matches_foreach(ctx, s, m) {
+		/* Not yr_string_matches_foreach: libyara 4.2 keeps matches in a
+		 * notebook that does not align them (UBSan reports every
+		 * access), so each is copied out before it is read. */
+		for (const YR_MATCH *p = ctx->matches[s->idx].head; p; p = m.next) {
+			memcpy(&m, p, sizeof(m));
+			if (m.is_private)
+				continue;
 			/* base: the block's address; back to the capture's offset */
-			uint64_t addr = (uint64_t)m->base + (uint64_t)m->offset;
-
-			add_match(sc, rule, s->identifier, addr - sc->c->addr,
-				  (uint64_t)m->match_length);
+			add_match(sc, rule, s->identifier,
+				  (uint64_t)m.base + (uint64_t)m.offset - sc->c->addr,
+				  (uint64_t)m.match_length);
 			any = 1;
 		}
 	}
