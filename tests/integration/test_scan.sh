@@ -97,6 +97,9 @@ expect "--store on an archive in WAL mode" 2
 check "--store on an archive in WAL mode: refused, saying why" grep -q "cannot store into '.*unsealed.emt': in WAL mode" "$T/walstore.err"
 check "--store refused: file unchanged, no -wal/-shm/-journal made" sh -c \
 	"test '$(sha256sum <"$T/unsealed.emt")' = '$before' && ! ls '$T'/unsealed.emt-* >/dev/null 2>&1"
+run unsealed -n "$T/c3.yar" "$T/unsealed.emt"
+check "without --store an unsealed archive (WAL mode) is scanned (exit 0: it holds c3)" test "$rc" -eq 0
+check "scanning it left it unchanged" test "$(sha256sum <"$T/unsealed.emt")" = "$before"
 cp "$A/sample.emt" "$T/altered.emt"
 sqlite3 "$T/altered.emt" "CREATE TABLE scans(id INTEGER PRIMARY KEY, note TEXT)"
 run altered --store "$T/c3.yar" "$T/altered.emt"
