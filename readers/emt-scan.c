@@ -40,7 +40,8 @@ static const char usage_text[] =
 "                         scan_matches, SPEC.md section 14); a rerun with the\n"
 "                         same rules file replaces its earlier rows.  The\n"
 "                         archive must be closed (not being written); ledger,\n"
-"                         seal and emt-verify are unaffected\n"
+"                         seal and emt-verify are unaffected; nothing is\n"
+"                         stored if a capture could not be scanned\n"
 "  -h, --help             show this help and exit\n"
 "  -V, --version          show version information and exit\n"
 "\n"
@@ -488,8 +489,9 @@ static int store_matches(struct emt_scan_store *st, const struct opts *o, const 
 					 cli_skip_prefix(emt_scan_store_errmsg(st), o->path)));
 		return EXIT_TROUBLE;
 	}
-	fprintf(stderr, "%s: stored %zu match%s of '%s' in '%s'\n", cli_prog(), sc->nm, sc->nm == 1 ? "" : "es",
-		 cli_escape_str(esc, sizeof(esc), o->rules_path), cli_archive());
+	fprintf(stderr, "%s: stored %zu match%s of '%s' in '%s'\n", cli_prog(), sc->nm,
+		sc->nm == 1 ? "" : "es", cli_escape_str(esc, sizeof(esc), o->rules_path),
+		cli_archive());
 	return 0;
 }
 
@@ -546,7 +548,11 @@ static int run(const struct opts *o, YR_RULES *rules, const char *rules_text, si
 	/* the reader holds the file as immutable: close it before writing */
 	emt_reader_close(r);
 	r = NULL;
-	if (st && store_matches(st, o, rules_text, rules_len, &sc, (uint64_t)n))
+	/* a run in the table claims every selected capture was scanned */
+	if (st && trouble)
+		cli_error("'%s': matches not stored: not every capture could be scanned",
+			  cli_archive());
+	else if (st && store_matches(st, o, rules_text, rules_len, &sc, (uint64_t)n))
 		trouble = 1;
 out:
 	emt_scan_store_close(st);

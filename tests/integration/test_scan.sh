@@ -106,6 +106,12 @@ run altered --store "$T/c3.yar" "$T/altered.emt"
 expect "--store with an altered scans table" 2
 check "--store with an altered scans table: refused" grep -q "table 'scans' is not the one of SPEC.md" "$T/altered.err"
 
+cp "$A/bad-chunk.emt" "$T/badstore.emt"
+run badstore --store "$T/c3.yar" "$T/badstore.emt"
+expect "--store with a damaged capture" 2
+check "--store with a damaged capture: nothing stored, saying so" sh -c \
+	"grep -q 'matches not stored: not every capture could be scanned' '$T/badstore.err' && test -z \"\$(sqlite3 '$T/badstore.emt' \"SELECT name FROM sqlite_schema WHERE name = 'scans'\")\""
+
 # ---------------------------------------------------------------- capture
 if ! need_engine "scan of a captured fixture" bpf; then exit 0; fi
 timeout 120 "$BIN/emt-capture" -q -o "$T/sc.emt" -- "$FIX/fx_shellcode" >"$T/fx.out" 2>"$T/fx.err"
