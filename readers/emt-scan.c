@@ -568,9 +568,9 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "seq",       1, NULL, 's' },
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
+		{ "seq",       1, NULL, 's' },
 		{ "timeout",   1, NULL, 't' },
 		{ "store",     0, NULL, OPT_STORE },
 		CLI_READER_LONGOPTS,
