@@ -172,6 +172,15 @@ $(BUILD)/bin/emt-%: $(BUILD)/obj/readers/emt-%.o $(READER_DEPS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
 
+# emt-scan alone links libyara: no other tool needs YARA.
+YARA_CFLAGS := $(shell pkg-config --cflags yara 2>/dev/null)
+YARA_LIBS := $(or $(shell pkg-config --libs yara 2>/dev/null),-lyara)
+$(BUILD)/obj/readers/emt-scan.o: CFLAGS += $(YARA_CFLAGS)
+$(BUILD)/bin/emt-scan: $(BUILD)/obj/readers/emt-scan.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(YARA_LIBS)
+
 CAPTURE_DEPS := $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
 $(BUILD)/bin/emt-capture: $(BUILD)/obj/tools/emt-capture.o $(CAPTURE_DEPS)
 	$(call msg,LD,$@)

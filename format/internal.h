@@ -126,4 +126,9 @@ void emt_sha_update(struct emt_sha *s, const void *p, size_t n);
 void emt_sha_final(struct emt_sha *s, uint8_t out[EMT_SHA256_LEN]);
 void emt_sha_free(struct emt_sha *s);
 
+/* Sets up a connection to a file that may be hostile, before any query:
+ * extended result codes, defensive mode, trusted_schema off, triggers,
+ * views and extensions disabled, no ATTACH (SPEC.md section 11). */
+void emt_db_harden(sqlite3 *db);
+
 #endif /* EMT_FORMAT_INTERNAL_H */

@@ -148,11 +148,12 @@ static void rm_tmpdir(struct emt_reader *r)
 
 void emt_reader_close(struct emt_reader *r)
 {
+	if (!r)
+		return;
+	/* after the NULL check: &r->x of a NULL r is undefined (UBSan) */
 	sqlite3_stmt **sts[] = { &r->st_cap, &r->st_cc, &r->st_chunk, &r->st_chain,
 		&r->st_meta, &r->st_regs, &r->st_gaps, &r->st_region };
 
-	if (!r)
-		return;
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++)
 		sqlite3_finalize(*sts[i]);
 	if (r->db)
@@ -688,14 +689,8 @@ static struct emt_reader *reader_open_once(const char *path, char **errmsg, int 
 		if (sqlite3_open_v2(uri, &r->db, flags, NULL) != SQLITE_OK)
 			goto dbfail;
 	}
-	sqlite3_extended_result_codes(r->db, 1);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
-	sqlite3_db_config(r->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	emt_db_harden(r->db);
 	sqlite3_limit(r->db, SQLITE_LIMIT_LENGTH, 8 << 20);
-	sqlite3_limit(r->db, SQLITE_LIMIT_ATTACHED, 0);
 	err = reader_setup(r, path, hdr_ok);
 	if (err) {
 		/* A copy that SQLite finds inconsistent while the WAL moved on

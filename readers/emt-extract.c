@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "captures.h"
 #include "emtcli.h"
+#include "perf.h"
 
 static const char usage_text[] =
 "Usage: emt-extract [OPTION]... ARCHIVE --seq N [-o OUT]\n"
@@ -26,7 +28,11 @@ static const char usage_text[] =
 "                         is not a terminal)\n"
 "  -f, --format=FMT       raw (default), elf (ELF64 with the bytes loaded at\n"
 "                         their original address; entry = first-exec RIP when\n"
-"                         recorded) or hex (hexdump -C style, real addresses)\n"
+"                         recorded) or hex (hexdump -C style, real addresses);\n"
+"                         perfmap or jitdump: perf-PID.map / jit-PID.dump per\n"
+"                         process of the captures matching the filters, into\n"
+"                         -d DIR (default: the current directory; perf reads\n"
+"                         maps from /tmp), paths printed on stdout\n"
 "  -a, --all              extract every capture matching the filters below\n"
 "                         into DIR (filters apply to --all only)\n"
 "  -d, --directory=DIR    output directory for --all (created if missing);\n"
@@ -46,6 +52,7 @@ static const char usage_text[] =
 "  emt-extract case.emt --seq 17 --format hex | less\n"
 "  emt-extract case.emt --all -d out --pid 4242 --trigger mprotect\n"
 "  cd out && jq -r '.[] | .file_sha256 + \"  \" + .file' manifest.json | sha256sum -c\n"
+"  emt-extract case.emt --format perfmap -d /tmp && perf report -i perf.data\n"
 "\n"
 "Exit status: 0 success, 1 failure (damaged capture, unreadable archive,\n"
 "output exists), 2 usage error.\n";
@@ -58,6 +65,7 @@ enum { OPT_FORCE = CLI_OPT_FIRST_FREE };
 struct opts {
 	struct emt_filter f;
 	int has_seq, all, force, filters;
+	enum cli_perf_format perf;      /* 0: not a perf export */
 	uint64_t seq;
 	enum fmt fmt;
 	const char *out, *dir, *path;
@@ -519,9 +527,8 @@ static int seq_width(uint64_t v, int min)
 
 static int extract_all(struct emt_reader *r, const struct opts *o)
 {
-	struct emt_capture_iter *it;
-	struct emt_capture *list = NULL, c;
-	size_t n = 0, lcap = 0, bcap = 0;
+	struct emt_capture *list = NULL;
+	size_t n = 0, bcap = 0;
 	uint8_t *buf = NULL;
 	char esc[512], name[128], shown[4096 + 128];
 	uint8_t sha[EMT_SHA256_LEN];
@@ -531,26 +538,7 @@ static int extract_all(struct emt_reader *r, const struct opts *o)
 	struct cli_json *j = NULL;
 	uint64_t written = 0;
 
-	/* Collect first: reading contents while iterating would interleave
-	 * two queries on one handle. */
-	it = emt_reader_captures(r, &o->f);
-	if (!it)
-		return cli_read_failed(r, -errno);
-	while ((rc = emt_capture_iter_next(it, &c)) > 0) {
-		if (n == lcap) {
-			size_t ncap = lcap ? lcap * 2 : 256;
-			struct emt_capture *nl = realloc(list, ncap * sizeof(*nl));
-
-			if (!nl) {
-				rc = -ENOMEM;
-				break;
-			}
-			list = nl;
-			lcap = ncap;
-		}
-		list[n++] = c;
-	}
-	emt_capture_iter_free(it);
+	rc = cli_capture_list(r, &o->f, &list, &n);
 	if (rc < 0) {
 		cli_read_failed(r, rc);
 		goto out;
@@ -672,9 +660,7 @@ int main(int argc, char **argv)
 		{ "all",       0, NULL, 'a' },
 		{ "directory", 1, NULL, 'd' },
 		{ "force",     0, NULL, OPT_FORCE },
-		CLI_COMMON_LONGOPTS,
-		CLI_FILTER_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		CLI_FILTER_LONGOPTS_END,
 	};
 	struct opts o;
 	struct emt_reader *r;
@@ -686,8 +672,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "s:o:f:ad:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (cli_parse_u64(optarg, &o.seq) || o.seq == 0)
-				return cli_bad_value("seq", optarg, "expected a sequence number > 0");
+			if (cli_seq_opt(optarg, &o.seq))
+				return CLI_EXIT_USAGE;
 			o.has_seq = 1;
 			break;
 		case 'o': o.out = optarg; break;
@@ -698,8 +684,12 @@ int main(int argc, char **argv)
 				o.fmt = FMT_ELF;
 			else if (!strcmp(optarg, "hex"))
 				o.fmt = FMT_HEX;
+			else if (!strcmp(optarg, "perfmap"))
+				o.perf = CLI_PERF_MAP;
+			else if (!strcmp(optarg, "jitdump"))
+				o.perf = CLI_PERF_JITDUMP;
 			else
-				return cli_usage("invalid value '%s' for --format: expected raw, elf or hex",
+				return cli_usage("invalid value '%s' for --format: expected raw, elf, hex, perfmap or jitdump",
 						 cli_escape_str(esc, sizeof(esc), optarg));
 			break;
 		case 'a': o.all = 1; break;
@@ -716,6 +706,12 @@ int main(int argc, char **argv)
 	o.path = cli_archive_operand(argc, argv);
 	if (!o.path)
 		return CLI_EXIT_USAGE;
+	if (o.perf && (o.has_seq || o.all || o.out))
+		return cli_usage("--format perfmap/jitdump writes one file per process into -d DIR;"
+				 " select captures with the filters, not --seq, --all or -o");
+	if (o.perf)
+		return cli_filter_check(&o.f) ? CLI_EXIT_USAGE :
+			cli_perf_export(o.path, &o.f, o.perf, o.dir, o.force);
 	if (o.all == o.has_seq)
 		return cli_usage("give exactly one of --seq N and --all");
 	if (o.all && !o.dir)

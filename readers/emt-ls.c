@@ -587,9 +587,7 @@ int main(int argc, char **argv)
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
-		CLI_COMMON_LONGOPTS,
-		CLI_FILTER_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+		CLI_FILTER_LONGOPTS_END,
 	};
 	struct opts o;
 	struct emt_reader *r;

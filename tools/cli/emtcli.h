@@ -261,6 +261,13 @@ enum {
 	{ "since",    1, NULL, CLI_OPT_SINCE }, \
 	{ "until",    1, NULL, CLI_OPT_UNTIL }, \
 	{ "min-size", 1, NULL, CLI_OPT_MIN_SIZE }
+/* The end of the getopt_long table of a tool that takes the filters and
+ * leaves --help and --version to cli_filter_common_opt: those entries,
+ * the filters' and the terminating zero entry. */
+#define CLI_FILTER_LONGOPTS_END \
+	CLI_COMMON_LONGOPTS, \
+	CLI_FILTER_LONGOPTS, \
+	{ NULL, 0, NULL, 0 }
 /* Help text lines for the filters, ready for fputs. */
 extern const char cli_filter_help[];
 
@@ -278,6 +285,9 @@ int cli_filter_opt(struct emt_filter *f, int opt, const char *arg);
 #define CLI_OPT_TAKEN (-1)
 int cli_filter_common_opt(struct emt_filter *f, int opt, const char *arg,
 			  const char *usage);
+/* Parses the value of --seq (a sequence number > 0) into *seq; prints
+ * the usage error and returns -1 if it is not one, else 0. */
+int cli_seq_opt(const char *arg, uint64_t *seq);
 /* Checks the combination (since <= until); prints a usage error and
  * returns -1 if wrong, else 0. */
 int cli_filter_check(const struct emt_filter *f);

@@ -98,3 +98,15 @@ int cli_filter_check(const struct emt_filter *f)
 	}
 	return 0;
 }
+
+int cli_seq_opt(const char *arg, uint64_t *seq)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(arg, &v) || v == 0 || v > INT64_MAX) {
+		cli_bad_value("seq", arg, "expected a sequence number > 0");
+		return -1;
+	}
+	*seq = v;
+	return 0;
+}
