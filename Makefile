@@ -165,6 +165,12 @@ $(BUILD)/bin/emt-%: $(BUILD)/obj/readers/emt-%.o $(READER_DEPS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CAPSTONE_LIBS)
 
+# tools/ programs other than emt-capture need only the readers' libraries.
+$(BUILD)/bin/emt-keygen: $(BUILD)/obj/tools/emt-keygen.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 CAPTURE_DEPS := $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
 $(BUILD)/bin/emt-capture: $(BUILD)/obj/tools/emt-capture.o $(CAPTURE_DEPS)
 	$(call msg,LD,$@)
