@@ -42,6 +42,8 @@ struct emt_capture_opts {
 	const char *options_text; /* command line as given, stored in meta */
 	int      attach_filter;   /* ptrace -p: install the seccomp filter in the
 				   * target (it outlives the capture) */
+	const struct emt_key *sign_key; /* sign the archive (SPEC.md 10.2), or NULL;
+				   * the archive keeps its own reference */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the

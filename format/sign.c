@@ -200,15 +200,6 @@ static struct emt_key *key_load(const char *path, int want_private, char **errms
 		close(fd);
 		goto out;
 	}
-	/* As ssh does: a private key others can read may be a copy, so
-	 * signatures made with it prove nothing about who made them. */
-	if (want_private && (st.st_mode & 077)) {
-		emt_fmt(msg, sizeof(msg), "%s: private key is accessible by other users (mode %04o);"
-			" 'chmod 600' it", name, (unsigned)(st.st_mode & 07777));
-		e = EACCES;
-		close(fd);
-		goto out;
-	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf)
 		n = read(fd, buf, (size_t)st.st_size);
@@ -219,6 +210,20 @@ static struct emt_key *key_load(const char *path, int want_private, char **errms
 		goto out;
 	}
 	buf[n] = '\0';
+	if (want_private && memmem(buf, (size_t)n, "-----BEGIN PUBLIC KEY-----", 26)) {
+		emt_fmt(msg, sizeof(msg), "%s: a public key: signing needs the private key", name);
+		e = EINVAL;
+		goto out;
+	}
+	/* As ssh does: a private key others can read may have been copied,
+	 * and signatures made with it then prove nothing about who made
+	 * them. */
+	if (want_private && (st.st_mode & 077)) {
+		emt_fmt(msg, sizeof(msg), "%s: private key is accessible by other users (mode %04o);"
+			" 'chmod 600' it", name, (unsigned)(st.st_mode & 07777));
+		e = EACCES;
+		goto out;
+	}
 	k = emt_key_from_pem(buf, (size_t)n, want_private, msg, sizeof(msg), name);
 	if (!k)
 		e = errno;
