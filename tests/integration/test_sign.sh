@@ -74,6 +74,16 @@ run "keygen --help" 0 "$KG" --help &&
 	check "keygen --help: usage and examples on stdout" sh -c \
 		"grep -q '^Usage: emt-keygen' '$T/out' && grep -q '^Examples:' '$T/out' && test ! -s '$T/err'"
 
+if command -v man >/dev/null 2>&1; then
+	LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings -l "$TOP/man/emt-keygen.1" >"$T/man" 2>"$T/manerr"
+	missing=""
+	for o in $("$KG" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -q -- "$o" "$T/man" || missing="$missing $o"
+	done
+	check "man emt-keygen.1 renders and documents every option${missing:+ (missing:$missing)}" \
+		sh -c "test ! -s '$T/manerr' && grep -q '^NAME' '$T/man' && test -z '$missing'"
+fi
+
 # ------------------------------------------------------------ signed archives
 "$MK" -k key.pem -n 8 -s 3 signed.emt || fail "mkarchive signed"
 "$MK" -k key.pem -n 6 -C -u crashed.emt || fail "mkarchive crashed"
