@@ -2499,6 +2499,13 @@ int emt_reader_verify_signature(struct emt_reader *r, const struct emt_key *trus
 				vreport(&v, "signature", msg);
 			}
 		}
+	} else if (meta_get(r, "seal_signature")) {
+		/* The writer stores it only in the sealing transaction, with
+		 * sealed = 1: an unsealed archive holding one had its seal
+		 * state changed, which would leave what only the seal covers
+		 * (events, losses, exits) unchecked. */
+		vreport(&v, "signature", "meta seal_signature present but the archive reads as unsealed:"
+			" seal state altered");
 	} else if (in.checkpoints_valid) {
 		sqlite3_stmt *st = NULL;
 

@@ -135,6 +135,8 @@ static void print_signature(const char *path, const struct emt_sig_info *si,
 				       si->captures - si->covered);
 			if (!si->meta_covered)
 				printf("; meta NOT covered (changed since the last checkpoint)");
+			/* SPEC.md 10.2: only the seal's signature covers them. */
+			printf("; events, losses and exits are covered only by a seal");
 		}
 		putchar('\n');
 		break;

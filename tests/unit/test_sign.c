@@ -306,6 +306,7 @@ static void test_hostile(void **state)
 		{ "DROP TABLE checkpoints", "no checkpoints table" },
 		{ "UPDATE checkpoints SET signature = zeroblob(64) WHERE id = 1", "zero signature" },
 		{ "UPDATE checkpoints SET time_ns = time_ns + 1 WHERE id = 2", "altered checkpoint" },
+		{ "UPDATE meta SET value = CAST('0' AS BLOB) WHERE key = 'sealed'", "unsealed by hand" },
 	};
 	char *priv, *pub;
 	struct emt_sig_info si;
