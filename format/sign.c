@@ -187,13 +187,16 @@ static struct emt_key *key_load(const char *path, int want_private, char **errms
 		goto out;
 	}
 	emt_fmt(name, sizeof(name), "'%.280s'", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	/* O_NONBLOCK: a FIFO planted as the key must not hang the tool. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		e = errno;
 		emt_fmt(msg, sizeof(msg), "cannot read %s: %s", name, strerror(e));
+		if (fd >= 0)
+			close(fd);
 		goto out;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
+	if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
 		e = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
 		emt_fmt(msg, sizeof(msg), "%s: %s", name, S_ISREG(st.st_mode) ?
 			"too large for a key file" : "not a regular file");

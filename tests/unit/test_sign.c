@@ -163,6 +163,13 @@ static void test_keys(void **state)
 	assert_int_equal(errno, ENOENT);
 	assert_non_null(strstr(msg, "none.pem"));
 	free(msg);
+	/* A FIFO in place of a key must not block the loader. */
+	char *fifo = tl_path("fifo.pem");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_null(emt_key_load_private(fifo, &msg));
+	assert_non_null(strstr(msg, "fifo.pem': not a regular file"));
+	free(msg);
+	free(fifo);
 
 	/* A writer signs only with a private key. */
 	struct emt_writer_opts o = { .sz = sizeof(o), .sign_key = kp };
