@@ -2518,6 +2518,20 @@ int emt_reader_verify_signature(struct emt_reader *r, const struct emt_key *trus
 		in.status = EMT_SIG_INVALID;
 	else
 		in.status = r->sealed ? EMT_SIG_VALID : EMT_SIG_CHECKPOINT;
+	/* The writer commits no capture and no meta change without a
+	 * checkpoint in the same transaction, so in an untouched unsealed
+	 * archive the last one covers everything: what it does not cover
+	 * was added after it, or the checkpoints covering it were removed.
+	 * The valid run still stands (status), as far as it goes. */
+	if (in.status == EMT_SIG_CHECKPOINT && in.covered < in.captures) {
+		emt_fmt(msg, sizeof(msg), "captures %" PRIu64 "-%" PRIu64 " are covered by no signed"
+			" checkpoint (the writer commits none without one): added after the last"
+			" checkpoint, or its checkpoints removed", in.covered + 1, in.captures);
+		vreport(&v, "signature", msg);
+	}
+	if (in.status == EMT_SIG_CHECKPOINT && !in.meta_covered)
+		vreport(&v, "signature", "meta differs from the last signed checkpoint's"
+			" (the writer commits no change without one): changed after it");
 out:
 	emt_key_free(stored);
 	if (info)

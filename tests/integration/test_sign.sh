@@ -325,13 +325,16 @@ if need_engine "sign capture" bpf; then
 		fi
 		# Without its last checkpoint (on a private copy with the WAL,
 		# as SPEC.md 12.1 reads it), the captures only that one covered
-		# are reported as not covered, and it is not damage.
+		# are reported as not covered: a problem, since the writer
+		# commits no capture without a checkpoint.
 		mkdir -p kc && cp killed.emt kc/k.emt && { [ ! -e killed.emt-wal ] || cp killed.emt-wal kc/k.emt-wal; }
 		sqlite3 kc/k.emt "DELETE FROM checkpoints WHERE id = (SELECT max(id) FROM checkpoints);
 			PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
-		if run "killed capture without its last checkpoint" 0 "$VER" --key key.pub.pem kc/k.emt; then
+		if run "killed capture without its last checkpoint" 1 "$VER" --key key.pub.pem kc/k.emt; then
 			has "killed capture without its last checkpoint: later captures NOT covered" "$T/out" \
 				"after the last checkpoint NOT covered"
+			has "killed capture without its last checkpoint: reported as a problem" "$T/out" \
+				"are covered by no signed checkpoint (the writer commits none without one)"
 		fi
 	fi
 fi
