@@ -154,7 +154,7 @@ def check_signature(db, meta, trusted=None):
             return problems + ["signature: the public key is not a PEM public key"], "invalid"
         if kfp != fp or meta.get("sign_algorithm") != "ed25519":
             return problems + ["signature: archive names key %s, not %s" % (fp, kfp)], "invalid"
-        prev, last_seq, valid, covered = bytes(32), 0, 0, 0
+        prev, last_seq, valid, covered, last_meta = bytes(32), 0, 0, 0, None
         ledgers = dict(db.execute("SELECT seq, ledger FROM captures"))
         broken = False
         for cid, seq, ledger, t, m, pv, sig in db.execute(
@@ -169,7 +169,7 @@ def check_signature(db, meta, trusted=None):
                 problems.append("checkpoint %d: does not verify or chain" % cid)
                 broken = True
             elif not broken:
-                valid, covered, last_seq = cid, seq, seq
+                valid, covered, last_seq, last_meta = cid, seq, seq, m
             prev = hashlib.sha256(text).digest()
         if meta.get("sealed") == "1":
             text = ("emt-signature-v1 %s %s" % (meta.get("seal_sha256", ""), fp)).encode()
@@ -181,6 +181,13 @@ def check_signature(db, meta, trusted=None):
                 problems.append("signature: the seal's signature does not verify")
             return problems, "%s sealed, %d checkpoints" % (
                 "invalid" if problems else "valid", valid)
+    # The writer commits nothing without a checkpoint: what the last one
+    # does not cover was added or changed after it.
+    if covered < len(ledgers):
+        problems.append("signature: captures %d-%d covered by no checkpoint" % (
+            covered + 1, len(ledgers)))
+    if last_meta is not None and rows_digest(db, SEAL_TABLES[0][1]) != last_meta.hex():
+        problems.append("signature: meta changed after the last checkpoint")
     return problems, "%s unsealed, %d checkpoints, %d of %d captures covered" % (
         "invalid" if problems else "valid", valid, covered, len(ledgers))
 

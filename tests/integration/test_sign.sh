@@ -336,6 +336,10 @@ if need_engine "sign capture" bpf; then
 			has "killed capture without its last checkpoint: reported as a problem" "$T/out" \
 				"are covered by no signed checkpoint (the writer commits none without one)"
 		fi
+		python3 "$PY" --signature kc/k.emt key.pub.pem >"$T/py.out" 2>&1 &&
+			fail "killed capture without its last checkpoint: spec reader" "accepted: $(cat "$T/py.out")" ||
+			has "killed capture without its last checkpoint: spec reader reports it" "$T/py.out" \
+				"covered by no checkpoint"
 	fi
 fi
 exit 0
