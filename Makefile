@@ -181,6 +181,12 @@ $(BUILD)/bin/emt-scan: $(BUILD)/obj/readers/emt-scan.o $(READER_DEPS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(YARA_LIBS)
 
+# tools/ programs other than emt-capture need only the readers' libraries.
+$(BUILD)/bin/emt-keygen: $(BUILD)/obj/tools/emt-keygen.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 CAPTURE_DEPS := $(if $(CAPTURE_SRCS),$(LIBCAPTURE)) $(if $(CLI_SRCS),$(LIBCLI)) $(LIBFORMAT)
 $(BUILD)/bin/emt-capture: $(BUILD)/obj/tools/emt-capture.o $(CAPTURE_DEPS)
 	$(call msg,LD,$@)

@@ -60,6 +60,8 @@ struct emt_capture_opts {
 				   * has one callback per process, so the
 				   * session opened last gets them */
 	void    *log_arg;         /* passed to log */
+	const struct emt_key *sign_key; /* sign the archive (SPEC.md 10.2), or NULL;
+				   * the archive keeps its own reference */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the

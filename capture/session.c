@@ -174,6 +174,7 @@ struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
 		.chunk_size = o->chunk_size,
 		.zstd_level = o->zstd_level,
 		.flags = o->force ? EMT_CREATE_FORCE : 0,
+		.sign_key = o->sign_key,
 	};
 	s->sink = sink_open(s, &wo);
 	if (!s->sink) {

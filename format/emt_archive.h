@@ -58,9 +58,10 @@ extern "C" {
 
 #define EMT_APPLICATION_ID   0x454d5431u   /* "EMT1" */
 #define EMT_FORMAT_MAJOR     1
-#define EMT_FORMAT_MINOR     0
+#define EMT_FORMAT_MINOR     1
 
 #define EMT_SHA256_LEN       32
+#define EMT_SIGNATURE_LEN    64                  /* Ed25519 */
 #define EMT_CHUNK_SIZE_DEFAULT (64u * 1024u)
 #define EMT_CHUNK_SIZE_MAX   (1u << 20)          /* 1 MiB */
 #define EMT_CAPTURE_SIZE_MAX (1ull << 32)        /* 4 GiB per capture */
@@ -202,6 +203,42 @@ struct emt_loss {
 };
 
 /* ------------------------------------------------------------------ */
+/* Signing keys (SPEC.md section 10.2)                                 */
+
+/* An Ed25519 key pair or public key.  Files are PEM as the openssl
+ * command writes them: an unencrypted PKCS#8 private key ("BEGIN PRIVATE
+ * KEY"), a SubjectPublicKeyInfo public key ("BEGIN PUBLIC KEY"). */
+struct emt_key;
+
+/* Loads the private key at `path`.  The file must be a regular file that
+ * neither group nor others may access (mode 0600 or stricter: a key
+ * others can read signs nothing about who signed).  Returns the key, or
+ * NULL with errno set: ENOENT, EACCES (mode, or unreadable), EINVAL (not
+ * a PEM file, encrypted, not a private key, not Ed25519, not a regular
+ * file), EFBIG (over 64 KiB), ENOMEM; `*errmsg` (if non-NULL) then gets
+ * a malloc'd message naming the file, e.g. "'k.pem': not an Ed25519 key
+ * (RSA)", which the caller frees (NULL on success). */
+struct emt_key *emt_key_load_private(const char *path, char **errmsg);
+/* Loads the public key at `path` (any mode).  Same errors; a private
+ * key file is refused (EINVAL: give the public key). */
+struct emt_key *emt_key_load_public(const char *path, char **errmsg);
+/* Frees the key (the private bytes are not kept anywhere else by the
+ * library).  Accepts NULL. */
+void emt_key_free(struct emt_key *k);
+/* The key's fingerprint: 64 lowercase hex digits of the SHA-256 of its
+ * DER SubjectPublicKeyInfo, owned by the key; NULL for NULL. */
+const char *emt_key_fingerprint(const struct emt_key *k);
+/* Generates a key pair: the private key into `priv_path` (mode 0600) and
+ * the public key into `pub_path` (mode 0644), both created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW unless `force` (an existing regular file is
+ * then replaced).  Copies the fingerprint into `fingerprint` (65 bytes,
+ * may be NULL).  Returns 0, -EEXIST, -EINVAL (same path twice), -EIO, or
+ * the -errno of the failed create/write, leaving neither file behind;
+ * `*errmsg` as above ("cannot write 'k.pem': File exists"). */
+int emt_key_generate(const char *priv_path, const char *pub_path, int force,
+		     char fingerprint[2 * EMT_SHA256_LEN + 1], char **errmsg);
+
+/* ------------------------------------------------------------------ */
 /* Writer                                                              */
 
 struct emt_writer;
@@ -217,6 +254,10 @@ struct emt_writer_opts {
 	uint32_t no_delta;      /* 1 = never store delta chunks */
 	uint32_t flags;         /* EMT_CREATE_* */
 	uint32_t pad;
+	/* Private key to sign with (SPEC.md 10.2), or NULL.  The writer
+	 * takes its own reference: the caller may free the key after
+	 * emt_writer_create. */
+	const struct emt_key *sign_key;
 };
 
 /* Creates a new archive at `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600),
@@ -230,7 +271,11 @@ struct emt_writer_opts {
  * (chunk hashing/compression on a second core) and a committer that
  * commits an open batch once it is opts.commit_ms old even if no call
  * comes (SPEC.md section 10).  Both block every signal.  A forked child
- * must not use or close a handle created by its parent. */
+ * must not use or close a handle created by its parent.
+ * With opts.sign_key (a private key, else EINVAL) the archive is signed
+ * (SPEC.md 10.2): its public key is stored in meta, every commit that
+ * adds captures or meta also writes a signed checkpoint in the same
+ * transaction, and the seal is signed at close. */
 struct emt_writer *emt_writer_create(const char *path,
 				     const struct emt_writer_opts *opts,
 				     char **errmsg);
@@ -547,6 +592,42 @@ typedef void (*emt_verify_report_fn)(void *ctx, const char *item,
 				     const char *message);
 int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		      void *ctx, struct emt_verify_stats *st);
+
+/* Signature check (SPEC.md section 10.2). */
+enum emt_sig_status {
+	EMT_SIG_UNSIGNED = 0,   /* no signature meta: nothing to check */
+	EMT_SIG_VALID,          /* sealed, and the seal's signature verifies */
+	EMT_SIG_CHECKPOINT,     /* unsealed: valid up to a signed checkpoint */
+	EMT_SIG_INVALID,        /* signed, but no valid signature covers it */
+};
+struct emt_sig_info {
+	uint32_t status;          /* enum emt_sig_status */
+	uint32_t trusted;         /* checked with the caller's key (same fingerprint) */
+	char key_sha256[2 * EMT_SHA256_LEN + 1]; /* fingerprint the archive names, "" if none
+					   * or not 64 hex digits */
+	uint64_t captures;        /* captures in the archive */
+	uint64_t covered;         /* captures 1..covered are covered by a valid signature */
+	uint64_t checkpoints;     /* checkpoint rows */
+	uint64_t checkpoints_valid; /* leading rows that verify and chain */
+	uint64_t last_checkpoint_ns; /* time of the last valid one (boottime), 0 if none */
+	uint32_t meta_covered;    /* meta as it is now is covered (seal, or last checkpoint) */
+	uint32_t pad;
+};
+/* Checks the archive's signature: the seal's (sealed archives) and every
+ * checkpoint's, with `trusted` if non-NULL (a public key the caller
+ * trusts: the archive must name its fingerprint), else with the public
+ * key stored in the archive, which only shows that the archive did not
+ * change since whoever holds that key signed it.  Problems go to
+ * `report` as for emt_reader_verify (items "signature", "checkpoint N").
+ * It relies on the seal and ledger being checked by emt_reader_verify:
+ * a signature vouches for seal_sha256 and checkpoint ledger entries, and
+ * only emt_reader_verify shows that they match the content.  Fills *info
+ * (zeroed first; may be NULL).  Returns 0 if nothing is wrong (also for
+ * an unsigned archive: info->status says so), the number of problems
+ * (> 0), or -EINVAL (NULL r) / -ENOMEM / -EIO. */
+int emt_reader_verify_signature(struct emt_reader *r, const struct emt_key *trusted,
+				emt_verify_report_fn report, void *ctx,
+				struct emt_sig_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */

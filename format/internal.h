@@ -24,17 +24,24 @@
  * (ledger-v2) and still verifies archives of earlier writers (ledger-v1). */
 #define EMT_FEATURES_KNOWN "zstd,zstd-delta,ledger-v1,ledger-v2"
 #define EMT_FEATURES_WRITTEN "zstd,zstd-delta,ledger-v2"
+/* Optional feature of a signed archive (SPEC.md section 10.2): a reader
+ * that ignores it still reads everything; a verifier that knows it
+ * checks the signature and the checkpoints. */
+#define EMT_FEATURE_SIGNATURE "signature-v1"
 
 /* Canonical ledger entry text buffer size (see SPEC.md "ledger"). */
 #define EMT_LEDGER_TEXT_MAX 512
 
-/* The schema of format v1: every statement of the file's creation. */
+/* The schema of format v1: every statement of the file's creation, those
+ * of 1.0 and those 1.1 added (run after them, in this order). */
 extern const char *const emt_schema_sql;
-/* Finds the statement of emt_schema_sql that creates table or index
- * `name`, as SQLite keeps it in sqlite_schema.sql (no trailing ';').
- * Returns 1 with *sql and *len pointing into emt_schema_sql (not
- * NUL-terminated), or 0 if format v1 has no such object. */
-int emt_schema_statement(const char *name, const char **sql, size_t *len);
+extern const char *const emt_schema_sql_1_1;
+/* Finds the statement that creates table or index `name` in an archive
+ * of minor version `minor` (1.1 objects are unknown to a 1.0 archive), as
+ * SQLite keeps it in sqlite_schema.sql (no trailing ';').  Returns 1 with
+ * *sql and *len pointing into the schema text (not NUL-terminated), or 0
+ * if that minor has no such object. */
+int emt_schema_statement(const char *name, uint32_t minor, const char **sql, size_t *len);
 
 /* Names of the string enums, indexed by value (index 0 unused). */
 const char *emt_enum_name(const char *const *names, size_t n, uint32_t v);
@@ -114,6 +121,42 @@ extern const size_t emt_seal_table_count;
  * table digests in emt_seal_tables order. */
 void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],
 		     const uint8_t (*tables)[EMT_SHA256_LEN], uint8_t out[EMT_SHA256_LEN]);
+
+/* ---- signatures (sign.c, SPEC.md section 10.2) */
+
+/* Parses a PEM key held in memory (a file's bytes or meta
+ * sign_public_key, which is hostile): an unencrypted PKCS#8 private key
+ * if `want_private`, else a SubjectPublicKeyInfo public key; Ed25519
+ * only.  `name` (e.g. "'k.pem'") starts the message written to `err` on
+ * failure.  Returns the key or NULL with errno set (EINVAL, E2BIG,
+ * ENOMEM). */
+struct emt_key *emt_key_from_pem(const char *pem, size_t len, int want_private,
+				 char *err, size_t errcap, const char *name);
+/* A second handle on the same key (for a writer that outlives the
+ * caller's), or NULL on ENOMEM. */
+struct emt_key *emt_key_dup(const struct emt_key *k);
+int emt_key_has_private(const struct emt_key *k);
+/* The public key as SubjectPublicKeyInfo PEM text, owned by the key. */
+const char *emt_key_public_pem(const struct emt_key *k);
+/* Ed25519 signature of `n` bytes: 0, -EINVAL (no private key), -ENOMEM,
+ * -EIO. */
+int emt_key_sign(const struct emt_key *k, const void *msg, size_t n,
+		 uint8_t sig[EMT_SIGNATURE_LEN]);
+/* 1 if `sig` is k's signature of the message, 0 if not, -errno. */
+int emt_key_verify(const struct emt_key *k, const void *msg, size_t n,
+		   const uint8_t sig[EMT_SIGNATURE_LEN]);
+
+/* "emt-signature-v1 SEAL KEY" into buf; returns its length. */
+#define EMT_SIGN_TEXT_MAX 256
+size_t emt_signature_text(char *buf, size_t cap, const char *seal_hex, const char *key_hex);
+/* A checkpoints row as stored (SPEC.md 10.2) and its signed text
+ * "emt-checkpoint-v1 ID SEQ LEDGER TIME_NS META PREV KEY". */
+struct emt_checkpoint_row {
+	int64_t id, seq, time_ns;
+	uint8_t ledger[EMT_SHA256_LEN], meta[EMT_SHA256_LEN], prev[EMT_SHA256_LEN];
+};
+size_t emt_checkpoint_text(char *buf, size_t cap, const struct emt_checkpoint_row *c,
+			   const char *key_hex);
 
 /* printf into a fixed message buffer. */
 void emt_fmt(char *buf, size_t cap, const char *fmt, ...)

@@ -1761,9 +1761,10 @@ static int schema_extends(const char *canon, size_t clen, const char *text, size
 }
 
 /* Format v1 writers create no trigger and no view, and create each table
- * and index exactly as emt_schema_sql says (1.0 is the only minor so
- * far, so an archive of a minor up to ours must match exactly; one of a
- * newer minor may have columns appended, see schema_extends): anything
+ * and index exactly as emt_schema_sql (and, from 1.1, emt_schema_sql_1_1)
+ * says (minors only add, so an archive of a minor up to ours must match
+ * exactly; one of a newer minor may have columns appended, see
+ * schema_extends): anything
  * else was added or altered after the capture.  Nothing planted ever runs
  * (triggers and views are disabled on open), but the analyst must learn
  * that the file was tampered with.  Unknown tables and indexes are
@@ -1793,7 +1794,7 @@ static void verify_schema(struct emt_reader *r, struct vctx *v)
 			vreport(v, item, "planted: format v1 archives have none (never run by readers)");
 			continue;
 		}
-		if (!text || !emt_schema_statement(name, &canon, &clen))
+		if (!text || !emt_schema_statement(name, r->minor, &canon, &clen))
 			continue;
 		if (r->minor > EMT_FORMAT_MINOR ? schema_extends(canon, clen, text, (size_t)tlen)
 		    : ((size_t)tlen == clen && memcmp(canon, text, clen) == 0))
@@ -2276,5 +2277,276 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 		return err;
 	if (st)
 		*st = s;
+	return v.problems;
+}
+
+/* ---------------------------------------------------------------- signature */
+
+/* Lowercase hex of exactly `n` bytes (the form the writer uses). */
+static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
+{
+	if (!s || slen != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char ch = s[2 * i + (size_t)k];
+
+			v <<= 4;
+			if (ch >= '0' && ch <= '9')
+				v |= (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				v |= (unsigned)(ch - 'a' + 10);
+			else
+				return -EINVAL;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* Whether features_optional names the signature feature (bytewise, as
+ * check_features reads features_required). */
+static int names_signature(struct emt_reader *r)
+{
+	const char *v = meta_get(r, "features_optional");
+	size_t len = r->meta_len, i = 0, fl = strlen(EMT_FEATURE_SIGNATURE);
+
+	while (v && i < len) {
+		size_t n = 0;
+
+		while (i + n < len && v[i + n] != ',')
+			n++;
+		if (n == fl && memcmp(v + i, EMT_FEATURE_SIGNATURE, fl) == 0)
+			return 1;
+		i += n + 1;
+	}
+	return 0;
+}
+
+/* The checkpoints in id order (SPEC.md 10.2): each must follow the one
+ * before (id, prev hash, seq not going back), name a ledger entry the
+ * captures table holds, and verify with `key`.  The valid ones before
+ * the first that does not are the chain that counts. */
+static void verify_checkpoints(struct emt_reader *r, const struct emt_key *key,
+			       struct vctx *v, struct emt_sig_info *in,
+			       uint8_t last_meta[EMT_SHA256_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	uint8_t prev[EMT_SHA256_LEN] = { 0 };
+	char item[64], msg[EMT_ERRMSG_MAX], text[EMT_SIGN_TEXT_MAX * 2];
+	int64_t expect_id = 1, last_seq = 0;
+	int broken = 0, rc;
+	uint64_t bad = 0;
+
+	if (prep(r, &q, "SELECT k.id, k.seq, k.ledger, k.time_ns, k.meta_sha256, k.prev, k.signature,"
+		 " (SELECT c.ledger FROM captures c WHERE c.seq = k.seq),"
+		 " typeof(k.seq) = 'integer' AND typeof(k.time_ns) = 'integer'"
+		 " FROM checkpoints k ORDER BY k.id")) {
+		emt_fmt(msg, sizeof(msg), "cannot read the checkpoints table: %s", r->err);
+		vreport(v, "signature", msg);
+		return;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct emt_checkpoint_row c = { 0 };
+		const void *lg = sqlite3_column_blob(q, 2), *mt = sqlite3_column_blob(q, 4);
+		const void *pv = sqlite3_column_blob(q, 5), *sg = sqlite3_column_blob(q, 6);
+		const void *cl = sqlite3_column_blob(q, 7);
+		const char *why = NULL;
+		size_t n = 0;
+
+		c.id = sqlite3_column_int64(q, 0);
+		c.seq = sqlite3_column_int64(q, 1);
+		c.time_ns = sqlite3_column_int64(q, 3);
+		in->checkpoints++;
+		snprintf(item, sizeof(item), "checkpoint %" PRId64, c.id);
+		if (c.id < expect_id) {
+			vreport(v, "checkpoints", "table damaged: rows repeat or go back");
+			break;
+		}
+		if (!sqlite3_column_int(q, 8) || !lg || sqlite3_column_bytes(q, 2) != EMT_SHA256_LEN ||
+		    !mt || sqlite3_column_bytes(q, 4) != EMT_SHA256_LEN ||
+		    !pv || sqlite3_column_bytes(q, 5) != EMT_SHA256_LEN ||
+		    !sg || sqlite3_column_bytes(q, 6) != EMT_SIGNATURE_LEN) {
+			why = "malformed row (a column of the wrong type or size)";
+		} else {
+			memcpy(c.ledger, lg, EMT_SHA256_LEN);
+			memcpy(c.meta, mt, EMT_SHA256_LEN);
+			memcpy(c.prev, pv, EMT_SHA256_LEN);
+			n = emt_checkpoint_text(text, sizeof(text), &c, in->key_sha256);
+			if (emt_key_verify(key, text, n, sg) != 1)
+				why = "signature does not verify (the row was changed after signing,"
+				      " or signed with another key)";
+			else if (c.id != expect_id)
+				why = "out of sequence: an earlier checkpoint is missing";
+			else if (memcmp(c.prev, prev, EMT_SHA256_LEN) != 0)
+				why = "does not chain to the checkpoint before it";
+			else if (c.seq < last_seq)
+				why = "covers fewer captures than the checkpoint before it";
+			else if (c.seq > 0 && (!cl || sqlite3_column_bytes(q, 7) != EMT_SHA256_LEN))
+				why = "names a capture that is not in the archive (captures deleted)";
+			else if (c.seq > 0 ? memcmp(cl, c.ledger, EMT_SHA256_LEN) != 0
+				 : memcmp(c.ledger, (const uint8_t[EMT_SHA256_LEN]){ 0 }, EMT_SHA256_LEN) != 0)
+				why = "its ledger entry is not the one the captures table holds"
+				      " (captures altered, reordered or replaced)";
+		}
+		if (why) {
+			if (++bad <= VERIFY_DETAIL_MAX)
+				vreport(v, item, why);
+			broken = 1;
+		} else if (!broken) {
+			in->checkpoints_valid++;
+			in->covered = (uint64_t)c.seq;
+			in->last_checkpoint_ns = (uint64_t)c.time_ns;
+			memcpy(last_meta, c.meta, EMT_SHA256_LEN);
+			last_seq = c.seq;
+		}
+		/* Resynchronise on the stored row, as the ledger check does, so
+		 * that one altered checkpoint is one report. */
+		if (n)
+			emt_sha256(text, n, prev);
+		expect_id = c.id + 1;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		vreport(v, "checkpoints", sqlite3_errmsg(r->db));
+	if (bad > VERIFY_DETAIL_MAX) {
+		emt_fmt(msg, sizeof(msg), "%" PRIu64 " more checkpoints that do not verify",
+			bad - VERIFY_DETAIL_MAX);
+		vreport(v, "checkpoints", msg);
+	}
+	sqlite3_finalize(q);
+}
+
+int emt_reader_verify_signature(struct emt_reader *r, const struct emt_key *trusted,
+				emt_verify_report_fn report, void *ctx,
+				struct emt_sig_info *info)
+{
+	struct vctx v = { report, ctx, 0 };
+	struct emt_sig_info in = { 0 };
+	struct emt_key *stored = NULL;
+	const struct emt_key *key = NULL;
+	uint8_t fp[EMT_SHA256_LEN], last_meta[EMT_SHA256_LEN] = { 0 }, now_meta[EMT_SHA256_LEN];
+	char msg[EMT_ERRMSG_MAX];
+	const char *val;
+	int err = 0;
+
+	if (!r)
+		return -EINVAL;
+	in.captures = count_sql(r, "SELECT count(*) FROM captures", &err);
+	if (err)
+		return err;
+	val = meta_lib(r, "sign_key_sha256");
+	if (!val) {
+		/* Stripping every signing key from meta turns a signed archive
+		 * into an unsigned one; the feature name is one more place a
+		 * careless forger forgets (a careful one is caught only by
+		 * --key, which requires a signature). */
+		if (names_signature(r)) {
+			vreport(&v, "signature", "features_optional names " EMT_FEATURE_SIGNATURE
+				" but meta sign_key_sha256 is missing: signing data removed");
+			in.status = EMT_SIG_INVALID;
+		}
+		goto out;
+	}
+	if (unhex(val, r->meta_len, fp, EMT_SHA256_LEN) == 0)
+		memcpy(in.key_sha256, val, sizeof(in.key_sha256));
+	else
+		vreport(&v, "signature", "meta sign_key_sha256 is not a key fingerprint (64 hex digits)");
+	val = meta_lib(r, "sign_algorithm");
+	if (!val || strcmp(val, "ed25519") != 0)
+		vreport(&v, "signature", "meta sign_algorithm missing or not 'ed25519'");
+	val = meta_get(r, "sign_public_key");
+	if (!val) {
+		vreport(&v, "signature", "meta sign_public_key missing");
+	} else if (!(stored = emt_key_from_pem(val, r->meta_len, 0, msg, sizeof(msg),
+					       "meta sign_public_key"))) {
+		if (errno == ENOMEM)
+			return -ENOMEM;
+		vreport(&v, "signature", msg);
+	} else if (strcmp(emt_key_fingerprint(stored), in.key_sha256) != 0) {
+		vreport(&v, "signature", "meta sign_public_key is not the key sign_key_sha256 names");
+		emt_key_free(stored);
+		stored = NULL;
+	}
+	if (trusted) {
+		if (in.key_sha256[0] && strcmp(emt_key_fingerprint(trusted), in.key_sha256) != 0) {
+			emt_fmt(msg, sizeof(msg), "signed with key sha256 %s, not with the trusted key"
+				" (sha256 %s)", in.key_sha256, emt_key_fingerprint(trusted));
+			vreport(&v, "signature", msg);
+		} else if (in.key_sha256[0]) {
+			key = trusted;
+			in.trusted = 1;
+		}
+	} else {
+		key = stored;
+	}
+	if (key)
+		verify_checkpoints(r, key, &v, &in, last_meta);
+	if (r->sealed) {
+		const char *seal = meta_lib(r, "seal_sha256");
+		char sealhex[2 * EMT_SHA256_LEN + 1] = "";
+		uint8_t sig[EMT_SIGNATURE_LEN], sd[EMT_SHA256_LEN];
+
+		if (seal && unhex32(seal, sd) == 0)
+			memcpy(sealhex, seal, sizeof(sealhex));
+		val = meta_lib(r, "seal_signature");
+		if (!val) {
+			vreport(&v, "signature", "sealed without a signature (meta seal_signature missing)");
+		} else if (unhex(val, r->meta_len, sig, EMT_SIGNATURE_LEN)) {
+			vreport(&v, "signature", "meta seal_signature is not a 64-byte signature in hex");
+		} else if (!sealhex[0]) {
+			vreport(&v, "signature", "meta seal_sha256 missing or not a digest: nothing to check");
+		} else if (key) {
+			char text[EMT_SIGN_TEXT_MAX];
+			size_t n = emt_signature_text(text, sizeof(text), sealhex, in.key_sha256);
+
+			if (emt_key_verify(key, text, n, sig) == 1) {
+				in.covered = in.captures;
+				in.meta_covered = 1;
+			} else {
+				emt_fmt(msg, sizeof(msg), "the seal's signature does not verify with the %s key"
+					" (seal_sha256 or seal_signature changed after signing)",
+					trusted ? "trusted" : "stored");
+				vreport(&v, "signature", msg);
+			}
+		}
+	} else if (meta_get(r, "seal_signature")) {
+		/* The writer stores it only in the sealing transaction, with
+		 * sealed = 1: an unsealed archive holding one had its seal
+		 * state changed, which would leave what only the seal covers
+		 * (events, losses, exits) unchecked. */
+		vreport(&v, "signature", "meta seal_signature present but the archive reads as unsealed:"
+			" seal state altered");
+	} else if (in.checkpoints_valid) {
+		sqlite3_stmt *st = NULL;
+
+		if (prep(r, &st, emt_seal_tables[0].sql) == 0 &&
+		    emt_rows_digest(st, now_meta) == SQLITE_OK)
+			in.meta_covered = memcmp(now_meta, last_meta, EMT_SHA256_LEN) == 0;
+		sqlite3_finalize(st);
+	}
+	if (v.problems || !key)
+		in.status = EMT_SIG_INVALID;
+	else
+		in.status = r->sealed ? EMT_SIG_VALID : EMT_SIG_CHECKPOINT;
+	/* The writer commits no capture and no meta change without a
+	 * checkpoint in the same transaction, so in an untouched unsealed
+	 * archive the last one covers everything: what it does not cover
+	 * was added after it, or the checkpoints covering it were removed.
+	 * The valid run still stands (status), as far as it goes. */
+	if (in.status == EMT_SIG_CHECKPOINT && in.covered < in.captures) {
+		emt_fmt(msg, sizeof(msg), "captures %" PRIu64 "-%" PRIu64 " are covered by no signed"
+			" checkpoint (the writer commits none without one): added after the last"
+			" checkpoint, or its checkpoints removed", in.covered + 1, in.captures);
+		vreport(&v, "signature", msg);
+	}
+	if (in.status == EMT_SIG_CHECKPOINT && !in.meta_covered)
+		vreport(&v, "signature", "meta differs from the last signed checkpoint's"
+			" (the writer commits no change without one): changed after it");
+out:
+	emt_key_free(stored);
+	if (info)
+		*info = in;
 	return v.problems;
 }

@@ -562,9 +562,21 @@ const char *const emt_schema_sql =
 	"  UNIQUE(kind, pid)\n"
 	") STRICT;\n";
 
-int emt_schema_statement(const char *name, const char **sql, size_t *len)
+/* Signed checkpoints (SPEC.md section 10.2), new in 1.1: the writer
+ * creates the table in every archive, empty unless it signs. */
+const char *const emt_schema_sql_1_1 =
+	"CREATE TABLE checkpoints(\n"
+	"  id INTEGER PRIMARY KEY CHECK(id >= 1),\n"
+	"  seq INTEGER NOT NULL CHECK(seq >= 0),\n"
+	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n"
+	"  time_ns INTEGER NOT NULL,\n"
+	"  meta_sha256 BLOB NOT NULL CHECK(length(meta_sha256) = 32),\n"
+	"  prev BLOB NOT NULL CHECK(length(prev) = 32),\n"
+	"  signature BLOB NOT NULL CHECK(length(signature) = 64)\n"
+	") STRICT;\n";
+
+static int schema_find(const char *p, const char *name, const char **sql, size_t *len)
 {
-	const char *p = emt_schema_sql;
 	size_t nl = strlen(name);
 
 	while (*p) {
@@ -598,4 +610,10 @@ void emt_db_harden(sqlite3 *db)
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+}
+
+int emt_schema_statement(const char *name, uint32_t minor, const char **sql, size_t *len)
+{
+	return schema_find(emt_schema_sql, name, sql, len) ||
+	       (minor >= 1 && schema_find(emt_schema_sql_1_1, name, sql, len));
 }

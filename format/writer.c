@@ -109,6 +109,11 @@ struct emt_writer {
 	uint64_t next_seq;
 	uint8_t  ledger[EMT_SHA256_LEN];
 
+	/* Signing (SPEC.md 10.2): every commit carries a checkpoint. */
+	struct emt_key *key;
+	int64_t  cp_id;                 /* id of the last checkpoint written */
+	uint8_t  cp_prev[EMT_SHA256_LEN]; /* SHA-256 of its text */
+
 	ZSTD_CCtx *cctx[2];     /* one per pool thread (tid 0, 1) */
 	size_t   cbuf_cap;      /* capacity of each job's output buffers */
 	struct chunk_job *jobs; /* WIN_MAX per window */
@@ -130,7 +135,7 @@ struct emt_writer {
 
 	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
 		*st_event, *st_proc, *st_exit, *st_region, *st_gone, *st_loss,
-		*st_meta, *st_chunk_data, *st_sp, *st_release;
+		*st_meta, *st_chunk_data, *st_sp, *st_release, *st_cp, *st_cp_meta;
 	ZSTD_DCtx *dctx;        /* load_base, created on first use */
 
 	struct emt_writer_stats stats;
@@ -241,21 +246,67 @@ static int batch_begin(struct emt_writer *w)
 	return 0;
 }
 
+static int write_checkpoint(struct emt_writer *w);
+
 static int batch_commit(struct emt_writer *w)
 {
-	int rc;
+	int rc, err = 0;
 
 	if (!w->in_batch)
 		return 0;
-	rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+	/* In the batch's own transaction: a checkpoint and the captures it
+	 * covers are committed together or not at all. */
+	if (w->key)
+		err = write_checkpoint(w);
+	rc = err ? SQLITE_ERROR : sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		int err = db_fail(w, rc, "commit");
+		err = err ? err : db_fail(w, rc, "commit");
 
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 		mark_broken(w, err);
 		return err;
 	}
 	w->in_batch = 0;
+	return 0;
+}
+
+/* Signs the state the open batch is about to commit (SPEC.md 10.2):
+ * captures 1..next_seq-1 through the ledger head, and meta through its
+ * digest (the seal's meta query), chained to the previous checkpoint. */
+static int write_checkpoint(struct emt_writer *w)
+{
+	struct emt_checkpoint_row c = { 0 };
+	uint8_t sig[EMT_SIGNATURE_LEN];
+	char text[EMT_SIGN_TEXT_MAX * 2];
+	size_t n;
+	int rc, err;
+
+	c.id = w->cp_id + 1;
+	c.seq = (int64_t)(w->next_seq - 1);
+	c.time_ns = (int64_t)clock_ns(CLOCK_BOOTTIME);
+	memcpy(c.ledger, w->ledger, EMT_SHA256_LEN);
+	memcpy(c.prev, w->cp_prev, EMT_SHA256_LEN);
+	rc = emt_rows_digest(w->st_cp_meta, c.meta);
+	if (rc != SQLITE_OK)
+		return db_fail(w, rc, "checkpoint meta digest");
+	n = emt_checkpoint_text(text, sizeof(text), &c, emt_key_fingerprint(w->key));
+	err = emt_key_sign(w->key, text, n, sig);
+	if (err) {
+		emt_fmt(w->err, sizeof(w->err), "checkpoint %" PRId64 ": cannot sign", c.id);
+		return err;
+	}
+	sqlite3_bind_int64(w->st_cp, 1, c.id);
+	sqlite3_bind_int64(w->st_cp, 2, c.seq);
+	sqlite3_bind_blob(w->st_cp, 3, c.ledger, EMT_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(w->st_cp, 4, c.time_ns);
+	sqlite3_bind_blob(w->st_cp, 5, c.meta, EMT_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(w->st_cp, 6, c.prev, EMT_SHA256_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(w->st_cp, 7, sig, EMT_SIGNATURE_LEN, SQLITE_STATIC);
+	err = step_done(w, w->st_cp, "checkpoint");
+	if (err)
+		return err;
+	w->cp_id = c.id;
+	emt_sha256(text, n, w->cp_prev);
 	return 0;
 }
 
@@ -523,6 +574,12 @@ static int prepare_all(struct emt_writer *w)
 	err = err ? err : prepare(w, &w->st_release, "RELEASE cap");
 	err = err ? err : prepare(w, &w->st_chunk_data,
 		"SELECT data FROM chunks WHERE id = ? AND encoding = 'zstd'");
+	err = err ? err : prepare(w, &w->st_cp,
+		"INSERT INTO checkpoints(id, seq, ledger, time_ns, meta_sha256, prev, signature)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?)");
+	/* emt_seal_tables[0] is meta: a checkpoint covers meta as the seal
+	 * does. */
+	err = err ? err : prepare(w, &w->st_cp_meta, emt_seal_tables[0].sql);
 	return err;
 }
 
@@ -573,6 +630,7 @@ static int init_archive(struct emt_writer *w)
 		 EMT_APPLICATION_ID, EMT_FORMAT_MAJOR);
 	err = exec_sql(w, buf);
 	err = err ? err : exec_sql(w, emt_schema_sql);
+	err = err ? err : exec_sql(w, emt_schema_sql_1_1);
 	err = err ? err : prepare_all(w);
 	if (err)
 		goto fail;
@@ -586,7 +644,14 @@ static int init_archive(struct emt_writer *w)
 	snprintf(buf, sizeof(buf), "emt %s", emt_version());
 	err = err ? err : put_meta(w, "writer_version", buf);
 	err = err ? err : put_meta(w, "features_required", EMT_FEATURES_WRITTEN);
-	err = err ? err : put_meta(w, "features_optional", "");
+	err = err ? err : put_meta(w, "features_optional", w->key ? EMT_FEATURE_SIGNATURE : "");
+	if (w->key) {
+		/* Covered by the meta digest of every checkpoint and of the
+		 * seal: the signatures bind the key they are made with. */
+		err = err ? err : put_meta(w, "sign_algorithm", "ed25519");
+		err = err ? err : put_meta(w, "sign_public_key", emt_key_public_pem(w->key));
+		err = err ? err : put_meta(w, "sign_key_sha256", emt_key_fingerprint(w->key));
+	}
 	if (!err && uname(&u) == 0) {
 		err = put_meta(w, "host", u.nodename);
 		err = err ? err : put_meta(w, "kernel", u.release);
@@ -642,7 +707,7 @@ static void writer_free(struct emt_writer *w)
 	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
 		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
 		&w->st_gone, &w->st_loss, &w->st_meta, &w->st_chunk_data,
-		&w->st_sp, &w->st_release };
+		&w->st_sp, &w->st_release, &w->st_cp, &w->st_cp_meta };
 
 	committer_stop(w);
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
@@ -661,6 +726,7 @@ static void writer_free(struct emt_writer *w)
 	free(w->proc_dig);
 	free(w->proc_known);
 	free_regions(w);
+	emt_key_free(w->key);
 	pthread_cond_destroy(&w->cv_batch);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -712,6 +778,11 @@ struct emt_writer *emt_writer_create(const char *path,
 	}
 	if (!o.commit_ms)
 		o.commit_ms = 1000;
+	if (o.sign_key && !emt_key_has_private(o.sign_key)) {
+		emt_fmt(msg, sizeof(msg), "the signing key is a public key: signing needs the private key");
+		err = -EINVAL;
+		goto fail;
+	}
 
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
@@ -776,6 +847,11 @@ struct emt_writer *emt_writer_create(const char *path,
 	w->commit_ms = o.commit_ms;
 	w->no_delta = o.no_delta;
 	w->next_seq = 1;
+	if (o.sign_key && !(w->key = emt_key_dup(o.sign_key))) {
+		err = -ENOMEM;
+		emt_fmt(msg, sizeof(msg), "out of memory");
+		goto fail_file;
+	}
 	w->win = WIN_BYTES / o.chunk_size;
 	if (w->win < 2)
 		w->win = 2;
@@ -856,7 +932,7 @@ const char *emt_writer_errmsg(const struct emt_writer *w)
 
 static int reserved_key(const char *k)
 {
-	static const char *const prefixes[] = { "format_", "seal", "clock_", "features_" };
+	static const char *const prefixes[] = { "format_", "seal", "clock_", "features_", "sign_" };
 	static const char *const exact[] = { "start_ns", "stop_ns", "writer_version",
 		"chunk_size", "zstd_level" };
 
@@ -1840,6 +1916,19 @@ static int write_seal(struct emt_writer *w, uint8_t seal[EMT_SHA256_LEN])
 	err = err ? err : put_meta(w, "seal_ledger_head", hex);
 	emt_hex(seal, EMT_SHA256_LEN, hex);
 	err = err ? err : put_meta(w, "seal_sha256", hex);
+	if (!err && w->key) {
+		/* seal_* keys are outside the meta digest, so the signature
+		 * does not sign itself (SPEC.md 10.2). */
+		char text[EMT_SIGN_TEXT_MAX], sighex[2 * EMT_SIGNATURE_LEN + 1];
+		uint8_t sig[EMT_SIGNATURE_LEN];
+		size_t n = emt_signature_text(text, sizeof(text), hex, emt_key_fingerprint(w->key));
+
+		err = emt_key_sign(w->key, text, n, sig);
+		if (err)
+			emt_fmt(w->err, sizeof(w->err), "seal: cannot sign");
+		emt_hex(sig, EMT_SIGNATURE_LEN, sighex);
+		err = err ? err : put_meta(w, "seal_signature", sighex);
+	}
 	err = err ? err : put_meta(w, "sealed", "1");
 	return err;
 }

@@ -64,6 +64,9 @@ static void usage(FILE *f)
 "                          the target (it then stays under a pass-through\n"
 "                          tracer after the capture; see emt-capture(1))\n"
 "      --zstd-level N      archive compression level\n"
+"      --sign-key KEY.pem  sign the archive with this Ed25519 private key\n"
+"                          (emt-keygen; mode 0600): every commit gets a\n"
+"                          signed checkpoint, the seal a signature\n"
 "  -f, --force             replace an existing archive\n"
 "  -q, --quiet             no progress line and no summary\n"
 "  -h, --help              show this help\n"
@@ -74,6 +77,7 @@ static void usage(FILE *f)
 "  emt-capture -o lua.emt -- luajit bench.lua\n"
 "  emt-capture -p 1234 -o attach.emt --duration 60\n"
 "  emt-capture --mode ptrace -o node.emt -- node app.js\n"
+"  emt-capture --sign-key case-key.pem -o case.emt -- ./app\n"
 "\n"
 "The capture ends when CMD and its followed descendants have exited, after\n"
 "--duration, or on SIGINT/SIGTERM; the archive is then sealed.  Exit status:\n"
@@ -131,6 +135,7 @@ static uint64_t mono_ms(void)
 enum {
 	OPT_FOLLOW = 256, OPT_NO_FOLLOW, OPT_CAPTURE_FILES, OPT_RWX_INTERVAL,
 	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD, OPT_ATTACH_FILTER,
+	OPT_SIGN_KEY,
 };
 
 int main(int argc, char **argv)
@@ -149,6 +154,7 @@ int main(int argc, char **argv)
 		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
 		{ "zstd-level", required_argument, NULL, OPT_ZSTD },
 		{ "attach-filter", no_argument, NULL, OPT_ATTACH_FILTER },
+		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -158,6 +164,7 @@ int main(int argc, char **argv)
 	struct emt_capture_opts o = { .sz = sizeof(o), .mode = EMT_MODE_BPF,
 				      .lossless = -1 };
 	int quiet = 0, opt;
+	const char *sign_key = NULL;
 	uint32_t u32;
 	uint64_t u64;
 
@@ -232,6 +239,11 @@ int main(int argc, char **argv)
 		case OPT_ATTACH_FILTER:
 			o.attach_filter = 1;
 			break;
+		case OPT_SIGN_KEY:
+			if (!*optarg)
+				return cli_usage("empty signing key file name");
+			sign_key = optarg;
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -259,16 +271,32 @@ int main(int argc, char **argv)
 	if (o.attach_filter && (!o.pid || o.mode != EMT_MODE_PTRACE))
 		return cli_usage("--attach-filter needs --mode ptrace and -p PID");
 
+	char *msg = NULL;
+	struct emt_key *key = NULL;
+	if (sign_key) {
+		char esc[512];
+
+		/* Before anything is created or run: a capture that cannot be
+		 * signed as asked must not start unsigned. */
+		key = emt_key_load_private(sign_key, &msg);
+		if (!key) {
+			cli_error("%s", cli_escape_str(esc, sizeof(esc), msg ? msg : strerror(errno)));
+			free(msg);
+			return CLI_EXIT_FAIL;
+		}
+		o.sign_key = key;
+	}
+
 	char *opts_text = join_args(argc, argv);
 	o.options_text = opts_text;
 	o.log = log_debug;
 
-	char *msg = NULL;
 	struct emt_capture_handle *c = emt_capture_open(&o, &msg);
 	if (!c) {
 		cli_error("%s", msg ? msg : strerror(errno));
 		free(msg);
 		free(opts_text);
+		emt_key_free(key);
 		return CLI_EXIT_FAIL;
 	}
 	g_cap = c;
@@ -337,9 +365,13 @@ int main(int argc, char **argv)
 		 * archive is the one sealed here (emt-verify recomputes it). */
 		fprintf(stderr, "%s: archive '%s' sealed, seal sha256 %s\n", cli_prog(),
 			o.output, hex);
+		if (key)
+			fprintf(stderr, "%s: seal signed with key sha256 %s\n", cli_prog(),
+				emt_key_fingerprint(key));
 	} else if (!started && access(o.output, F_OK) != 0) {
 		fprintf(stderr, "%s: nothing captured, no archive written\n", cli_prog());
 	}
 	free(opts_text);
+	emt_key_free(key);
 	return rc;
 }

@@ -3,7 +3,7 @@
  * archive, loud and quiet, and twice in one run (several operands, the
  * worst status wins).  fuzz_reader covers the library's verify alone;
  * this covers the tool's path (report callback escaping, open errors,
- * summary line).
+ * summary line, JSON report, signature check).
  */
 #include "fuzz_tool.h"
 
@@ -29,11 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int r1 = fuzz_run(emt_verify_main, a1);
 		int r2 = fuzz_run(emt_verify_main, a2);
 		int r3 = fuzz_run(emt_verify_main, a3);
+		const char *const a4[] = { "emt-verify", "--json", path, NULL };
+		int r4 = fuzz_run(emt_verify_main, a4);
 
 		/* quiet changes the output, never the verdict; a missing
 		 * operand is trouble whatever the archive */
 		FUZZ_CHECK(r1 == r2);
 		FUZZ_CHECK(r3 == CLI_EXIT_USAGE);
+		/* nor does JSON output */
+		FUZZ_CHECK(r4 == r1);
 	}
 	close(fd);
 	unlink(path);

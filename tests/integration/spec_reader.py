@@ -5,10 +5,13 @@ Uses only Python's sqlite3 module and the `zstd` command.  Lists the
 captures of an archive, reconstructs every capture's bytes, checks every
 chunk hash, every capture hash, the ledger chain (ledger-v1 or ledger-v2)
 and the seal, and writes DIR/<seq>.bin for comparison with the C
-library's output.  An archive with a WAL beside it (a crashed writer) is
+library's output.  A signed archive's seal signature and checkpoints
+(SPEC.md section 10.2) are checked with the `openssl` command.  An archive with a WAL beside it (a crashed writer) is
 read from a private copy, as SPEC.md section 12 says.
 
 usage: spec_reader.py ARCHIVE OUTDIR
+       spec_reader.py --signature ARCHIVE [TRUSTED.pem]
+         (signature only; prints one summary line)
 exit status 0 if everything checked out, 1 otherwise.
 """
 import hashlib
@@ -111,6 +114,84 @@ def ledger_text_v2(db, seq, region_id, version, pid, tid, trig, pb, pa, addr, si
         *ints, trig.decode("utf-8", "replace"), *rest, gaps, regs, region, proc)
 
 
+def ed25519_verify(pub_pem_path, text, sig):
+    """SPEC.md 10.2: `openssl pkeyutl -verify -rawin`, pure Ed25519."""
+    with tempfile.TemporaryDirectory() as d:
+        tp, sp = os.path.join(d, "t"), os.path.join(d, "s")
+        with open(tp, "wb") as f:
+            f.write(text)
+        with open(sp, "wb") as f:
+            f.write(sig)
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub_pem_path,
+                            "-rawin", "-in", tp, "-sigfile", sp],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return r.returncode == 0
+
+
+def fingerprint(pub_pem_path):
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", pub_pem_path, "-outform", "DER"],
+                         check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def check_signature(db, meta, trusted=None):
+    """SPEC.md section 10.2.  Returns (problems, summary line)."""
+    problems = []
+    fp = meta.get("sign_key_sha256")
+    if fp is None:
+        if "signature-v1" in meta.get("features_optional", "").split(","):
+            problems.append("signature: feature named, signing meta missing")
+        return problems, "unsigned"
+    with tempfile.TemporaryDirectory() as d:
+        key = trusted
+        if key is None:
+            key = os.path.join(d, "stored.pem")
+            with open(key, "w") as f:
+                f.write(meta.get("sign_public_key", ""))
+        try:
+            kfp = fingerprint(key)
+        except subprocess.CalledProcessError:
+            return problems + ["signature: the public key is not a PEM public key"], "invalid"
+        if kfp != fp or meta.get("sign_algorithm") != "ed25519":
+            return problems + ["signature: archive names key %s, not %s" % (fp, kfp)], "invalid"
+        prev, last_seq, valid, covered, last_meta = bytes(32), 0, 0, 0, None
+        ledgers = dict(db.execute("SELECT seq, ledger FROM captures"))
+        broken = False
+        for cid, seq, ledger, t, m, pv, sig in db.execute(
+                "SELECT id, seq, ledger, time_ns, meta_sha256, prev, signature"
+                " FROM checkpoints ORDER BY id"):
+            text = ("emt-checkpoint-v1 %d %d %s %d %s %s %s" % (
+                cid, seq, ledger.hex(), u64(t), m.hex(), pv.hex(), fp)).encode()
+            good = (cid == valid + 1 and pv == prev and seq >= last_seq and
+                    (ledgers.get(seq) == ledger if seq else ledger == bytes(32)) and
+                    ed25519_verify(key, text, sig))
+            if not good:
+                problems.append("checkpoint %d: does not verify or chain" % cid)
+                broken = True
+            elif not broken:
+                valid, covered, last_seq, last_meta = cid, seq, seq, m
+            prev = hashlib.sha256(text).digest()
+        if meta.get("sealed") == "1":
+            text = ("emt-signature-v1 %s %s" % (meta.get("seal_sha256", ""), fp)).encode()
+            try:
+                sig = bytes.fromhex(meta.get("seal_signature", ""))
+            except ValueError:
+                sig = b""
+            if len(sig) != 64 or not ed25519_verify(key, text, sig):
+                problems.append("signature: the seal's signature does not verify")
+            return problems, "%s sealed, %d checkpoints" % (
+                "invalid" if problems else "valid", valid)
+    # The writer commits nothing without a checkpoint: what the last one
+    # does not cover was added or changed after it.
+    if covered < len(ledgers):
+        problems.append("signature: captures %d-%d covered by no checkpoint" % (
+            covered + 1, len(ledgers)))
+    if last_meta is not None and rows_digest(db, SEAL_TABLES[0][1]) != last_meta.hex():
+        problems.append("signature: meta changed after the last checkpoint")
+    return problems, "%s unsealed, %d checkpoints, %d of %d captures covered" % (
+        "invalid" if problems else "valid", valid, covered, len(ledgers))
+
+
 def open_archive(arch, tmp):
     """SPEC.md section 12: with a WAL beside it (a crashed writer), copy both
     files to a private directory and open the copy, so that nothing (WAL
@@ -126,6 +207,18 @@ def open_archive(arch, tmp):
 
 
 def main():
+    if sys.argv[1] == "--signature":
+        with tempfile.TemporaryDirectory() as tmp:
+            db = open_archive(sys.argv[2], tmp)
+            db.text_factory = bytes
+            meta = {k.decode(): bytes(v).decode("utf-8", "replace")
+                    for k, v in db.execute("SELECT key, value FROM meta")}
+            problems, line = check_signature(db, meta,
+                                             sys.argv[3] if len(sys.argv) > 3 else None)
+            for p in problems:
+                print(p)
+            print(line)
+            return 1 if problems else 0
     arch, outdir = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as tmp:
         return check(open_archive(arch, tmp), outdir)
@@ -211,6 +304,10 @@ def check(db, outdir):
             if meta.get("seal_sha256") != hashlib.sha256(text.encode()).hexdigest():
                 print("seal: seal_sha256 does not match")
                 ok = False
+    problems, _ = check_signature(db, meta)
+    for p in problems:
+        print(p)
+        ok = False
     return 0 if ok else 1
 
 

@@ -171,7 +171,8 @@ python3 - "$TOP/SPEC.md" "$T/default.emt" >"$T/schema.out" 2>&1 <<'PYEOF'
 import re, sqlite3, sys
 spec = open(sys.argv[1]).read()
 app = spec.split("## Appendix A.", 1)[1]
-block = re.search(r"```sql\n(.*?)```", app, re.S).group(1)
+# A (1.0) and A.1 (added in 1.1), in the order a 1.1 writer runs them.
+block = "".join(re.findall(r"```sql\n(.*?)```", app, re.S))
 stmts = [x.strip() for x in block.split(";\n") if x.strip()]
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[2], uri=True)
 have = [r[0] for r in db.execute(

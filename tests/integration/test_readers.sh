@@ -385,8 +385,11 @@ if [ -x "$GEN" ]; then
 			case "$name" in
 			diff*) # shellcheck disable=SC2086
 				( cd "$T/regen" && "$DF" sample.emt $args; echo "exit=$?" ) | norm >"$T/r.out";;
-			*) # shellcheck disable=SC2086
-				( cd "$T/regen" && "$LS" $args sample.emt; echo "exit=$?" ) | norm >"$T/r.out";;
+			*) # The committed sample is a 1.0 archive; today's writer
+			   # writes 1.1 (SPEC.md section 3), the rest is the same.
+			   # shellcheck disable=SC2086
+				( cd "$T/regen" && "$LS" $args sample.emt; echo "exit=$?" ) | norm |
+					sed 's/^format     1\.[0-9]*, /format     1.0, /' >"$T/r.out";;
 			esac
 			check "regenerated sample matches golden $name" cmp -s "$G/$name.out" "$T/r.out"
 		done

@@ -11,6 +11,8 @@
  *     -z BYTES  largest capture (default 300000)
  *     -D        no delta chunks
  *     -u        leave the archive unsealed (abandon instead of close)
+ *     -k KEY    sign with the Ed25519 private key in KEY (PEM)
+ *     -C        commit after every capture (one checkpoint each when signing)
  *   mkarchive -x ARCHIVE DIR   write DIR/<seq>.bin for every capture
  */
 #include <errno.h>
@@ -63,12 +65,13 @@ int main(int argc, char **argv)
 	struct emt_writer_opts o = { .sz = sizeof(o) };
 	uint64_t seed = 1, maxsz = 300000;
 	unsigned ncap = 12;
-	int unsealed = 0, opt;
+	int unsealed = 0, commit_each = 0, opt;
+	struct emt_key *key = NULL;
 	char *msg = NULL;
 
 	if (argc == 4 && strcmp(argv[1], "-x") == 0)
 		return extract(argv[2], argv[3]);
-	while ((opt = getopt(argc, argv, "n:s:c:l:z:Du")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:c:l:z:Duk:C")) != -1) {
 		switch (opt) {
 		case 'n': ncap = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
@@ -77,8 +80,17 @@ int main(int argc, char **argv)
 		case 'z': maxsz = strtoull(optarg, NULL, 0); break;
 		case 'D': o.no_delta = 1; break;
 		case 'u': unsealed = 1; break;
+		case 'C': commit_each = 1; break;
+		case 'k':
+			key = emt_key_load_private(optarg, &msg);
+			if (!key) {
+				fprintf(stderr, "mkarchive: %s\n", msg);
+				return 1;
+			}
+			o.sign_key = key;
+			break;
 		default:
-			fprintf(stderr, "usage: mkarchive [-n N] [-s SEED] [-c CHUNK] [-l LEVEL] [-z MAX] [-D] [-u] OUT\n"
+			fprintf(stderr, "usage: mkarchive [-n N] [-s SEED] [-c CHUNK] [-l LEVEL] [-z MAX] [-D] [-u] [-k KEY] [-C] OUT\n"
 					"       mkarchive -x ARCHIVE DIR\n");
 			return 2;
 		}
@@ -89,6 +101,8 @@ int main(int argc, char **argv)
 	}
 	o.flags = EMT_CREATE_FORCE;
 	struct emt_writer *w = emt_writer_create(argv[optind], &o, &msg);
+
+	emt_key_free(key);      /* the writer keeps its own reference */
 
 	if (!w) {
 		fprintf(stderr, "mkarchive: %s\n", msg);
@@ -152,6 +166,8 @@ int main(int argc, char **argv)
 				       .prot = 5, .fd = -1, .seq = c.seq };
 
 		emt_writer_add_event(w, &e);
+		if (commit_each)
+			emt_writer_commit(w);
 	}
 	struct emt_loss l = { .time_ns = 5000, .kind = "ringbuf", .count = 2, .pid = 1000 };
 
