@@ -33,8 +33,7 @@ static const char usage_text[] =
 "                         (x86-64, needs a build with capstone)\n"
 "  -j, --json             one JSON object per compared pair\n"
 "  -q, --quiet            print nothing; the exit status tells\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "Examples:\n"
 "  emt-diff case.emt 12 13\n"

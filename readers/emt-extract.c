@@ -41,8 +41,7 @@ static const char usage_text[] =
 "                         file, sha256: of the capture's bytes)\n"
 "      --force            overwrite existing files; write damaged captures\n"
 "                         anyway (with a warning)\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "%s"
 "\n"

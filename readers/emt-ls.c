@@ -24,8 +24,7 @@ static const char usage_text[] =
 "  -W, --width=COLS       fit every line in COLS columns (0 = full rows, never\n"
 "                         cut); default: the terminal's width, full rows\n"
 "                         otherwise\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "%s"
 "\n"

@@ -41,8 +41,7 @@ static const char usage_text[] =
 "                         archive must be closed (not being written); ledger,\n"
 "                         seal and emt-verify are unaffected; nothing is\n"
 "                         stored if a capture could not be scanned\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "%s"
 "\n"

@@ -27,8 +27,7 @@ static const char usage_text[] =
 "      --json             one JSON object per archive on stdout instead of\n"
 "                         text (problems, seal, signature, checkpoints)\n"
 "  -q, --quiet            print nothing; the exit status tells\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "An archive that was not closed cleanly is reported as unsealed, which is\n"
 "not damage: every capture committed before the crash is still checked.\n"

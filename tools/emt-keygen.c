@@ -21,8 +21,7 @@ static const char usage_text[] =
 "  -p, --public FILE      write the public key to FILE instead\n"
 "  -f, --force            replace existing key files\n"
 "  -q, --quiet            print nothing\n"
-"  -h, --help             show this help and exit\n"
-"  -V, --version          show version information and exit\n"
+CLI_COMMON_HELP
 "\n"
 "Examples:\n"
 "  emt-keygen case-key.pem\n"

@@ -58,6 +58,10 @@ int cli_try_help(void);
 int cli_common_opt(int opt, const char *usage);
 /* The getopt_long entries of --help and --version, for the table of a
  * tool that leaves them to cli_common_opt. */
+/* The help lines of --help and --version, for a usage text. */
+#define CLI_COMMON_HELP \
+"  -h, --help             show this help and exit\n" \
+"  -V, --version          show version information and exit\n"
 #define CLI_COMMON_LONGOPTS \
 	{ "help",    0, NULL, 'h' }, \
 	{ "version", 0, NULL, 'V' }
