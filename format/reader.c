@@ -1913,11 +1913,12 @@ static int ledger_v2_entry(struct vledger *vl, sqlite3_stmt *q, const uint8_t pr
 	return 0;
 }
 
-static int unhex32(const char *s, uint8_t out[EMT_SHA256_LEN])
+/* Lowercase hex of exactly `n` bytes (the form the writer uses). */
+static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
 {
-	if (!s || strlen(s) != 2 * EMT_SHA256_LEN)
+	if (!s || slen != 2 * n)
 		return -EINVAL;
-	for (size_t i = 0; i < EMT_SHA256_LEN; i++) {
+	for (size_t i = 0; i < n; i++) {
 		unsigned v = 0;
 
 		for (int k = 0; k < 2; k++) {
@@ -1934,6 +1935,11 @@ static int unhex32(const char *s, uint8_t out[EMT_SHA256_LEN])
 		out[i] = (uint8_t)v;
 	}
 	return 0;
+}
+
+static int unhex32(const char *s, uint8_t out[EMT_SHA256_LEN])
+{
+	return s ? unhex(s, strlen(s), out, EMT_SHA256_LEN) : -EINVAL;
 }
 
 /* The v2 seal (SPEC.md section 10).  Each table digest is recomputed
@@ -2281,30 +2287,6 @@ int emt_reader_verify(struct emt_reader *r, emt_verify_report_fn report,
 }
 
 /* ---------------------------------------------------------------- signature */
-
-/* Lowercase hex of exactly `n` bytes (the form the writer uses). */
-static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
-{
-	if (!s || slen != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char ch = s[2 * i + (size_t)k];
-
-			v <<= 4;
-			if (ch >= '0' && ch <= '9')
-				v |= (unsigned)(ch - '0');
-			else if (ch >= 'a' && ch <= 'f')
-				v |= (unsigned)(ch - 'a' + 10);
-			else
-				return -EINVAL;
-		}
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 /* Whether features_optional names the signature feature (bytewise, as
  * check_features reads features_required). */
