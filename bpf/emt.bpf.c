@@ -1315,12 +1315,175 @@ static __always_inline int in_exec_commit(void)
 	return (owner & ~7L) == (long)t;
 }
 
+
+/* ------------------------------------------------------ injections */
+/* Writes into another process's memory (issue 15; emt_bpf.h says what is
+ * recorded).  process_vm_writev (pin_user_pages_remote), PTRACE_POKE*
+ * (ptrace_access_vm) and writes to /proc/PID/mem (mem_rw) all take the
+ * victim's mmap lock from the writer's thread, whose own user registers
+ * still say which syscall it is in: so the mmap_lock tracepoint that the
+ * memory syscalls use already sees them, at no cost to anything else.
+ * The bytes are not copied here: process_vm_writev copies after it drops
+ * the lock, mem_rw page by page under it.  The writer is held instead and
+ * userspace reads the victim once the call is over. */
+
+#define NR_WRITE             1
+#define NR_PWRITE64          18
+#define NR_WRITEV            20
+#define NR_PTRACE            101
+#define NR_PWRITEV           296
+#define NR_PROCESS_VM_WRITEV 311
+#define NR_PWRITEV2          328
+#define PTRACE_POKETEXT      4
+#define PTRACE_POKEDATA      5
+#define PROC_SUPER_MAGIC     0x9fa0
+
+/* emt-capture's own tgid: its reads are not injections (set at load). */
+const volatile __u32 cfg_self = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct emt_inj_seen);
+} inj_seen SEC(".maps");
+
+/* Whether fd of the current process is open on a /proc/.../mem file;
+ * *pos gets its file position. */
+static __always_inline int proc_mem_fd(__u64 fd, __u64 *pos)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	char nm[4] = {};
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds) ||
+	    bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffffff]) || !f)
+		return 0;
+	if (BPF_CORE_READ(f, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
+		return 0;
+	bpf_probe_read_kernel(nm, sizeof(nm), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	if (nm[0] != 'm' || nm[1] != 'e' || nm[2] != 'm' || nm[3])
+		return 0;
+	*pos = BPF_CORE_READ(f, f_pos);
+	return 1;
+}
+
+/* A BTF pointer as a plain number: a global function takes scalars (and
+ * the verifier keeps a cast pointer a pointer). */
+static __always_inline __u64 as_number(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+/* The current thread takes the mmap lock of mm (an address, passed as a
+ * number so that this global function is verified once): if mm is not its
+ * own and the thread is in one of the writing syscalls, with the writer or
+ * the victim followed, records the call once and holds the writer. */
+__noinline int remote_lock(__u64 mm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+	__u64 pt = bpf_get_current_pid_tgid(), pos = 0;
+	__u32 tgid = pt >> 32, tid = (__u32)pt, method, victim = 0, flags = 0;
+
+	if (!t->mm || (__u64)t->mm == mm || tgid == cfg_self)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs || regs->ax != ENOSYS_RET)
+		return 0;
+	switch (regs->orig_ax) {
+	case NR_PROCESS_VM_WRITEV:
+		method = EMT_INJ_VM_WRITEV;
+		break;
+	case NR_PTRACE:
+		if (regs->di == PTRACE_POKETEXT)
+			method = EMT_INJ_POKETEXT;
+		else if (regs->di == PTRACE_POKEDATA)
+			method = EMT_INJ_POKEDATA;
+		else
+			return 0;
+		break;
+	case NR_WRITE: case NR_PWRITE64: case NR_WRITEV: case NR_PWRITEV:
+	case NR_PWRITEV2:
+		method = EMT_INJ_PROC_MEM;
+		break;
+	default:
+		return 0;
+	}
+	if (bpf_core_field_exists(((struct mm_struct *)0)->owner))
+		victim = BPF_CORE_READ((struct mm_struct *)mm, owner, tgid);
+	if (is_followed(tgid))
+		flags |= EMT_INJF_WRITER_FOLLOWED;
+	if (victim && is_followed(victim))
+		flags |= EMT_INJF_VICTIM_FOLLOWED;
+	if (!flags)
+		return 0;
+	if (method == EMT_INJ_PROC_MEM && !proc_mem_fd(regs->di, &pos))
+		return 0;       /* another /proc file (clear_refs...) */
+
+	/* mem_rw takes the lock once a page, process_vm_writev once a batch
+	 * of pages: the same call is recorded once. */
+	struct emt_inj_seen seen = { regs->orig_ax, { regs->di, regs->si, regs->dx, regs->r10 } };
+	struct emt_inj_seen *old = bpf_map_lookup_elem(&inj_seen, &tid);
+
+	if (old && old->nr == seen.nr && old->args[0] == seen.args[0] &&
+	    old->args[1] == seen.args[1] && old->args[2] == seen.args[2] &&
+	    old->args[3] == seen.args[3])
+		return 0;
+	bpf_map_update_elem(&inj_seen, &tid, &seen, BPF_ANY);
+
+	int ovf = 0;
+	struct emt_rec_inject *r = rb_reserve(sizeof(*r), EMT_LOSS_RECORD, &ovf);
+
+	if (!r)
+		return 0;
+	fill_hdr(&r->h, EMT_REC_INJECT);
+	r->victim = victim;
+	r->method = method;
+	r->nr = regs->orig_ax;
+	r->args[0] = regs->di;
+	r->args[1] = regs->si;
+	r->args[2] = regs->dx;
+	r->args[3] = regs->r10;
+	r->args[4] = regs->r8;
+	r->args[5] = regs->r9;
+	r->pos = pos;
+	r->flags = flags;
+	r->pad = 0;
+	/* Stopped on its way back to user mode, the write done. */
+	bpf_send_signal_thread(SIGSTOP);
+	stat_inc(holds);
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/* The syscall hooks' load (sys_enter/sys_exit) still sees injections
+ * through the mmap_lock tracepoint where the kernel has it: these run
+ * remote_lock() alone (userspace loads the variant of the kernel's
+ * prototype, as for the lock hooks). */
+SEC("tp_btf/mmap_lock_start_locking")
+int BPF_PROG(emt_inject_lock, struct mm_struct *mm, bool write)
+{
+	return remote_lock(as_number(mm));
+}
+
+SEC("tp_btf/mmap_lock_start_locking")
+int BPF_PROG(emt_inject_lock_memcg, struct mm_struct *mm, const char *memcg_path, bool write)
+{
+	return remote_lock(as_number(mm));
+}
+
 static __always_inline int lock_start(struct mm_struct *mm, bool write)
 {
 	struct pt_regs *regs = syscall_regs(mm);
 
 	if (!regs)
-		return 0;
+		return remote_lock(as_number(mm));  /* injections */
 	__u64 id = regs->orig_ax;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 

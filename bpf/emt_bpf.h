@@ -32,6 +32,7 @@ enum emt_rec_type {
 	EMT_REC_FORK,
 	EMT_REC_EXEC,
 	EMT_REC_EXIT,
+	EMT_REC_INJECT,         /* struct emt_rec_inject (issue 15) */
 };
 
 /* enum emt_trigger values of format/emt_archive.h, repeated here only as
@@ -177,6 +178,43 @@ struct emt_rwx_table {
 	__u64 len[EMT_RWX_SLOTS];   /* 0 = free slot */
 	__u32 prot[EMT_RWX_SLOTS];
 };
+
+/* ---------------------------------------------------------- injections
+ * A thread writing into another process's memory (process_vm_writev,
+ * PTRACE_POKETEXT/POKEDATA, a write to /proc/PID/mem), where the writer or
+ * the victim is followed: seen when the writer takes the victim's mmap
+ * lock, one record per call (struct emt_inj_seen keeps the call in map
+ * inj_seen, by writer tid, until userspace has served it), then the writer
+ * is held (SIGSTOP) so that userspace reads the victim's bytes after the
+ * write before the writer moves on (capture/inject.c). */
+#define EMT_INJ_VM_WRITEV   1   /* process_vm_writev */
+#define EMT_INJ_POKETEXT    2
+#define EMT_INJ_POKEDATA    3
+#define EMT_INJ_PROC_MEM    4   /* write, pwrite64, writev, pwritev(2) on /proc/PID/mem */
+
+#define EMT_INJF_WRITER_FOLLOWED 0x1u
+#define EMT_INJF_VICTIM_FOLLOWED 0x2u
+
+struct emt_rec_inject {
+	struct emt_rec_hdr h;   /* the writer: pid = tgid, tid */
+	__u32 victim;           /* tgid owning the memory written (mm->owner), 0 unknown */
+	__u32 method;           /* EMT_INJ_* */
+	__u64 nr;               /* the writer's syscall number */
+	__u64 args[6];          /* its arguments */
+	__u64 pos;              /* EMT_INJ_PROC_MEM: the file position at the call */
+	__u32 flags;            /* EMT_INJF_* */
+	__u32 pad;
+};
+
+struct emt_inj_seen {
+	__u64 nr;
+	__u64 args[4];
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct emt_rec_inject) == 104, "rec_inject size");
+_Static_assert(sizeof(struct emt_inj_seen) == 40, "inj_seen size");
+#endif
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct emt_rec_hdr) == 24, "emt_rec_hdr size");

@@ -143,6 +143,12 @@ static int wanted(const char *name, const struct emt_bpf_cfg *cfg, const struct 
 		return lock && p->lock_memcg;
 	if (!strcmp(name, "emt_unmapped_area"))
 		return lock;
+	/* Injections (remote_lock): inside the lock hooks' own programs, or
+	 * alone for the syscall hooks where the tracepoint exists. */
+	if (!strcmp(name, "emt_inject_lock"))
+		return !lock && p->have_lock && !p->lock_memcg;
+	if (!strcmp(name, "emt_inject_lock_memcg"))
+		return !lock && p->have_lock && p->lock_memcg;
 	if (!strcmp(name, "emt_exit"))
 		return !p->exit_nogroup;
 	if (!strcmp(name, "emt_exit_nogroup"))
@@ -447,6 +453,7 @@ int emt_bpf_load(struct emt_bpf_loaded *ld, const struct emt_bpf_cfg *cfg)
 	 * filling, rare enough that the target seldom pays a wakeup. */
 	ld->skel->rodata->cfg_wake_bytes = cfg->rb_size / 8;
 	ld->skel->rodata->cfg_max_pages = cfg->max_pages;
+	ld->skel->rodata->cfg_self = (__u32)getpid();   /* our own reads are no injections */
 	err = bpf_map__set_max_entries(ld->skel->maps.rb, cfg->rb_size);
 	if (!err)
 		err = bpf_map__set_max_entries(ld->skel->maps.rb_ovf, cfg->ovf_size);
