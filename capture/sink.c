@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "inject_links.h"
 #include "proc.h"
 #include "sink.h"
 
@@ -50,6 +51,7 @@ struct emt_sink {
 	struct emt_session *s;
 	struct emt_writer *w;
 	struct sink_proc *tab[SINK_BUCKETS];
+	struct inject_links *links;     /* injected ranges (sink_injection) */
 };
 
 static int werr(struct emt_sink *k, int err, const char *what)
@@ -70,12 +72,20 @@ struct emt_sink *sink_open(struct emt_session *s,
 		return NULL;
 	}
 	k->s = s;
+	k->links = inject_links_new();
+	if (!k->links) {
+		emt_session_fail(s, -ENOMEM, "out of memory");
+		free(k);
+		errno = ENOMEM;
+		return NULL;
+	}
 	k->w = emt_writer_create(s->opts.output, wo, &msg);
 	if (!k->w) {
 		int e = errno ? errno : EIO;
 		emt_session_fail(s, -e, "cannot create '%s': %s",
 				 s->opts.output, msg ? msg : strerror(e));
 		free(msg);
+		inject_links_free(k->links);
 		free(k);
 		errno = e;
 		return NULL;
@@ -124,6 +134,7 @@ int sink_close_seal(struct emt_sink *k, uint8_t seal[EMT_SHA256_LEN], int discar
 			proc_free(p);
 		}
 	}
+	inject_links_free(k->links);
 	free(k);
 	return err;
 }
@@ -169,6 +180,9 @@ static int process_start(struct emt_sink *k, pid_t pid, pid_t ppid,
 	if (p && !p->exited)
 		return 0;
 	if (p) {   /* pid reused after an exit we saw: a new process */
+		/* Not at the exit itself: captures of the old process
+		 * queued before it may still be written, and linked. */
+		inject_links_forget(k->links, pid);
 		p->nregs = p->nrwx = 0;
 		p->exited = 0;
 	} else {
@@ -446,6 +460,12 @@ int sink_capture(struct emt_sink *k, int64_t region_id, pid_t pid, pid_t tid,
 		return werr(k, err, "add capture");
 	if (seq_out)
 		*seq_out = c.seq;
+	/* A later capture of injected bytes (their execution, most often)
+	 * says which injection put them there. */
+	int64_t inj = trigger == EMT_TRIGGER_INJECT ? 0 :
+		      inject_links_find(k->links, pid, addr, size);
+	if (inj > 0 && (err = emt_writer_link_injection(k->w, c.seq, inj)) != 0)
+		return werr(k, err, "link injection");
 	return 0;
 }
 
@@ -548,4 +568,32 @@ int sink_baseline(struct emt_sink *k, pid_t pid, int capture_files,
 	}
 	proc_maps_free(maps, n);
 	return err;
+}
+
+/* ---- Injections (issue 15) ---- */
+
+int64_t sink_process_id(struct emt_sink *k, pid_t pid)
+{
+	struct sink_proc *p = proc_find(k, pid);
+
+	return p && !p->exited ? p->id : 0;
+}
+
+int sink_injection(struct emt_sink *k, struct emt_injection *inj, uint64_t seq,
+		   int64_t follow_process_id)
+{
+	int err;
+
+	inj->seq = seq;
+	err = emt_writer_add_injection(k->w, inj);
+	if (err)
+		return werr(k, err, "add injection");
+	if (follow_process_id > 0) {
+		err = emt_writer_add_follow_reason(k->w, follow_process_id, "injected", inj->id);
+		if (err)
+			return werr(k, err, "add follow reason");
+	}
+	err = inject_links_add(k->links, (pid_t)inj->victim_pid, inj->addr,
+			       inj->length ? inj->length : 1, inj->id);
+	return err ? emt_session_fail(k->s, err, "out of memory") : 0;
 }

@@ -112,4 +112,17 @@ int sink_baseline(struct emt_sink *k, pid_t pid, int capture_files,
 		  int (*fn)(void *ctx, const struct proc_map *m, int64_t region_id),
 		  void *ctx);
 
+/* ---- Injections (issue 15, capture/inject.h) ---- */
+
+/* The archive process id of pid's current image, 0 if pid is not
+ * followed (engine thread). */
+int64_t sink_process_id(struct emt_sink *k, pid_t pid);
+/* Records injection *inj, shown by capture `seq` (0: none; inj->seq is
+ * set to it): its row (inj->id is set), the follow reason of the victim's
+ * process row `follow_process_id` if > 0, and its range, so that later
+ * captures of the victim overlapping it are linked to it (sink_capture).
+ * Returns 0 or -errno. */
+int sink_injection(struct emt_sink *k, struct emt_injection *inj, uint64_t seq,
+		   int64_t follow_process_id);
+
 #endif /* EMT_CAPTURE_SINK_H */

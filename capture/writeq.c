@@ -167,6 +167,7 @@ static void job_free(struct writeq *q, struct job *j)
 	else
 		free(j->c.buf);
 	free(j->c.gaps);
+	free(j->c.inj);
 	free(j->detail);
 	pthread_mutex_lock(&q->pool_mu);
 	if (in_slab(q, j) || q->nfree_jobs < JOBS_KEEP) {
@@ -212,6 +213,8 @@ static int write_job(struct writeq *q, struct job *j)
 		q->last_seq[i].tid = c->tid;
 		q->last_seq[i].seq = seq;
 	}
+	if (!err && c->inj)
+		err = sink_injection(q->sink, c->inj, seq, c->inj_follow);
 	return err;
 }
 
@@ -454,13 +457,16 @@ static int queue_capture(struct writeq *q, struct writeq_capture *c, int wake)
 		else
 			free(c->buf);
 		free(c->gaps);
+		free(c->inj);
 		c->buf = NULL;
 		c->gaps = NULL;
+		c->inj = NULL;
 		return -ENOMEM;
 	}
 	j->c = *c;
 	c->buf = NULL;
 	c->gaps = NULL;
+	c->inj = NULL;
 	return enqueue(q, j, wake);
 }
 

@@ -44,6 +44,12 @@ struct writeq_capture {
 	int      has_regs;
 	struct emt_regs_x86_64 regs;
 	int      pooled;        /* buf came from writeq_buf() */
+	/* Issue 15: the injection this capture (trigger inject) shows, or
+	 * NULL; malloc'd, owned by the queue like buf.  Written with the
+	 * capture's seq by sink_injection, with inj_follow (> 0: the
+	 * victim's process row, followed since this injection). */
+	struct emt_injection *inj;
+	int64_t  inj_follow;
 };
 
 /* A buffer of at least len bytes for a capture (set c->pooled): one the

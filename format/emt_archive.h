@@ -630,6 +630,70 @@ int emt_reader_verify_signature(struct emt_reader *r, const struct emt_key *trus
 				struct emt_sig_info *info);
 
 /* ------------------------------------------------------------------ */
+/* Injections (format 1.2, SPEC.md section 15)                         */
+
+/* How one process wrote into another (injections.method). */
+enum emt_inject_method {
+	EMT_INJECT_UNKNOWN = 0,         /* reader only: a name this library does not know */
+	EMT_INJECT_VM_WRITEV = 1,       /* "process_vm_writev" */
+	EMT_INJECT_POKETEXT,            /* "ptrace-poketext" */
+	EMT_INJECT_POKEDATA,            /* "ptrace-pokedata" */
+	EMT_INJECT_POKEUSER,            /* "ptrace-pokeuser" */
+	EMT_INJECT_SETREGS,             /* "ptrace-setregs" */
+	EMT_INJECT_SETFPREGS,           /* "ptrace-setfpregs" */
+	EMT_INJECT_PROC_MEM,            /* "proc-mem": write/pwrite on /proc/PID/mem */
+};
+/* Its name, or NULL for a value out of range. */
+const char *emt_inject_method_name(enum emt_inject_method m);
+/* The method of a name, EMT_INJECT_UNKNOWN if none. */
+enum emt_inject_method emt_inject_method_parse(const char *name);
+
+/* One write of code or data into a process by another (SPEC.md 15). */
+struct emt_injection {
+	int64_t  id;            /* OUT of emt_writer_add_injection */
+	uint64_t time_ns;
+	uint32_t writer_pid, writer_tid;
+	uint32_t victim_pid;
+	uint32_t method;        /* enum emt_inject_method */
+	uint64_t addr;          /* first byte written (SETREGS: the new rip) */
+	uint64_t length;        /* bytes written (0 for SETREGS/SETFPREGS) */
+	uint64_t word;          /* PTRACE_POKE*: the word written */
+	uint32_t has_word;
+	uint32_t pad;
+	uint64_t seq;           /* the capture of the victim's bytes after the write, 0 none */
+};
+
+/* Adds an injections row (1.2 archives).  Sets inj->id.  Returns 0,
+ * -EINVAL (NULL, unknown method, length over 4 GiB), -ENOTSUP (archive
+ * of a format without the table), or the writer's -errno. */
+int emt_writer_add_injection(struct emt_writer *w, struct emt_injection *inj);
+/* Records that capture `seq` (a later capture of the victim overlapping
+ * the injected range, e.g. its execution) shows what injection
+ * `injection_id` wrote.  One link per capture: a second one for the same
+ * seq fails with -EEXIST.  Returns 0, -EINVAL, -EEXIST, or -errno. */
+int emt_writer_link_injection(struct emt_writer *w, uint64_t seq, int64_t injection_id);
+/* Says why process row `process_id` is followed although the capture did
+ * not launch, attach to or inherit it: `reason` "injected" (a followed
+ * process wrote into it, or it was written into by one: injection
+ * `injection_id`).  Returns 0, -EINVAL, -EEXIST (a reason already), -errno. */
+int emt_writer_add_follow_reason(struct emt_writer *w, int64_t process_id,
+				 const char *reason, int64_t injection_id);
+
+/* The injections in id order (an archive before 1.2 has none: the
+ * iterator is empty).  Same contract as the iterators above. */
+struct emt_row_iter *emt_reader_injections(struct emt_reader *r);
+int emt_injection_iter_next(struct emt_row_iter *it, struct emt_injection *inj);
+/* The injection capture `seq` is linked to (injection_links), into
+ * *injection_id.  Returns 1 if linked, 0 if not (or no such table), or
+ * -errno. */
+int emt_reader_capture_injection(struct emt_reader *r, uint64_t seq, int64_t *injection_id);
+/* Why process row `process_id` is followed (follow_reasons): 1 with
+ * *reason (valid until the next call on the reader; at most 31 bytes) and
+ * *injection_id filled, 0 if no row, or -errno. */
+int emt_reader_follow_reason(struct emt_reader *r, int64_t process_id,
+			     const char **reason, int64_t *injection_id);
+
+/* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
 /* SHA-256 of a buffer (OpenSSL). */
