@@ -40,6 +40,8 @@
 #include "emt.skel.h"
 #include "engine.h"
 #include "guard.h"
+#include "inject.h"
+#include "inject_bpf.h"
 #include "privs.h"
 #include "proc.h"
 #include "sink.h"
@@ -80,6 +82,7 @@ struct inflight {
 	struct emt_rec_cap_end e; /* its end record, once held */
 	int64_t  region_id;     /* its region row, once written (finish_capture) */
 	uint64_t settle_ns;     /* since when it waits in pv->settling, or 0 */
+	struct emt_rec_inject *inj; /* the hold of an injection's writer (serve_injection) */
 	struct inflight *next;
 };
 
@@ -195,6 +198,7 @@ static void inflight_free(struct bpf_priv *pv, struct inflight *f)
 	else
 		free(f->buf);
 	free(f->state);
+	free(f->inj);
 	free(f);
 }
 
@@ -765,6 +769,33 @@ static int inflight_of(const struct bpf_priv *pv, uint32_t tid)
 	return 0;
 }
 
+static int serve_injection(struct emt_session *s, struct bpf_priv *pv,
+			   const struct emt_rec_inject *r, int stopped);
+
+/* An injection's writer is held (SIGSTOP from the BPF side): served with
+ * the holds of its process (serve_holds), so that it is resumed once. */
+static int on_inject(struct emt_session *s, struct bpf_priv *pv,
+		     const struct emt_rec_inject *r)
+{
+	struct inflight *f = calloc(1, sizeof(*f));
+
+	if (f)
+		f->inj = malloc(sizeof(*r));
+	if (!f || !f->inj) {
+		free(f);
+		kill((pid_t)r->h.pid, SIGCONT);
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	}
+	*f->inj = *r;
+	f->skip = 1;
+	f->b.h.pid = r->h.pid;
+	f->b.h.tid = r->h.tid;
+	f->e.flags = EMT_CAPF_HOLD;
+	f->next = pv->held;
+	pv->held = f;
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct emt_session *s = ctx;
@@ -870,6 +901,10 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct emt_rec_exec))
 			err = on_exec(s, data);
 		break;
+	case EMT_REC_INJECT:
+		if (size >= sizeof(struct emt_rec_inject))
+			err = on_inject(s, pv, data);
+		break;
 	}
 	if (!err)
 		err = serr;
@@ -919,7 +954,11 @@ static int serve_holds(struct emt_session *s, struct bpf_priv *pv)
 				inflight_free(pv, f);
 				f = g;
 			}
-			int e = end_capture(s, pv, f, stopped);
+			int e = f->inj ? serve_injection(s, pv, f->inj, stopped) : 0;
+
+			if (e && !err)
+				err = e;
+			e = end_capture(s, pv, f, stopped);
 
 			if (e && !err)
 				err = e;
@@ -1195,6 +1234,61 @@ static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
 		if (err)
 			err = emt_session_fail(s, err, "cannot seed rwx table: %s",
 					       strerror(-err));
+	}
+	return err;
+}
+
+/* ---------------------------------------------------------- injections */
+
+/* Follows `victim`, written into by a followed process: it is captured
+ * from now on as if attached (baseline of its code). */
+static int follow_victim(struct emt_session *s, struct bpf_priv *pv, pid_t victim)
+{
+	int err = follow_pid(pv, victim);
+
+	if (err)
+		return emt_session_fail(s, err, "cannot follow pid %d: %s", (int)victim,
+					strerror(-err));
+	err = sink_process_start(s->sink, victim, 0, now_ns());
+	err = err ? err : live_add(s, pv, victim);
+	if (!err && proc_group_alive(victim) <= 0)
+		return 0;       /* gone meanwhile: its injection is still recorded */
+	return err ? err : baseline(s, pv, victim);
+}
+
+/* The writer of injection record r is held (`stopped`: it did stop, so
+ * its call is over): the victim becomes followed if it was not, and its
+ * bytes after the write are captured (inject.c). */
+static int serve_injection(struct emt_session *s, struct bpf_priv *pv,
+			   const struct emt_rec_inject *r, int stopped)
+{
+	struct inject_write w[INJECT_MAX_WRITES];
+	size_t n = 0, dropped = 0;
+	uint32_t tid = r->h.tid;
+	int err;
+
+	(void)stopped;  /* not stopped in time: the bytes read are the best there are */
+	/* The next call of this thread is another one, even with the same
+	 * arguments. */
+	bpf_map__delete_elem(pv->skel->maps.inj_seen, &tid, sizeof(tid), 0);
+	err = inject_from_bpf(r, w, &n, &dropped);
+	if (err == -ESRCH || err == -EINVAL)
+		return 0;       /* writer or victim gone, or nothing written */
+	if (err)
+		return emt_session_fail(s, err, "injection by pid %u: %s", r->h.pid,
+					strerror(-err));
+	if (dropped)
+		err = sink_loss(s->sink, "inject-iov", dropped, (pid_t)r->h.pid, r->h.time_ns);
+	int64_t follow = 0;
+
+	if (!err && n && !(r->flags & EMT_INJF_VICTIM_FOLLOWED) &&
+	    !sink_process_id(s->sink, w[0].victim)) {
+		err = follow_victim(s, pv, w[0].victim);
+		follow = err ? 0 : sink_process_id(s->sink, w[0].victim);
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		w[i].follow_process_id = i == 0 ? follow : 0;
+		err = inject_capture(s, pv->q, &w[i]);
 	}
 	return err;
 }

@@ -41,6 +41,7 @@ struct emt_reader {
 	sqlite3 *db;
 	char err[EMT_ERRMSG_MAX];
 	char tmpdir[256];       /* private copy of a crashed archive, or "" */
+	char follow_reason[32]; /* emt_reader_follow_reason's answer */
 	uint32_t major, minor;
 	int sealed;
 	int ledger_v2;          /* features_required names ledger-v2 */
@@ -65,7 +66,7 @@ struct emt_capture_iter {
 	uint64_t last_seq;
 };
 
-enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS };
+enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS, ROW_INJECTION };
 
 struct emt_row_iter {
 	struct emt_reader *r;
@@ -2561,4 +2562,111 @@ out:
 	if (info)
 		*info = in;
 	return v.problems;
+}
+
+/* ------------------------------------------------------------ injections */
+/* Format 1.2, SPEC.md section 15.  Older archives have none of these
+ * tables: they read as empty. */
+
+/* Whether the archive has table `name` (1), not (0), or -errno. */
+static int has_table(struct emt_reader *r, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+			       " AND name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return db_err(r, "schema");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_err(r, "schema");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+struct emt_row_iter *emt_reader_injections(struct emt_reader *r)
+{
+	int have = r ? has_table(r, "injections") : -EINVAL;
+
+	if (have < 0) {
+		errno = -have;
+		return NULL;
+	}
+	return row_iter(r, ROW_INJECTION, have ?
+			"SELECT id, time_ns, writer_pid, writer_tid, victim_pid, method, addr,"
+			" length, word, seq FROM injections ORDER BY id" :
+			"SELECT 1 WHERE 0", 0);
+}
+
+int emt_injection_iter_next(struct emt_row_iter *it, struct emt_injection *inj)
+{
+	int ret = row_step(it, ROW_INJECTION);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !inj)
+		return inj ? ret : -EINVAL;
+	st = it->st;
+	memset(inj, 0, sizeof(*inj));
+	inj->id = sqlite3_column_int64(st, 0);
+	inj->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+	inj->writer_pid = (uint32_t)sqlite3_column_int64(st, 2);
+	inj->writer_tid = (uint32_t)sqlite3_column_int64(st, 3);
+	inj->victim_pid = (uint32_t)sqlite3_column_int64(st, 4);
+	inj->method = (uint32_t)emt_inject_method_parse(col_str(st, 5, &it->s1));
+	inj->addr = (uint64_t)sqlite3_column_int64(st, 6);
+	inj->length = (uint64_t)sqlite3_column_int64(st, 7);
+	inj->has_word = sqlite3_column_type(st, 8) != SQLITE_NULL;
+	inj->word = (uint64_t)sqlite3_column_int64(st, 8);
+	inj->seq = (uint64_t)sqlite3_column_int64(st, 9);
+	return 1;
+}
+
+/* The first row of `sql` with `key` bound, as int64 column 0 into *v and
+ * (if txt) column 1 copied into txt[cap]: 1, 0 if no row or no table, or
+ * -errno. */
+static int lookup_row(struct emt_reader *r, const char *table, const char *sql,
+		      int64_t key, int64_t *v, char *txt, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	int have = has_table(r, table), rc, ret;
+
+	if (have <= 0)
+		return have;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(r, table);
+	sqlite3_bind_int64(st, 1, key);
+	rc = sqlite3_step(st);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_err(r, table);
+	if (ret == 1) {
+		*v = sqlite3_column_int64(st, 0);
+		if (txt) {
+			const unsigned char *t = sqlite3_column_text(st, 1);
+
+			snprintf(txt, cap, "%s", t ? (const char *)t : "");
+		}
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int emt_reader_capture_injection(struct emt_reader *r, uint64_t seq, int64_t *injection_id)
+{
+	if (!r || !injection_id || seq > INT64_MAX)
+		return -EINVAL;
+	return lookup_row(r, "injection_links", "SELECT injection_id FROM injection_links"
+			  " WHERE seq = ?1", (int64_t)seq, injection_id, NULL, 0);
+}
+
+int emt_reader_follow_reason(struct emt_reader *r, int64_t process_id,
+			     const char **reason, int64_t *injection_id)
+{
+	int ret;
+
+	if (!r || !reason || !injection_id)
+		return -EINVAL;
+	ret = lookup_row(r, "follow_reasons", "SELECT injection_id, reason FROM follow_reasons"
+			 " WHERE process_id = ?1", process_id, injection_id, r->follow_reason,
+			 sizeof(r->follow_reason));
+	*reason = ret == 1 ? r->follow_reason : NULL;
+	return ret;
 }

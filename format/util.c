@@ -431,6 +431,12 @@ const struct emt_seal_table emt_seal_tables[] = {
 const size_t emt_seal_table_count = sizeof(emt_seal_tables) / sizeof(emt_seal_tables[0]);
 
 const struct emt_digest_table emt_digest_tables[] = {
+	/* Injections (SPEC.md section 15). */
+	{ "injections", "SELECT id, time_ns, writer_pid, writer_tid, victim_pid, method, addr,"
+	  " length, word, seq FROM injections ORDER BY id", 2 },
+	{ "injection_links", "SELECT seq, injection_id FROM injection_links ORDER BY seq", 2 },
+	{ "follow_reasons", "SELECT process_id, reason, injection_id FROM follow_reasons"
+	  " ORDER BY process_id", 2 },
 	{ NULL, NULL, 0 },
 };
 
@@ -610,6 +616,31 @@ const char *const emt_schema_sql_1_2 =
 	"  sha256 BLOB NOT NULL CHECK(length(sha256) = 32),\n"
 	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n"
 	"  UNIQUE(region_id, version)\n"
+	") STRICT;\n"
+	/* Injections (SPEC.md section 15). */
+	"CREATE TABLE injections(\n"
+	"  id INTEGER PRIMARY KEY CHECK(id >= 1),\n"
+	"  time_ns INTEGER NOT NULL,\n"
+	"  writer_pid INTEGER NOT NULL CHECK(writer_pid BETWEEN 0 AND 4294967295),\n"
+	"  writer_tid INTEGER NOT NULL CHECK(writer_tid BETWEEN 0 AND 4294967295),\n"
+	"  victim_pid INTEGER NOT NULL CHECK(victim_pid BETWEEN 0 AND 4294967295),\n"
+	"  method TEXT NOT NULL CHECK(method IN ('process_vm_writev', 'ptrace-poketext',"
+	" 'ptrace-pokedata', 'ptrace-pokeuser', 'ptrace-setregs', 'ptrace-setfpregs',"
+	" 'proc-mem')),\n"
+	"  addr INTEGER NOT NULL,\n"
+	"  length INTEGER NOT NULL CHECK(length BETWEEN 0 AND 4294967296),\n"
+	"  word INTEGER,\n"
+	"  seq INTEGER NOT NULL CHECK(seq >= 0)\n"
+	") STRICT;\n"
+	"CREATE INDEX injections_victim ON injections(victim_pid, id);\n"
+	"CREATE TABLE injection_links(\n"
+	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n"
+	"  injection_id INTEGER NOT NULL CHECK(injection_id >= 1)\n"
+	") STRICT;\n"
+	"CREATE TABLE follow_reasons(\n"
+	"  process_id INTEGER PRIMARY KEY CHECK(process_id >= 1),\n"
+	"  reason TEXT NOT NULL CHECK(reason IN ('injected')),\n"
+	"  injection_id INTEGER NOT NULL CHECK(injection_id >= 0)\n"
 	") STRICT;\n";
 
 static int schema_find(const char *p, const char *name, const char **sql, size_t *len)
@@ -719,4 +750,33 @@ char *emt_schema_create_sql(uint32_t minor)
 		k += schema_emit(texts[m], minor, m >= 2, out + k);
 	out[k] = '\0';
 	return out;
+}
+
+/* ---- Injections (SPEC.md section 15) ---- */
+
+static const char *const inject_method_names[] = {
+	[EMT_INJECT_VM_WRITEV] = "process_vm_writev",
+	[EMT_INJECT_POKETEXT] = "ptrace-poketext",
+	[EMT_INJECT_POKEDATA] = "ptrace-pokedata",
+	[EMT_INJECT_POKEUSER] = "ptrace-pokeuser",
+	[EMT_INJECT_SETREGS] = "ptrace-setregs",
+	[EMT_INJECT_SETFPREGS] = "ptrace-setfpregs",
+	[EMT_INJECT_PROC_MEM] = "proc-mem",
+};
+
+const char *emt_inject_method_name(enum emt_inject_method m)
+{
+	if ((unsigned)m == 0 ||
+	    (unsigned)m >= sizeof(inject_method_names) / sizeof(inject_method_names[0]))
+		return NULL;
+	return inject_method_names[m];
+}
+
+enum emt_inject_method emt_inject_method_parse(const char *name)
+{
+	for (unsigned m = 1; name && m < sizeof(inject_method_names) /
+					  sizeof(inject_method_names[0]); m++)
+		if (!strcmp(name, inject_method_names[m]))
+			return (enum emt_inject_method)m;
+	return EMT_INJECT_UNKNOWN;
 }

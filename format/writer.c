@@ -2014,3 +2014,85 @@ void emt_writer_abandon(struct emt_writer *w)
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	writer_free(w);
 }
+
+/* ------------------------------------------------------------ injections */
+/* Format 1.2, SPEC.md section 15.  Rare rows: each statement is prepared
+ * when used. */
+
+/* Runs `sql` with the int64 values v[0..n) bound to ?1..?n, plus the text
+ * `txt` at ?(n+1) if not NULL, inside the current batch.  Sets *rowid to
+ * the row's id if not NULL. */
+static int insert_row(struct emt_writer *w, const char *sql, const int64_t *v, int n,
+		      const char *txt, int null_at, int64_t *rowid, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		int rc = sqlite3_prepare_v2(w->db, sql, -1, &st, NULL);
+
+		err = rc == SQLITE_OK ? 0 : db_fail(w, rc, what);
+	}
+	if (!err) {
+		for (int i = 0; i < n; i++) {
+			if (i + 1 == null_at)
+				sqlite3_bind_null(st, i + 1);
+			else
+				sqlite3_bind_int64(st, i + 1, v[i]);
+		}
+		if (txt)
+			sqlite3_bind_text(st, n + 1, txt, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+
+		if ((rc & 0xff) == SQLITE_CONSTRAINT && sqlite3_extended_errcode(w->db) ==
+		    SQLITE_CONSTRAINT_PRIMARYKEY)
+			err = -EEXIST;
+		else if (rc != SQLITE_DONE)
+			err = db_fail(w, rc, what);
+		else if (rowid)
+			*rowid = sqlite3_last_insert_rowid(w->db);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_add_injection(struct emt_writer *w, struct emt_injection *inj)
+{
+	const char *m = inj ? emt_inject_method_name((enum emt_inject_method)inj->method) : NULL;
+
+	if (!w || !inj || !m || inj->length > EMT_CAPTURE_SIZE_MAX)
+		return -EINVAL;
+	int64_t v[] = {
+		(int64_t)inj->time_ns, inj->writer_pid, inj->writer_tid, inj->victim_pid,
+		(int64_t)inj->addr, (int64_t)inj->length, (int64_t)inj->word,
+		(int64_t)inj->seq,
+	};
+	return insert_row(w, "INSERT INTO injections(time_ns, writer_pid, writer_tid, victim_pid,"
+			  " addr, length, word, seq, method) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+			  " ?8, ?9)", v, 8, m, inj->has_word ? 0 : 7, &inj->id, "injection");
+}
+
+int emt_writer_link_injection(struct emt_writer *w, uint64_t seq, int64_t injection_id)
+{
+	if (!w || seq == 0 || seq > INT64_MAX || injection_id < 1)
+		return -EINVAL;
+	int64_t v[] = { (int64_t)seq, injection_id };
+
+	return insert_row(w, "INSERT INTO injection_links(seq, injection_id) VALUES(?1, ?2)",
+			  v, 2, NULL, 0, NULL, "injection link");
+}
+
+int emt_writer_add_follow_reason(struct emt_writer *w, int64_t process_id,
+				 const char *reason, int64_t injection_id)
+{
+	if (!w || process_id < 1 || !reason || strcmp(reason, "injected") || injection_id < 0)
+		return -EINVAL;
+	int64_t v[] = { process_id, injection_id };
+
+	return insert_row(w, "INSERT INTO follow_reasons(process_id, injection_id, reason)"
+			  " VALUES(?1, ?2, ?3)", v, 2, reason, 0, NULL, "follow reason");
+}
