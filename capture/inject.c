@@ -3,9 +3,12 @@
  * process (inject.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "inject.h"
@@ -98,7 +101,7 @@ int inject_capture(struct emt_session *s, struct writeq *q, const struct inject_
 
 	if (e < a)
 		e = UINT64_MAX;
-	if (proc_maps_read(w->victim, &maps, &n) < 0)
+	if (!w->no_capture && proc_maps_read(w->victim, &maps, &n) < 0)
 		n = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct proc_map *m = &maps[i];
@@ -138,4 +141,37 @@ int inject_capture(struct emt_session *s, struct writeq *q, const struct inject_
 	err = sink_injection(s->sink, inj, 0, follow);
 	free(inj);
 	return err;
+}
+
+int inject_read_iovs(pid_t pid, uint64_t iov, uint64_t cnt, struct iovec *v, size_t cap)
+{
+	struct emt_gap *gaps = NULL;
+	size_t ng = 0;
+
+	if (cnt > cap)
+		cnt = cap;
+	if (cnt == 0)
+		return 0;
+	int err = proc_read_mem(pid, iov, cnt * sizeof(*v), v, &gaps, &ng);
+
+	free(gaps);
+	if (err)
+		return err;
+	return ng ? -EFAULT : (int)cnt;
+}
+
+int inject_mem_fd_victim(pid_t pid, uint64_t fd)
+{
+	char path[64], target[128];
+	ssize_t n;
+	int v;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%llu", (int)pid, (unsigned long long)fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (sscanf(target, "/proc/%d/", &v) != 1 || v <= 0)
+		return -EINVAL;
+	return v;
 }

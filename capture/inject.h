@@ -10,6 +10,7 @@
 #ifndef EMT_CAPTURE_INJECT_H
 #define EMT_CAPTURE_INJECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,6 +23,7 @@ struct writeq;
  * process_vm_writev, writev on /proc/PID/mem); the rest are counted as
  * loss "inject-iov". */
 #define INJECT_MAX_WRITES 64
+#define INJECT_IOV_MAX    1024          /* the kernel's UIO_MAXIOV */
 
 /* One write into a victim. */
 struct inject_write {
@@ -34,6 +36,8 @@ struct inject_write {
 	int      has_regs;      /* SETREGS: the registers set, captured with the page at rip */
 	struct emt_regs_x86_64 regs;
 	int64_t  follow_process_id; /* > 0: the victim's process row, followed since this write */
+	int      no_capture;    /* the row alone: POKEUSER (addr is an offset in the user
+				 * area), SETFPREGS */
 };
 
 /* Captures the victim's memory as write *w left it: for each mapping the
@@ -44,5 +48,14 @@ struct inject_write {
  * (seq 0).  The caller makes sure the write is over (the writer is held).
  * Returns 0 or -errno with the session's message set. */
 int inject_capture(struct emt_session *s, struct writeq *q, const struct inject_write *w);
+
+/* The iovec array [iov, iov+cnt) of pid (cnt cut to cap) into v.
+ * Returns how many were read, or -errno (-EFAULT: not readable). */
+struct iovec;
+int inject_read_iovs(pid_t pid, uint64_t iov, uint64_t cnt, struct iovec *v, size_t cap);
+
+/* The pid of the /proc/PID/mem (or /proc/PID/task/TID/mem) that fd of pid
+ * is open on, or -errno (-EINVAL: another file). */
+int inject_mem_fd_victim(pid_t pid, uint64_t fd);
 
 #endif /* EMT_CAPTURE_INJECT_H */

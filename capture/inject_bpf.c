@@ -3,11 +3,8 @@
  * (inject_bpf.h).
  */
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stdint.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "inject_bpf.h"
 #include "proc.h"
@@ -19,44 +16,6 @@
 #define NR_PWRITEV           296
 #define NR_PROCESS_VM_WRITEV 311
 #define NR_PWRITEV2          328
-#define IOV_MAX_KERNEL       1024       /* UIO_MAXIOV */
-
-/* The iovec array [iov, iov+cnt) of pid into v (at most `cap`): returns
- * how many were read, or -errno. */
-static int read_iovs(pid_t pid, uint64_t iov, uint64_t cnt, struct iovec *v, size_t cap)
-{
-	struct emt_gap *gaps = NULL;
-	size_t ng = 0;
-
-	if (cnt > cap)
-		cnt = cap;
-	if (cnt == 0)
-		return 0;
-	int err = proc_read_mem(pid, iov, cnt * sizeof(*v), v, &gaps, &ng);
-
-	free(gaps);
-	if (err)
-		return err;
-	return ng ? -EFAULT : (int)cnt;
-}
-
-/* The pid in the /proc/PID/mem (or /proc/PID/task/TID/mem) that fd of
- * pid is open on, or -errno. */
-static int mem_fd_victim(pid_t pid, uint64_t fd)
-{
-	char path[64], target[128];
-	ssize_t n;
-	int v;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%llu", (int)pid, (unsigned long long)fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	if (sscanf(target, "/proc/%d/", &v) != 1 || v <= 0)
-		return -EINVAL;
-	return v;
-}
 
 int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 		    size_t *n, size_t *dropped)
@@ -76,8 +35,8 @@ int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 		w.method = EMT_INJECT_VM_WRITEV;
 		if (!w.victim)
 			w.victim = (pid_t)r->args[0];
-		cnt = r->args[4] > IOV_MAX_KERNEL ? IOV_MAX_KERNEL : r->args[4];
-		got = read_iovs(w.writer, r->args[3], cnt, v, INJECT_MAX_WRITES);
+		cnt = r->args[4] > INJECT_IOV_MAX ? INJECT_IOV_MAX : r->args[4];
+		got = inject_read_iovs(w.writer, r->args[3], cnt, v, INJECT_MAX_WRITES);
 		break;
 	case EMT_INJ_POKETEXT:
 	case EMT_INJ_POKEDATA:
@@ -92,7 +51,7 @@ int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 	case EMT_INJ_PROC_MEM:
 		w.method = EMT_INJECT_PROC_MEM;
 		if (!w.victim)
-			w.victim = mem_fd_victim(w.writer, r->args[0]);
+			w.victim = inject_mem_fd_victim(w.writer, r->args[0]);
 		switch (r->nr) {
 		case NR_WRITE:
 		case NR_PWRITE64:
@@ -107,9 +66,9 @@ int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 			/* pwritev2 at offset -1 writes at the file position. */
 			if (r->nr != NR_WRITEV && r->args[3] != UINT64_MAX)
 				pos = r->args[3];
-			cnt = r->args[2] > IOV_MAX_KERNEL ? IOV_MAX_KERNEL : r->args[2];
+			cnt = r->args[2] > INJECT_IOV_MAX ? INJECT_IOV_MAX : r->args[2];
 			struct iovec lv[INJECT_MAX_WRITES];
-			int k = read_iovs(w.writer, r->args[1], cnt, lv, INJECT_MAX_WRITES);
+			int k = inject_read_iovs(w.writer, r->args[1], cnt, lv, INJECT_MAX_WRITES);
 			uint64_t total = 0;
 
 			/* The pieces land one after the other from pos. */

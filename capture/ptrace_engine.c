@@ -58,6 +58,7 @@
 #include <linux/seccomp.h>
 
 #include "engine.h"
+#include "inject_ptrace.h"
 #include "proc.h"
 #include "sink.h"
 #include "writeq.h"
@@ -163,6 +164,7 @@ struct pt_engine {
 	struct pt_proc *procs[PT_BUCKETS];
 	size_t   ntasks;
 	int      use_seccomp;   /* 0: PTRACE_SYSCALL on every syscall */
+	struct x86_64_filter inj_filter; /* injections (inject_ptrace.h), installed after filter */
 	int      stopping;      /* stop(): hold every stop */
 	int      failed;        /* poll failed: kill a launched target */
 	int      launched;
@@ -1113,6 +1115,15 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	case SYS_mremap:
 		y->need_exit = 1;
 		break;
+	case SYS_ptrace:
+	case SYS_process_vm_writev:
+	case SYS_pwrite64:
+	case SYS_pwritev:
+	case SYS_pwritev2:
+		/* Writes into another process (issue 15): seen at the exit. */
+		y->need_exit = inject_ptrace_wants(t->proc->pid, y->nr, y->a);
+		y->active = y->need_exit;
+		return 0;
 	default:
 		return 0;
 	}
@@ -1383,6 +1394,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 		break;
 	}
 	default:
+		err = inject_ptrace_exit(s, E(s)->q, pid, t->tid, y->nr, y->a, ret);
 		break;
 	}
 	if (!err && regioned)
@@ -2288,6 +2300,12 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errf
 			_exit(127);
 		}
 	}
+	/* Injections into other processes (inject_ptrace.h). */
+	if (install_filter(&E(s)->inj_filter) < 0) {
+		err = errno;
+		(void)!write(errfd, &err, sizeof(err));
+		_exit(127);
+	}
 	execvp(s->opts.argv[0], s->opts.argv);
 	err = errno;
 	(void)!write(errfd, &err, sizeof(err));
@@ -2302,6 +2320,7 @@ static int launch(struct emt_session *s)
 	if (getrandom(e->cookie, sizeof(e->cookie), 0) != sizeof(e->cookie))
 		return emt_session_fail(s, -EIO, "getrandom: %s", strerror(errno));
 	x86_64_seccomp_filter(e->cookie, &e->filter);
+	inject_ptrace_filter(&e->inj_filter);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return emt_session_fail(s, -errno, "pipe: %s", strerror(errno));
 	pid_t pid = fork();

@@ -1,0 +1,218 @@
+/*
+ * inject_ptrace.c - a followed process's writes into others, in ptrace
+ * mode (inject_ptrace.h).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <time.h>
+
+#include <linux/audit.h>
+#include <linux/elf.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "engine.h"
+#include "inject.h"
+#include "inject_ptrace.h"
+#include "proc.h"
+#include "sink.h"
+
+#ifndef PTRACE_SETREGSET
+#define PTRACE_SETREGSET 0x4205
+#endif
+
+int inject_ptrace_filter(struct x86_64_filter *f)
+{
+	static const uint32_t calls[] = {
+		__NR_process_vm_writev, __NR_pwrite64, __NR_pwritev, __NR_pwritev2,
+	};
+	static const uint32_t reqs[] = {
+		PTRACE_POKETEXT, PTRACE_POKEDATA, PTRACE_POKEUSER, PTRACE_SETREGS,
+		PTRACE_SETFPREGS, PTRACE_SETREGSET,
+	};
+	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS, jeq = BPF_JMP | BPF_JEQ | BPF_K;
+	const size_t nc = sizeof(calls) / sizeof(calls[0]), nr = sizeof(reqs) / sizeof(reqs[0]);
+	/* arch, jeq, nr, jeq ptrace, calls, allow, arg0, reqs, allow, trace */
+	const uint8_t n_allow1 = (uint8_t)(4 + nc), n_arg = (uint8_t)(n_allow1 + 1);
+	const uint8_t n_allow2 = (uint8_t)(n_arg + 1 + nr), n_trace = (uint8_t)(n_allow2 + 1);
+	struct sock_filter *q = f->insns;
+	uint8_t n = 0;
+
+	_Static_assert(4 + 4 + 1 + 1 + 6 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
+		       "filter buffer too small");
+	/* Other ABIs are traced by the first filter already. */
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
+	q[n] = (struct sock_filter)BPF_JUMP(jeq, AUDIT_ARCH_X86_64, 0, n_allow1 - n - 1);
+	n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
+	q[n] = (struct sock_filter)BPF_JUMP(jeq, __NR_ptrace, n_arg - n - 1, 0);
+	n++;
+	for (size_t i = 0; i < nc; i++, n++)
+		q[n] = (struct sock_filter)BPF_JUMP(jeq, calls[i], n_trace - n - 1, 0);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, args));
+	for (size_t i = 0; i < nr; i++, n++)
+		q[n] = (struct sock_filter)BPF_JUMP(jeq, reqs[i], n_trace - n - 1, 0);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	f->prog.len = n;
+	f->prog.filter = f->insns;
+	return 0;
+}
+
+static int is_ptrace_write(uint64_t req)
+{
+	return req == PTRACE_POKETEXT || req == PTRACE_POKEDATA || req == PTRACE_POKEUSER ||
+	       req == PTRACE_SETREGS || req == PTRACE_SETFPREGS || req == PTRACE_SETREGSET;
+}
+
+int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
+{
+	switch (nr) {
+	case SYS_ptrace:
+		return is_ptrace_write(a[0]);
+	case SYS_process_vm_writev:
+		return 1;
+	case SYS_pwrite64:
+	case SYS_pwritev:
+	case SYS_pwritev2:
+		/* Mostly files: only /proc/PID/mem is worth the exit stop. */
+		return inject_mem_fd_victim(pid, a[0]) > 0;
+	}
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The registers PTRACE_SETREGS (data = a[3]) or PTRACE_SETREGSET
+ * (NT_PRSTATUS, iovec at a[3]) of pid gave, into *w.  0 or -errno. */
+static int set_regs_of(pid_t pid, long req, const uint64_t a[6], struct inject_write *w)
+{
+	struct user_regs_struct u;
+	struct emt_gap *gaps = NULL;
+	size_t ng = 0;
+	uint64_t at = a[3];
+
+	if (req == PTRACE_SETREGSET) {
+		struct iovec v;
+
+		if (a[2] != NT_PRSTATUS || inject_read_iovs(pid, a[3], 1, &v, 1) != 1 ||
+		    v.iov_len < sizeof(u))
+			return -EINVAL;
+		at = (uint64_t)(uintptr_t)v.iov_base;
+	}
+	int err = proc_read_mem(pid, at, sizeof(u), &u, &gaps, &ng);
+
+	free(gaps);
+	if (err || ng)
+		return err ? err : -EFAULT;
+	x86_64_regs_snapshot(&u, 0, &w->regs);
+	w->has_regs = 1;
+	w->addr = u.rip;
+	w->len = 0;
+	return 0;
+}
+
+int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t tid,
+		       long nr, const uint64_t a[6], int64_t ret)
+{
+	struct inject_write w = { .writer = pid, .writer_tid = tid, .time_ns = now_ns() };
+	struct iovec v[INJECT_MAX_WRITES];
+	int n = 0, err = 0;
+
+	if (ret < 0 && ret > -4096)
+		return 0;       /* nothing written */
+	switch (nr) {
+	case SYS_ptrace:
+		w.victim = (pid_t)a[1];
+		switch (a[0]) {
+		case PTRACE_POKETEXT:
+		case PTRACE_POKEDATA:
+			w.method = a[0] == PTRACE_POKETEXT ? EMT_INJECT_POKETEXT : EMT_INJECT_POKEDATA;
+			w.has_word = 1;
+			w.word = a[3];
+			v[n++] = (struct iovec){ (void *)(uintptr_t)a[2], 8 };
+			break;
+		case PTRACE_POKEUSER:
+			/* An offset in the user area (registers, debug
+			 * registers): the row alone. */
+			w.method = EMT_INJECT_POKEUSER;
+			w.has_word = 1;
+			w.word = a[3];
+			w.no_capture = 1;
+			v[n++] = (struct iovec){ (void *)(uintptr_t)a[2], 8 };
+			break;
+		case PTRACE_SETREGS:
+		case PTRACE_SETREGSET:
+			w.method = EMT_INJECT_SETREGS;
+			if (set_regs_of(pid, (long)a[0], a, &w))
+				return 0;       /* not the general registers, or unreadable */
+			break;
+		case PTRACE_SETFPREGS:
+			w.method = EMT_INJECT_SETFPREGS;
+			w.no_capture = 1;
+			break;
+		default:
+			return 0;
+		}
+		break;
+	case SYS_process_vm_writev: {
+		uint64_t left = (uint64_t)ret;  /* bytes written, in iovec order */
+		int k;
+
+		w.method = EMT_INJECT_VM_WRITEV;
+		w.victim = (pid_t)a[0];
+		k = inject_read_iovs(pid, a[3], a[4] > INJECT_IOV_MAX ? INJECT_IOV_MAX : a[4],
+				     v, INJECT_MAX_WRITES);
+		for (int i = 0; i < k && left; i++, n++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		if (k < 0)
+			return 0;
+		break;
+	}
+	case SYS_pwrite64:
+	case SYS_pwritev:
+	case SYS_pwritev2:
+		/* pwritev2 at offset -1 uses the file position, which is past
+		 * the write now: not known here. */
+		if (nr == SYS_pwritev2 && a[3] == UINT64_MAX)
+			return 0;
+		w.method = EMT_INJECT_PROC_MEM;
+		w.victim = inject_mem_fd_victim(pid, a[0]);
+		v[n++] = (struct iovec){ (void *)(uintptr_t)a[3], (size_t)ret };
+		break;
+	default:
+		return 0;
+	}
+	if (w.victim <= 0)
+		return 0;
+	int tg = proc_read_tgid(w.victim);
+
+	if (tg > 0)
+		w.victim = tg;
+	if (w.method == EMT_INJECT_SETREGS || w.method == EMT_INJECT_SETFPREGS)
+		return inject_capture(s, q, &w);
+	for (int i = 0; i < n && !err; i++) {
+		if (!v[i].iov_len)
+			continue;
+		w.addr = (uint64_t)(uintptr_t)v[i].iov_base;
+		w.len = v[i].iov_len;
+		err = inject_capture(s, q, &w);
+	}
+	return err;
+}

@@ -1,0 +1,38 @@
+/*
+ * inject_ptrace.h - injections in ptrace mode: the writes a followed
+ * process makes into other processes, seen at its own system calls.
+ *
+ * A seccomp filter added next to ptrace mode's own (inject_ptrace_filter)
+ * stops the target at ptrace(PTRACE_POKETEXT/POKEDATA/POKEUSER/SETREGS/
+ * SETREGSET/SETFPREGS), process_vm_writev, pwrite64, pwritev and
+ * pwritev2; at the call's exit the write is over and the victim's bytes
+ * are captured (inject.h).  write(2) and writev(2) on a /proc/PID/mem
+ * descriptor are not seen: they are too frequent to stop at, and seccomp
+ * cannot tell the file (SPEC.md 15 says so).
+ */
+#ifndef EMT_CAPTURE_INJECT_PTRACE_H
+#define EMT_CAPTURE_INJECT_PTRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "x86_64.h"
+
+struct emt_session;
+struct writeq;
+
+/* Builds the filter into caller-owned *f (installed like ptrace mode's
+ * filter, in the launched target before exec).  Returns 0. */
+int inject_ptrace_filter(struct x86_64_filter *f);
+
+/* Whether the call nr(a) of process pid, stopped at its entry, may write
+ * into another process, so that its exit must be seen. */
+int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6]);
+
+/* The exit, with result ret, of call nr(a) of thread tid of process pid
+ * (stopped there): records and captures what it wrote, if it wrote into
+ * another process.  Returns 0 or -errno with the session's message. */
+int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t tid,
+		       long nr, const uint64_t a[6], int64_t ret);
+
+#endif /* EMT_CAPTURE_INJECT_PTRACE_H */
