@@ -42,6 +42,7 @@ struct emt_reader {
 	char err[EMT_ERRMSG_MAX];
 	char tmpdir[256];       /* private copy of a crashed archive, or "" */
 	char follow_reason[32]; /* emt_reader_follow_reason's answer */
+	int links_table;        /* injection_links: 0 not looked up, 1 there, 2 absent */
 	uint32_t major, minor;
 	int sealed;
 	int ledger_v2;          /* features_required names ledger-v2 */
@@ -2621,14 +2622,14 @@ int emt_injection_iter_next(struct emt_row_iter *it, struct emt_injection *inj)
 	return 1;
 }
 
-/* The first row of `sql` with `key` bound, as int64 column 0 into *v and
- * (if txt) column 1 copied into txt[cap]: 1, 0 if no row or no table, or
- * -errno. */
-static int lookup_row(struct emt_reader *r, const char *table, const char *sql,
+/* The first row of `sql` (on `table`, which the archive has if `have`)
+ * with `key` bound, as int64 column 0 into *v and (if txt) column 1
+ * copied into txt[cap]: 1, 0 if no row or no table, or -errno. */
+static int lookup_row(struct emt_reader *r, int have, const char *table, const char *sql,
 		      int64_t key, int64_t *v, char *txt, size_t cap)
 {
 	sqlite3_stmt *st = NULL;
-	int have = has_table(r, table), rc, ret;
+	int rc, ret;
 
 	if (have <= 0)
 		return have;
@@ -2653,7 +2654,15 @@ int emt_reader_capture_injection(struct emt_reader *r, uint64_t seq, int64_t *in
 {
 	if (!r || !injection_id || seq > INT64_MAX)
 		return -EINVAL;
-	return lookup_row(r, "injection_links", "SELECT injection_id FROM injection_links"
+	/* Asked once per capture by listings: the schema once. */
+	if (!r->links_table) {
+		int have = has_table(r, "injection_links");
+
+		if (have < 0)
+			return have;
+		r->links_table = have ? 1 : 2;
+	}
+	return lookup_row(r, r->links_table == 1, "injection_links", "SELECT injection_id FROM injection_links"
 			  " WHERE seq = ?1", (int64_t)seq, injection_id, NULL, 0);
 }
 
@@ -2664,7 +2673,7 @@ int emt_reader_follow_reason(struct emt_reader *r, int64_t process_id,
 
 	if (!r || !reason || !injection_id)
 		return -EINVAL;
-	ret = lookup_row(r, "follow_reasons", "SELECT injection_id, reason FROM follow_reasons"
+	ret = lookup_row(r, has_table(r, "follow_reasons"), "follow_reasons", "SELECT injection_id, reason FROM follow_reasons"
 			 " WHERE process_id = ?1", process_id, injection_id, r->follow_reason,
 			 sizeof(r->follow_reason));
 	*reason = ret == 1 ? r->follow_reason : NULL;

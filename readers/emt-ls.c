@@ -19,6 +19,8 @@ static const char usage_text[] =
 "  -e, --events           print the syscall timeline instead\n"
 "  -P, --processes        list processes (pid, parent, times, exit status,\n"
 "                         executable, command line) instead\n"
+"  -I, --injections       list writes into a process by another (writer,\n"
+"                         victim, method, address, length, capture) instead\n"
 "  -j, --json             one JSON object per line (jq-friendly), no header\n"
 "  -n, --no-header        omit the session header\n"
 "  -W, --width=COLS       fit every line in COLS columns (0 = full rows, never\n"
@@ -28,8 +30,9 @@ CLI_COMMON_HELP
 "\n"
 "%s"
 "\n"
-"--pid applies to every listing, --region also to --regions, --since and\n"
-"--until also to --events; the other filters apply to captures only.\n"
+"--pid applies to every listing (--injections: writer or victim), --region\n"
+"also to --regions, --since and --until also to --events and --injections;\n"
+"the other filters apply to captures only.\n"
 "\n"
 "Examples:\n"
 "  emt-ls case.emt\n"
@@ -38,6 +41,7 @@ CLI_COMMON_HELP
 "  emt-ls --regions case.emt\n"
 "  emt-ls --events --pid 4242 case.emt\n"
 "  emt-ls --processes --json case.emt | jq -r .cmdline\n"
+"  emt-ls --injections --pid 4242 case.emt\n"
 "\n"
 "Exit status: 0 success, 1 failure (unreadable or damaged archive),\n"
 "2 usage error.\n";
@@ -47,6 +51,7 @@ enum { OPT_FIRST = CLI_OPT_FIRST_FREE };
 struct opts {
 	struct emt_filter f;
 	int regions, events, processes, json, no_header, width, width_set;
+	int injections;
 	int capture_only_filter;   /* a filter that --regions/--events ignore */
 	int event_filter;          /* --since/--until */
 	const char *path;
@@ -66,6 +71,8 @@ struct opts {
 #define REGIONS_FIXED 122
 #define EVENTS_FIXED 118
 #define PROCESSES_FIXED 77
+/* Full rows of --injections. */
+#define INJECTIONS_FULL 122
 
 static const char *plural(uint64_t n)
 {
@@ -315,8 +322,19 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 		int has_rip = 0;
 
 		if (l.j) {
+			int64_t inj = 0;
+
 			cli_json_start_object(l.j);
 			rc = cli_json_capture_fields(l.j, r, &c);
+			/* The injection whose bytes this capture shows
+			 * (format 1.2, SPEC.md 15), if any. */
+			if (rc >= 0 && c.trigger != EMT_TRIGGER_INJECT)
+				rc = emt_reader_capture_injection(r, c.seq, &inj);
+			cli_json_name(l.j, "injection");
+			if (rc > 0)
+				cli_json_i64(l.j, inj);
+			else
+				cli_json_null(l.j);
 			cli_json_end_object(l.j);
 			if (rc < 0)
 				break;
@@ -577,12 +595,92 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 	return listing_end(&l, r, rc);
 }
 
+/* --injections: one row per write into a process by another. */
+static int list_injections(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_injection in;
+	struct listing l;
+	char tbuf[CLI_TIME_BUFSZ], seq[24], word[24], sbuf[16];
+	int full = o->width == 0 || o->width >= INJECTIONS_FULL;
+	int rc;
+
+	if (listing_start(&l, r, o, emt_reader_injections(r), NULL))
+		return CLI_EXIT_FAIL;
+	if (!l.j && full) {
+		cli_row_printf(&l.w, "%5s %-23s %7s %7s %7s %-17s %-14s %8s %-18s %6s", "ID",
+			       "TIME", "WRITER", "TID", "VICTIM", "METHOD", "ADDRESS",
+			       "LENGTH", "WORD", "SEQ");
+		cli_row_end(&l.w);
+	} else if (!l.j) {
+		cli_row_printf(&l.w, "%5s %-12s %7s %7s %-17s %-12s %5s %6s", "ID", "TIME",
+			       "WRITER", "VICTIM", "METHOD", "ADDRESS", "LEN", "SEQ");
+		cli_row_end(&l.w);
+	}
+	while ((rc = emt_injection_iter_next(l.rows, &in)) > 0) {
+		int64_t wall = emt_reader_wall_ns(r, in.time_ns);
+		const char *m = emt_inject_method_name((enum emt_inject_method)in.method);
+
+		if (o->f.pid && in.writer_pid != o->f.pid && in.victim_pid != o->f.pid)
+			continue;
+		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
+			continue;
+		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
+			continue;
+		if (!m)
+			m = "unknown";
+		if (l.j) {
+			cli_json_start_object(l.j);
+			cli_json_ki64(l.j, "id", in.id);
+			cli_json_kstr(l.j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
+			cli_json_ku64(l.j, "boottime_ns", in.time_ns);
+			cli_json_ku64(l.j, "writer_pid", in.writer_pid);
+			cli_json_ku64(l.j, "writer_tid", in.writer_tid);
+			cli_json_ku64(l.j, "victim_pid", in.victim_pid);
+			cli_json_kstr(l.j, "method", m);
+			cli_json_khex(l.j, "addr", in.addr);
+			cli_json_ku64(l.j, "length", in.length);
+			cli_json_name(l.j, "word");
+			if (in.has_word)
+				cli_json_hex(l.j, in.word);
+			else
+				cli_json_null(l.j);
+			cli_json_name(l.j, "seq");
+			if (in.seq)
+				cli_json_u64(l.j, in.seq);
+			else
+				cli_json_null(l.j);
+			cli_json_end_object(l.j);
+			continue;
+		}
+		snprintf(seq, sizeof(seq), in.seq ? "%" PRIu64 : "-", in.seq);
+		if (in.has_word)
+			snprintf(word, sizeof(word), "0x%016" PRIx64, in.word);
+		else
+			snprintf(word, sizeof(word), "-");
+		if (full)
+			cli_row_printf(&l.w, "%5" PRId64 " %-23s %7" PRIu32 " %7" PRIu32 " %7" PRIu32
+				       " %-17s 0x%012" PRIx64 " %8" PRIu64 " %-18s %6s", in.id,
+				       cli_fmt_time(tbuf, wall, CLI_TIME_MS), in.writer_pid,
+				       in.writer_tid, in.victim_pid, m, in.addr, in.length,
+				       word, seq);
+		else
+			cli_row_printf(&l.w, "%5" PRId64 " %-12s %7" PRIu32 " %7" PRIu32
+				       " %-17s %012" PRIx64 " %5s %6s", in.id,
+				       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), in.writer_pid,
+				       in.victim_pid, m, in.addr, cli_fmt_size(sbuf, in.length),
+				       seq);
+		cli_row_end(&l.w);
+	}
+	return listing_end(&l, r, rc);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "regions",   0, NULL, 'r' },
 		{ "events",    0, NULL, 'e' },
 		{ "processes", 0, NULL, 'P' },
+		{ "injections", 0, NULL, 'I' },
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
@@ -595,11 +693,12 @@ int main(int argc, char **argv)
 
 	cli_init("emt-ls", argv);
 	memset(&o, 0, sizeof(o));
-	while ((c = getopt_long(argc, argv, "rePjnW:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rePIjnW:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.regions = 1; break;
 		case 'e': o.events = 1; break;
 		case 'P': o.processes = 1; break;
+		case 'I': o.injections = 1; break;
 		case 'j': o.json = 1; break;
 		case 'n': o.no_header = 1; break;
 		case 'W':
@@ -625,10 +724,12 @@ int main(int argc, char **argv)
 	o.path = cli_archive_operand(argc, argv);
 	if (!o.path)
 		return CLI_EXIT_USAGE;
-	if (o.regions + o.events + o.processes > 1)
-		return cli_usage("--regions, --events and --processes are exclusive");
-	if ((o.regions || o.events || o.processes) && o.capture_only_filter)
+	if (o.regions + o.events + o.processes + o.injections > 1)
+		return cli_usage("--regions, --events, --processes and --injections are exclusive");
+	if ((o.regions || o.events || o.processes || o.injections) && o.capture_only_filter)
 		return cli_usage("--trigger and --min-size apply to captures only");
+	if (o.injections && (o.event_filter & 2))
+		return cli_usage("--region does not apply to --injections");
 	if (o.processes && o.event_filter)
 		return cli_usage("--processes takes no --region, --since or --until");
 	if (o.regions && (o.event_filter & 1))
@@ -657,6 +758,8 @@ int main(int argc, char **argv)
 			rc = list_regions(r, &o);
 		else if (o.events)
 			rc = list_events(r, &o);
+		else if (o.injections)
+			rc = list_injections(r, &o);
 		else
 			rc = list_captures(r, &o);
 	}
