@@ -581,6 +581,20 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 				cli_json_null(l.j);
 			cli_json_kstr(l.j, "exe", p.exe);
 			cli_json_kstr(l.j, "cmdline", p.cmdline);
+			/* Followed because of an injection (format 1.2,
+			 * SPEC.md 15), or null. */
+			const char *why = NULL;
+			int64_t inj = 0;
+
+			rc = emt_reader_follow_reason(r, p.id, &why, &inj);
+			if (rc < 0)
+				break;
+			cli_json_kstr(l.j, "follow_reason", rc ? why : NULL);
+			cli_json_name(l.j, "follow_injection");
+			if (rc)
+				cli_json_i64(l.j, inj);
+			else
+				cli_json_null(l.j);
 			cli_json_end_object(l.j);
 			continue;
 		}

@@ -1,0 +1,205 @@
+#!/bin/sh
+# Injections (issue 15): writes into another process's memory, captured
+# byte-exact and linked, in bpf mode (both hook sets) and ptrace mode.
+# The victim (fx_inject_victim) runs before the capture starts; the
+# injector runs under emt-capture:
+#   - process_vm_writev (two remote pieces), /proc/PID/mem with pwrite and
+#     with lseek+write, ptrace PTRACE_POKETEXT + PTRACE_SETREGS + DETACH;
+#   - every injections row names the writer and victim the fixture printed,
+#     its capture (seq, trigger inject, victim's pid) holds the row's bytes,
+#     and the rows' bytes put together are the fixture's payload
+#     (SHA-256 of its EMT-INJECT line);
+#   - bpf mode: the victim becomes followed (process row with follow
+#     reason "injected" and the first injection's id), and its later
+#     mprotect of the injected page is captured, byte-exact with its
+#     EMT-TRUTH line, and linked to the injection;
+#   - ptrace mode: SETREGS gives a capture of the page at the new rip
+#     with the registers (rip as the fixture printed); write(2) on
+#     /proc/PID/mem is not seen there (README says so): no row;
+#   - emt-verify passes on every archive.
+. "$(dirname "$0")/lib.sh"
+
+need_built "inject" "$BIN/emt-capture" "$BIN/emt-ls" "$BIN/emt-extract" "$BIN/emt-verify" \
+	"$FIX/fx_inject_victim" "$FIX/fx_inject_vmwrite" "$FIX/fx_inject_procmem" \
+	"$FIX/fx_inject_ptrace" || exit 0
+command -v python3 >/dev/null || { fail "inject" "python3 missing (tools/install-deps.sh)"; exit 0; }
+
+# check_archive NAME MODE: the checks above on $T/NAME.emt, given the
+# injector's output $T/NAME.out and the victim's $T/NAME.victim.
+check_archive() {
+	python3 - "$BIN" "$T/$1.emt" "$T/$1.out" "$T/$1.victim" "$2" "$T/$1" <<'PY'
+import hashlib, json, re, sqlite3, struct, subprocess, sys
+bindir, arc, out, vout, mode, tmp = sys.argv[1:]
+def truth(path, tag):
+    rows = []
+    for line in open(path, errors='replace'):
+        if line.startswith(tag + ' '):
+            rows.append(dict(kv.split('=', 1) for kv in line.split()[1:]))
+    return rows
+def ls(*args):
+    r = subprocess.run([bindir + '/emt-ls', '--json'] + list(args) + [arc],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit('emt-ls %s: %s' % (' '.join(args), r.stderr.strip()))
+    return [json.loads(l) for l in r.stdout.splitlines() if l]
+def extract(seq):
+    r = subprocess.run([bindir + '/emt-extract', arc, '--seq', str(seq), '-o', '-'],
+                       capture_output=True)
+    if r.returncode:
+        raise SystemExit('emt-extract --seq %d: %s' % (seq, r.stderr.decode().strip()))
+    return r.stdout
+bad = []
+inj = [t for t in truth(out, 'EMT-INJECT') if 'sha256' in t]
+regs_truth = [t for t in truth(out, 'EMT-INJECT') if t['method'] == 'ptrace-setregs']
+if len(inj) != 1:
+    raise SystemExit('injector printed %d EMT-INJECT lines with bytes' % len(inj))
+t = inj[0]
+method, writer, victim = t['method'], int(t['writer']), int(t['victim'])
+addr, size = int(t['addr'], 16), int(t['size'])
+rows = [r for r in ls('--injections') if r['method'] == method]
+caps = {c['seq']: c for c in ls()}
+if not rows:
+    raise SystemExit('no %s injection row' % method)
+got = {}
+for r in rows:
+    a = int(r['addr'], 16)
+    if (r['writer_pid'], r['victim_pid']) != (writer, victim):
+        bad.append('row %d: writer/victim %d/%d, not %d/%d' % (r['id'], r['writer_pid'], r['victim_pid'], writer, victim))
+    c = caps.get(r['seq'])
+    if not c or c['trigger'] != 'inject' or c['pid'] != victim:
+        bad.append('row %d: seq %s is not an inject capture of the victim' % (r['id'], r['seq']))
+        continue
+    ca = int(c['addr'], 16)
+    if not (ca <= a and a + r['length'] <= ca + c['size']):
+        bad.append('row %d: its capture does not hold its bytes' % r['id'])
+        continue
+    data = extract(r['seq'])
+    if hashlib.sha256(data).hexdigest() != c['sha256']:
+        bad.append('capture %d: extracted bytes do not hash to its sha256' % r['seq'])
+    got[a] = data[a - ca:a - ca + r['length']]
+payload = b''
+for a in sorted(got):
+    if a != addr + len(payload):
+        bad.append('rows leave a hole at 0x%x' % (addr + len(payload)))
+        break
+    payload += got[a]
+if len(payload) != size or hashlib.sha256(payload).hexdigest() != t['sha256']:
+    bad.append('injected bytes from the rows: %d bytes, sha256 %s; fixture: %d, %s' %
+               (len(payload), hashlib.sha256(payload).hexdigest(), size, t['sha256']))
+procs = [p for p in ls('--processes') if p['pid'] == victim]
+if mode.startswith('bpf'):
+    first = min(r['id'] for r in ls('--injections'))
+    if not procs or procs[-1]['follow_reason'] != 'injected' or procs[-1]['follow_injection'] != first:
+        bad.append('victim %d not followed since injection %d: %s' % (victim, first, procs))
+    vt = [v for v in truth(vout, 'EMT-TRUTH') if v['kind'] == 'injected']
+    if vt:
+        ids = {r['id'] for r in rows}
+        later = [c for c in caps.values() if c['pid'] == victim and c['trigger'] != 'inject'
+                 and c['addr'] == vt[0]['addr'] and c['sha256'] == vt[0]['sha256']]
+        if not later:
+            bad.append('no byte-exact capture of the victim running the injected page')
+        elif later[-1]['injection'] not in ids:
+            bad.append('capture %d of the injected page links to %s, not one of %s' %
+                       (later[-1]['seq'], later[-1]['injection'], sorted(ids)))
+if regs_truth and mode == 'ptrace':
+    rip = int(regs_truth[0]['rip'], 16)
+    sr = [r for r in ls('--injections') if r['method'] == 'ptrace-setregs']
+    if len(sr) != 1 or int(sr[0]['addr'], 16) != rip or not sr[0]['seq']:
+        bad.append('setregs rows %s, expected one at rip 0x%x with a capture' % (sr, rip))
+    else:
+        db = sqlite3.connect('file:%s?mode=ro' % arc, uri=True)
+        row = db.execute('SELECT arch, data FROM regs WHERE seq = ?', (sr[0]['seq'],)).fetchone()
+        if not row or row[0] != 'x86_64' or struct.unpack('<28Q', row[1])[16] != rip:
+            bad.append('setregs capture %d: no register snapshot with rip 0x%x' % (sr[0]['seq'], rip))
+if bad:
+    raise SystemExit('; '.join(bad))
+print('%d rows, %d bytes' % (len(rows), size))
+PY
+}
+
+# run NAME MODE VICTIM_ARGS -- INJECTOR ARGS: starts the victim, captures the
+# injector in MODE, waits for the victim.
+run() {
+	name=$1 mode=$2
+	shift 2
+	vargs=
+	while [ "$1" != -- ]; do vargs="$vargs $1"; shift; done
+	shift
+	# shellcheck disable=SC2086
+	"$FIX/fx_inject_victim" --seconds 20 $vargs >"$T/$name.victim" 2>&1 &
+	vpid=$!
+	for _ in $(seq 50); do grep -q '^EMT-VICTIM ' "$T/$name.victim" && break; sleep 0.1; done
+	vaddr=$(sed -n 's/^EMT-VICTIM .*addr=\([^ ]*\).*/\1/p' "$T/$name.victim")
+	case $mode in
+	bpf-syscalls) hooks=syscalls m=bpf ;;
+	*) hooks= m=$mode ;;
+	esac
+	EMT_BPF_HOOKS=$hooks timeout 120 "$BIN/emt-capture" -q --mode "$m" -o "$T/$name.emt" -- \
+		"$@" --pid "$vpid" --addr "$vaddr" >"$T/$name.out" 2>"$T/$name.err"
+	crc=$?
+	wait "$vpid"
+	vrc=$?
+	if [ "$crc" -ne 0 ] || [ "$vrc" -ne 0 ]; then
+		fail "$name" "emt-capture exit $crc, victim exit $vrc: $(tail -c 300 "$T/$name.err") $(tail -c 200 "$T/$name.victim")"
+		return 1
+	fi
+	return 0
+}
+
+for mode in bpf bpf-syscalls ptrace; do
+	need_engine "inject $mode" "$mode" || continue
+	for how in vmwrite procmem procmem-write ptrace; do
+		name=$mode-$how
+		case $how in
+		vmwrite) run "$name" "$mode" -- "$FIX/fx_inject_vmwrite" || continue ;;
+		procmem) run "$name" "$mode" -- "$FIX/fx_inject_procmem" || continue ;;
+		procmem-write) run "$name" "$mode" -- "$FIX/fx_inject_procmem" --write || continue ;;
+		ptrace) run "$name" "$mode" --rx -- "$FIX/fx_inject_ptrace" || continue ;;
+		esac
+		if [ "$how" = ptrace ] && ! grep -q 'injected code ran' "$T/$name.victim"; then
+			fail "$name: victim ran the injected code" "$(tail -c 200 "$T/$name.victim")"
+		fi
+		if [ "$mode" = ptrace ] && [ "$how" = procmem-write ]; then
+			n=$("$BIN/emt-ls" --injections --json "$T/$name.emt" | wc -l)
+			if [ "$n" -eq 0 ]; then
+				pass "$name: write(2) on /proc/PID/mem is not seen in ptrace mode, as documented"
+			else
+				fail "$name: write(2) rows in ptrace mode" "$n rows: the documentation says none"
+			fi
+		elif why=$(check_archive "$name" "$mode" 2>&1); then
+			pass "$name: injected bytes byte-exact and linked ($why)"
+		else
+			fail "$name" "$why"
+		fi
+		if "$BIN/emt-verify" "$T/$name.emt" >"$T/$name.verify" 2>&1; then
+			pass "$name: emt-verify"
+		else
+			fail "$name: emt-verify" "$(tail -c 300 "$T/$name.verify")"
+		fi
+	done
+done
+
+# Refusals of the listing.
+"$BIN/emt-ls" --injections --regions "$T/bpf-vmwrite.emt" >/dev/null 2>"$T/excl.err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q 'exclusive' "$T/excl.err"; then
+	pass "emt-ls --injections with --regions refused"
+else
+	fail "emt-ls --injections with --regions refused" "exit $rc: $(cat "$T/excl.err")"
+fi
+"$BIN/emt-ls" --injections --trigger inject "$T/bpf-vmwrite.emt" >/dev/null 2>"$T/trig.err"
+rc=$?
+if [ "$rc" -eq 2 ]; then
+	pass "emt-ls --injections --trigger refused"
+else
+	fail "emt-ls --injections --trigger refused" "exit $rc: $(cat "$T/trig.err")"
+fi
+# An archive of an older format has no injections: an empty listing.
+old="$TOP/fixtures/archives/ledger-v1.emt"
+if [ -f "$old" ]; then
+	if out=$("$BIN/emt-ls" --injections --json "$old" 2>&1) && [ -z "$out" ]; then
+		pass "emt-ls --injections on an archive without the table: empty"
+	else
+		fail "emt-ls --injections on an archive without the table" "$out"
+	fi
+fi
