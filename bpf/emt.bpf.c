@@ -1462,6 +1462,17 @@ __noinline int remote_lock(__u64 mm)
 	return 0;
 }
 
+/* remote_lock() for a lock of mm, called only when mm is not the current
+ * thread's own: most locks are, and cost no more than this test. */
+static __always_inline int foreign_lock(struct mm_struct *mm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (!t->mm || t->mm == mm)
+		return 0;
+	return remote_lock(as_number(mm));
+}
+
 /* The syscall hooks' load (sys_enter/sys_exit) still sees injections
  * through the mmap_lock tracepoint where the kernel has it: these run
  * remote_lock() alone (userspace loads the variant of the kernel's
@@ -1469,13 +1480,13 @@ __noinline int remote_lock(__u64 mm)
 SEC("tp_btf/mmap_lock_start_locking")
 int BPF_PROG(emt_inject_lock, struct mm_struct *mm, bool write)
 {
-	return remote_lock(as_number(mm));
+	return foreign_lock(mm);
 }
 
 SEC("tp_btf/mmap_lock_start_locking")
 int BPF_PROG(emt_inject_lock_memcg, struct mm_struct *mm, const char *memcg_path, bool write)
 {
-	return remote_lock(as_number(mm));
+	return foreign_lock(mm);
 }
 
 static __always_inline int lock_start(struct mm_struct *mm, bool write)
@@ -1483,7 +1494,7 @@ static __always_inline int lock_start(struct mm_struct *mm, bool write)
 	struct pt_regs *regs = syscall_regs(mm);
 
 	if (!regs)
-		return remote_lock(as_number(mm));  /* injections */
+		return foreign_lock(mm);    /* injections */
 	__u64 id = regs->orig_ax;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
