@@ -1327,13 +1327,6 @@ static __always_inline int in_exec_commit(void)
  * the lock, mem_rw page by page under it.  The writer is held instead and
  * userspace reads the victim once the call is over. */
 
-#define NR_WRITE             1
-#define NR_PWRITE64          18
-#define NR_WRITEV            20
-#define NR_PTRACE            101
-#define NR_PWRITEV           296
-#define NR_PROCESS_VM_WRITEV 311
-#define NR_PWRITEV2          328
 #define PTRACE_POKETEXT      4
 #define PTRACE_POKEDATA      5
 #define PROC_SUPER_MAGIC     0x9fa0
@@ -1397,10 +1390,10 @@ __noinline int remote_lock(__u64 mm)
 	if (!regs || regs->ax != ENOSYS_RET)
 		return 0;
 	switch (regs->orig_ax) {
-	case NR_PROCESS_VM_WRITEV:
+	case EMT_NR_PROCESS_VM_WRITEV:
 		method = EMT_INJ_VM_WRITEV;
 		break;
-	case NR_PTRACE:
+	case EMT_NR_PTRACE:
 		if (regs->di == PTRACE_POKETEXT)
 			method = EMT_INJ_POKETEXT;
 		else if (regs->di == PTRACE_POKEDATA)
@@ -1408,8 +1401,8 @@ __noinline int remote_lock(__u64 mm)
 		else
 			return 0;
 		break;
-	case NR_WRITE: case NR_PWRITE64: case NR_WRITEV: case NR_PWRITEV:
-	case NR_PWRITEV2:
+	case EMT_NR_WRITE: case EMT_NR_PWRITE64: case EMT_NR_WRITEV: case EMT_NR_PWRITEV:
+	case EMT_NR_PWRITEV2:
 		method = EMT_INJ_PROC_MEM;
 		break;
 	default:

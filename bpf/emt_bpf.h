@@ -192,6 +192,16 @@ struct emt_rwx_table {
 #define EMT_INJ_POKEDATA    3
 #define EMT_INJ_PROC_MEM    4   /* write, pwrite64, writev, pwritev(2) on /proc/PID/mem */
 
+/* The writer's syscalls that can write into another process (x86-64
+ * numbers): both sides read their arguments. */
+#define EMT_NR_WRITE             1
+#define EMT_NR_PWRITE64          18
+#define EMT_NR_WRITEV            20
+#define EMT_NR_PTRACE            101
+#define EMT_NR_PWRITEV           296
+#define EMT_NR_PROCESS_VM_WRITEV 311
+#define EMT_NR_PWRITEV2          328
+
 #define EMT_INJF_WRITER_FOLLOWED 0x1u
 #define EMT_INJF_VICTIM_FOLLOWED 0x2u
 

@@ -9,13 +9,6 @@
 #include "inject_bpf.h"
 #include "proc.h"
 
-#define NR_WRITE             1
-#define NR_PWRITE64          18
-#define NR_WRITEV            20
-#define NR_PTRACE            101
-#define NR_PWRITEV           296
-#define NR_PROCESS_VM_WRITEV 311
-#define NR_PWRITEV2          328
 
 int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 		    size_t *n, size_t *dropped)
@@ -53,18 +46,18 @@ int inject_from_bpf(const struct emt_rec_inject *r, struct inject_write *out,
 		if (!w.victim)
 			w.victim = inject_mem_fd_victim(w.writer, r->args[0]);
 		switch (r->nr) {
-		case NR_WRITE:
-		case NR_PWRITE64:
-			if (r->nr == NR_PWRITE64)
+		case EMT_NR_WRITE:
+		case EMT_NR_PWRITE64:
+			if (r->nr == EMT_NR_PWRITE64)
 				pos = r->args[3];
 			v[0] = (struct iovec){ (void *)(uintptr_t)pos, r->args[2] };
 			got = cnt = 1;
 			break;
-		case NR_WRITEV:
-		case NR_PWRITEV:
-		case NR_PWRITEV2:
+		case EMT_NR_WRITEV:
+		case EMT_NR_PWRITEV:
+		case EMT_NR_PWRITEV2:
 			/* pwritev2 at offset -1 writes at the file position. */
-			if (r->nr != NR_WRITEV && r->args[3] != UINT64_MAX)
+			if (r->nr != EMT_NR_WRITEV && r->args[3] != UINT64_MAX)
 				pos = r->args[3];
 			cnt = r->args[2] > INJECT_IOV_MAX ? INJECT_IOV_MAX : r->args[2];
 			struct iovec lv[INJECT_MAX_WRITES];

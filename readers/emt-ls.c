@@ -455,6 +455,14 @@ static int list_regions(struct emt_reader *r, const struct opts *o)
 	return listing_end(&l, r, rc);
 }
 
+/* Whether wall-clock time `wall` is inside --since/--until. */
+static int in_window(const struct opts *o, int64_t wall)
+{
+	if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
+		return 0;
+	return !(o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns);
+}
+
 static int list_events(struct emt_reader *r, const struct opts *o)
 {
 	struct emt_event e;
@@ -479,9 +487,7 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 	while ((rc = emt_event_iter_next(l.rows, &e)) > 0) {
 		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
 
-		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
-			continue;
-		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
+		if (!in_window(o, wall))
 			continue;
 		if (l.j) {
 			cli_json_start_object(l.j);
@@ -636,9 +642,7 @@ static int list_injections(struct emt_reader *r, const struct opts *o)
 
 		if (o->f.pid && in.writer_pid != o->f.pid && in.victim_pid != o->f.pid)
 			continue;
-		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
-			continue;
-		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
+		if (!in_window(o, wall))
 			continue;
 		if (!m)
 			m = "unknown";
