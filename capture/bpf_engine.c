@@ -1281,7 +1281,9 @@ static int serve_injection(struct emt_session *s, struct bpf_priv *pv,
 		err = sink_loss(s->sink, "inject-iov", dropped, (pid_t)r->h.pid, r->h.time_ns);
 	int64_t follow = 0;
 
-	if (!err && n && !(r->flags & EMT_INJF_VICTIM_FOLLOWED) &&
+	/* Never ourselves: a target writing into emt-capture must not get
+	 * it to hold itself. */
+	if (!err && n && !(r->flags & EMT_INJF_VICTIM_FOLLOWED) && w[0].victim != getpid() &&
 	    !sink_process_id(s->sink, w[0].victim)) {
 		err = follow_victim(s, pv, w[0].victim);
 		follow = err ? 0 : sink_process_id(s->sink, w[0].victim);
