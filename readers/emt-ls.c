@@ -327,14 +327,12 @@ static int list_captures(struct emt_reader *r, const struct opts *o)
 			cli_json_start_object(l.j);
 			rc = cli_json_capture_fields(l.j, r, &c);
 			/* The injection whose bytes this capture shows
-			 * (format 1.2, SPEC.md 15), if any. */
+			 * (format 1.2, SPEC.md 15): only if there is one,
+			 * as rip. */
 			if (rc >= 0 && c.trigger != EMT_TRIGGER_INJECT)
 				rc = emt_reader_capture_injection(r, c.seq, &inj);
-			cli_json_name(l.j, "injection");
 			if (rc > 0)
-				cli_json_i64(l.j, inj);
-			else
-				cli_json_null(l.j);
+				cli_json_ki64(l.j, "injection", inj);
 			cli_json_end_object(l.j);
 			if (rc < 0)
 				break;
@@ -588,19 +586,17 @@ static int list_processes(struct emt_reader *r, const struct opts *o)
 			cli_json_kstr(l.j, "exe", p.exe);
 			cli_json_kstr(l.j, "cmdline", p.cmdline);
 			/* Followed because of an injection (format 1.2,
-			 * SPEC.md 15), or null. */
+			 * SPEC.md 15): only then. */
 			const char *why = NULL;
 			int64_t inj = 0;
 
 			rc = emt_reader_follow_reason(r, p.id, &why, &inj);
 			if (rc < 0)
 				break;
-			cli_json_kstr(l.j, "follow_reason", rc ? why : NULL);
-			cli_json_name(l.j, "follow_injection");
-			if (rc)
-				cli_json_i64(l.j, inj);
-			else
-				cli_json_null(l.j);
+			if (rc) {
+				cli_json_kstr(l.j, "follow_reason", why);
+				cli_json_ki64(l.j, "follow_injection", inj);
+			}
 			cli_json_end_object(l.j);
 			continue;
 		}

@@ -89,7 +89,7 @@ if len(payload) != size or hashlib.sha256(payload).hexdigest() != t['sha256']:
 procs = [p for p in ls('--processes') if p['pid'] == victim]
 if mode.startswith('bpf'):
     first = min(r['id'] for r in ls('--injections'))
-    if not procs or procs[-1]['follow_reason'] != 'injected' or procs[-1]['follow_injection'] != first:
+    if not procs or procs[-1].get('follow_reason') != 'injected' or procs[-1].get('follow_injection') != first:
         bad.append('victim %d not followed since injection %d: %s' % (victim, first, procs))
     vt = [v for v in truth(vout, 'EMT-TRUTH') if v['kind'] == 'injected']
     if vt:
@@ -98,9 +98,9 @@ if mode.startswith('bpf'):
                  and c['addr'] == vt[0]['addr'] and c['sha256'] == vt[0]['sha256']]
         if not later:
             bad.append('no byte-exact capture of the victim running the injected page')
-        elif later[-1]['injection'] not in ids:
+        elif later[-1].get('injection') not in ids:
             bad.append('capture %d of the injected page links to %s, not one of %s' %
-                       (later[-1]['seq'], later[-1]['injection'], sorted(ids)))
+                       (later[-1]['seq'], later[-1].get('injection'), sorted(ids)))
 if regs_truth and mode == 'ptrace':
     rip = int(regs_truth[0]['rip'], 16)
     sr = [r for r in ls('--injections') if r['method'] == 'ptrace-setregs']
