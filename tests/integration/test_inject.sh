@@ -13,6 +13,9 @@
 #     reason "injected" and the first injection's id), and its later
 #     mprotect of the injected page is captured, byte-exact with its
 #     EMT-TRUTH line, and linked to the injection;
+#   - bpf mode attached to the victim (-p), the injector outside the
+#     capture: the same rows, bytes and link, and no follow reason (the
+#     victim was followed already);
 #   - ptrace mode: SETREGS gives a capture of the page at the new rip
 #     with the registers (rip as the fixture printed); write(2) on
 #     /proc/PID/mem is not seen there (README says so): no row;
@@ -87,10 +90,13 @@ if len(payload) != size or hashlib.sha256(payload).hexdigest() != t['sha256']:
     bad.append('injected bytes from the rows: %d bytes, sha256 %s; fixture: %d, %s' %
                (len(payload), hashlib.sha256(payload).hexdigest(), size, t['sha256']))
 procs = [p for p in ls('--processes') if p['pid'] == victim]
+if mode == 'attach' and (not procs or 'follow_reason' in procs[-1]):
+    bad.append('attached victim %d: process row %s' % (victim, procs))
 if mode.startswith('bpf'):
     first = min(r['id'] for r in ls('--injections'))
     if not procs or procs[-1].get('follow_reason') != 'injected' or procs[-1].get('follow_injection') != first:
         bad.append('victim %d not followed since injection %d: %s' % (victim, first, procs))
+if mode.startswith('bpf') or mode == 'attach':
     vt = [v for v in truth(vout, 'EMT-TRUTH') if v['kind'] == 'injected']
     if vt:
         ids = {r['id'] for r in rows}
@@ -178,6 +184,33 @@ for mode in bpf bpf-syscalls ptrace; do
 		fi
 	done
 done
+
+# Attached to the victim, the injector outside the capture (bpf mode).
+if need_engine "inject bpf attach" bpf; then
+	"$FIX/fx_inject_victim" --seconds 20 --delay-ms 1000 >"$T/attach.victim" 2>&1 &
+	vpid=$!
+	for _ in $(seq 50); do grep -q '^EMT-VICTIM ' "$T/attach.victim" && break; sleep 0.1; done
+	vaddr=$(sed -n 's/^EMT-VICTIM .*addr=\([^ ]*\).*/\1/p' "$T/attach.victim")
+	timeout 120 "$BIN/emt-capture" -q -p "$vpid" -o "$T/attach.emt" >"$T/attach.err" 2>&1 &
+	cpid=$!
+	# Armed once the victim's process row is in the archive.
+	for _ in $(seq 100); do
+		"$BIN/emt-ls" --processes --json "$T/attach.emt" 2>/dev/null | grep -q "\"pid\":$vpid," && break
+		sleep 0.1
+	done
+	"$FIX/fx_inject_vmwrite" --pid "$vpid" --addr "$vaddr" >"$T/attach.out" 2>&1
+	wait "$vpid"
+	vrc=$?
+	wait "$cpid"
+	crc=$?
+	if [ "$crc" -ne 0 ] || [ "$vrc" -ne 0 ]; then
+		fail "bpf attach, injector outside" "emt-capture exit $crc, victim exit $vrc: $(tail -c 300 "$T/attach.err")"
+	elif why=$(check_archive attach attach 2>&1); then
+		pass "bpf attach, injector outside: injected bytes byte-exact and linked ($why)"
+	else
+		fail "bpf attach, injector outside" "$why"
+	fi
+fi
 
 # Refusals of the listing.
 "$BIN/emt-ls" --injections --regions "$T/bpf-vmwrite.emt" >/dev/null 2>"$T/excl.err"
