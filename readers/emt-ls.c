@@ -156,6 +156,19 @@ static int print_header(struct emt_reader *r, const char *path, int width)
 	snprintf(line, sizeof(line), "%" PRIu32 ".%" PRIu32 ", %s", s.format_major,
 		 s.format_minor, s.sealed ? "sealed" : "unsealed (not closed cleanly)");
 	header_line(&w, "format", line);
+	/* What the archive claims; whether it holds is emt-verify's
+	 * question (this listing checks nothing). */
+	v = emt_reader_meta(r, "sign_algorithm");
+	if (v) {
+		char alg[32];
+
+		/* each emt_reader_meta() call ends the last one's string */
+		snprintf(alg, sizeof(alg), "%s", v);
+		v = emt_reader_meta(r, "sign_key_sha256");
+		snprintf(line, sizeof(line), "%s, key sha256 %s (check: emt-verify --key)", alg,
+			 v ? v : "?");
+		header_line(&w, "signed", line);
+	}
 	v = emt_reader_meta(r, "target_cmdline");
 	header_line(&w, "target", v ? v : "-");
 

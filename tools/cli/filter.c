@@ -12,7 +12,7 @@ const char cli_filter_help[] =
 "      --pid=PID          captures of process PID\n"
 "      --region=ID        captures of region ID (emt-ls -r lists them)\n"
 "      --trigger=NAME     mprotect, mmap, first-exec-fault, munmap, exit,\n"
-"                         exec, baseline, sample or protect-w\n"
+"                         exec, baseline, sample, protect-w, inject or alert\n"
 "      --since=TIME       taken at or after TIME (UTC: 2026-11-22T05:08:08.5Z,\n"
 "                         '2026-11-22 05:08', 2026-11-22 or @EPOCH[.frac])\n"
 "      --until=TIME       taken at or before TIME\n"
