@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * syscalls.bpf.c - the syscall recorder (emt-capture --syscalls).
+ *
+ * Two programs, attached by user space (capture/sysrec_bpf.c) once per
+ * chosen syscall to its own tracepoints syscalls/sys_enter_NAME and
+ * sys_exit_NAME, never to the raw sys_enter/sys_exit: a syscall nobody
+ * chose runs no program.  The context is the tracepoint's record, whose
+ * first fields are the same for every syscall (the common header, then
+ * the syscall number at offset 8; sys_exit_*: the return value at 16).
+ * Arguments are taken from the thread's user registers rather than the
+ * record, whose size depends on the syscall's argument count (reading
+ * past it would make the attach fail).
+ *
+ * The followed set, the ring and the loss counters are the main
+ * object's (bpf/emt.bpf.c), shared by bpf_map__reuse_fd: followed-ness
+ * and loss accounting stay one.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "emt_bpf.h"
+#include "syscalls_bpf.h"
+
+/* Reused from the main object (same definitions as in emt.bpf.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u32);
+} followed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct emt_bpf_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct emt_loss_key);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* The recorder's own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SR_MAX_NR);
+	__type(key, __u32);
+	__type(value, struct sr_layout);
+} sr_layouts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct sr_pending);
+} sr_pending SEC(".maps");
+
+/* One record being built per program and CPU (too large for the stack;
+ * a program runs at most once per CPU at a time, see emt.bpf.c). */
+struct sr_buf {
+	struct sr_rec r;
+	__u8 data[SR_DATA_MAX + SR_SEG_MAX + 16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct sr_buf);
+} sr_scratch SEC(".maps");
+
+/* The part of a sys_enter_* / sys_exit_* record every syscall shares. */
+struct sr_tp {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;              /* sys_exit_* only */
+};
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	struct emt_bpf_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct emt_loss_key k = { (__u32)(bpf_get_current_pid_tgid() >> 32), EMT_LOSS_RECORD };
+	__u64 one = 1, *v;
+
+	if (st)
+		st->rb_fail++;
+	v = bpf_map_lookup_elem(&lost, &k);
+	if (!v && bpf_map_update_elem(&lost, &k, &one, BPF_NOEXIST) == 0)
+		return;
+	if (!v)
+		v = bpf_map_lookup_elem(&lost, &k);
+	if (!v) {
+		k.tgid = 0;
+		v = bpf_map_lookup_elem(&lost, &k);
+	}
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* Room for a segment header and at least one byte at `off`? */
+#define SEG_FITS(off) ((off) <= SR_DATA_MAX - sizeof(struct sr_seg) - 8)
+
+static __always_inline __u32 seg_end(__u32 off, __u32 len)
+{
+	return off + sizeof(struct sr_seg) + ((len + 7) & ~7u);
+}
+
+static __always_inline __u32 seg_room(__u32 off, __u32 max)
+{
+	__u32 room = SR_DATA_MAX - off - sizeof(struct sr_seg);
+
+	if (max == 0 || max > SR_SEG_MAX)
+		max = SR_SEG_MAX;
+	return room < max ? room : max;
+}
+
+/* A segment with no payload at `off` (the caller checked SEG_FITS). */
+static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, __u32 idx,
+				       __u32 status, long err)
+{
+	struct sr_seg *sg;
+
+	off &= SR_DATA_MAX - 1;
+	sg = (struct sr_seg *)&b->data[off];
+	sg->arg = arg;
+	sg->status = status;
+	sg->len = 0;
+	sg->idx = idx;
+	sg->err = (__s16)err;
+	return seg_end(off, 0);
+}
+
+/* BPF functions take five arguments: put_str's argument index, element
+ * and bound in one. */
+#define STR_TAG(arg, idx, max) ((arg) | ((idx) << 8) | ((__u32)(max) << 16))
+
+/* Copies the string at `up` into a segment.  bpf_probe_read_user_str
+ * returns `room` both for a string that filled the room exactly and for
+ * one it cut: the byte after the last one copied tells which.  Returns
+ * the offset after the segment. */
+static __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up)
+{
+	__u32 arg = tag & 0xff, idx = (tag >> 8) & 0xff, max = tag >> 16;
+	struct sr_seg *sg;
+	__u32 room;
+	long n;
+	char c = 0;
+
+	if (!b)
+		return off;
+	if (!SEG_FITS(off))
+		return off;
+	off &= SR_DATA_MAX - 1;
+	room = seg_room(off, max);
+	if (room < 1 || room > SR_SEG_MAX)
+		return off;
+	sg = (struct sr_seg *)&b->data[off];
+	sg->arg = arg;
+	sg->idx = idx;
+	sg->err = 0;
+	n = bpf_probe_read_user_str(&b->data[off + sizeof(*sg)], room, (const void *)up);
+	if (n < 0) {
+		sg->status = SR_ST_FAULT;
+		sg->err = (__s16)n;
+		sg->len = 0;
+		return seg_end(off, 0);
+	}
+	sg->status = SR_ST_OK;
+	if (n == room && bpf_probe_read_user(&c, 1, (const void *)(up + room - 1)) == 0 && c)
+		sg->status = SR_ST_CUT;
+	sg->len = n > 0 ? n - 1 : 0;
+	return seg_end(off, sg->len);
+}
+
+/* Copies `want` bytes at `up` into a segment, as many as fit. */
+static __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up,
+				__u64 want)
+{
+	__u32 arg = tag & 0xff, max = tag >> 16;
+	struct sr_seg *sg;
+	__u32 room, n;
+	long err;
+
+	if (!b)
+		return off;
+	if (!SEG_FITS(off))
+		return off;
+	off &= SR_DATA_MAX - 1;
+	room = seg_room(off, max);
+	sg = (struct sr_seg *)&b->data[off];
+	sg->arg = arg;
+	sg->idx = 0;
+	sg->err = 0;
+	sg->status = SR_ST_OK;
+	n = want < room ? (__u32)want : room;
+	if (want > n)
+		sg->status = SR_ST_CUT;
+	if (n == 0 || n > SR_SEG_MAX) {
+		sg->len = 0;
+		return seg_end(off, 0);
+	}
+	err = bpf_probe_read_user(&b->data[off + sizeof(*sg)], n, (const void *)up);
+	if (err < 0) {
+		sg->status = SR_ST_FAULT;
+		sg->err = (__s16)err;
+		sg->len = 0;
+		return seg_end(off, 0);
+	}
+	sg->len = n;
+	return seg_end(off, n);
+}
+
+struct strv_ctx {
+	struct sr_buf *b;
+	__u64 array;            /* user address of the pointer array */
+	__u32 off;
+	__u32 arg;
+	__u32 done;
+	__u32 max;
+};
+
+/* bpf_loop callback: element i of a string array. */
+static long strv_one(__u32 i, void *data)
+{
+	struct strv_ctx *c = data;
+	__u64 p = 0;
+	long err;
+
+	/* Keeps room for the NOROOM segment that says the array was cut. */
+	if (!SEG_FITS(c->off + sizeof(struct sr_seg))) {
+		c->done = 2;
+		return 1;
+	}
+	err = bpf_probe_read_user(&p, sizeof(p), (const void *)(c->array + 8ull * i));
+	if (err < 0) {
+		c->off = put_empty(c->b, c->off, c->arg, i, SR_ST_FAULT, err);
+		c->done = 1;
+		return 1;
+	}
+	if (!p) {
+		c->done = 1;
+		return 1;
+	}
+	c->off = put_str(c->b, c->off, STR_TAG(c->arg, i, c->max), p);
+	return 0;
+}
+
+static __always_inline __u32 put_strv(struct sr_buf *b, __u32 off, __u32 arg, __u64 up,
+				      __u32 max)
+{
+	struct strv_ctx c = { .b = b, .array = up, .off = off, .arg = arg, .max = max };
+	long n;
+
+	if (!up || !SEG_FITS(off))
+		return off;
+	n = bpf_loop(SR_STRV_MAX, strv_one, &c, 0);
+	/* Ran out of elements to read, or of room, before the NULL. */
+	if (!c.done && SEG_FITS(c.off))
+		c.off = put_empty(b, c.off, arg, (__u32)n, SR_ST_MORE, 0);
+	else if (c.done == 2 && SEG_FITS(c.off))
+		c.off = put_empty(b, c.off, arg, (__u32)n, SR_ST_NOROOM, 0);
+	return c.off;
+}
+
+/* The length argument of spec `s`, from the argument values and the
+ * return value.  SR_K_MEM_OUTP: the int that argument points to. */
+static __always_inline __u64 spec_len(const struct sr_argspec *s, const __u64 *args, __s64 ret)
+{
+	__u32 k = s->len_arg;
+	int v = 0;
+
+	if (k == SR_LEN_RET)
+		return ret > 0 ? (__u64)ret : 0;
+	if (k == SR_LEN_FIXED)
+		return s->max;
+	if (k >= SR_NARGS)
+		return 0;
+	if (s->kind == SR_K_MEM_OUTP) {
+		if (bpf_probe_read_user(&v, sizeof(v), (const void *)args[k]) < 0 || v < 0)
+			return 0;
+		return (__u64)v;
+	}
+	return args[k];
+}
+
+/* The segments of one side (entry: exit == 0) of a syscall. */
+static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *lay,
+				      int exit, __s64 ret)
+{
+	__u32 off = 0;
+
+#pragma unroll
+	for (__u32 i = 0; i < SR_NARGS; i++) {
+		const struct sr_argspec *s = &lay->a[i];
+		__u64 v = b->r.args[i];
+
+		if (i >= lay->nargs)
+			break;
+		if (!v)
+			continue;       /* NULL: nothing behind it, the value says so */
+		switch (s->kind) {
+		case SR_K_STR:
+			if (!exit)
+				off = put_str(b, off, STR_TAG(i, 0, s->max), v);
+			break;
+		case SR_K_STRV:
+			if (!exit)
+				off = put_strv(b, off, i, v, s->max);
+			break;
+		case SR_K_MEM_IN:
+			if (!exit)
+				off = put_mem(b, off, STR_TAG(i, 0, s->max), v,
+					      spec_len(s, b->r.args, 0));
+			break;
+		case SR_K_MEM_OUT:
+		case SR_K_MEM_OUTP:
+			/* Nothing was written by a failed call. */
+			if (exit && ret >= 0)
+				off = put_mem(b, off, STR_TAG(i, 0, s->max), v,
+					      spec_len(s, b->r.args, ret));
+			break;
+		}
+	}
+	return off;
+}
+
+static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr)
+{
+	struct sr_buf *b = bpf_map_lookup_elem(&sr_scratch, &slot);
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u64 ug = bpf_get_current_uid_gid();
+
+	if (!b)
+		return NULL;
+	b->r.type = type;
+	b->r.pid = pt >> 32;
+	b->r.tid = (__u32)pt;
+	b->r.nr = nr;
+	b->r.time_ns = bpf_ktime_get_boot_ns();
+	b->r.ret = 0;
+	b->r.uid = (__u32)ug;
+	b->r.gid = ug >> 32;
+	b->r.data_len = 0;
+	b->r.flags = 0;
+	return b;
+}
+
+static __always_inline int rec_send(struct sr_buf *b, __u32 off)
+{
+	__u64 sz;
+
+	if (off > SR_DATA_MAX)
+		off = SR_DATA_MAX;
+	b->r.data_len = off;
+	sz = sizeof(b->r) + off;
+	if (sz > sizeof(*b))
+		return 0;
+	if (bpf_ringbuf_output(&rb, b, sz, 0))
+		count_lost();
+	return 0;
+}
+
+SEC("tracepoint")
+int sr_enter(struct sr_tp *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 nr = (__u32)ctx->nr;
+	struct sr_layout *lay;
+	struct pt_regs *regs;
+	struct sr_buf *b;
+
+	if (!bpf_map_lookup_elem(&followed, &tgid))
+		return 0;
+	lay = bpf_map_lookup_elem(&sr_layouts, &nr);
+	b = rec_start(0, SR_REC_ENTER, nr);
+	if (!b)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	b->r.args[0] = BPF_CORE_READ(regs, di);
+	b->r.args[1] = BPF_CORE_READ(regs, si);
+	b->r.args[2] = BPF_CORE_READ(regs, dx);
+	b->r.args[3] = BPF_CORE_READ(regs, r10);
+	b->r.args[4] = BPF_CORE_READ(regs, r8);
+	b->r.args[5] = BPF_CORE_READ(regs, r9);
+	if (lay && (lay->flags & SR_LF_EXIT_MEM)) {
+		struct sr_pending p = { .nr = nr };
+
+		__builtin_memcpy(p.args, b->r.args, sizeof(p.args));
+		bpf_map_update_elem(&sr_pending, &tid, &p, BPF_ANY);
+	}
+	return rec_send(b, lay ? put_args(b, lay, 0, 0) : 0);
+}
+
+SEC("tracepoint")
+int sr_exit(struct sr_tp *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 nr = (__u32)ctx->nr;
+	struct sr_layout *lay;
+	struct sr_pending *p;
+	struct sr_buf *b;
+	__u32 off = 0;
+
+	if (!bpf_map_lookup_elem(&followed, &tgid))
+		return 0;
+	lay = bpf_map_lookup_elem(&sr_layouts, &nr);
+	b = rec_start(1, SR_REC_EXIT, nr);
+	if (!b)
+		return 0;
+	b->r.ret = ctx->ret;
+	__builtin_memset(b->r.args, 0, sizeof(b->r.args));
+	if (lay && (lay->flags & SR_LF_EXIT_MEM)) {
+		p = bpf_map_lookup_elem(&sr_pending, &tid);
+		if (p && p->nr == nr) {
+			__builtin_memcpy(b->r.args, p->args, sizeof(b->r.args));
+			bpf_map_delete_elem(&sr_pending, &tid);
+			off = put_args(b, lay, 1, b->r.ret);
+		} else {
+			b->r.flags |= SR_RF_NOENTRY;
+		}
+	}
+	return rec_send(b, off);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,163 @@
+/*
+ * sysrec_session.c - the syscall recorder of one capture session: what
+ * both engines call (see sysrec.h), and the archive meta it leaves.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "emt_archive.h"
+#include "engine.h"
+#include "sink.h"
+#include "sysrec.h"
+
+struct sysrec_session {
+	struct sysrec_table t;
+	struct sysrec_bpf *bpf;
+	struct sysrec_rows *rows;
+	int nchosen;
+	int ended;              /* sysrec_session_end ran (stop is idempotent) */
+};
+
+int sysrec_session_open(struct emt_session *s, struct sysrec_session **out)
+{
+	struct sysrec_session *ss;
+	char msg[512] = "";
+	int err;
+
+	*out = NULL;
+	if (!s->opts.syscalls)
+		return 0;
+	ss = calloc(1, sizeof(*ss));
+	if (!ss)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	err = sysrec_table_load(&ss->t, NULL, s->opts.syscall_bytes, msg, sizeof(msg));
+	if (!err) {
+		err = sysrec_choose(&ss->t, s->opts.syscalls, msg, sizeof(msg));
+		if (err > 0) {
+			ss->nchosen = err;
+			err = 0;
+		}
+	}
+	if (err) {
+		sysrec_session_free(ss);
+		return emt_session_fail(s, err, "--syscalls: %s", msg);
+	}
+	*out = ss;
+	return 0;
+}
+
+int sysrec_session_attach_bpf(struct emt_session *s, struct sysrec_session *ss,
+			      const struct sysrec_bpf_maps *maps)
+{
+	char msg[512] = "";
+
+	if (!ss)
+		return 0;
+	ss->bpf = sysrec_bpf_open(&ss->t, maps, msg, sizeof(msg));
+	return ss->bpf ? 0 : emt_session_fail(s, -errno, "%s", msg);
+}
+
+int sysrec_session_start(struct emt_session *s, struct sysrec_session *ss)
+{
+	struct emt_writer *w;
+	char v[32];
+	int err;
+
+	if (!ss)
+		return 0;
+	w = sink_writer(s->sink);
+	ss->rows = sysrec_rows_new(w);
+	if (!ss->rows)
+		return emt_session_fail(s, -errno, "out of memory");
+	snprintf(v, sizeof(v), "%d", ss->nchosen);
+	err = emt_writer_set_meta(w, "syscalls_list", s->opts.syscalls);
+	err = err ? err : emt_writer_set_meta(w, "syscalls_chosen", v);
+	snprintf(v, sizeof(v), "%" PRIu32, s->opts.syscall_bytes);
+	err = err ? err : emt_writer_set_meta(w, "syscalls_buffer_bytes", v);
+	err = err ? err : emt_writer_set_meta(w, "syscalls_formats", ss->t.tracefs);
+	if (err)
+		return emt_session_fail(s, err, "archive: %s", emt_writer_errmsg(w));
+	return 0;
+}
+
+int sysrec_session_record(struct sysrec_session *ss, const void *data, size_t size)
+{
+	if (!ss || !ss->bpf || !ss->rows)
+		return 0;
+	return sysrec_bpf_record(ss->bpf, ss->rows, data, size);
+}
+
+int sysrec_session_gone(struct sysrec_session *ss, uint32_t pid)
+{
+	if (!ss || !ss->bpf || !ss->rows || !pid)
+		return 0;
+	return sysrec_bpf_flush(ss->bpf, ss->rows, pid);
+}
+
+void sysrec_session_detach(struct sysrec_session *ss)
+{
+	if (ss)
+		sysrec_bpf_detach(ss->bpf);
+}
+
+int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss)
+{
+	struct emt_writer *w;
+	struct timespec ts;
+	uint64_t unpaired;
+	char v[32];
+	int err = 0;
+
+	if (!ss || !ss->rows || ss->ended)
+		return 0;
+	ss->ended = 1;
+	w = sink_writer(s->sink);
+	if (ss->bpf)
+		err = sysrec_bpf_flush(ss->bpf, ss->rows, 0);
+	int e = sysrec_rows_flush(ss->rows);
+
+	if (!err)
+		err = e;
+	unpaired = sysrec_bpf_unpaired(ss->bpf);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	if (!err && unpaired) {
+		/* Entries without their exit or the reverse: a record of the
+		 * pair did not fit in the ring (also counted as
+		 * ringbuf-record), or came before the thread was followed. */
+		struct emt_loss l = {
+			.time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+			.kind = "syscall-unpaired", .count = unpaired,
+		};
+		err = emt_writer_add_loss(w, &l);
+	}
+	snprintf(v, sizeof(v), "%" PRIu64, sysrec_rows_count(ss->rows));
+	if (!err)
+		err = emt_writer_set_meta(w, "syscalls_rows", v);
+	if (err)
+		return emt_session_fail(s, err, "archive: syscalls: %s", emt_writer_errmsg(w));
+	return 0;
+}
+
+struct sysrec_table *sysrec_session_table(struct sysrec_session *ss)
+{
+	return ss ? &ss->t : NULL;
+}
+
+struct sysrec_rows *sysrec_session_rows(struct sysrec_session *ss)
+{
+	return ss ? ss->rows : NULL;
+}
+
+void sysrec_session_free(struct sysrec_session *ss)
+{
+	if (!ss)
+		return;
+	sysrec_bpf_close(ss->bpf);
+	sysrec_rows_free(ss->rows);
+	sysrec_table_free(&ss->t);
+	free(ss);
+}
