@@ -58,7 +58,7 @@ extern "C" {
 
 #define EMT_APPLICATION_ID   0x454d5431u   /* "EMT1" */
 #define EMT_FORMAT_MAJOR     1
-#define EMT_FORMAT_MINOR     1
+#define EMT_FORMAT_MINOR     2
 
 #define EMT_SHA256_LEN       32
 #define EMT_SIGNATURE_LEN    64                  /* Ed25519 */
@@ -79,6 +79,8 @@ enum emt_trigger {
 	EMT_TRIGGER_BASELINE,           /* "baseline": existing code at attach */
 	EMT_TRIGGER_SAMPLE,             /* "sample": periodic RWX sample */
 	EMT_TRIGGER_PROTECT_W,          /* "protect-w": RWX region lost W */
+	EMT_TRIGGER_INJECT,             /* "inject" (1.2): written by another process */
+	EMT_TRIGGER_ALERT,              /* "alert" (1.2): at a syscall model alert */
 };
 
 /* What backs a region. */

@@ -36,6 +36,13 @@
  * of 1.0 and those 1.1 added (run after them, in this order). */
 extern const char *const emt_schema_sql;
 extern const char *const emt_schema_sql_1_1;
+extern const char *const emt_schema_sql_1_2;
+/* The statements that create an archive of minor version `minor`, in
+ * the order a writer runs them (SPEC.md Appendix A): 1.0's, each
+ * replaced by the newer statement of that name a later minor up to
+ * `minor` defines, then those 1.1 added, then those 1.2 added.  Returns
+ * a malloc'd string the caller frees, or NULL (ENOMEM). */
+char *emt_schema_create_sql(uint32_t minor);
 /* Finds the statement that creates table or index `name` in an archive
  * of minor version `minor` (1.1 objects are unknown to a 1.0 archive), as
  * SQLite keeps it in sqlite_schema.sql (no trailing ';').  Returns 1 with
@@ -117,6 +124,21 @@ struct emt_seal_table {
 };
 extern const struct emt_seal_table emt_seal_tables[];
 extern const size_t emt_seal_table_count;
+/* The tables added from 1.2 on whose rows are capture evidence: the
+ * writer stores the digest of each query's rows (emt_rows_digest) in
+ * meta key "digest_TABLE_sha256" when it seals, before the meta digest,
+ * so the seal and a signature cover them through meta and a verifier of
+ * an older minor still checks everything it knows (SPEC.md 10.1).
+ * Terminated by an entry whose table is NULL. */
+struct emt_digest_table {
+	const char *table;
+	const char *sql;        /* SELECT every column ... ORDER BY a unique key */
+	uint32_t since_minor;   /* archives of a lower minor lack the table */
+};
+extern const struct emt_digest_table emt_digest_tables[];
+/* The meta key of t's digest, "digest_TABLE_sha256", into out[cap]. */
+void emt_digest_key(const struct emt_digest_table *t, char *out, size_t cap);
+
 /* seal_sha256: SHA-256 of "emt-seal-v2 CAPTURES HEAD D1 ... Dn", the
  * table digests in emt_seal_tables order. */
 void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],

@@ -1948,6 +1948,35 @@ static int unhex32(const char *s, uint8_t out[EMT_SHA256_LEN])
 	return s ? unhex(s, strlen(s), out, EMT_SHA256_LEN) : -EINVAL;
 }
 
+/* The tables of emt_digest_tables the archive's minor has: each one's
+ * rows must digest to its meta key, which meta's digest (and so the
+ * seal) covers. */
+static void verify_digest_tables(struct emt_reader *r, struct vctx *v)
+{
+	char key[96], msg[EMT_ERRMSG_MAX];
+
+	for (const struct emt_digest_table *t = emt_digest_tables; t->table; t++) {
+		sqlite3_stmt *st = NULL;
+		uint8_t d[EMT_SHA256_LEN], want[EMT_SHA256_LEN];
+
+		if (r->minor < t->since_minor)
+			continue;
+		emt_digest_key(t, key, sizeof(key));
+		if (unhex32(meta_lib(r, key), want)) {
+			emt_fmt(msg, sizeof(msg), "meta %s missing or not a digest", key);
+			vreport(v, "seal", msg);
+		} else if (prep(r, &st, t->sql) || emt_rows_digest(st, d) != SQLITE_OK) {
+			emt_fmt(msg, sizeof(msg), "cannot read the %s table: %s", t->table,
+				sqlite3_errmsg(r->db));
+			vreport(v, "seal", msg);
+		} else if (memcmp(d, want, EMT_SHA256_LEN) != 0) {
+			emt_fmt(msg, sizeof(msg), "%s table differs from the seal (%s)", t->table, key);
+			vreport(v, "seal", msg);
+		}
+		sqlite3_finalize(st);
+	}
+}
+
 /* The v2 seal (SPEC.md section 10).  Each table digest is recomputed
  * and compared with its key, which names what changed; seal_sha256 is
  * then checked against the recorded values it covers, so it only fails
@@ -1984,6 +2013,7 @@ static void verify_seal_v2(struct emt_reader *r, struct vctx *v)
 		}
 		sqlite3_finalize(st);
 	}
+	verify_digest_tables(r, v);
 	if (!recorded || unhex32(meta_lib(r, "seal_ledger_head"), head) ||
 	    parse_u64(meta_lib(r, "seal_captures"), &n))
 		return;         /* already reported */

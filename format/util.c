@@ -15,7 +15,7 @@
 
 const char *const emt_trigger_names[] = {
 	NULL, "mprotect", "mmap", "first-exec-fault", "munmap", "exit",
-	"exec", "baseline", "sample", "protect-w",
+	"exec", "baseline", "sample", "protect-w", "inject", "alert",
 };
 const size_t emt_trigger_count =
 	sizeof(emt_trigger_names) / sizeof(emt_trigger_names[0]);
@@ -430,6 +430,15 @@ const struct emt_seal_table emt_seal_tables[] = {
 };
 const size_t emt_seal_table_count = sizeof(emt_seal_tables) / sizeof(emt_seal_tables[0]);
 
+const struct emt_digest_table emt_digest_tables[] = {
+	{ NULL, NULL, 0 },
+};
+
+void emt_digest_key(const struct emt_digest_table *t, char *out, size_t cap)
+{
+	snprintf(out, cap, "digest_%s_sha256", t->table);
+}
+
 void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],
 		     const uint8_t (*tables)[EMT_SHA256_LEN], uint8_t out[EMT_SHA256_LEN])
 {
@@ -575,6 +584,34 @@ const char *const emt_schema_sql_1_1 =
 	"  signature BLOB NOT NULL CHECK(length(signature) = 64)\n"
 	") STRICT;\n";
 
+/* Format 1.2: the captures statement with the triggers 1.2 added (it
+ * replaces 1.0's in place, the one change of an existing statement a
+ * minor has made: SPEC.md section 3), then the tables 1.2 added, run
+ * after those of 1.1. */
+const char *const emt_schema_sql_1_2 =
+	"CREATE TABLE captures(\n"
+	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n"
+	"  region_id INTEGER NOT NULL REFERENCES regions(id),\n"
+	"  version INTEGER NOT NULL CHECK(version >= 1),\n"
+	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n"
+	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n"
+	"  trigger_name TEXT NOT NULL CHECK(trigger_name IN ('mprotect', 'mmap',"
+	" 'first-exec-fault', 'munmap', 'exit', 'exec', 'baseline', 'sample',"
+	" 'protect-w', 'inject', 'alert')),\n"
+	"  prot_before INTEGER NOT NULL,\n"
+	"  prot_after INTEGER NOT NULL,\n"
+	"  addr INTEGER NOT NULL,\n"
+	"  size INTEGER NOT NULL CHECK(size BETWEEN 0 AND 4294967296),\n"
+	"  time_ns INTEGER NOT NULL,\n"
+	"  chunk_size INTEGER NOT NULL CHECK(chunk_size BETWEEN 4096 AND 1048576"
+	" AND (chunk_size & (chunk_size - 1)) = 0),\n"
+	"  nchunks INTEGER NOT NULL CHECK(nchunks >= 0),\n"
+	"  stored_bytes INTEGER NOT NULL CHECK(stored_bytes >= 0),\n"
+	"  sha256 BLOB NOT NULL CHECK(length(sha256) = 32),\n"
+	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n"
+	"  UNIQUE(region_id, version)\n"
+	") STRICT;\n";
+
 static int schema_find(const char *p, const char *name, const char **sql, size_t *len)
 {
 	size_t nl = strlen(name);
@@ -614,6 +651,72 @@ void emt_db_harden(sqlite3 *db)
 
 int emt_schema_statement(const char *name, uint32_t minor, const char **sql, size_t *len)
 {
-	return schema_find(emt_schema_sql, name, sql, len) ||
+	/* Newest first: 1.2 replaced 1.0's captures statement. */
+	return (minor >= 2 && schema_find(emt_schema_sql_1_2, name, sql, len)) ||
+	       schema_find(emt_schema_sql, name, sql, len) ||
 	       (minor >= 1 && schema_find(emt_schema_sql_1_1, name, sql, len));
+}
+
+/* The name a statement creates ("CREATE TABLE name(" or "CREATE INDEX
+ * name ON"), copied to `out`; 0 if it is neither. */
+static int statement_name(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t i = 13, k = 0;
+
+	if (n < 14 || (strncmp(p, "CREATE TABLE ", 13) && strncmp(p, "CREATE INDEX ", 13)))
+		return 0;
+	while (i < n && p[i] != '(' && p[i] != ' ' && k + 1 < cap)
+		out[k++] = p[i++];
+	out[k] = '\0';
+	return k > 0;
+}
+
+/* Appends to `out` (NULL: only counts) the statements of `text` in
+ * order, each replaced by the one of the same name that `minor` defines
+ * (emt_schema_statement) and, with `skip_known`, leaving out those an
+ * earlier text already created.  Returns the bytes appended. */
+static size_t schema_emit(const char *text, uint32_t minor, int skip_known, char *out)
+{
+	size_t total = 0;
+
+	for (const char *p = text; *p;) {
+		const char *end = strstr(p, ";\n");
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char name[64];
+		const char *sql = p;
+		size_t len = n;
+
+		if (statement_name(p, n, name, sizeof(name))) {
+			if (skip_known && (schema_find(emt_schema_sql, name, &sql, &len) ||
+					   schema_find(emt_schema_sql_1_1, name, &sql, &len))) {
+				p += n + (end ? 2 : 0);
+				continue;
+			}
+			emt_schema_statement(name, minor, &sql, &len);
+		}
+		if (out) {
+			memcpy(out + total, sql, len);
+			memcpy(out + total + len, ";\n", 2);
+		}
+		total += len + 2;
+		p += n + (end ? 2 : 0);
+	}
+	return total;
+}
+
+char *emt_schema_create_sql(uint32_t minor)
+{
+	const char *texts[] = { emt_schema_sql, emt_schema_sql_1_1, emt_schema_sql_1_2 };
+	size_t n = 0, k = 0;
+	char *out;
+
+	for (uint32_t m = 0; m <= minor && m < 3; m++)
+		n += schema_emit(texts[m], minor, m >= 2, NULL);
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (uint32_t m = 0; m <= minor && m < 3; m++)
+		k += schema_emit(texts[m], minor, m >= 2, out + k);
+	out[k] = '\0';
+	return out;
 }

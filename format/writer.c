@@ -630,8 +630,14 @@ static int init_archive(struct emt_writer *w)
 	snprintf(buf, sizeof(buf), "PRAGMA application_id = %u; PRAGMA user_version = %d",
 		 EMT_APPLICATION_ID, EMT_FORMAT_MAJOR);
 	err = exec_sql(w, buf);
-	err = err ? err : exec_sql(w, emt_schema_sql);
-	err = err ? err : exec_sql(w, emt_schema_sql_1_1);
+	if (!err) {
+		char *schema = emt_schema_create_sql(EMT_FORMAT_MINOR);
+
+		if (!schema)
+			emt_fmt(w->err, sizeof(w->err), "out of memory creating the schema");
+		err = schema ? exec_sql(w, schema) : -ENOMEM;
+		free(schema);
+	}
 	err = err ? err : prepare_all(w);
 	if (err)
 		goto fail;
@@ -1895,6 +1901,25 @@ static int write_seal(struct emt_writer *w, uint8_t seal[EMT_SHA256_LEN])
 
 	_Static_assert(sizeof(dg) / sizeof(dg[0]) >= 5, "seal tables");
 	err = put_meta_u64(w, "stop_ns", clock_ns(CLOCK_BOOTTIME));
+	/* The tables 1.2 added are covered through meta (SPEC.md 10.1), so
+	 * their digests go in before meta's own is taken. */
+	for (const struct emt_digest_table *t = emt_digest_tables; !err && t->table; t++) {
+		sqlite3_stmt *st = NULL;
+		uint8_t d[EMT_SHA256_LEN];
+		char key[96];
+		int rc = sqlite3_prepare_v2(w->db, t->sql, -1, &st, NULL);
+
+		if (rc == SQLITE_OK)
+			rc = emt_rows_digest(st, d);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK) {
+			err = db_fail(w, rc, "seal digest");
+			break;
+		}
+		emt_hex(d, EMT_SHA256_LEN, hex);
+		emt_digest_key(t, key, sizeof(key));
+		err = put_meta(w, key, hex);
+	}
 	for (size_t i = 0; !err && i < emt_seal_table_count; i++) {
 		sqlite3_stmt *st = NULL;
 		int rc = sqlite3_prepare_v2(w->db, emt_seal_tables[i].sql, -1, &st, NULL);

@@ -445,6 +445,45 @@ static void test_ledger_vector(void **state)
 	free(path);
 }
 
+/* The triggers 1.2 added (SPEC.md section 6) are written, read back and
+ * pass verification: the 1.2 captures statement admits them. */
+static void test_triggers_1_2(void **state)
+{
+	char *path = tl_path("trig12.emt");
+	struct emt_writer *w = mk_writer(path, 0, 0);
+	int64_t rid = add_proc_region(w, 5, 0x10000, 0x2000);
+	uint8_t buf[0x1000];
+	struct emt_capture c = { .region_id = rid, .pid = 5, .trigger = EMT_TRIGGER_INJECT,
+				 .addr = 0x10000, .size = 0x1000 };
+	struct emt_summary s;
+	(void)state;
+
+	memset(buf, 0x90, sizeof(buf));
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), 0);
+	c.trigger = EMT_TRIGGER_ALERT;
+	c.addr = 0x11000;
+	assert_int_equal(emt_writer_add_capture(w, &c, buf, NULL, 0, NULL), 0);
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+
+	struct emt_reader *r = emt_reader_open(path, NULL);
+	struct emt_capture_iter *it;
+
+	assert_non_null(r);
+	assert_int_equal(emt_reader_summary(r, &s), 0);
+	assert_int_equal(s.format_minor, 2);
+	it = emt_reader_captures(r, NULL);
+	assert_int_equal(emt_capture_iter_next(it, &c), 1);
+	assert_int_equal(c.trigger, EMT_TRIGGER_INJECT);
+	assert_int_equal(emt_capture_iter_next(it, &c), 1);
+	assert_int_equal(c.trigger, EMT_TRIGGER_ALERT);
+	emt_capture_iter_free(it);
+	assert_string_equal(emt_trigger_name(EMT_TRIGGER_INJECT), "inject");
+	assert_string_equal(emt_trigger_name(EMT_TRIGGER_ALERT), "alert");
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, NULL), 0);
+	emt_reader_close(r);
+	free(path);
+}
+
 /* What the writer refuses, so that it never writes what verify calls
  * damage: captures outside their region, gaps off a page, regions of a
  * process that is not in, regions that wrap. */
@@ -549,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_helper_blocks_signals),
 		cmocka_unit_test(test_ledger_vector),
 		cmocka_unit_test(test_writer_refuses),
+		cmocka_unit_test(test_triggers_1_2),
 		cmocka_unit_test(test_open_escaped_path),
 	};
 

@@ -365,7 +365,7 @@ static void test_unsigned(void **state)
 	struct emt_reader *r = emt_reader_open(path, NULL);
 	struct emt_summary s;
 	assert_int_equal(emt_reader_summary(r, &s), 0);
-	assert_int_equal(s.format_minor, 1);
+	assert_int_equal(s.format_minor, EMT_FORMAT_MINOR);
 	assert_string_equal(emt_reader_meta(r, "features_optional"), "");
 	emt_reader_close(r);
 	free(path);
