@@ -70,7 +70,9 @@ struct {
  * a program runs at most once per CPU at a time, see emt.bpf.c). */
 struct sr_buf {
 	struct sr_rec r;
-	__u8 data[SR_DATA_MAX + SR_SEG_MAX + 16];
+	/* Slack after SR_DATA_MAX: a read's size is bounded for the
+	 * verifier by a mask (SEG_MASK), which admits twice SR_SEG_MAX. */
+	__u8 data[SR_DATA_MAX + 2 * SR_SEG_MAX + 16];
 };
 
 struct {
@@ -110,6 +112,13 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(v, 1);
 }
 
+#define SEG_MASK (2 * SR_SEG_MAX - 1)
+/* x &= SEG_MASK on the very register passed to a helper: the compiler
+ * would drop a C mask it can prove redundant, and the verifier then sees
+ * a copy bounded, not the register. */
+#define SEG_BOUND(x) asm volatile("%[v] &= %[m]" : [v] "+r"(x) : [m] "i"(SEG_MASK))
+#define OFF_BOUND(x) asm volatile("%[v] &= %[m]" : [v] "+r"(x) : [m] "i"(SR_DATA_MAX - 1))
+
 /* Room for a segment header and at least one byte at `off`? */
 #define SEG_FITS(off) ((off) <= SR_DATA_MAX - sizeof(struct sr_seg) - 8)
 
@@ -133,7 +142,7 @@ static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, _
 {
 	struct sr_seg *sg;
 
-	off &= SR_DATA_MAX - 1;
+	OFF_BOUND(off);
 	sg = (struct sr_seg *)&b->data[off];
 	sg->arg = arg;
 	sg->status = status;
@@ -151,7 +160,9 @@ static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, _
  * returns `room` both for a string that filled the room exactly and for
  * one it cut: the byte after the last one copied tells which.  Returns
  * the offset after the segment. */
-static __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up)
+/* Global (verified once, not per call site): the caller's loop over six
+ * arguments stays cheap to verify. */
+__noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up)
 {
 	__u32 arg = tag & 0xff, idx = (tag >> 8) & 0xff, max = tag >> 16;
 	struct sr_seg *sg;
@@ -163,7 +174,7 @@ static __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up
 		return off;
 	if (!SEG_FITS(off))
 		return off;
-	off &= SR_DATA_MAX - 1;
+	OFF_BOUND(off);
 	room = seg_room(off, max);
 	if (room < 1 || room > SR_SEG_MAX)
 		return off;
@@ -171,6 +182,7 @@ static __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up
 	sg->arg = arg;
 	sg->idx = idx;
 	sg->err = 0;
+	SEG_BOUND(room);
 	n = bpf_probe_read_user_str(&b->data[off + sizeof(*sg)], room, (const void *)up);
 	if (n < 0) {
 		sg->status = SR_ST_FAULT;
@@ -186,8 +198,7 @@ static __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up
 }
 
 /* Copies `want` bytes at `up` into a segment, as many as fit. */
-static __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up,
-				__u64 want)
+__noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up, __u64 want)
 {
 	__u32 arg = tag & 0xff, max = tag >> 16;
 	struct sr_seg *sg;
@@ -198,7 +209,7 @@ static __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up
 		return off;
 	if (!SEG_FITS(off))
 		return off;
-	off &= SR_DATA_MAX - 1;
+	OFF_BOUND(off);
 	room = seg_room(off, max);
 	sg = (struct sr_seg *)&b->data[off];
 	sg->arg = arg;
@@ -212,6 +223,7 @@ static __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up
 		sg->len = 0;
 		return seg_end(off, 0);
 	}
+	SEG_BOUND(n);
 	err = bpf_probe_read_user(&b->data[off + sizeof(*sg)], n, (const void *)up);
 	if (err < 0) {
 		sg->status = SR_ST_FAULT;
@@ -302,7 +314,6 @@ static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *
 {
 	__u32 off = 0;
 
-#pragma unroll
 	for (__u32 i = 0; i < SR_NARGS; i++) {
 		const struct sr_argspec *s = &lay->a[i];
 		__u64 v = b->r.args[i];
@@ -362,12 +373,13 @@ static __always_inline int rec_send(struct sr_buf *b, __u32 off)
 {
 	__u64 sz;
 
+	/* Forget what the compiler knows of off, so that the check stays
+	 * for the verifier. */
+	barrier_var(off);
 	if (off > SR_DATA_MAX)
-		off = SR_DATA_MAX;
+		return 0;
 	b->r.data_len = off;
 	sz = sizeof(b->r) + off;
-	if (sz > sizeof(*b))
-		return 0;
 	if (bpf_ringbuf_output(&rb, b, sz, 0))
 		count_lost();
 	return 0;

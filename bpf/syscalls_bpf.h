@@ -32,7 +32,8 @@
 #define SR_REC_EXIT  0x101u
 
 #define SR_NARGS     6u
-#define SR_DATA_MAX  32768u     /* segment bytes of one record (power of two) */
+#define SR_DATA_MAX  16384u     /* segment bytes of one record (power of two; the
+                                 * per-CPU scratch value must stay under 32 KiB) */
 #define SR_SEG_MAX   4096u      /* payload of one segment (power of two) */
 #define SR_STRV_MAX  128u       /* elements of argv, and of envp, read */
 #define SR_MAX_NR    1024u      /* syscall numbers below this */

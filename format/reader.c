@@ -2571,7 +2571,7 @@ out:
 
 /* ------------------------------------------------------------ syscalls */
 
-#define SYSCALL_COLS "id, time_ns, exit_ns, pid, tid, uid, gid, nr, name, args, text," \
+#define SYSCALL_COLS "id, time_ns, exit_ns, pid, tid, uid, gid, nr, name, args, args_text," \
 	" ret, returned, flags"
 
 struct emt_row_iter *emt_reader_syscalls(struct emt_reader *r, uint32_t pid)

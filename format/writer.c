@@ -2032,7 +2032,7 @@ int emt_writer_add_syscalls(struct emt_writer *w, const struct emt_syscall *rows
 	if (!err && !w->st_syscall)
 		err = prepare(w, &w->st_syscall,
 			"INSERT INTO syscalls(time_ns, exit_ns, pid, tid, uid, gid, nr, name,"
-			" args, text, ret, returned, flags)"
+			" args, args_text, ret, returned, flags)"
 			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	err = err ? err : batch_begin(w);
 	for (size_t i = 0; !err && i < n; i++) {
