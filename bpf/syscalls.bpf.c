@@ -69,6 +69,8 @@ struct {
 /* One record being built per program and CPU (too large for the stack;
  * a program runs at most once per CPU at a time, see emt.bpf.c). */
 struct sr_buf {
+	__u32 faulted;          /* arguments whose memory could not be read */
+	__u32 pad;
 	struct sr_rec r;
 	/* Slack after SR_DATA_MAX: a read's size is bounded for the
 	 * verifier by a mask (SEG_MASK), which admits twice SR_SEG_MAX. */
@@ -185,6 +187,7 @@ __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up)
 	SEG_BOUND(room);
 	n = bpf_probe_read_user_str(&b->data[off + sizeof(*sg)], room, (const void *)up);
 	if (n < 0) {
+		b->faulted |= 1u << (arg & 7);
 		sg->status = SR_ST_FAULT;
 		sg->err = (__s16)n;
 		sg->len = 0;
@@ -226,6 +229,7 @@ __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up, __u64
 	SEG_BOUND(n);
 	err = bpf_probe_read_user(&b->data[off + sizeof(*sg)], n, (const void *)up);
 	if (err < 0) {
+		b->faulted |= 1u << (arg & 7);
 		sg->status = SR_ST_FAULT;
 		sg->err = (__s16)err;
 		sg->len = 0;
@@ -258,6 +262,7 @@ static long strv_one(__u32 i, void *data)
 	}
 	err = bpf_probe_read_user(&p, sizeof(p), (const void *)(c->array + 8ull * i));
 	if (err < 0) {
+		c->b->faulted |= 1u << (c->arg & 7);
 		c->off = put_empty(c->b, c->off, c->arg, i, SR_ST_FAULT, err);
 		c->done = 1;
 		return 1;
@@ -308,9 +313,13 @@ static __always_inline __u64 spec_len(const struct sr_argspec *s, const __u64 *a
 	return args[k];
 }
 
-/* The segments of one side (entry: exit == 0) of a syscall. */
+/* The segments of one side (entry: exit == 0) of a syscall.  At exit,
+ * also the input memory of the arguments in `retry`: what could not be
+ * read at entry (a page not resident: bpf_probe_read_user cannot fault
+ * it in) is read again once the syscall itself has faulted it in
+ * reading it. */
 static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *lay,
-				      int exit, __s64 ret)
+				      int exit, __s64 ret, __u32 retry)
 {
 	__u32 off = 0;
 
@@ -322,17 +331,19 @@ static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *
 			break;
 		if (!v)
 			continue;       /* NULL: nothing behind it, the value says so */
+		int in = !exit || (retry & (1u << i));
+
 		switch (s->kind) {
 		case SR_K_STR:
-			if (!exit)
+			if (in)
 				off = put_str(b, off, STR_TAG(i, 0, s->max), v);
 			break;
 		case SR_K_STRV:
-			if (!exit)
+			if (in)
 				off = put_strv(b, off, i, v, s->max);
 			break;
 		case SR_K_MEM_IN:
-			if (!exit)
+			if (in)
 				off = put_mem(b, off, STR_TAG(i, 0, s->max), v,
 					      spec_len(s, b->r.args, 0));
 			break;
@@ -366,6 +377,7 @@ static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr
 	b->r.gid = ug >> 32;
 	b->r.data_len = 0;
 	b->r.flags = 0;
+	b->faulted = 0;
 	return b;
 }
 
@@ -380,7 +392,7 @@ static __always_inline int rec_send(struct sr_buf *b, __u32 off)
 		return 0;
 	b->r.data_len = off;
 	sz = sizeof(b->r) + off;
-	if (bpf_ringbuf_output(&rb, b, sz, 0))
+	if (bpf_ringbuf_output(&rb, &b->r, sz, 0))
 		count_lost();
 	return 0;
 }
@@ -408,13 +420,15 @@ int sr_enter(struct sr_tp *ctx)
 	b->r.args[3] = BPF_CORE_READ(regs, r10);
 	b->r.args[4] = BPF_CORE_READ(regs, r8);
 	b->r.args[5] = BPF_CORE_READ(regs, r9);
-	if (lay && (lay->flags & SR_LF_EXIT_MEM)) {
-		struct sr_pending p = { .nr = nr };
+	__u32 off = lay ? put_args(b, lay, 0, 0, 0) : 0;
+
+	if (lay && ((lay->flags & SR_LF_EXIT_MEM) || b->faulted)) {
+		struct sr_pending p = { .nr = nr, .retry = b->faulted };
 
 		__builtin_memcpy(p.args, b->r.args, sizeof(p.args));
 		bpf_map_update_elem(&sr_pending, &tid, &p, BPF_ANY);
 	}
-	return rec_send(b, lay ? put_args(b, lay, 0, 0) : 0);
+	return rec_send(b, off);
 }
 
 SEC("tracepoint")
@@ -436,15 +450,15 @@ int sr_exit(struct sr_tp *ctx)
 		return 0;
 	b->r.ret = ctx->ret;
 	__builtin_memset(b->r.args, 0, sizeof(b->r.args));
-	if (lay && (lay->flags & SR_LF_EXIT_MEM)) {
-		p = bpf_map_lookup_elem(&sr_pending, &tid);
-		if (p && p->nr == nr) {
-			__builtin_memcpy(b->r.args, p->args, sizeof(b->r.args));
-			bpf_map_delete_elem(&sr_pending, &tid);
-			off = put_args(b, lay, 1, b->r.ret);
-		} else {
-			b->r.flags |= SR_RF_NOENTRY;
-		}
+	p = lay ? bpf_map_lookup_elem(&sr_pending, &tid) : NULL;
+	if (p && p->nr == nr) {
+		__u32 retry = p->retry;
+
+		__builtin_memcpy(b->r.args, p->args, sizeof(b->r.args));
+		bpf_map_delete_elem(&sr_pending, &tid);
+		off = put_args(b, lay, 1, b->r.ret, retry);
+	} else if (lay && (lay->flags & SR_LF_EXIT_MEM)) {
+		b->r.flags |= SR_RF_NOENTRY;
 	}
 	return rec_send(b, off);
 }

@@ -13,7 +13,8 @@
  * Ring buffer protocol (the main emt ring, shared): one SR_ENTER record
  * at entry (values of all six argument registers and the memory behind
  * input pointers), one SR_EXIT record at exit (return value and the
- * memory behind output pointers).  A record is a struct sr_rec followed
+ * memory behind output pointers, and input memory that could not be read
+ * at entry, read again).  A record is a struct sr_rec followed
  * by data_len bytes of segments, each a struct sr_seg and its payload
  * padded to 8 bytes.
  */
@@ -96,10 +97,13 @@ struct sr_rec {
 	__u32 flags;            /* SR_RF_* */
 };
 
-/* Saved at entry, per thread, for syscalls that read memory at exit. */
+/* Saved at entry, per thread, for syscalls that read memory at exit
+ * and for those whose input memory could not be read at entry. */
 struct sr_pending {
 	__u64 nr;
 	__u64 args[SR_NARGS];
+	__u32 retry;            /* arguments to read again at exit (bit i: argument i) */
+	__u32 pad;
 };
 
 #ifndef __bpf__
@@ -107,7 +111,7 @@ _Static_assert(sizeof(struct sr_argspec) == 4, "sr_argspec size");
 _Static_assert(sizeof(struct sr_layout) == 32, "sr_layout size");
 _Static_assert(sizeof(struct sr_seg) == 8, "sr_seg size");
 _Static_assert(sizeof(struct sr_rec) == 96, "sr_rec size");
-_Static_assert(sizeof(struct sr_pending) == 56, "sr_pending size");
+_Static_assert(sizeof(struct sr_pending) == 64, "sr_pending size");
 #endif
 
 #endif /* EMT_SYSCALLS_BPF_H */

@@ -121,6 +121,8 @@ int sysrec_nr_of(const char *name);
  * the same filled by the ptrace side). */
 struct sysrec_seg {
 	uint8_t arg, status;    /* SR_ST_* */
+	uint8_t late;           /* input memory read at exit: not readable at entry */
+	uint8_t pad;
 	uint16_t idx;
 	int32_t err;            /* -errno for SR_ST_FAULT */
 	uint32_t len;

@@ -146,6 +146,31 @@ static void parse_segs(const uint8_t *p, size_t len, struct sysrec_seg *segs, si
 	}
 }
 
+/* Input memory in the exit record was read again there because the
+ * entry could not read it: those segments replace the entry's of the
+ * same argument.  Returns the new count. */
+static size_t prefer_late(const struct sysrec_sc *sc, struct sysrec_seg *segs, size_t ne,
+			  size_t n)
+{
+	uint32_t late = 0;
+	size_t k = 0;
+
+	if (!sc)
+		return n;
+	for (size_t i = ne; i < n; i++) {
+		uint8_t kind = sc->lay.a[segs[i].arg].kind;
+
+		if (kind == SR_K_STR || kind == SR_K_STRV || kind == SR_K_MEM_IN) {
+			segs[i].late = 1;
+			late |= 1u << segs[i].arg;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (i >= ne || !(late & (1u << segs[i].arg)))
+			segs[k++] = segs[i];
+	return k;
+}
+
 static struct pend **slot_of(struct sysrec_bpf *sb, uint32_t tid)
 {
 	struct pend **pp = &sb->bucket[tid % BUCKETS];
@@ -177,8 +202,11 @@ static int emit(struct sysrec_bpf *sb, struct sysrec_rows *rs, const struct sr_r
 		c.flags |= SYSREC_F_NOENTRY;
 	if (e)
 		parse_segs(edata, e->data_len, sb->segs, 2 * MAX_SEGS, &n);
+	size_t ne = n;
+
 	if (x)
 		parse_segs(xdata, x->data_len, sb->segs, 2 * MAX_SEGS, &n);
+	n = prefer_late(sysrec_by_nr(sb->t, any->nr), sb->segs, ne, n);
 	c.segs = sb->segs;
 	c.nsegs = n;
 	return sysrec_rows_add(rs, sysrec_by_nr(sb->t, c.nr), &c);

@@ -446,6 +446,8 @@ static size_t segs_of(const struct sysrec_call *c, uint32_t i, const struct sysr
 /* JSON status fields of a segment; returns its SYSREC_F_* flags. */
 static uint32_t seg_status(const struct sysrec_seg *s, struct sysrec_str *js)
 {
+	if (s->late)
+		add_s(js, ",\"read_at_exit\":true");
 	switch (s->status) {
 	case SR_ST_CUT:
 		add_s(js, ",\"cut\":true");
@@ -466,6 +468,10 @@ static uint32_t strv_render(const struct sysrec_call *c, uint32_t i, struct sysr
 	uint32_t fl = 0;
 	int any = 0;
 
+	const struct sysrec_seg *first;
+
+	if (segs_of(c, i, &first) && first->late)
+		add_s(js, ",\"read_at_exit\":true");
 	json_key(js, "strv");
 	add_s(js, "[");
 	add_s(tx, "[");
