@@ -506,7 +506,24 @@ static void print_syscall(struct listing *l, struct emt_reader *r, const struct 
 		cli_row_printf(&l->w, "%-12s %7" PRIu32 " ",
 			       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), sc->pid);
 	cli_row_printf(&l->w, "%s(", esc);
-	cli_row_escaped(&l->w, sc->text);
+	/* The writer's text is printable ASCII already escaped as strace
+	 * does; anything else (a damaged or forged archive) is shown as
+	 * \xHH rather than escaped twice. */
+	for (const char *p = sc->text; *p;) {
+		char chunk[256];
+		size_t n = 0;
+
+		while (*p && n + 5 < sizeof(chunk)) {
+			unsigned char ch = (unsigned char)*p++;
+
+			if (ch >= 0x20 && ch < 0x7f)
+				chunk[n++] = (char)ch;
+			else
+				n += (size_t)snprintf(chunk + n, sizeof(chunk) - n, "\\x%02x", ch);
+		}
+		chunk[n] = '\0';
+		cli_row_printf(&l->w, "%s", chunk);
+	}
 	if (!sc->returned)
 		cli_row_printf(&l->w, ") = ?");
 	else if (sc->ret < 0 && sc->ret >= -4095) {
