@@ -226,6 +226,35 @@ uint64_t sysrec_bpf_unpaired(const struct sysrec_bpf *sb);
 /* Detaches and frees.  NULL accepted. */
 void sysrec_bpf_close(struct sysrec_bpf *sb);
 
+/* ------------------------------------------------------------ ptrace */
+
+struct sysrec_pt;
+struct sock_fprog;
+
+/* The seccomp filter that adds a tracer stop (SECCOMP_RET_TRACE) for
+ * every chosen syscall of `t` and allows the rest, to be stacked on the
+ * engine's own.  prog->filter is malloc'd (the caller frees it).
+ * Returns 0, -EINVAL (none chosen) or -ENOMEM. */
+int sysrec_pt_filter(const struct sysrec_table *t, struct sock_fprog *prog);
+/* The ptrace recorder writing to `rs`; NULL with errno. */
+struct sysrec_pt *sysrec_pt_new(const struct sysrec_table *t, struct sysrec_rows *rs);
+/* Thread tid of pid is at the entry stop of syscall nr with `args`:
+ * records it if chosen (reading the memory behind its arguments).
+ * Returns 1 if the exit stop is wanted, 0 if not chosen, -errno. */
+int sysrec_pt_enter(struct sysrec_pt *p, pid_t pid, pid_t tid, uint64_t nr,
+		    const uint64_t args[SR_NARGS], uint64_t time_ns);
+/* ... at the exit stop with `ret`: writes the call.  0 or -errno. */
+int sysrec_pt_exit(struct sysrec_pt *p, pid_t tid, int64_t ret, uint64_t time_ns);
+/* Thread tid is at its exec event stop (former: the thread that called
+ * execve, whose id it took): the execve's exit stop is still to come.
+ * Returns 1 if a recorded call of tid is in progress (ask for its exit
+ * stop), else 0. */
+int sysrec_pt_exec(struct sysrec_pt *p, pid_t former, pid_t tid);
+/* Thread tid is gone (0: all threads, the capture ends): its call in
+ * progress is written as not returned.  0 or -errno. */
+int sysrec_pt_gone(struct sysrec_pt *p, pid_t tid);
+void sysrec_pt_free(struct sysrec_pt *p);
+
 /* ------------------------------------------------------------ session */
 
 struct emt_session;
@@ -253,10 +282,11 @@ int sysrec_session_gone(struct sysrec_session *ss, uint32_t pid);
 void sysrec_session_detach(struct sysrec_session *ss);
 /* Writes every call still in progress and the counts (meta, losses). */
 int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss);
-/* The table of syscalls (for the ptrace side), or NULL. */
-struct sysrec_table *sysrec_session_table(struct sysrec_session *ss);
-/* The row batcher, once started, or NULL. */
-struct sysrec_rows *sysrec_session_rows(struct sysrec_session *ss);
+/* ptrace mode: the filter to stack on the engine's (sysrec_pt_filter),
+ * and the ptrace recorder once started (NULL before, or without a list). */
+int sysrec_session_filter(struct emt_session *s, struct sysrec_session *ss,
+			  struct sock_fprog *prog);
+struct sysrec_pt *sysrec_session_ptrace(struct sysrec_session *ss);
 void sysrec_session_free(struct sysrec_session *ss);
 
 #endif /* EMT_CAPTURE_SYSREC_H */

@@ -17,6 +17,7 @@
 struct sysrec_session {
 	struct sysrec_table t;
 	struct sysrec_bpf *bpf;
+	struct sysrec_pt *pt;           /* ptrace mode, once started */
 	struct sysrec_rows *rows;
 	int nchosen;
 	int ended;              /* sysrec_session_end ran (stop is idempotent) */
@@ -73,6 +74,11 @@ int sysrec_session_start(struct emt_session *s, struct sysrec_session *ss)
 	ss->rows = sysrec_rows_new(w);
 	if (!ss->rows)
 		return emt_session_fail(s, -errno, "out of memory");
+	if (!ss->bpf) {
+		ss->pt = sysrec_pt_new(&ss->t, ss->rows);
+		if (!ss->pt)
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+	}
 	snprintf(v, sizeof(v), "%d", ss->nchosen);
 	err = emt_writer_set_meta(w, "syscalls_list", s->opts.syscalls);
 	err = err ? err : emt_writer_set_meta(w, "syscalls_chosen", v);
@@ -118,6 +124,8 @@ int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss)
 	w = sink_writer(s->sink);
 	if (ss->bpf)
 		err = sysrec_bpf_flush(ss->bpf, ss->rows, 0);
+	else
+		err = sysrec_pt_gone(ss->pt, 0);
 	int e = sysrec_rows_flush(ss->rows);
 
 	if (!err)
@@ -142,14 +150,21 @@ int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss)
 	return 0;
 }
 
-struct sysrec_table *sysrec_session_table(struct sysrec_session *ss)
+int sysrec_session_filter(struct emt_session *s, struct sysrec_session *ss,
+			  struct sock_fprog *prog)
 {
-	return ss ? &ss->t : NULL;
+	int err;
+
+	if (!ss)
+		return 0;
+	err = sysrec_pt_filter(&ss->t, prog);
+	return err ? emt_session_fail(s, err, "--syscalls: cannot build the seccomp filter: %s",
+				      strerror(-err)) : 0;
 }
 
-struct sysrec_rows *sysrec_session_rows(struct sysrec_session *ss)
+struct sysrec_pt *sysrec_session_ptrace(struct sysrec_session *ss)
 {
-	return ss ? ss->rows : NULL;
+	return ss ? ss->pt : NULL;
 }
 
 void sysrec_session_free(struct sysrec_session *ss)
@@ -157,6 +172,7 @@ void sysrec_session_free(struct sysrec_session *ss)
 	if (!ss)
 		return;
 	sysrec_bpf_close(ss->bpf);
+	sysrec_pt_free(ss->pt);
 	sysrec_rows_free(ss->rows);
 	sysrec_table_free(&ss->t);
 	free(ss);

@@ -52,7 +52,7 @@ for mode in bpf ptrace; do
 		sh -c "'$BIN/emt-verify' -q '$T/$mode.emt' >/dev/null 2>&1"
 	rows=$(sqlite3 "$T/$mode.emt" "SELECT count(*) FROM syscalls" 2>/dev/null)
 	meta=$(sqlite3 "$T/$mode.emt" "SELECT value FROM meta WHERE key = 'syscalls_rows'" 2>/dev/null)
-	check "syscalls $mode: meta syscalls_rows = rows ($meta, $rows)" [ -n "$rows" ] && [ "$rows" = "$meta" ]
+	check "syscalls $mode: meta syscalls_rows = rows ($meta, $rows)" test -n "$meta" -a "$rows" = "$meta"
 
 	# No list: no rows, the memory timeline unchanged.
 	if run "$mode" "$mode-none"; then
