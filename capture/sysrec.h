@@ -78,6 +78,8 @@ struct sysrec_sc {
 	struct sr_layout lay;
 	uint32_t groups;
 	int chosen;
+	int noexit;                             /* no exit record: exit, exit_group,
+						 * rt_sigreturn (sysrec_layout.c) */
 };
 
 struct sysrec_table {

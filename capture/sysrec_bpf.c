@@ -243,7 +243,10 @@ int sysrec_bpf_record(struct sysrec_bpf *sb, struct sysrec_rows *rs,
 		/* The thread's previous call has no exit: lost in a full
 		 * ring (a returning call always has one). */
 		if (*pp) {
-			sb->unpaired++;
+			const struct sysrec_sc *prev = sysrec_by_nr(sb->t, (*pp)->rec.nr);
+
+			if (!prev || !prev->noexit)
+				sb->unpaired++;
 			err = flush_pend(sb, rs, pp);
 		}
 		p = calloc(1, sizeof(*p));

@@ -281,6 +281,34 @@ uint32_t sysrec_groups_of(const struct sysrec_format *f)
 	return g;
 }
 
+/* The kernel names some syscalls after their implementation where the
+ * UAPI header keeps the old name: newstat is __NR_stat, sendfile64 is
+ * __NR_sendfile, umount is __NR_umount2. */
+static int number_of(const char *name)
+{
+	char alt[SYSREC_NAME_MAX];
+	size_t n = strlen(name);
+	int nr = sysrec_nr_of(name);
+
+	if (nr >= 0)
+		return nr;
+	if (!strncmp(name, "new", 3) && (nr = sysrec_nr_of(name + 3)) >= 0)
+		return nr;
+	if (n > 2 && n < sizeof(alt) && !strcmp(name + n - 2, "64")) {
+		memcpy(alt, name, n - 2);
+		alt[n - 2] = '\0';
+		if ((nr = sysrec_nr_of(alt)) >= 0)
+			return nr;
+	}
+	snprintf(alt, sizeof(alt), "%s2", name);
+	return sysrec_nr_of(alt);
+}
+
+/* Syscalls that never come back to their caller's exit tracepoint: exit
+ * and exit_group end the thread; rt_sigreturn restores a frame whose
+ * orig_ax is -1, so its exit is no longer attributed to it. */
+static const char *const noexit_names[] = { "exit", "exit_group", "rt_sigreturn", NULL };
+
 static int cmp_sc(const void *a, const void *b)
 {
 	return strcmp(((const struct sysrec_sc *)a)->fmt.name,
@@ -407,7 +435,8 @@ int sysrec_table_load(struct sysrec_table *t, const char *dir, uint32_t buf_byte
 		}
 		sysrec_layout_of(&sc->fmt, buf_bytes, &sc->lay);
 		sc->groups = sysrec_groups_of(&sc->fmt);
-		sc->nr = sysrec_nr_of(sc->fmt.name);
+		sc->nr = number_of(sc->fmt.name);
+		sc->noexit = in_list(sc->fmt.name, noexit_names);
 		if (sc->nr < 0 || sc->nr >= (int)SR_MAX_NR) {
 			sc->nr = -1;
 			t->unnumbered++;

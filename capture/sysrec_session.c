@@ -85,6 +85,17 @@ int sysrec_session_start(struct emt_session *s, struct sysrec_session *ss)
 	snprintf(v, sizeof(v), "%" PRIu32, s->opts.syscall_bytes);
 	err = err ? err : emt_writer_set_meta(w, "syscalls_buffer_bytes", v);
 	err = err ? err : emt_writer_set_meta(w, "syscalls_formats", ss->t.tracefs);
+	if (!err && ss->t.unnumbered) {
+		/* Syscalls this kernel has and the headers emt was built with
+		 * do not number: not recordable (README "Recording syscalls"). */
+		struct sysrec_str un = { 0 };
+
+		for (size_t i = 0; i < ss->t.n; i++)
+			if (ss->t.sc[i].nr < 0)
+				sysrec_str_printf(&un, "%s%s", un.len ? "," : "", ss->t.sc[i].fmt.name);
+		err = un.failed ? -ENOMEM : emt_writer_set_meta(w, "syscalls_unnumbered", un.s);
+		sysrec_str_free(&un);
+	}
 	if (err)
 		return emt_session_fail(s, err, "archive: %s", emt_writer_errmsg(w));
 	return 0;
