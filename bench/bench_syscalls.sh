@@ -50,8 +50,10 @@ one() {
 		cap=$!
 		sleep 1
 		sh "$T/timed.sh" "$T/us" - "$FX" --iterations "$n"
+		rc=$?
 		kill "$cap"; wait "$cap" 2>/dev/null
-		kill "$idle"; wait "$idle" 2>/dev/null ;;
+		kill "$idle"; wait "$idle" 2>/dev/null
+		[ "$rc" -eq 0 ] ;;
 	*) "$CAP" -q --mode "$mode" --syscalls "$cfg" -o "$T/c.emt" -- sh "$T/timed.sh" "$T/us" - \
 			"$FX" --iterations "$n" ;;
 	esac || bench_die "$mode $cfg: run failed"

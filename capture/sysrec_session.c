@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "emt_archive.h"
 #include "engine.h"
@@ -124,7 +123,6 @@ void sysrec_session_detach(struct sysrec_session *ss)
 int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss)
 {
 	struct emt_writer *w;
-	struct timespec ts;
 	uint64_t unpaired;
 	char v[32];
 	int err = 0;
@@ -141,18 +139,14 @@ int sysrec_session_end(struct emt_session *s, struct sysrec_session *ss)
 
 	if (!err)
 		err = e;
+	/* Entries without their exit and the reverse: a record of the pair
+	 * did not fit in the ring (counted as a ringbuf-record loss already),
+	 * or the call began before the thread was followed (the launched
+	 * command's wait for its start).  Their rows say so (flags). */
 	unpaired = sysrec_bpf_unpaired(ss->bpf);
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	if (!err && unpaired) {
-		/* Entries without their exit or the reverse: a record of the
-		 * pair did not fit in the ring (also counted as
-		 * ringbuf-record), or came before the thread was followed. */
-		struct emt_loss l = {
-			.time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-			.kind = "syscall-unpaired", .count = unpaired,
-		};
-		err = emt_writer_add_loss(w, &l);
-	}
+	snprintf(v, sizeof(v), "%" PRIu64, unpaired);
+	if (!err && ss->bpf)
+		err = emt_writer_set_meta(w, "syscalls_unpaired", v);
 	snprintf(v, sizeof(v), "%" PRIu64, sysrec_rows_count(ss->rows));
 	if (!err)
 		err = emt_writer_set_meta(w, "syscalls_rows", v);
