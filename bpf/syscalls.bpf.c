@@ -292,8 +292,9 @@ static __always_inline __u32 put_strv(struct sr_buf *b, __u32 off, __u32 arg, __
 	return c.off;
 }
 
-/* The length argument of spec `s`, from the argument values and the
- * return value.  SR_K_MEM_OUTP: the int that argument points to. */
+/* The length of the memory behind an argument of spec `s`, from the
+ * argument values and the return value.  SR_K_MEM_OUTP: the int that
+ * argument len_arg points to. */
 static __always_inline __u64 spec_len(const struct sr_argspec *s, const __u64 *args, __s64 ret)
 {
 	__u32 k = s->len_arg;
@@ -313,6 +314,45 @@ static __always_inline __u64 spec_len(const struct sr_argspec *s, const __u64 *a
 	return args[k];
 }
 
+#define ARG_EXIT 0x100u         /* put_arg: the exit side */
+#define ARG_IN   0x200u         /* put_arg: read input memory */
+
+/* The memory behind argument (tag & 0xff) of spec `spec` (a struct
+ * sr_argspec passed by value), at the side the tag says.  Global, so
+ * verified once: the loop over six arguments stays cheap to verify. */
+__noinline __u32 put_arg(struct sr_buf *b, __u32 off, __u32 spec, __u32 tag, __s64 ret)
+{
+	struct sr_argspec s;
+	__u32 i = tag & 0xff;
+	__u64 v;
+
+	if (!b || i >= SR_NARGS)
+		return off;
+	__builtin_memcpy(&s, &spec, sizeof(s));
+	v = b->r.args[i];
+	switch (s.kind) {
+	case SR_K_STR:
+		if (tag & ARG_IN)
+			off = put_str(b, off, STR_TAG(i, 0, s.max), v);
+		break;
+	case SR_K_STRV:
+		if (tag & ARG_IN)
+			off = put_strv(b, off, i, v, s.max);
+		break;
+	case SR_K_MEM_IN:
+		if (tag & ARG_IN)
+			off = put_mem(b, off, STR_TAG(i, 0, s.max), v, spec_len(&s, b->r.args, 0));
+		break;
+	case SR_K_MEM_OUT:
+	case SR_K_MEM_OUTP:
+		/* Nothing was written by a failed call. */
+		if ((tag & ARG_EXIT) && ret >= 0)
+			off = put_mem(b, off, STR_TAG(i, 0, s.max), v, spec_len(&s, b->r.args, ret));
+		break;
+	}
+	return off;
+}
+
 /* The segments of one side (entry: exit == 0) of a syscall.  At exit,
  * also the input memory of the arguments in `retry`: what could not be
  * read at entry (a page not resident: bpf_probe_read_user cannot fault
@@ -321,40 +361,21 @@ static __always_inline __u64 spec_len(const struct sr_argspec *s, const __u64 *a
 static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *lay,
 				      int exit, __s64 ret, __u32 retry)
 {
-	__u32 off = 0;
+	__u32 off = 0, nargs = lay->nargs;
 
 	for (__u32 i = 0; i < SR_NARGS; i++) {
-		const struct sr_argspec *s = &lay->a[i];
-		__u64 v = b->r.args[i];
+		__u32 spec, tag = i;
 
-		if (i >= lay->nargs)
+		if (i >= nargs)
 			break;
-		if (!v)
+		if (!b->r.args[i])
 			continue;       /* NULL: nothing behind it, the value says so */
-		int in = !exit || (retry & (1u << i));
-
-		switch (s->kind) {
-		case SR_K_STR:
-			if (in)
-				off = put_str(b, off, STR_TAG(i, 0, s->max), v);
-			break;
-		case SR_K_STRV:
-			if (in)
-				off = put_strv(b, off, i, v, s->max);
-			break;
-		case SR_K_MEM_IN:
-			if (in)
-				off = put_mem(b, off, STR_TAG(i, 0, s->max), v,
-					      spec_len(s, b->r.args, 0));
-			break;
-		case SR_K_MEM_OUT:
-		case SR_K_MEM_OUTP:
-			/* Nothing was written by a failed call. */
-			if (exit && ret >= 0)
-				off = put_mem(b, off, STR_TAG(i, 0, s->max), v,
-					      spec_len(s, b->r.args, ret));
-			break;
-		}
+		if (!exit || (retry & (1u << i)))
+			tag |= ARG_IN;
+		if (exit)
+			tag |= ARG_EXIT;
+		__builtin_memcpy(&spec, &lay->a[i], sizeof(spec));
+		off = put_arg(b, off, spec, tag, ret);
 	}
 	return off;
 }

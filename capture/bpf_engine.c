@@ -1369,12 +1369,9 @@ static int bpf_prepare(struct emt_session *s)
 	/* --syscalls: attached before the target can run. */
 	err = sysrec_session_open(s, &pv->sr);
 	if (!err && pv->sr) {
-		struct sysrec_bpf_maps m = {
-			.followed_fd = bpf_map__fd(pv->skel->maps.followed),
-			.rb_fd = bpf_map__fd(pv->skel->maps.rb),
-			.stats_fd = bpf_map__fd(pv->skel->maps.stats),
-			.lost_fd = bpf_map__fd(pv->skel->maps.lost),
-		};
+		struct sysrec_bpf_maps m;
+
+		sysrec_bpf_maps_of(pv->skel, &m);
 		err = sysrec_session_attach_bpf(s, pv->sr, &m);
 	}
 	if (err)

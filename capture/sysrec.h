@@ -199,6 +199,10 @@ struct sysrec_bpf_maps {
 	int followed_fd, rb_fd, stats_fd, lost_fd;
 };
 
+/* The maps of the main object's skeleton (emt.skel.h) to share. */
+struct emt_bpf;
+void sysrec_bpf_maps_of(const struct emt_bpf *skel, struct sysrec_bpf_maps *m);
+
 /*
  * Opens bpf/syscalls.bpf.c sharing `maps`, loads it with the layouts of
  * the chosen syscalls of `t` (which must outlive the handle) and
@@ -208,6 +212,14 @@ struct sysrec_bpf_maps {
 struct sysrec_bpf *sysrec_bpf_open(const struct sysrec_table *t,
 				   const struct sysrec_bpf_maps *maps,
 				   char *msg, size_t cap);
+
+/* For bpf-check: loads the recorder's programs sharing `maps`, asking
+ * the verifier for its statistics, into st[0..*n) (at most max), and
+ * unloads them.  Returns 0, or -errno with msg set (a refused program:
+ * its stat has loaded == 0). */
+struct emt_bpf_prog_stat;
+int sysrec_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_stat *st,
+		      unsigned max, unsigned *n, char *msg, size_t cap);
 
 /* Handles one ring record of type SR_REC_ENTER/SR_REC_EXIT (`size`
  * bytes).  Finished calls go to `rs`.  Returns 0 or -errno. */

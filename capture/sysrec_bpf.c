@@ -11,6 +11,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "bpf_load.h"
+#include "emt.skel.h"
 #include "sysrec.h"
 #include "syscalls.skel.h"
 
@@ -118,6 +120,65 @@ fail:
 	sysrec_bpf_close(sb);
 	errno = -err;
 	return NULL;
+}
+
+void sysrec_bpf_maps_of(const struct emt_bpf *skel, struct sysrec_bpf_maps *m)
+{
+	m->followed_fd = bpf_map__fd(skel->maps.followed);
+	m->rb_fd = bpf_map__fd(skel->maps.rb);
+	m->stats_fd = bpf_map__fd(skel->maps.stats);
+	m->lost_fd = bpf_map__fd(skel->maps.lost);
+}
+
+int sysrec_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_stat *st,
+		      unsigned max, unsigned *n, char *msg, size_t cap)
+{
+	enum { LOG = 64 * 1024 };
+	struct syscalls_bpf *skel = syscalls_bpf__open();
+	struct bpf_program *progs[2];
+	char *logs[2] = { calloc(1, LOG), calloc(1, LOG) };
+	int err = 0, load_err;
+
+	*n = 0;
+	if (!skel || !logs[0] || !logs[1]) {
+		err = -ENOMEM;
+		fail_msg(msg, cap, "cannot open bpf object", err);
+		goto out;
+	}
+	progs[0] = skel->progs.sr_enter;
+	progs[1] = skel->progs.sr_exit;
+	err = bpf_map__reuse_fd(skel->maps.followed, maps->followed_fd);
+	err = err ? err : bpf_map__reuse_fd(skel->maps.rb, maps->rb_fd);
+	err = err ? err : bpf_map__reuse_fd(skel->maps.stats, maps->stats_fd);
+	err = err ? err : bpf_map__reuse_fd(skel->maps.lost, maps->lost_fd);
+	for (int i = 0; !err && i < 2; i++) {
+		err = bpf_program__set_log_buf(progs[i], logs[i], LOG);
+		err = err ? err : bpf_program__set_log_level(progs[i], 4);
+	}
+	if (err) {
+		fail_msg(msg, cap, "cannot set up the bpf object", err);
+		goto out;
+	}
+	load_err = syscalls_bpf__load(skel);
+	/* Loaded in order: with a failure, the last one with a log was refused. */
+	int last = logs[1][0] ? 1 : 0;
+
+	for (int i = 0; i < 2 && *n < max; i++) {
+		if (!logs[i][0] && load_err)
+			continue;
+		emt_bpf_prog_stat_fill(progs[i], logs[i], !load_err || i != last, &st[*n]);
+		(*n)++;
+	}
+	if (load_err) {
+		err = load_err;
+		snprintf(msg, cap, "cannot load the syscall recorder's bpf programs: %s",
+			 strerror(-err));
+	}
+out:
+	syscalls_bpf__destroy(skel);
+	free(logs[0]);
+	free(logs[1]);
+	return err;
 }
 
 /* Parses the segments after record r (data_len bytes at p) into

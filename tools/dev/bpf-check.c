@@ -24,6 +24,7 @@
 
 #include "bpf_load.h"
 #include "emtcli.h"
+#include "sysrec.h"
 
 static void usage(FILE *f)
 {
@@ -182,6 +183,47 @@ int main(int argc, char **argv)
 			if (err) {
 				cli_error("%s (%s)", ld.msg, desc);
 				failures++;
+			}
+			/* The syscall recorder (bpf/syscalls.bpf.c), sharing this
+			 * object's maps: its code does not depend on the
+			 * configuration, once per hook set. */
+			if (!err && cfgbits == 0) {
+				struct sysrec_bpf_maps m;
+				struct emt_bpf_prog_stat sst[2];
+				unsigned ns = 0;
+				char smsg[256] = "";
+				sysrec_bpf_maps_of(ld.skel, &m);
+				int serr = sysrec_bpf_verify(&m, sst, 2, &ns, smsg, sizeof(smsg));
+
+				loads++;
+				for (unsigned i = 0; i < ns; i++) {
+					const struct emt_bpf_prog_stat *st = &sst[i];
+					int over = st->loaded && st->stack > budget;
+
+					if (!quiet || over || !st->loaded)
+						printf("%-9s %-27s %-24s %8u %6u %10llu  %s%s\n", "sysrec",
+						       "--syscalls", st->name, st->insns, st->stack,
+						       (unsigned long long)st->verify_us, st->depths,
+						       !st->loaded ? "  REFUSED" : over ? "  OVER BUDGET" : "");
+					if (!st->loaded)
+						continue;
+					progs++;
+					if (st->stack > deepest) {
+						deepest = st->stack;
+						snprintf(deepest_name, sizeof(deepest_name), "%.47s",
+							 st->name);
+					}
+					if (over) {
+						cli_error("program '%s' (syscall recorder): combined stack "
+							  "%u bytes over the budget of %u", st->name,
+							  st->stack, budget);
+						failures++;
+					}
+				}
+				if (serr) {
+					cli_error("%s", smsg);
+					failures++;
+				}
 			}
 			emt_bpf_unload(&ld);
 			fflush(stdout);
