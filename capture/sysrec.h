@@ -50,7 +50,7 @@ struct sysrec_format {
 
 /*
  * Parses the text of a sys_enter_NAME format file (`len` bytes, need not
- * be NUL-terminated): the name line and the argument fields after
+ * be NUL-terminated, may not contain a NUL): the name line and the argument fields after
  * __syscall_nr, which must be 8 bytes each at offsets 16, 24, ...
  * Returns 0, or -EINVAL (not a syscall entry format: the name, a field
  * or an offset is missing or malformed, too many arguments, an over-long

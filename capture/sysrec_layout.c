@@ -100,7 +100,8 @@ int sysrec_format_parse(const char *text, size_t len, struct sysrec_format *f)
 	int seen_nr = 0, seen_name = 0;
 
 	memset(f, 0, sizeof(*f));
-	if (!text)
+	/* A NUL would hide the rest of its line from the checks. */
+	if (!text || memchr(text, 0, len))
 		return -EINVAL;
 	while (p < end) {
 		char type[SYSREC_TYPE_MAX], name[SYSREC_NAME_MAX];
