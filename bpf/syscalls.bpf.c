@@ -138,6 +138,20 @@ static __always_inline __u32 seg_room(__u32 off, __u32 max)
 	return room < max ? room : max;
 }
 
+/* Starts a segment of argument `arg` at `off` (the caller checked
+ * SEG_FITS and bounded off). */
+static __always_inline struct sr_seg *seg_begin(struct sr_buf *b, __u32 off, __u32 arg, __u32 idx)
+{
+	struct sr_seg *sg = (struct sr_seg *)&b->data[off];
+
+	sg->arg = arg;
+	sg->idx = idx;
+	sg->err = 0;
+	sg->status = SR_ST_OK;
+	sg->len = 0;
+	return sg;
+}
+
 /* A segment with no payload at `off` (the caller checked SEG_FITS). */
 static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, __u32 idx,
 				       __u32 status, long err)
@@ -145,11 +159,8 @@ static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, _
 	struct sr_seg *sg;
 
 	OFF_BOUND(off);
-	sg = (struct sr_seg *)&b->data[off];
-	sg->arg = arg;
+	sg = seg_begin(b, off, arg, idx);
 	sg->status = status;
-	sg->len = 0;
-	sg->idx = idx;
 	sg->err = (__s16)err;
 	return seg_end(off, 0);
 }
@@ -157,6 +168,17 @@ static __always_inline __u32 put_empty(struct sr_buf *b, __u32 off, __u32 arg, _
 /* BPF functions take five arguments: put_str's argument index, element
  * and bound in one. */
 #define STR_TAG(arg, idx, max) ((arg) | ((idx) << 8) | ((__u32)(max) << 16))
+
+/* A segment whose read failed with `err`: remembered for the exit's
+ * second try. */
+static __always_inline __u32 seg_fault(struct sr_buf *b, struct sr_seg *sg, __u32 off,
+				       __u32 arg, long err)
+{
+	b->faulted |= 1u << (arg & 7);
+	sg->status = SR_ST_FAULT;
+	sg->err = (__s16)err;
+	return seg_end(off, 0);
+}
 
 /* Copies the string at `up` into a segment.  bpf_probe_read_user_str
  * returns `room` both for a string that filled the room exactly and for
@@ -180,20 +202,11 @@ __noinline __u32 put_str(struct sr_buf *b, __u32 off, __u32 tag, __u64 up)
 	room = seg_room(off, max);
 	if (room < 1 || room > SR_SEG_MAX)
 		return off;
-	sg = (struct sr_seg *)&b->data[off];
-	sg->arg = arg;
-	sg->idx = idx;
-	sg->err = 0;
+	sg = seg_begin(b, off, arg, idx);
 	SEG_BOUND(room);
 	n = bpf_probe_read_user_str(&b->data[off + sizeof(*sg)], room, (const void *)up);
-	if (n < 0) {
-		b->faulted |= 1u << (arg & 7);
-		sg->status = SR_ST_FAULT;
-		sg->err = (__s16)n;
-		sg->len = 0;
-		return seg_end(off, 0);
-	}
-	sg->status = SR_ST_OK;
+	if (n < 0)
+		return seg_fault(b, sg, off, arg, n);
 	if (n == room && bpf_probe_read_user(&c, 1, (const void *)(up + room - 1)) == 0 && c)
 		sg->status = SR_ST_CUT;
 	sg->len = n > 0 ? n - 1 : 0;
@@ -214,27 +227,16 @@ __noinline __u32 put_mem(struct sr_buf *b, __u32 off, __u32 tag, __u64 up, __u64
 		return off;
 	OFF_BOUND(off);
 	room = seg_room(off, max);
-	sg = (struct sr_seg *)&b->data[off];
-	sg->arg = arg;
-	sg->idx = 0;
-	sg->err = 0;
-	sg->status = SR_ST_OK;
+	sg = seg_begin(b, off, arg, 0);
 	n = want < room ? (__u32)want : room;
 	if (want > n)
 		sg->status = SR_ST_CUT;
-	if (n == 0 || n > SR_SEG_MAX) {
-		sg->len = 0;
+	if (n == 0 || n > SR_SEG_MAX)
 		return seg_end(off, 0);
-	}
 	SEG_BOUND(n);
 	err = bpf_probe_read_user(&b->data[off + sizeof(*sg)], n, (const void *)up);
-	if (err < 0) {
-		b->faulted |= 1u << (arg & 7);
-		sg->status = SR_ST_FAULT;
-		sg->err = (__s16)err;
-		sg->len = 0;
-		return seg_end(off, 0);
-	}
+	if (err < 0)
+		return seg_fault(b, sg, off, arg, err);
 	sg->len = n;
 	return seg_end(off, n);
 }
