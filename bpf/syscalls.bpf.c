@@ -382,14 +382,23 @@ static __always_inline __u32 put_args(struct sr_buf *b, const struct sr_layout *
 	return off;
 }
 
-static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr)
+/* The record of a followed thread's syscall nr (its layout in *lay,
+ * NULL if none was stored), or NULL for a thread not followed. */
+static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr,
+						struct sr_layout **lay)
 {
-	struct sr_buf *b = bpf_map_lookup_elem(&sr_scratch, &slot);
 	__u64 pt = bpf_get_current_pid_tgid();
-	__u64 ug = bpf_get_current_uid_gid();
+	__u32 tgid = pt >> 32;
+	struct sr_buf *b;
+	__u64 ug;
 
+	if (!bpf_map_lookup_elem(&followed, &tgid))
+		return NULL;
+	b = bpf_map_lookup_elem(&sr_scratch, &slot);
 	if (!b)
 		return NULL;
+	*lay = bpf_map_lookup_elem(&sr_layouts, &nr);
+	ug = bpf_get_current_uid_gid();
 	b->r.type = type;
 	b->r.pid = pt >> 32;
 	b->r.tid = (__u32)pt;
@@ -423,17 +432,12 @@ static __always_inline int rec_send(struct sr_buf *b, __u32 off)
 SEC("tracepoint")
 int sr_enter(struct sr_tp *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 nr = (__u32)ctx->nr;
-	struct sr_layout *lay;
+	struct sr_layout *lay = NULL;
 	struct pt_regs *regs;
-	struct sr_buf *b;
+	struct sr_buf *b = rec_start(0, SR_REC_ENTER, nr, &lay);
 
-	if (!bpf_map_lookup_elem(&followed, &tgid))
-		return 0;
-	lay = bpf_map_lookup_elem(&sr_layouts, &nr);
-	b = rec_start(0, SR_REC_ENTER, nr);
 	if (!b)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -457,18 +461,13 @@ int sr_enter(struct sr_tp *ctx)
 SEC("tracepoint")
 int sr_exit(struct sr_tp *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 nr = (__u32)ctx->nr;
-	struct sr_layout *lay;
+	struct sr_layout *lay = NULL;
 	struct sr_pending *p;
-	struct sr_buf *b;
+	struct sr_buf *b = rec_start(1, SR_REC_EXIT, nr, &lay);
 	__u32 off = 0;
 
-	if (!bpf_map_lookup_elem(&followed, &tgid))
-		return 0;
-	lay = bpf_map_lookup_elem(&sr_layouts, &nr);
-	b = rec_start(1, SR_REC_EXIT, nr);
 	if (!b)
 		return 0;
 	b->r.ret = ctx->ret;
