@@ -24,6 +24,10 @@
 #include "emt_bpf.h"
 #include "syscalls_bpf.h"
 
+/* Wake the consumer when this much waits in the ring (set by user space:
+ * the main object's threshold). */
+const volatile __u64 cfg_wake_bytes = 1 << 20;
+
 /* Reused from the main object (same definitions as in emt.bpf.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -390,7 +394,6 @@ static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32;
 	struct sr_buf *b;
-	__u64 ug;
 
 	if (!bpf_map_lookup_elem(&followed, &tgid))
 		return NULL;
@@ -398,15 +401,18 @@ static __always_inline struct sr_buf *rec_start(__u32 slot, __u32 type, __u32 nr
 	if (!b)
 		return NULL;
 	*lay = bpf_map_lookup_elem(&sr_layouts, &nr);
-	ug = bpf_get_current_uid_gid();
+	/* The effective ids (bpf_get_current_uid_gid gives the real ones),
+	 * as the ptrace side reads them. */
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 euid = BPF_CORE_READ(t, cred, euid.val), egid = BPF_CORE_READ(t, cred, egid.val);
 	b->r.type = type;
 	b->r.pid = pt >> 32;
 	b->r.tid = (__u32)pt;
 	b->r.nr = nr;
 	b->r.time_ns = bpf_ktime_get_boot_ns();
 	b->r.ret = 0;
-	b->r.uid = (__u32)ug;
-	b->r.gid = ug >> 32;
+	b->r.uid = euid;
+	b->r.gid = egid;
 	b->r.data_len = 0;
 	b->r.flags = 0;
 	b->faulted = 0;
@@ -424,7 +430,14 @@ static __always_inline int rec_send(struct sr_buf *b, __u32 off)
 		return 0;
 	b->r.data_len = off;
 	sz = sizeof(b->r) + off;
-	if (bpf_ringbuf_output(&rb, &b->r, sz, 0))
+	/* As the main object does: a wakeup costs the traced thread an
+	 * irq_work self-IPI (a VM exit here); the consumer is woken when
+	 * the data waiting crosses the threshold, and polls anyway. */
+	__u64 avail = bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA);
+	__u64 wake = avail >= cfg_wake_bytes && avail < cfg_wake_bytes + sz + 8 ?
+		     BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(&rb, &b->r, sz, wake))
 		count_lost();
 	return 0;
 }

@@ -69,6 +69,8 @@ struct sysrec_bpf *sysrec_bpf_open(const struct sysrec_table *t,
 		fail_msg(msg, cap, "cannot share the capture's maps", err);
 		goto fail;
 	}
+	/* The main object's wakeup threshold (bpf_load.c): 1/8 of the ring. */
+	sb->skel->rodata->cfg_wake_bytes = bpf_map__max_entries(sb->skel->maps.rb) / 8;
 	err = syscalls_bpf__load(sb->skel);
 	if (err) {
 		fail_msg(msg, cap, "cannot load bpf programs (EMT_BPF_DEBUG=1 shows the verifier)", err);
