@@ -17,7 +17,8 @@
 #                the exit of every chosen call.
 #
 # Then the strace comparison (bench/strace_compare.py) of --syscalls all
-# on `python3 -c 'import json'` run under strace in the capture.
+# on `python3 -c 'import json'`, and on curl fetching a page of a local
+# `python3 -m http.server`, run under strace in the capture.
 # Writes bench/results/syscalls.txt (and prints it).
 #
 # usage: BUILD=build sh bench/bench_syscalls.sh   (RUNS=5 N=200000 PT_N=20000)
@@ -113,6 +114,24 @@ row() {
 			bench_die "strace comparison capture failed"
 		"$BUILD/bin/emt-ls" --events --json "$T/s.emt" >"$T/s.json"
 		python3 "$TOP/bench/strace_compare.py" "$T/s.st" "$T/s.json" | sed 's/^/  /'
+		echo
+		echo "the same for curl -s http://127.0.0.1:PORT/ against python3 -m http.server:"
+		mkdir -p "$T/www" && echo hello >"$T/www/index.html"
+		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		(cd "$T/www" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
+		srv=$!
+		sleep 2
+		if command -v curl >/dev/null; then
+			rm -f "$T/c.emt"
+			"$CAP" -q --syscalls all --syscall-bytes 4096 -o "$T/c.emt" -- strace -f -qq -v \
+				-s 65536 -X raw -o "$T/c.st" curl -s "http://127.0.0.1:$port/" >/dev/null ||
+				bench_die "curl comparison capture failed"
+			"$BUILD/bin/emt-ls" --events --json "$T/c.emt" >"$T/c.json"
+			python3 "$TOP/bench/strace_compare.py" "$T/c.st" "$T/c.json" | sed 's/^/  /'
+		else
+			echo "  not run: curl missing"
+		fi
+		kill "$srv" 2>/dev/null
 	else
 		echo "  not run: strace or python3 missing"
 	fi
