@@ -141,6 +141,18 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
+# ---------------------------------------------------------------- syscall numbers
+# capture/sysrec_nr.c: the x86-64 syscall numbers of the kernel's UAPI
+# header, one SYSNR(name, number) line per __NR_ macro.
+$(BUILD)/gen/sysnr.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)echo '#include <asm/unistd_64.h>' | $(CC) -dM -E -x c - | \
+		sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9][0-9]*\)$$/SYSNR(\1, \2)/p' | sort > $@.tmp
+	$(Q)test -s $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/capture/sysrec_nr.o: $(BUILD)/gen/sysnr.h
+$(BUILD)/obj/capture/sysrec_nr.o: CFLAGS += -I$(BUILD)/gen
+
 # ---------------------------------------------------------------- C
 # Objects of capture/ and tools/ may include skeletons.
 $(CAPTURE_OBJS) $(patsubst %,$(BUILD)/obj/%.o,$(basename $(TOOL_SRCS))): $(BPF_SKELS)

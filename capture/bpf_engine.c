@@ -36,6 +36,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/emt_bpf.h"
+#include "sysrec.h"
 #include "bpf_load.h"
 #include "emt.skel.h"
 #include "engine.h"
@@ -120,6 +121,7 @@ struct bpf_priv {
 	size_t   nlive, cap_live;
 	pid_t    captured_tid[SEQ_SLOTS]; /* thread made a capture since its last event */
 	struct writeq *q;
+	struct sysrec_session *sr; /* --syscalls recorder, or NULL */
 };
 
 static uint64_t now_ns(void)
@@ -708,6 +710,8 @@ static int on_task(struct emt_session *s, struct bpf_priv *pv,
 		if (pid == s->root_pid && !pv->child)
 			pv->attached_gone = 1;
 		err = sink_process_exit(s->sink, pid, r->h.time_ns, status);
+		if (!err)
+			err = sysrec_session_gone(pv->sr, (uint32_t)pid);
 		live_del(s, pv, pid);
 		break;
 	}
@@ -904,6 +908,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	case EMT_REC_INJECT:
 		if (size >= sizeof(struct emt_rec_inject))
 			err = on_inject(s, pv, data);
+		break;
+	case SR_REC_ENTER:
+	case SR_REC_EXIT:
+		err = sysrec_session_record(pv->sr, data, size);
 		break;
 	}
 	if (!err)
@@ -1454,6 +1462,17 @@ static int bpf_prepare(struct emt_session *s)
 		return emt_session_fail(s, -errno, "cannot open overflow ring buffer: %s",
 					strerror(errno));
 
+	/* --syscalls: attached before the target can run. */
+	err = sysrec_session_open(s, &pv->sr);
+	if (!err && pv->sr) {
+		struct sysrec_bpf_maps m;
+
+		sysrec_bpf_maps_of(pv->skel, &m);
+		err = sysrec_session_attach_bpf(s, pv->sr, &m);
+	}
+	if (err)
+		return err;
+
 	if (s->opts.argv) {
 		err = guard_start(&pv->g, s->opts.argv);
 		if (err)
@@ -1502,6 +1521,9 @@ static int bpf_start(struct emt_session *s)
 	if (err)
 		return emt_session_fail(s, err, "archive: %s",
 					emt_writer_errmsg(sink_writer(s->sink)));
+	err = sysrec_session_start(s, pv->sr);
+	if (err)
+		return err;
 	pv->q = writeq_start(s->sink, QUEUE_MAX);
 	if (!pv->q)
 		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
@@ -1707,6 +1729,7 @@ static int bpf_stop(struct emt_session *s)
 		return 0;
 	if (pv->skel)
 		emt_bpf__detach(pv->skel);
+	sysrec_session_detach(pv->sr);
 	if (pv->rb)
 		ring_buffer__consume(pv->rb);
 	err = serve_holds(s, pv);
@@ -1750,6 +1773,9 @@ static int bpf_stop(struct emt_session *s)
 	pv->q = NULL;
 	if (e && !err)
 		err = queue_fail(s, e);
+	e = sysrec_session_end(s, pv->sr);
+	if (e && !err)
+		err = e;
 	e = flush_losses(s, pv);
 	if (e && !err)
 		err = e;
@@ -1765,6 +1791,8 @@ static void bpf_free(struct emt_session *s)
 		return;
 	ring_buffer__free(pv->rb);
 	ring_buffer__free(pv->rb_ovf);
+	sysrec_session_free(pv->sr);
+	pv->sr = NULL;
 	emt_bpf_unload(&pv->ld);
 	pv->skel = NULL;
 	struct inflight **lists[] = { &pv->inflight, &pv->settling, &pv->orphans };

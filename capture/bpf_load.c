@@ -417,6 +417,20 @@ static void log_tail(const char *log, char *buf, size_t cap)
 	}
 }
 
+void emt_bpf_prog_stat_fill(const struct bpf_program *prog, const char *log, int loaded,
+			    struct emt_bpf_prog_stat *st)
+{
+	long long v = log_number(log, "processed ");
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", bpf_program__name(prog));
+	st->loaded = loaded;
+	st->insns = v > 0 ? (uint32_t)v : 0;
+	v = log_number(log, "verification time ");
+	st->verify_us = v > 0 ? (uint64_t)v : 0;
+	combined_stack(prog, loaded ? bpf_program__fd(prog) : -1, log, st);
+}
+
 int emt_bpf_load(struct emt_bpf_loaded *ld, const struct emt_bpf_cfg *cfg)
 {
 	struct bpf_program *prog;
@@ -506,14 +520,7 @@ int emt_bpf_load(struct emt_bpf_loaded *ld, const struct emt_bpf_cfg *cfg)
 
 		if (!logs[i][0] && (load_err || bpf_program__fd(progs[i]) < 0))
 			continue;       /* not tried: an earlier one was refused */
-		snprintf(st->name, sizeof(st->name), "%s", bpf_program__name(progs[i]));
-		st->loaded = !load_err || i != last;
-		long long v = log_number(logs[i], "processed ");
-
-		st->insns = v > 0 ? (uint32_t)v : 0;
-		v = log_number(logs[i], "verification time ");
-		st->verify_us = v > 0 ? (uint64_t)v : 0;
-		combined_stack(progs[i], load_err ? -1 : bpf_program__fd(progs[i]), logs[i], st);
+		emt_bpf_prog_stat_fill(progs[i], logs[i], !load_err || i != last, st);
 		ld->nprogs++;
 		if (!st->loaded) {
 			snprintf(ld->msg, sizeof(ld->msg),

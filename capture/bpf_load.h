@@ -93,6 +93,14 @@ int emt_bpf_attach(struct emt_bpf_loaded *ld);
 /* Destroys ld->skel (detaching whatever is attached); safe to repeat. */
 void emt_bpf_unload(struct emt_bpf_loaded *ld);
 
+/* Fills *st for program `prog` of any object from its verifier log
+ * (log level 4, BPF_LOG_STATS) and, if `loaded`, its translated code:
+ * the same statistics emt_bpf_load gives (used for the syscall
+ * recorder's object, capture/sysrec_bpf.c). */
+struct bpf_program;
+void emt_bpf_prog_stat_fill(const struct bpf_program *prog, const char *log, int loaded,
+			    struct emt_bpf_prog_stat *st);
+
 /* The program with the largest combined stack, or NULL if none loaded. */
 const struct emt_bpf_prog_stat *emt_bpf_deepest(const struct emt_bpf_loaded *ld);
 

@@ -62,6 +62,10 @@ struct emt_capture_opts {
 	void    *log_arg;         /* passed to log */
 	const struct emt_key *sign_key; /* sign the archive (SPEC.md 10.2), or NULL;
 				   * the archive keeps its own reference */
+	/* --syscalls (README "Recording syscalls"): */
+	const char *syscalls;     /* names and groups to record, or NULL */
+	uint32_t syscall_bytes;   /* buffers of read/write-like calls: bytes
+				   * recorded per buffer, 0 = none */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the

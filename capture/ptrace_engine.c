@@ -61,6 +61,7 @@
 #include "inject_ptrace.h"
 #include "proc.h"
 #include "sink.h"
+#include "sysrec.h"
 #include "writeq.h"
 #include "waker.h"
 #include "x86_64.h"
@@ -160,6 +161,8 @@ struct pt_status {
 };
 
 struct pt_engine {
+	struct sysrec_session *sr;      /* --syscalls recorder, or NULL */
+	struct sock_fprog sr_filter;    /* its seccomp filter (filter malloc'd) */
 	struct pt_task *tasks[PT_BUCKETS];
 	struct pt_proc *procs[PT_BUCKETS];
 	size_t   ntasks;
@@ -533,6 +536,9 @@ static void task_exited(struct emt_session *s, pid_t tid, int status)
 	if (!t)
 		return;
 	struct pt_proc *p = t->proc;
+	/* A call in progress (exit_group, killed) never returns. */
+	if (sysrec_pt_gone(sysrec_session_ptrace(e->sr), tid) < 0)
+		e->failed = 1;
 	task_remove(e, tid);
 	/* The leader's exit is reported after every other thread's. */
 	if (p && p->pid == tid)
@@ -2077,12 +2083,14 @@ static int on_exec(struct emt_session *s, struct pt_task *t)
 	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &former);
 	if ((pid_t)former != t->tid && former)
 		task_remove(e, (pid_t)former);
+	int sr_exit = sysrec_pt_exec(sysrec_session_ptrace(e->sr), (pid_t)former, t->tid);
 	struct pt_mm *m = mm_new(t->proc->pid);
 	if (!m)
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	mm_put(t->proc->mm);
 	t->proc->mm = m;
 	memset(&t->sys, 0, sizeof(t->sys));
+	t->sys.need_exit = sr_exit;     /* --syscalls: execve's exit stop */
 	t->tramp_pending = 0;
 	t->tramp_check = 0;
 	return sink_process_exec(s->sink, t->proc->pid, now_ns());
@@ -2126,6 +2134,11 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 		if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(si), &si) <= 0)
 			return resume(s, t, 0);
 		if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
+			err = sysrec_pt_exit(sysrec_session_ptrace(e->sr), tid, si.exit.rval,
+					     now_ns());
+			if (err < 0)
+				return emt_session_fail(s, err, "archive: syscalls: %s",
+							emt_writer_errmsg(sink_writer(s->sink)));
 			if (t->sys.active)
 				err = sys_exit(s, t, si.exit.rval);
 			else
@@ -2141,8 +2154,18 @@ static int handle(struct emt_session *s, pid_t tid, int st)
 				memmove(si.seccomp.args, si.entry.args,
 					sizeof(si.seccomp.args));
 			}
+			/* --syscalls: recorded here, its exit stop asked. */
+			int srw = sysrec_pt_enter(sysrec_session_ptrace(e->sr), t->proc->pid, tid,
+						  si.seccomp.nr, (const uint64_t *)si.seccomp.args,
+						  now_ns());
+
+			if (srw < 0)
+				return emt_session_fail(s, srw, "archive: syscalls: %s",
+							emt_writer_errmsg(sink_writer(s->sink)));
 			if (!e->stopping) {
 				err = sys_enter(s, t, &si);
+				if (srw > 0)
+					t->sys.need_exit = 1;
 			} else {
 				/* Not held here: a remote syscall cannot run from
 				 * a syscall entry (restoring the registers would
@@ -2302,6 +2325,15 @@ static void __attribute__((noreturn)) child_exec(struct emt_session *s, int errf
 	}
 	/* Injections into other processes (inject_ptrace.h). */
 	if (install_filter(&E(s)->inj_filter) < 0) {
+		err = errno;
+		(void)!write(errfd, &err, sizeof(err));
+		_exit(127);
+	}
+	/* --syscalls: stacked on it, a stop at each chosen syscall. */
+	if (E(s)->sr_filter.filter &&
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+		    &E(s)->sr_filter) < 0 &&
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &E(s)->sr_filter) < 0) {
 		err = errno;
 		(void)!write(errfd, &err, sizeof(err));
 		_exit(127);
@@ -2613,6 +2645,18 @@ static int pt_start(struct emt_session *s)
 	if (!e->q)
 		return emt_session_fail(s, -errno, "cannot start writer thread: %s",
 					strerror(errno));
+	/* --syscalls: the recorder, and its filter for a launched command
+	 * (attached without a filter, every syscall stops anyway). */
+	int err = sysrec_session_open(s, &e->sr);
+
+	err = err ? err : sysrec_session_start(s, e->sr);
+	if (!err && e->sr && s->opts.pid > 0 && s->opts.attach_filter)
+		return emt_session_fail(s, -ENOTSUP, "--syscalls with --attach-filter is not "
+					"supported: attach without --attach-filter");
+	if (!err && e->sr && s->opts.pid <= 0)
+		err = sysrec_session_filter(s, e->sr, &e->sr_filter);
+	if (err)
+		return err;
 	/* W->X captures are copied while the target waits in its fault: into
 	 * memory faulted in already.  Failure only costs speed. */
 	(void)writeq_reserve(e->q, PT_RESERVE_BUFS, PT_RESERVE_JOBS);
@@ -3063,6 +3107,9 @@ static int pt_stop(struct emt_session *s)
 	e->q = NULL;
 	if (err && !ret)
 		ret = queue_fail(s, err);
+	err = sysrec_session_end(s, e->sr);
+	if (err && !ret)
+		ret = err;
 	char st[512];
 	snprintf(st, sizeof(st),
 		 "wx=%llu xw=%llu self=%llu wx_handle_ns=%llu xw_handle_ns=%llu "
@@ -3103,6 +3150,8 @@ static void pt_free(struct emt_session *s)
 	}
 	writeq_stop(e->q);
 	waker_stop(e->waker);
+	sysrec_session_free(e->sr);
+	free(e->sr_filter.filter);
 	free(e->deferred);
 	if (e->mask_set)
 		pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);

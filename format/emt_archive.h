@@ -694,6 +694,43 @@ int emt_reader_capture_injection(struct emt_reader *r, uint64_t seq, int64_t *in
  * *injection_id filled, 0 if no row, or -errno. */
 int emt_reader_follow_reason(struct emt_reader *r, int64_t process_id,
 			     const char **reason, int64_t *injection_id);
+/* Recorded syscalls (format 1.2, table syscalls, SPEC.md 5.11)        */
+
+/* One row of the syscalls table: a syscall of a followed thread recorded
+ * by `emt-capture --syscalls`.  Per thread, rows in id order are in call
+ * order. */
+struct emt_syscall {
+	int64_t  id;            /* arrival order */
+	uint64_t time_ns;       /* entry, the clock of events.time_ns */
+	uint64_t exit_ns;       /* 0 if it never returned */
+	uint32_t pid, tid, uid, gid;
+	uint32_t nr;            /* x86-64 syscall number */
+	uint32_t returned;      /* 0: never returned (exit_group, killed, lost exit) */
+	int64_t  ret;           /* return value, 0 if !returned */
+	uint32_t flags;         /* EMT_SYSCALL_F_* */
+	uint32_t pad;
+	const char *name;       /* kernel name without sys_, e.g. "openat" */
+	const char *args;       /* typed JSON array (SPEC.md 5.11) */
+	const char *text;       /* strace-like argument list */
+};
+#define EMT_SYSCALL_F_CUT        0x1u   /* a string, array or buffer was cut short */
+#define EMT_SYSCALL_F_UNREADABLE 0x2u   /* memory behind an argument was unreadable */
+#define EMT_SYSCALL_F_NOENTRY    0x4u   /* the entry was lost: arguments unknown */
+#define EMT_SYSCALL_F_NOROOM     0x8u   /* memory not read: the record was full */
+/* args and text are at most this long (a record's memory, escaped, fits). */
+#define EMT_SYSCALL_TEXT_MAX     (1u << 20)
+
+/* Appends `n` rows in one batch (ids assigned in order; the rows' id
+ * fields are ignored).  A format 1.2 writer only.  Returns 0 or -errno
+ * (-EINVAL: a NULL argument or a row without name/args/text). */
+int emt_writer_add_syscalls(struct emt_writer *w, const struct emt_syscall *rows, size_t n);
+
+/* The rows of the syscalls table in id order, of `pid` (0 = all).  An
+ * archive older than 1.2 has none (the iterator ends at once).  Strings
+ * are valid until the next call on the iterator.  Iterator conventions
+ * as for emt_reader_events. */
+struct emt_row_iter *emt_reader_syscalls(struct emt_reader *r, uint32_t pid);
+int emt_syscall_iter_next(struct emt_row_iter *it, struct emt_syscall *s);
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */

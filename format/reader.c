@@ -67,7 +67,7 @@ struct emt_capture_iter {
 	uint64_t last_seq;
 };
 
-enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS, ROW_INJECTION };
+enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS, ROW_INJECTION, ROW_SYSCALL };
 
 struct emt_row_iter {
 	struct emt_reader *r;
@@ -75,7 +75,7 @@ struct emt_row_iter {
 	enum row_kind kind;
 	int64_t last_id;        /* rows come in id order; see row_step */
 	int started;
-	char *s1, *s2;          /* copies of hostile strings, NUL-terminated */
+	char *s1, *s2, *s3;     /* copies of hostile strings, NUL-terminated */
 };
 
 /* Columns the reader relies on, per table (SPEC.md "tables"). */
@@ -1473,7 +1473,7 @@ static struct emt_row_iter *row_iter(struct emt_reader *r, enum row_kind kind,
 
 /* Copies a column as a NUL-terminated string (hostile bytes kept; an
  * embedded NUL truncates, which SPEC.md allows). */
-static const char *col_str(sqlite3_stmt *st, int i, char **slot)
+static const char *col_str_max(sqlite3_stmt *st, int i, char **slot, size_t max)
 {
 	const void *p;
 	int n;
@@ -1484,8 +1484,8 @@ static const char *col_str(sqlite3_stmt *st, int i, char **slot)
 		return NULL;
 	p = sqlite3_column_blob(st, i);
 	n = sqlite3_column_bytes(st, i);
-	if (n < 0 || (size_t)n > EMT_STRING_MAX)
-		n = EMT_STRING_MAX;
+	if (n < 0 || (size_t)n > max)
+		n = (int)max;
 	*slot = malloc((size_t)n + 1);
 	if (!*slot)
 		return NULL;
@@ -1493,6 +1493,11 @@ static const char *col_str(sqlite3_stmt *st, int i, char **slot)
 		memcpy(*slot, p, (size_t)n);
 	(*slot)[n] = '\0';
 	return *slot;
+}
+
+static const char *col_str(sqlite3_stmt *st, int i, char **slot)
+{
+	return col_str_max(st, i, slot, EMT_STRING_MAX);
 }
 
 static int row_step(struct emt_row_iter *it, enum row_kind kind)
@@ -1679,6 +1684,7 @@ void emt_row_iter_free(struct emt_row_iter *it)
 	sqlite3_finalize(it->st);
 	free(it->s1);
 	free(it->s2);
+	free(it->s3);
 	free(it);
 }
 
@@ -2678,4 +2684,62 @@ int emt_reader_follow_reason(struct emt_reader *r, int64_t process_id,
 			 sizeof(r->follow_reason));
 	*reason = ret == 1 ? r->follow_reason : NULL;
 	return ret;
+}
+/* ------------------------------------------------------------ syscalls */
+
+#define SYSCALL_COLS "id, time_ns, exit_ns, pid, tid, uid, gid, nr, name, args, args_text," \
+	" ret, returned, flags"
+
+struct emt_row_iter *emt_reader_syscalls(struct emt_reader *r, uint32_t pid)
+{
+	sqlite3_stmt *st = NULL;
+	int have = 0;
+
+	if (!r) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Archives before 1.2 have no such table: no rows. */
+	if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+			       " AND name = 'syscalls'", -1, &st, NULL) == SQLITE_OK)
+		have = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!have)
+		return row_iter(r, ROW_SYSCALL, "SELECT 0 WHERE 0", 0);
+	if (pid)
+		return row_iter(r, ROW_SYSCALL, "SELECT " SYSCALL_COLS " FROM syscalls"
+				" WHERE pid = ?1 ORDER BY id", pid);
+	return row_iter(r, ROW_SYSCALL, "SELECT " SYSCALL_COLS " FROM syscalls ORDER BY id", 0);
+}
+
+int emt_syscall_iter_next(struct emt_row_iter *it, struct emt_syscall *s)
+{
+	int ret = row_step(it, ROW_SYSCALL);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !s)
+		return s ? ret : -EINVAL;
+	st = it->st;
+	memset(s, 0, sizeof(*s));
+	s->id = sqlite3_column_int64(st, 0);
+	s->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+	s->exit_ns = (uint64_t)sqlite3_column_int64(st, 2);
+	s->pid = (uint32_t)sqlite3_column_int64(st, 3);
+	s->tid = (uint32_t)sqlite3_column_int64(st, 4);
+	s->uid = (uint32_t)sqlite3_column_int64(st, 5);
+	s->gid = (uint32_t)sqlite3_column_int64(st, 6);
+	s->nr = (uint32_t)sqlite3_column_int64(st, 7);
+	s->name = col_str(st, 8, &it->s1);
+	s->args = col_str_max(st, 9, &it->s2, EMT_SYSCALL_TEXT_MAX);
+	s->text = col_str_max(st, 10, &it->s3, EMT_SYSCALL_TEXT_MAX);
+	s->ret = sqlite3_column_int64(st, 11);
+	s->returned = (uint32_t)sqlite3_column_int64(st, 12);
+	s->flags = (uint32_t)sqlite3_column_int64(st, 13);
+	if (!s->name)
+		s->name = "";
+	if (!s->args)
+		s->args = "[]";
+	if (!s->text)
+		s->text = "";
+	return 1;
 }

@@ -437,6 +437,9 @@ const struct emt_digest_table emt_digest_tables[] = {
 	{ "injection_links", "SELECT seq, injection_id FROM injection_links ORDER BY seq", 2 },
 	{ "follow_reasons", "SELECT process_id, reason, injection_id FROM follow_reasons"
 	  " ORDER BY process_id", 2 },
+	{ "syscalls",
+	  "SELECT id, time_ns, exit_ns, pid, tid, uid, gid, nr, name, args, args_text, ret,"
+	  " returned, flags FROM syscalls ORDER BY id", 2 },
 	{ NULL, NULL, 0 },
 };
 
@@ -641,7 +644,24 @@ const char *const emt_schema_sql_1_2 =
 	"  process_id INTEGER PRIMARY KEY CHECK(process_id >= 1),\n"
 	"  reason TEXT NOT NULL CHECK(reason IN ('injected')),\n"
 	"  injection_id INTEGER NOT NULL CHECK(injection_id >= 0)\n"
-	") STRICT;\n";
+	") STRICT;\n"
+	"CREATE TABLE syscalls(\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  time_ns INTEGER NOT NULL,\n"
+	"  exit_ns INTEGER NOT NULL DEFAULT 0,\n"
+	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n"
+	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n"
+	"  uid INTEGER NOT NULL CHECK(uid BETWEEN 0 AND 4294967295),\n"
+	"  gid INTEGER NOT NULL CHECK(gid BETWEEN 0 AND 4294967295),\n"
+	"  nr INTEGER NOT NULL CHECK(nr BETWEEN 0 AND 4294967295),\n"
+	"  name TEXT NOT NULL,\n"
+	"  args TEXT NOT NULL,\n"
+	"  args_text TEXT NOT NULL,\n"
+	"  ret INTEGER NOT NULL DEFAULT 0,\n"
+	"  returned INTEGER NOT NULL CHECK(returned IN (0, 1)),\n"
+	"  flags INTEGER NOT NULL DEFAULT 0 CHECK(flags BETWEEN 0 AND 15)\n"
+	") STRICT;\n"
+	"CREATE INDEX syscalls_pid ON syscalls(pid, id);\n";
 
 static int schema_find(const char *p, const char *name, const char **sql, size_t *len)
 {

@@ -136,6 +136,7 @@ struct emt_writer {
 	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
 		*st_event, *st_proc, *st_exit, *st_region, *st_gone, *st_loss,
 		*st_meta, *st_chunk_data, *st_sp, *st_release, *st_cp, *st_cp_meta;
+	sqlite3_stmt *st_syscall;       /* 1.2 syscalls table, prepared on first use */
 	ZSTD_DCtx *dctx;        /* load_base, created on first use */
 
 	struct emt_writer_stats stats;
@@ -713,7 +714,7 @@ static void writer_free(struct emt_writer *w)
 	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
 		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
 		&w->st_gone, &w->st_loss, &w->st_meta, &w->st_chunk_data,
-		&w->st_sp, &w->st_release, &w->st_cp, &w->st_cp_meta };
+		&w->st_sp, &w->st_release, &w->st_cp, &w->st_cp_meta, &w->st_syscall };
 
 	committer_stop(w);
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
@@ -2095,4 +2096,47 @@ int emt_writer_add_follow_reason(struct emt_writer *w, int64_t process_id,
 
 	return insert_row(w, "INSERT INTO follow_reasons(process_id, injection_id, reason)"
 			  " VALUES(?1, ?2, ?3)", v, 2, reason, 0, NULL, "follow reason");
+}
+/* ------------------------------------------------------------ syscalls */
+
+int emt_writer_add_syscalls(struct emt_writer *w, const struct emt_syscall *rows, size_t n)
+{
+	int err;
+
+	if (!w || (!rows && n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].name || !rows[i].args || !rows[i].text)
+			return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	if (!err && !w->st_syscall)
+		err = prepare(w, &w->st_syscall,
+			"INSERT INTO syscalls(time_ns, exit_ns, pid, tid, uid, gid, nr, name,"
+			" args, args_text, ret, returned, flags)"
+			" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	err = err ? err : batch_begin(w);
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct emt_syscall *r = &rows[i];
+		sqlite3_stmt *st = w->st_syscall;
+
+		bind_u64(st, 1, r->time_ns);
+		bind_u64(st, 2, r->exit_ns);
+		sqlite3_bind_int64(st, 3, r->pid);
+		sqlite3_bind_int64(st, 4, r->tid);
+		sqlite3_bind_int64(st, 5, r->uid);
+		sqlite3_bind_int64(st, 6, r->gid);
+		sqlite3_bind_int64(st, 7, r->nr);
+		sqlite3_bind_text(st, 8, r->name, (int)strnlen(r->name, 256), SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 9, r->args, (int)strnlen(r->args, EMT_SYSCALL_TEXT_MAX),
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 10, r->text, (int)strnlen(r->text, EMT_SYSCALL_TEXT_MAX),
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 11, r->ret);
+		sqlite3_bind_int64(st, 12, r->returned ? 1 : 0);
+		sqlite3_bind_int64(st, 13, r->flags);
+		err = step_done(w, st, "syscall");
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
 }

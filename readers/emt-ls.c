@@ -16,7 +16,10 @@ static const char usage_text[] =
 "first-exec-fault capture began executing).\n"
 "\n"
 "  -r, --regions          list regions with their version counts instead\n"
-"  -e, --events           print the syscall timeline instead\n"
+"  -e, --events           print the syscall timeline instead: the memory\n"
+"                         syscalls and, in time order with them, the calls\n"
+"                         recorded by emt-capture --syscalls, strace-like\n"
+"  -s, --syscall=NAMES    with --events: only these syscalls (comma-separated)\n"
 "  -P, --processes        list processes (pid, parent, times, exit status,\n"
 "                         executable, command line) instead\n"
 "  -I, --injections       list writes into a process by another (writer,\n"
@@ -40,6 +43,8 @@ CLI_COMMON_HELP
 "  emt-ls --since '2026-11-22 05:08:08' --json case.emt | jq -r .sha256\n"
 "  emt-ls --regions case.emt\n"
 "  emt-ls --events --pid 4242 case.emt\n"
+"  emt-ls --events --syscall openat,connect case.emt\n"
+"  emt-ls --events --json case.emt | jq -r 'select(.args) | .args | fromjson'\n"
 "  emt-ls --processes --json case.emt | jq -r .cmdline\n"
 "  emt-ls --injections --pid 4242 case.emt\n"
 "\n"
@@ -54,6 +59,7 @@ struct opts {
 	int injections;
 	int capture_only_filter;   /* a filter that --regions/--events ignore */
 	int event_filter;          /* --since/--until */
+	const char *syscalls;      /* --syscall NAMES, or NULL */
 	const char *path;
 };
 
@@ -474,16 +480,147 @@ static int in_window(const struct opts *o, int64_t wall)
 	return !(o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns);
 }
 
+/* ------------------------------------------------ recorded syscalls */
+
+/* Whether `name` is in the comma-separated --syscall list (no list: all). */
+static int syscall_wanted(const struct opts *o, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!o->syscalls)
+		return 1;
+	for (const char *p = o->syscalls; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, name, n))
+			return 1;
+		p += l + (e ? 1 : 0);
+	}
+	return 0;
+}
+
+/* Syscalls whose return value is an address (shown in hex, as strace). */
+static int returns_address(const char *name)
+{
+	return !strcmp(name, "mmap") || !strcmp(name, "brk") || !strcmp(name, "mremap") ||
+	       !strcmp(name, "shmat");
+}
+
+/* One row of the syscalls table: "TIME PID TID name(args) = ret". */
+static void print_syscall(struct listing *l, struct emt_reader *r, const struct emt_syscall *sc,
+			  int full)
+{
+	char tbuf[CLI_TIME_BUFSZ], esc[64];
+	int64_t wall = emt_reader_wall_ns(r, sc->time_ns);
+
+	if (l->j) {
+		cli_json_start_object(l->j);
+		cli_json_kstr(l->j, "source", "syscalls");
+		cli_json_ki64(l->j, "id", sc->id);
+		cli_json_kstr(l->j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
+		cli_json_ku64(l->j, "boottime_ns", sc->time_ns);
+		cli_json_ku64(l->j, "exit_boottime_ns", sc->exit_ns);
+		cli_json_ku64(l->j, "pid", sc->pid);
+		cli_json_ku64(l->j, "tid", sc->tid);
+		cli_json_ku64(l->j, "uid", sc->uid);
+		cli_json_ku64(l->j, "gid", sc->gid);
+		cli_json_ku64(l->j, "nr", sc->nr);
+		cli_json_kstr(l->j, "syscall", sc->name);
+		cli_json_kstr(l->j, "args", sc->args);
+		cli_json_kstr(l->j, "text", sc->text);
+		cli_json_ki64(l->j, "ret", sc->ret);
+		cli_json_kbool(l->j, "returned", (int)sc->returned);
+		cli_json_ku64(l->j, "flags", sc->flags);
+		cli_json_end_object(l->j);
+		return;
+	}
+	cli_escape_str(esc, sizeof(esc), sc->name);
+	if (full)
+		cli_row_printf(&l->w, "%-23s %7" PRIu32 " %7" PRIu32 " ",
+			       cli_fmt_time(tbuf, wall, CLI_TIME_MS), sc->pid, sc->tid);
+	else
+		cli_row_printf(&l->w, "%-12s %7" PRIu32 " ",
+			       cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), sc->pid);
+	cli_row_printf(&l->w, "%s(", esc);
+	/* The writer's text is printable ASCII already escaped as strace
+	 * does; anything else (a damaged or forged archive) is shown as
+	 * \xHH rather than escaped twice. */
+	for (const char *p = sc->text; *p;) {
+		char chunk[256];
+		size_t n = 0;
+
+		while (*p && n + 5 < sizeof(chunk)) {
+			unsigned char ch = (unsigned char)*p++;
+
+			if (ch >= 0x20 && ch < 0x7f)
+				chunk[n++] = (char)ch;
+			else
+				n += (size_t)snprintf(chunk + n, sizeof(chunk) - n, "\\x%02x", ch);
+		}
+		chunk[n] = '\0';
+		cli_row_printf(&l->w, "%s", chunk);
+	}
+	if (!sc->returned)
+		cli_row_printf(&l->w, ") = ?");
+	else if (sc->ret < 0 && sc->ret >= -4095) {
+		const char *en = strerrorname_np((int)-sc->ret);
+
+		cli_row_printf(&l->w, ") = -1 %s (%s)", en ? en : "E?", strerror((int)-sc->ret));
+	} else if (returns_address(sc->name))
+		cli_row_printf(&l->w, ") = %#" PRIx64, (uint64_t)sc->ret);
+	else
+		cli_row_printf(&l->w, ") = %" PRId64, sc->ret);
+	if (sc->flags & EMT_SYSCALL_F_CUT)
+		cli_row_printf(&l->w, " <cut short>");
+	if (sc->flags & EMT_SYSCALL_F_UNREADABLE)
+		cli_row_printf(&l->w, " <unreadable memory>");
+	if (sc->flags & EMT_SYSCALL_F_NOROOM)
+		cli_row_printf(&l->w, " <not all memory recorded>");
+	if (sc->flags & EMT_SYSCALL_F_NOENTRY)
+		cli_row_printf(&l->w, " <entry lost>");
+	cli_row_end(&l->w);
+}
+
+/* The next recorded syscall that passes the filters: 1, 0 at the end,
+ * or -errno. */
+static int next_syscall(struct emt_row_iter *it, struct emt_reader *r, const struct opts *o,
+			struct emt_syscall *sc)
+{
+	int rc;
+
+	while ((rc = emt_syscall_iter_next(it, sc)) > 0) {
+		int64_t wall = emt_reader_wall_ns(r, sc->time_ns);
+
+		if (!syscall_wanted(o, sc->name))
+			continue;
+		if (o->f.since_ns && (wall < 0 || (uint64_t)wall < o->f.since_ns))
+			continue;
+		if (o->f.until_ns && wall >= 0 && (uint64_t)wall > o->f.until_ns)
+			continue;
+		return 1;
+	}
+	return rc;
+}
+
 static int list_events(struct emt_reader *r, const struct opts *o)
 {
+	struct emt_row_iter *sys = emt_reader_syscalls(r, o->f.pid);
+	struct emt_syscall sc;
+	int have_sc;
 	struct emt_event e;
 	struct listing l;
 	char tbuf[CLI_TIME_BUFSZ], pbuf[4], sbuf[16], seq[24], esc[64];
 	int full = o->width == 0 || o->width >= EVENTS_FIXED + TAIL_MIN;
 	int rc;
 
-	if (listing_start(&l, r, o, emt_reader_events(r, o->f.pid), NULL))
+	if (!sys)
+		return cli_read_failed(r, -errno);
+	if (listing_start(&l, r, o, emt_reader_events(r, o->f.pid), NULL)) {
+		emt_row_iter_free(sys);
 		return CLI_EXIT_FAIL;
+	}
+	have_sc = next_syscall(sys, r, o, &sc);
 	if (!l.j && full) {
 		cli_row_printf(&l.w, "%-23s %7s %7s %-10s %-14s %10s %-4s %8s %4s %14s %6s %s",
 			       "TIME", "PID", "TID", "SYSCALL", "ADDRESS", "LENGTH", "PROT",
@@ -495,10 +632,21 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 			       "SYSCALL", "ADDRESS", "LEN", "PROT", "SEQ", "DETAIL");
 		cli_row_end(&l.w);
 	}
-	while ((rc = emt_event_iter_next(l.rows, &e)) > 0) {
+	for (;;) {
+		rc = emt_event_iter_next(l.rows, &e);
+		/* Recorded syscalls that came first, in time order. */
+		while (have_sc > 0 && (rc <= 0 || sc.time_ns < e.time_ns)) {
+			print_syscall(&l, r, &sc, full);
+			have_sc = next_syscall(sys, r, o, &sc);
+		}
+		if (have_sc < 0 && rc >= 0)
+			rc = have_sc;
+		if (rc <= 0)
+			break;
+
 		int64_t wall = emt_reader_wall_ns(r, e.time_ns);
 
-		if (!in_window(o, wall))
+		if (!in_window(o, wall) || !syscall_wanted(o, e.syscall))
 			continue;
 		if (l.j) {
 			cli_json_start_object(l.j);
@@ -544,6 +692,7 @@ static int list_events(struct emt_reader *r, const struct opts *o)
 		cli_row_escaped(&l.w, e.detail);
 		cli_row_end(&l.w);
 	}
+	emt_row_iter_free(sys);
 	return listing_end(&l, r, rc);
 }
 
@@ -711,6 +860,7 @@ int main(int argc, char **argv)
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
+		{ "syscall",   1, NULL, 's' },
 		CLI_FILTER_LONGOPTS_END,
 	};
 	struct opts o;
@@ -720,7 +870,7 @@ int main(int argc, char **argv)
 
 	cli_init("emt-ls", argv);
 	memset(&o, 0, sizeof(o));
-	while ((c = getopt_long(argc, argv, "rePIjnW:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rePIjnW:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.regions = 1; break;
 		case 'e': o.events = 1; break;
@@ -728,6 +878,12 @@ int main(int argc, char **argv)
 		case 'I': o.injections = 1; break;
 		case 'j': o.json = 1; break;
 		case 'n': o.no_header = 1; break;
+		case 's':
+			if (!*optarg || optarg[0] == ',' || strstr(optarg, ",,"))
+				return cli_bad_value("syscall", optarg,
+						     "expected syscall names separated by commas");
+			o.syscalls = optarg;
+			break;
 		case 'W':
 			if (cli_parse_u32(optarg, &w) || w > 100000)
 				return cli_bad_value("width", optarg,
@@ -761,6 +917,8 @@ int main(int argc, char **argv)
 		return cli_usage("--processes takes no --region, --since or --until");
 	if (o.regions && (o.event_filter & 1))
 		return cli_usage("--since and --until do not apply to --regions");
+	if (o.syscalls && !o.events)
+		return cli_usage("--syscall applies to --events only");
 	if (o.events && (o.event_filter & 2))
 		return cli_usage("--region does not apply to --events");
 	if (cli_filter_check(&o.f))

@@ -67,6 +67,11 @@ static void usage(FILE *f)
 "      --sign-key KEY.pem  sign the archive with this Ed25519 private key\n"
 "                          (emt-keygen; mode 0600): every commit gets a\n"
 "                          signed checkpoint, the seal a signature\n"
+"      --syscalls LIST     also record these syscalls with their arguments:\n"
+"                          names (openat,connect) or groups file, net,\n"
+"                          process, ipc, all (README \"Recording syscalls\")\n"
+"      --syscall-bytes N   with --syscalls: record up to N bytes (max 4096)\n"
+"                          of read/write-like buffers (default 0: none)\n"
 "  -f, --force             replace an existing archive\n"
 "  -q, --quiet             no progress line and no summary\n"
 "  -h, --help              show this help\n"
@@ -78,6 +83,7 @@ static void usage(FILE *f)
 "  emt-capture -p 1234 -o attach.emt --duration 60\n"
 "  emt-capture --mode ptrace -o node.emt -- node app.js\n"
 "  emt-capture --sign-key case-key.pem -o case.emt -- ./app\n"
+"  emt-capture --syscalls file,net -o calls.emt -- curl -s http://127.0.0.1:8000/\n"
 "\n"
 "The capture ends when CMD and its followed descendants have exited, after\n"
 "--duration, or on SIGINT/SIGTERM; the archive is then sealed.  Exit status:\n"
@@ -136,6 +142,7 @@ enum {
 	OPT_FOLLOW = 256, OPT_NO_FOLLOW, OPT_CAPTURE_FILES, OPT_RWX_INTERVAL,
 	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD, OPT_ATTACH_FILTER,
 	OPT_SIGN_KEY,
+	OPT_SYSCALLS, OPT_SYSCALL_BYTES,
 };
 
 int main(int argc, char **argv)
@@ -155,6 +162,8 @@ int main(int argc, char **argv)
 		{ "zstd-level", required_argument, NULL, OPT_ZSTD },
 		{ "attach-filter", no_argument, NULL, OPT_ATTACH_FILTER },
 		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
+		{ "syscall-bytes", required_argument, NULL, OPT_SYSCALL_BYTES },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -244,6 +253,17 @@ int main(int argc, char **argv)
 				return cli_usage("empty signing key file name");
 			sign_key = optarg;
 			break;
+		case OPT_SYSCALLS:
+			if (!*optarg)
+				return cli_usage("empty syscall list (names or groups: file, net, "
+						 "process, ipc, all)");
+			o.syscalls = optarg;
+			break;
+		case OPT_SYSCALL_BYTES:
+			if (cli_parse_size(optarg, &u64) || u64 > 4096)
+				return cli_usage("invalid buffer size '%s' (0..4096 bytes)", optarg);
+			o.syscall_bytes = (uint32_t)u64;
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -268,6 +288,8 @@ int main(int argc, char **argv)
 		return cli_usage("give either -p PID or a command, not both");
 	if (!o.pid && !o.argv)
 		return cli_usage("no command to launch and no -p PID");
+	if (o.syscall_bytes && !o.syscalls)
+		return cli_usage("--syscall-bytes needs --syscalls");
 	if (o.attach_filter && (!o.pid || o.mode != EMT_MODE_PTRACE))
 		return cli_usage("--attach-filter needs --mode ptrace and -p PID");
 

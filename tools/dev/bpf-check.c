@@ -24,6 +24,7 @@
 
 #include "bpf_load.h"
 #include "emtcli.h"
+#include "sysrec.h"
 
 static void usage(FILE *f)
 {
@@ -59,6 +60,37 @@ static int print_warnings(enum libbpf_print_level level, const char *fmt, va_lis
 	if (getenv("EMT_BPF_DEBUG"))
 		return vfprintf(stderr, fmt, ap);
 	return 0;
+}
+
+/* What the loads found so far. */
+struct tally {
+	unsigned progs, failures, deepest;
+	char deepest_name[48];
+};
+
+/* Prints program st's line (all of them, or with -q only a refused or
+ * over-budget one) and counts it. */
+static void report(const struct emt_bpf_prog_stat *st, const char *hooks, const char *desc,
+		   uint32_t budget, int quiet, struct tally *t)
+{
+	int over = st->loaded && st->stack > budget;
+
+	if (!quiet || over || !st->loaded)
+		printf("%-9s %-27s %-24s %8u %6u %10llu  %s%s\n", hooks, desc, st->name, st->insns,
+		       st->stack, (unsigned long long)st->verify_us, st->depths,
+		       !st->loaded ? "  REFUSED" : over ? "  OVER BUDGET" : "");
+	if (!st->loaded)
+		return;
+	t->progs++;
+	if (st->stack > t->deepest) {
+		t->deepest = st->stack;
+		snprintf(t->deepest_name, sizeof(t->deepest_name), "%.47s", st->name);
+	}
+	if (over) {
+		cli_error("program '%s' (%s hooks, %s): combined stack %u bytes over the budget "
+			  "of %u", st->name, hooks, desc, st->stack, budget);
+		t->failures++;
+	}
 }
 
 static double now_s(void)
@@ -126,8 +158,8 @@ int main(int argc, char **argv)
 
 	struct utsname un;
 	const char *kernel = uname(&un) ? "unknown" : un.release;
-	unsigned loads = 0, progs = 0, failures = 0, deepest = 0;
-	char deepest_name[48] = "";
+	unsigned loads = 0;
+	struct tally t = { 0 };
 	const char *protos = "";
 	double t0 = now_s();
 
@@ -156,40 +188,38 @@ int main(int argc, char **argv)
 
 			loads++;
 			protos = ld.protos ? ld.protos : protos;
-			for (unsigned i = 0; i < ld.nprogs; i++) {
-				const struct emt_bpf_prog_stat *st = &ld.prog[i];
-				int over = st->loaded && st->stack > budget;
-
-				if (!quiet || over || !st->loaded)
-					printf("%-9s %-27s %-24s %8u %6u %10llu  %s%s\n", hooks[h], desc,
-					       st->name, st->insns, st->stack,
-					       (unsigned long long)st->verify_us, st->depths,
-					       !st->loaded ? "  REFUSED" : over ? "  OVER BUDGET" : "");
-				if (!st->loaded)
-					continue;
-				progs++;
-				if (st->stack > deepest) {
-					deepest = st->stack;
-					snprintf(deepest_name, sizeof(deepest_name), "%s", st->name);
-				}
-				if (over) {
-					cli_error("program '%s' (%s hooks, %s): combined stack %u bytes "
-						  "over the budget of %u", st->name, hooks[h], desc,
-						  st->stack, budget);
-					failures++;
-				}
-			}
+			for (unsigned i = 0; i < ld.nprogs; i++)
+				report(&ld.prog[i], hooks[h], desc, budget, quiet, &t);
 			if (err) {
 				cli_error("%s (%s)", ld.msg, desc);
-				failures++;
+				t.failures++;
+			}
+			/* The syscall recorder (bpf/syscalls.bpf.c), sharing this
+			 * object's maps: its code does not depend on the
+			 * configuration, once per hook set. */
+			if (!err && cfgbits == 0) {
+				struct sysrec_bpf_maps m;
+				struct emt_bpf_prog_stat sst[2];
+				unsigned ns = 0;
+				char smsg[256] = "";
+				sysrec_bpf_maps_of(ld.skel, &m);
+				int serr = sysrec_bpf_verify(&m, sst, 2, &ns, smsg, sizeof(smsg));
+
+				loads++;
+				for (unsigned i = 0; i < ns; i++)
+					report(&sst[i], "sysrec", "--syscalls", budget, quiet, &t);
+				if (serr) {
+					cli_error("%s", smsg);
+					t.failures++;
+				}
 			}
 			emt_bpf_unload(&ld);
 			fflush(stdout);
 		}
 	}
 	printf("bpf-check %s: %u loads, %u programs loaded, deepest stack %u bytes (%s), "
-	       "budget %u, tracepoint prototypes %s, %.1f s: %s\n", kernel, loads, progs,
-	       deepest, deepest_name, budget, protos, now_s() - t0,
-	       failures ? "FAILED" : "ok");
-	return failures ? 1 : 0;
+	       "budget %u, tracepoint prototypes %s, %.1f s: %s\n", kernel, loads, t.progs,
+	       t.deepest, t.deepest_name, budget, protos, now_s() - t0,
+	       t.failures ? "FAILED" : "ok");
+	return t.failures ? 1 : 0;
 }

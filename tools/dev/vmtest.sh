@@ -78,6 +78,15 @@ for hooks in default syscalls; do
 	echo "VMTEST capture $hooks rc=$rc recall_rc=$crc hooks=${used:-?} $(grep '^recall:' "$W/wx-$hooks.cr")"
 	[ "$crc" -eq 0 ] || head -n 8 "$W/wx-$hooks.cr"
 done
+# The syscall recorder (its own BPF object, attached to per-syscall
+# tracepoints; tracefs is not mounted in the guest: it mounts it).
+rm -f "$W/sys.emt"
+emt-capture -q --syscalls openat,execve,exit_group -o "$W/sys.emt" -- fx_wx \
+	>/dev/null 2>"$W/sys.err"
+rc=$?
+sed "s/^/[sysrec] /" "$W/sys.err"
+n=$(emt-ls -n --events --syscall openat,execve -W 0 "$W/sys.emt" 2>/dev/null | grep -cE ' (openat|execve)\(')
+echo "VMTEST sysrec rc=$rc calls=$n"
 echo "VMTEST done"
 EOF
 }
@@ -109,6 +118,10 @@ summarize() {
 			line="$line; forced $used: fx_wx ${rec:-0/?} byte-exact"
 		fi
 	done
+	sr=$(grep '^VMTEST sysrec ' "$log" | tr -d '\r')
+	srn=$(echo "$sr" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
+	case "$sr" in *" rc=0 "*) [ "${srn:-0}" -gt 0 ] || ok=0;; *) ok=0;; esac
+	line="$line; --syscalls ${srn:-0} openat/execve calls"
 	if [ $ok -eq 1 ]; then echo "$line"; return 0; fi
 	echo "$line: FAILED (see $1)"
 	return 1
