@@ -507,6 +507,17 @@ static int returns_address(const char *name)
 	       !strcmp(name, "shmat");
 }
 
+static const char *restart_name(int64_t e)
+{
+	switch (e) {
+	case 512: return "ERESTARTSYS";
+	case 513: return "ERESTARTNOINTR";
+	case 514: return "ERESTARTNOHAND";
+	case 516: return "ERESTART_RESTARTBLOCK";
+	default: return "E?";
+	}
+}
+
 /* One row of the syscalls table: "TIME PID TID name(args) = ret". */
 static void print_syscall(struct listing *l, struct emt_reader *r, const struct emt_syscall *sc,
 			  int full)
@@ -563,6 +574,10 @@ static void print_syscall(struct listing *l, struct emt_reader *r, const struct 
 	}
 	if (!sc->returned)
 		cli_row_printf(&l->w, ") = ?");
+	else if (sc->ret <= -512 && sc->ret >= -516)
+		/* The kernel's restart codes, seen by a tracer at the exit of
+		 * a call a signal interrupted (the call is then restarted). */
+		cli_row_printf(&l->w, ") = ? %s", restart_name(-sc->ret));
 	else if (sc->ret < 0 && sc->ret >= -4095) {
 		const char *en = strerrorname_np((int)-sc->ret);
 
