@@ -461,6 +461,32 @@ void emt_seal_digest(uint64_t captures, const uint8_t head[EMT_SHA256_LEN],
 	emt_sha256(l.buf, l.n, out);
 }
 
+/* The captures statement around its trigger list, which 1.2 widened:
+ * the two statements are these with the list of their minor between. */
+#define CAPTURES_SQL_HEAD \
+	"CREATE TABLE captures(\n" \
+	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n" \
+	"  region_id INTEGER NOT NULL REFERENCES regions(id),\n" \
+	"  version INTEGER NOT NULL CHECK(version >= 1),\n" \
+	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n" \
+	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n" \
+	"  trigger_name TEXT NOT NULL CHECK(trigger_name IN ('mprotect', 'mmap'," \
+	" 'first-exec-fault', 'munmap', 'exit', 'exec', 'baseline', 'sample',"
+#define CAPTURES_SQL_TAIL \
+	"  prot_before INTEGER NOT NULL,\n" \
+	"  prot_after INTEGER NOT NULL,\n" \
+	"  addr INTEGER NOT NULL,\n" \
+	"  size INTEGER NOT NULL CHECK(size BETWEEN 0 AND 4294967296),\n" \
+	"  time_ns INTEGER NOT NULL,\n" \
+	"  chunk_size INTEGER NOT NULL CHECK(chunk_size BETWEEN 4096 AND 1048576" \
+	" AND (chunk_size & (chunk_size - 1)) = 0),\n" \
+	"  nchunks INTEGER NOT NULL CHECK(nchunks >= 0),\n" \
+	"  stored_bytes INTEGER NOT NULL CHECK(stored_bytes >= 0),\n" \
+	"  sha256 BLOB NOT NULL CHECK(length(sha256) = 32),\n" \
+	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n" \
+	"  UNIQUE(region_id, version)\n" \
+	") STRICT;\n"
+
 /* Format v1 schema.  STRICT tables keep types honest; the CHECKs state
  * SPEC.md's limits so a buggy writer fails loudly instead of producing a
  * file readers refuse.  u64 values are stored as the int64 with the same
@@ -510,28 +536,9 @@ const char *const emt_schema_sql =
 	"  CHECK((encoding = 'zstd' AND base_id IS NULL AND depth = 0) OR\n"
 	"        (encoding = 'zstd-delta' AND base_id IS NOT NULL AND depth >= 1))\n"
 	") STRICT;\n"
-	"CREATE TABLE captures(\n"
-	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n"
-	"  region_id INTEGER NOT NULL REFERENCES regions(id),\n"
-	"  version INTEGER NOT NULL CHECK(version >= 1),\n"
-	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n"
-	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n"
-	"  trigger_name TEXT NOT NULL CHECK(trigger_name IN ('mprotect', 'mmap',"
-	" 'first-exec-fault', 'munmap', 'exit', 'exec', 'baseline', 'sample',"
+	CAPTURES_SQL_HEAD
 	" 'protect-w')),\n"
-	"  prot_before INTEGER NOT NULL,\n"
-	"  prot_after INTEGER NOT NULL,\n"
-	"  addr INTEGER NOT NULL,\n"
-	"  size INTEGER NOT NULL CHECK(size BETWEEN 0 AND 4294967296),\n"
-	"  time_ns INTEGER NOT NULL,\n"
-	"  chunk_size INTEGER NOT NULL CHECK(chunk_size BETWEEN 4096 AND 1048576"
-	" AND (chunk_size & (chunk_size - 1)) = 0),\n"
-	"  nchunks INTEGER NOT NULL CHECK(nchunks >= 0),\n"
-	"  stored_bytes INTEGER NOT NULL CHECK(stored_bytes >= 0),\n"
-	"  sha256 BLOB NOT NULL CHECK(length(sha256) = 32),\n"
-	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n"
-	"  UNIQUE(region_id, version)\n"
-	") STRICT;\n"
+	CAPTURES_SQL_TAIL
 	"CREATE INDEX captures_pid ON captures(pid, seq);\n"
 	"CREATE INDEX captures_time ON captures(time_ns);\n"
 	"CREATE TABLE capture_chunks(\n"
@@ -598,28 +605,9 @@ const char *const emt_schema_sql_1_1 =
  * minor has made: SPEC.md section 3), then the tables 1.2 added, run
  * after those of 1.1. */
 const char *const emt_schema_sql_1_2 =
-	"CREATE TABLE captures(\n"
-	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n"
-	"  region_id INTEGER NOT NULL REFERENCES regions(id),\n"
-	"  version INTEGER NOT NULL CHECK(version >= 1),\n"
-	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n"
-	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n"
-	"  trigger_name TEXT NOT NULL CHECK(trigger_name IN ('mprotect', 'mmap',"
-	" 'first-exec-fault', 'munmap', 'exit', 'exec', 'baseline', 'sample',"
+	CAPTURES_SQL_HEAD
 	" 'protect-w', 'inject', 'alert')),\n"
-	"  prot_before INTEGER NOT NULL,\n"
-	"  prot_after INTEGER NOT NULL,\n"
-	"  addr INTEGER NOT NULL,\n"
-	"  size INTEGER NOT NULL CHECK(size BETWEEN 0 AND 4294967296),\n"
-	"  time_ns INTEGER NOT NULL,\n"
-	"  chunk_size INTEGER NOT NULL CHECK(chunk_size BETWEEN 4096 AND 1048576"
-	" AND (chunk_size & (chunk_size - 1)) = 0),\n"
-	"  nchunks INTEGER NOT NULL CHECK(nchunks >= 0),\n"
-	"  stored_bytes INTEGER NOT NULL CHECK(stored_bytes >= 0),\n"
-	"  sha256 BLOB NOT NULL CHECK(length(sha256) = 32),\n"
-	"  ledger BLOB NOT NULL CHECK(length(ledger) = 32),\n"
-	"  UNIQUE(region_id, version)\n"
-	") STRICT;\n"
+	CAPTURES_SQL_TAIL
 	/* Injections (SPEC.md section 15). */
 	"CREATE TABLE injections(\n"
 	"  id INTEGER PRIMARY KEY CHECK(id >= 1),\n"
