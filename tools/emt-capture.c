@@ -16,12 +16,29 @@
 #include "emtcli.h"
 
 static struct emt_capture_handle *g_cap;
+/* A stop asked for before the capture handle exists (a SIGTERM while the
+ * archive is being created on a loaded machine) must not kill us with
+ * the default action: it is kept and honoured once the handle exists. */
+static volatile sig_atomic_t g_stop_pending;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	g_stop_pending = 1;
 	if (g_cap)
 		emt_capture_request_stop(g_cap);
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 /* libbpf's messages (the verifier's log included), shown only when
@@ -178,6 +195,7 @@ int main(int argc, char **argv)
 	uint64_t u64;
 
 	cli_init("emt-capture", argv);
+	catch_stop_signals();
 	/* Before any thread or SQLite use (emt_archive.h). */
 	(void)emt_writer_global_init();
 	while ((opt = getopt_long(argc, argv, "+o:p:m:d:fqhV", longopts, NULL)) != -1) {
@@ -322,21 +340,22 @@ int main(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	g_cap = c;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
 	int show = !quiet && isatty(STDERR_FILENO);
-	int rc = CLI_EXIT_OK, err = emt_capture_start(c), started = err >= 0;
-	if (err < 0) {
+	int rc = CLI_EXIT_OK, err = 0, started = 0;
+	if (g_stop_pending) {
+		/* Asked to stop before anything was armed: no command is
+		 * launched and no target touched, and, as for any capture
+		 * that never started, no archive is left. */
+		emt_capture_request_stop(c);
+		if (!quiet)
+			fprintf(stderr, "%s: stopped before the capture started\n", cli_prog());
+	} else if ((err = emt_capture_start(c)) < 0) {
 		cli_error("%s", emt_capture_errmsg(c));
 		rc = CLI_EXIT_FAIL;
 	} else {
 		uint64_t last = mono_ms();
+
+		started = 1;
 		const char *warn = emt_capture_warning(c);
 
 		if (warn && !quiet)
@@ -379,7 +398,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: '%s' killed by signal %d (%s)\n", cli_prog(),
 				o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
 	}
-	if (!quiet && rc == CLI_EXIT_OK) {
+	if (!quiet && rc == CLI_EXIT_OK && started) {
 		char hex[65];
 
 		emt_hex(seal, sizeof(seal), hex);

@@ -107,7 +107,7 @@ if mode.startswith('bpf') or mode == 'attach':
         elif later[-1].get('injection') not in ids:
             bad.append('capture %d of the injected page links to %s, not one of %s' %
                        (later[-1]['seq'], later[-1].get('injection'), sorted(ids)))
-if regs_truth and mode == 'ptrace':
+if regs_truth and mode.startswith('ptrace'):
     rip = int(regs_truth[0]['rip'], 16)
     sr = [r for r in ls('--injections') if r['method'] == 'ptrace-setregs']
     if len(sr) != 1 or int(sr[0]['addr'], 16) != rip or not sr[0]['seq']:
@@ -136,11 +136,17 @@ run() {
 	vpid=$!
 	for _ in $(seq 50); do grep -q '^EMT-VICTIM ' "$T/$name.victim" && break; sleep 0.1; done
 	vaddr=$(sed -n 's/^EMT-VICTIM .*addr=\([^ ]*\).*/\1/p' "$T/$name.victim")
+	rec=
 	case $mode in
 	bpf-syscalls) hooks=syscalls m=bpf ;;
+	# ptrace mode stacks the recorder's seccomp filter on the injection
+	# one: a call both want (ptrace, process_vm_writev, pwrite64) makes
+	# one tracer stop, which both must see.
+	ptrace-recorder) hooks= m=ptrace rec="--syscalls all" ;;
 	*) hooks= m=$mode ;;
 	esac
-	EMT_BPF_HOOKS=$hooks timeout 120 "$BIN/emt-capture" -q --mode "$m" -o "$T/$name.emt" -- \
+	# shellcheck disable=SC2086
+	EMT_BPF_HOOKS=$hooks timeout 120 "$BIN/emt-capture" -q --mode "$m" $rec -o "$T/$name.emt" -- \
 		"$@" --pid "$vpid" --addr "$vaddr" >"$T/$name.out" 2>"$T/$name.err"
 	crc=$?
 	wait "$vpid"
@@ -152,8 +158,28 @@ run() {
 	return 0
 }
 
-for mode in bpf bpf-syscalls ptrace; do
-	need_engine "inject $mode" "$mode" || continue
+# recorded NAME SYSCALL: the injector's SYSCALL calls are in the syscalls
+# table, returned and successful (the recorder saw the stop too).
+recorded() {
+	python3 - "$T/$1.emt" "$2" "$T/$1.out" <<'PY'
+import sqlite3, sys
+arc, name, out = sys.argv[1:]
+writer = None
+for line in open(out, errors='replace'):
+    if line.startswith('EMT-INJECT ') and 'writer=' in line:
+        writer = int(line.split('writer=')[1].split()[0])
+db = sqlite3.connect('file:%s?mode=ro' % arc, uri=True)
+rows = db.execute('SELECT ret, returned, args_text FROM syscalls WHERE name = ? AND pid = ?',
+                  (name, writer)).fetchall()
+ok = [r for r in rows if r[1] == 1 and r[0] >= 0]
+if not ok:
+    raise SystemExit('no returned %s call of writer %s in the syscalls table (%d rows)' % (name, writer, len(rows)))
+print('%d %s calls recorded' % (len(ok), name))
+PY
+}
+
+for mode in bpf bpf-syscalls ptrace ptrace-recorder; do
+	need_engine "inject $mode" "${mode%-*}" || continue
 	for how in vmwrite procmem procmem-write ptrace; do
 		name=$mode-$how
 		case $how in
@@ -165,7 +191,20 @@ for mode in bpf bpf-syscalls ptrace; do
 		if [ "$how" = ptrace ] && ! grep -q 'injected code ran' "$T/$name.victim"; then
 			fail "$name: victim ran the injected code" "$(tail -c 200 "$T/$name.victim")"
 		fi
-		if [ "$mode" = ptrace ] && [ "$how" = procmem-write ]; then
+		if [ "$mode" = ptrace-recorder ]; then
+			case $how in
+			vmwrite) call=process_vm_writev ;;
+			procmem) call=pwrite64 ;;
+			procmem-write) call=write ;;
+			ptrace) call=ptrace ;;
+			esac
+			if why=$(recorded "$name" "$call" 2>&1); then
+				pass "$name: recorder and injection capture both saw the stop ($why)"
+			else
+				fail "$name: recorder saw the injector's $call" "$why"
+			fi
+		fi
+		if [ "${mode%-*}" = ptrace ] && [ "$how" = procmem-write ]; then
 			n=$("$BIN/emt-ls" --injections --json "$T/$name.emt" | wc -l)
 			if [ "$n" -eq 0 ]; then
 				pass "$name: write(2) on /proc/PID/mem is not seen in ptrace mode, as documented"

@@ -38,6 +38,22 @@ need_built "reliability kill" "$CAP" "$LS" "$EX" "$VER" "$FXL" || exit 0
 rnd() { echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % $1 )); }
 # msleep MS
 msleep() { sleep "$(echo "$1" | awk '{printf "%.3f", $1 / 1000}')"; }
+# catches_term PID: PID has its SIGTERM handler installed (SigCgt bit 15).
+catches_term() {
+	local m
+	m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$m" ] && [ $(( 0x$m & 0x4000 )) -ne 0 ]
+}
+# wait_archive FILE PID: until emt-capture PID has created FILE (or is
+# gone; at most 30 s).  The stop tests time their signal from there: a
+# stop asked for before the archive exists is "stopped before start",
+# checked on its own below, not a stop of a running capture.
+wait_archive() {
+	local n=0
+	while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null && [ $n -lt 600 ]; do
+		sleep 0.05; n=$((n + 1))
+	done
+}
 # state PID: the one-letter state of /proc/PID/stat, empty if gone.
 state() { sed -n 's/^[0-9]* (.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null; }
 # tagged TAG: pids of processes whose command line contains TAG (the
@@ -266,6 +282,7 @@ stop_signal() {
 	"$CAP" -q --mode "$mode" -o "$base.emt" -- "$@" "$FXL" --seconds $run_s --delay-ms 0 \
 		--interval-ms 0 "--tag=$tag" >"$base.out" 2>"$base.err" &
 	cap=$!
+	wait_archive "$base.emt" "$cap"
 	msleep "$delay"
 	t0=$(date +%s%N)
 	kill "-$sig" "$cap"
@@ -309,14 +326,24 @@ stop_signal() {
 			why="${why:+$why; }target did not complete normally: $(grep '^emt-target-exit=' "$base.out") $(grep -v '^EMT-TRUTH' "$base.out" | tail -n 2 | tr '\n' ' ')"
 		[ -z "$stopped" ] || why="${why:+$why; }target seen stopped (T):$stopped"
 		# The keeper exits when its last tracee is gone (a zombie until
-		# its new parent reaps it counts as gone).
+		# its new parent reaps it counts as gone).  It must not be left
+		# behind; how fast it goes is not timed here (a loaded machine
+		# once took 3 s), only that it goes within 20 s.  A pid is
+		# taken for the keeper only while it is an emt-capture whose
+		# command line has the tag (pids are reused quickly here).
 		for k in $keepers; do
-			n=0
-			while [ -n "$(state "$k")" ] && [ "$(state "$k")" != Z ] && [ $n -lt 30 ]; do
+			n=0 st=""
+			while :; do
+				st=$(state "$k")
+				case "$st" in ""|Z) break;; esac
+				tr '\0' ' ' <"/proc/$k/cmdline" 2>/dev/null | grep -q -- "$tag" || break
+				[ $n -ge 200 ] && break
 				sleep 0.1; n=$((n + 1))
 			done
-			[ -n "$(state "$k")" ] && [ "$(state "$k")" != Z ] &&
-				why="${why:+$why; }keeper $k still there 3 s after the target ended ($(state "$k"))"
+			if [ $n -ge 200 ]; then
+				why="${why:+$why; }keeper $k still there 20 s after the target ended (state $st, wchan $(cat "/proc/$k/wchan" 2>/dev/null))"
+				kill -KILL "$k" 2>/dev/null
+			fi
 		done
 	elif ! gone_within "$tag" 30; then
 		reap "$tag"
@@ -348,6 +375,7 @@ stop_attached() {
 	j=0; while ! grep -q 'baseline ready' "$base.out" && [ $j -lt 100 ]; do sleep 0.05; j=$((j + 1)); done
 	"$CAP" -q --mode "$mode" -p "$tgt" -o "$base.emt" >"$base.err" 2>&1 &
 	cap=$!
+	wait_archive "$base.emt" "$cap"
 	msleep $((500 + $(rnd 1000)))
 	kill "-$sig" "$cap"
 	( sleep 20; kill -KILL "$cap" "$tgt" 2>/dev/null ) &
@@ -368,6 +396,35 @@ stop_attached() {
 	fi
 	if [ -z "$why" ]; then pass "$name: exit 0, sealed, target completed (state after detach: ${s:-gone}), $(echo "$pc" | tail -n 1)"
 	else fail "$name" "$why"; fi
+}
+
+# stop_early MODE: SIGTERM as soon as emt-capture catches it, while the
+# archive is still being created: exit 0, never death by the signal,
+# and either nothing launched and no archive left ("stopped before the
+# capture started") or, if the capture got armed first, a sealed archive.
+stop_early() {
+	local mode=$1 base="$T/early-$1" n=0 rc name
+	rm -f "$base.emt"
+	"$CAP" --mode "$mode" -o "$base.emt" -- "$FXL" --seconds 2 --delay-ms 0 \
+		--interval-ms 0 >"$base.out" 2>"$base.err" &
+	cap=$!
+	while ! catches_term "$cap" && kill -0 "$cap" 2>/dev/null && [ $n -lt 2000 ]; do n=$((n + 1)); done
+	kill -TERM "$cap"
+	wait "$cap"; rc=$?
+	name="SIGTERM while the archive is created ($mode)"
+	if [ $rc -ne 0 ]; then
+		fail "$name" "emt-capture exit $rc: $(tail -c 200 "$base.err")"
+	elif grep -q 'stopped before the capture started' "$base.err"; then
+		if [ -e "$base.emt" ] || [ -s "$base.out" ]; then
+			fail "$name" "stopped before start, yet archive $(ls "$base.emt" 2>&1) or target output $(head -c 100 "$base.out")"
+		else
+			pass "$name: exit 0, stopped before start, nothing launched, no archive left"
+		fi
+	elif "$VER" "$base.emt" >"$base.v" 2>&1 && ! grep -q unsealed "$base.v"; then
+		pass "$name: exit 0, armed before the signal, sealed archive verifies"
+	else
+		fail "$name" "exit 0 but neither stopped before start nor sealed: $(head -c 200 "$base.v")"
+	fi
 }
 
 # ------------------------------------------------------------ live archive
@@ -411,6 +468,7 @@ for mode in bpf ptrace; do
 	stop_signal "$mode" INT
 	stop_signal "$mode" TERM
 	stop_attached "$mode" TERM
+	stop_early "$mode"
 	live_read "$mode"
 done
 echo "summary: $total_ok of $total_kills SIGKILLs survived, $total_caps committed captures checked"
