@@ -165,7 +165,7 @@ check "scan_matches holds the two matches of seq $seq" test \
 	"\$sc@$(printf '0x%x' "$paddr") \$sh@$(printf '0x%x' $((paddr + 6)))"
 check "scans row: rules sha256, engine, counts" test \
 	"$(q "SELECT lower(hex(rules_sha256)) || ' ' || engine || ' ' || captures || ' ' || matches FROM scans")" = \
-	"$(sha256sum <"$T/sc.yar" | cut -d' ' -f1) yara $(yara --version) 2 2"
+	"$(sha256sum <"$T/sc.yar" | cut -d' ' -f1) yara $(pkg-config --modversion yara) 2 2"
 "$SCAN" --store "$T/sc.yar" "$T/st.emt" >/dev/null 2>&1
 check "--store again with the same rules: rows replaced, not repeated" test \
 	"$(q "SELECT count(*) FROM scans") $(q "SELECT count(*) FROM scan_matches")" = "1 2"
