@@ -126,7 +126,8 @@ static int set_regs_of(pid_t pid, long req, const uint64_t a[6], struct inject_w
 }
 
 int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t tid,
-		       long nr, const uint64_t a[6], int64_t ret)
+		       long nr, const uint64_t a[6], int64_t ret,
+		       inject_follow_fn follow, void *follow_ctx)
 {
 	struct inject_write w = { .writer = pid, .writer_tid = tid, .time_ns = now_ns() };
 	struct iovec v[INJECT_MAX_WRITES];
@@ -205,6 +206,16 @@ int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t
 
 	if (tg > 0)
 		w.victim = tg;
+	/* Followed before its bytes are read: they are then read from a
+	 * stopped victim, after its baseline, and the capture carries the
+	 * follow reason (inject_capture). */
+	if (follow && w.victim != pid) {
+		int64_t id = follow(follow_ctx, pid, tid, w.victim);
+
+		if (id < 0)
+			return (int)id;
+		w.follow_process_id = id;
+	}
 	if (w.method == EMT_INJECT_SETREGS || w.method == EMT_INJECT_SETFPREGS)
 		return inject_capture(s, q, &w);
 	for (int i = 0; i < n && !err; i++) {
@@ -213,6 +224,7 @@ int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t
 		w.addr = (uint64_t)(uintptr_t)v[i].iov_base;
 		w.len = v[i].iov_len;
 		err = inject_capture(s, q, &w);
+		w.follow_process_id = 0;        /* the reason once, with the first range */
 	}
 	return err;
 }

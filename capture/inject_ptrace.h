@@ -6,7 +6,8 @@
  * stops the target at ptrace(PTRACE_POKETEXT/POKEDATA/POKEUSER/SETREGS/
  * SETREGSET/SETFPREGS), process_vm_writev, pwrite64, pwritev and
  * pwritev2; at the call's exit the write is over and the victim's bytes
- * are captured (inject.h).  write(2) and writev(2) on a /proc/PID/mem
+ * are captured (inject.h), the victim followed from then on if the
+ * engine can (inject_follow_fn).  write(2) and writev(2) on a /proc/PID/mem
  * descriptor are not seen: they are too frequent to stop at, and seccomp
  * cannot tell the file (SPEC.md 15 says so).
  */
@@ -29,10 +30,24 @@ int inject_ptrace_filter(struct x86_64_filter *f);
  * into another process, so that its exit must be seen. */
 int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6]);
 
+/* The engine's part of an injection (issue 15: "a victim not yet
+ * followed becomes followed from that moment"): called once per call that
+ * wrote into `victim` (a process id), before the victim's bytes are read,
+ * with the writer's pid and tid.  Returns the victim's process row
+ * (sink_process_id) if the victim became followed by this call, 0 if not
+ * (followed already, or it cannot be: the engine records why), or -errno
+ * (fatal, the session's message set). */
+typedef int64_t (*inject_follow_fn)(void *ctx, pid_t writer, pid_t writer_tid,
+				    pid_t victim);
+
 /* The exit, with result ret, of call nr(a) of thread tid of process pid
  * (stopped there): records and captures what it wrote, if it wrote into
- * another process.  Returns 0 or -errno with the session's message. */
+ * another process.  follow (may be NULL) is asked first to follow the
+ * victim; the row it returns gets its follow reason with the first
+ * injections row of the call.  Returns 0 or -errno with the session's
+ * message. */
 int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t tid,
-		       long nr, const uint64_t a[6], int64_t ret);
+		       long nr, const uint64_t a[6], int64_t ret,
+		       inject_follow_fn follow, void *follow_ctx);
 
 #endif /* EMT_CAPTURE_INJECT_PTRACE_H */

@@ -333,6 +333,13 @@ int proc_read_tgid(pid_t tid)
 	return tgid > 0 ? tgid : -EINVAL;
 }
 
+int proc_read_tracer(pid_t tid)
+{
+	int tracer, err = status_int(tid, "TracerPid", &tracer);
+
+	return err ? err : tracer;
+}
+
 int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
 {
 	char path[64];

@@ -67,6 +67,10 @@ pid_t proc_live_thread(pid_t pid);
  * from /proc/TID/status, or -errno. */
 int proc_read_tgid(pid_t tid);
 
+/* Returns the pid of the process tracing thread or process `tid`
+ * (TracerPid of /proc/TID/status; 0: none), or -errno. */
+int proc_read_tracer(pid_t tid);
+
 /* Lists the thread ids of process pid (/proc/PID/task) into a malloc'd
  * array.  Returns 0 or -errno. */
 int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n);

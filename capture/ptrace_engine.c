@@ -10,7 +10,10 @@
  *    execs.  An attached process is seized thread by thread; a RET_TRACE
  *    filter cannot be removed and would make every later mmap fail with
  *    ENOSYS once we detach, so attach uses PTRACE_SYSCALL instead (recorded
- *    in meta "ptrace_syscalls").
+ *    in meta "ptrace_syscalls").  The victim of an injection by a followed
+ *    process (issue 15) is seized the same way at the injecting call's
+ *    exit (follow_victim), and stops at every syscall too: whether a
+ *    process carries our filter is per process (pt_proc.filtered).
  *  - mmap/mprotect/pkey_mprotect asking for W and X are rewritten at entry
  *    to drop X; the range is tracked WRITABLE with the protections asked.
  *    With other threads in the image, an mprotect asking for W on code
@@ -112,6 +115,13 @@ struct pt_mm {
 struct pt_proc {
 	pid_t    pid;
 	struct pt_mm *mm;
+	/* It carries our seccomp filter (the launched tree, an attached
+	 * process with --attach-filter; children inherit it): resumed with
+	 * PTRACE_CONT, as only the filtered calls need to stop, and handed to
+	 * the keeper at the stop, as the filter outlives us.  0 (attached
+	 * without it, an injection's victim): every syscall stops
+	 * (PTRACE_SYSCALL), no trampoline, plainly detached at the stop. */
+	int      filtered;
 	int      exited;
 	int      unmap_traced;  /* the munmap/mremap filter was added */
 	int      exit_seen;     /* shared views captured at exit */
@@ -166,7 +176,6 @@ struct pt_engine {
 	struct pt_task *tasks[PT_BUCKETS];
 	struct pt_proc *procs[PT_BUCKETS];
 	size_t   ntasks;
-	int      use_seccomp;   /* 0: PTRACE_SYSCALL on every syscall */
 	struct x86_64_filter inj_filter; /* injections (inject_ptrace.h), installed after filter */
 	int      stopping;      /* stop(): hold every stop */
 	int      failed;        /* poll failed: kill a launched target */
@@ -201,6 +210,10 @@ struct pt_engine {
 	struct waker *waker;    /* NULL: waitpid(WNOHANG) + sigtimedwait */
 	struct pt_status *deferred;
 	size_t   ndeferred, capdeferred;
+	/* Victims of injections that could not be followed and have their
+	 * events row saying why (not_followed): once per victim. */
+	pid_t   *unfollowed;
+	size_t   nunfollowed, capunfollowed;
 };
 
 /* Where the tracer runs (EMT_PTRACE_PIN).  A wakeup on another CPU costs
@@ -443,6 +456,7 @@ static struct pt_proc *proc_create(struct emt_session *s, pid_t pid,
 		return NULL;
 	p->pid = pid;
 	/* Filters are inherited by children. */
+	p->filtered = parent ? parent->filtered : 0;
 	p->unmap_traced = parent ? parent->unmap_traced : 0;
 	if (parent && syscall(SYS_kcmp, parent->pid, pid, KCMP_VM, 0, 0) == 0) {
 		p->mm = parent->mm;
@@ -623,7 +637,9 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 	int64_t ret = -1;
 	int err;
 
-	if (!E(s)->use_seccomp || p->unmap_traced)
+	/* Without our filter every munmap stops anyway, and a filter of
+	 * RET_TRACE would make its unmaps fail once we are gone. */
+	if (!p->filtered || p->unmap_traced)
 		return 0;
 	p->unmap_traced = 1;
 	err = find_sysinsn(s, p);
@@ -814,7 +830,7 @@ static int fast_flip(struct emt_session *s, struct pt_task *t, uint64_t addr,
 	struct pt_engine *e = E(s);
 	uint64_t args[6] = { addr, len, prot, 0, 0, 0 };
 
-	if (!e->use_seccomp || e->stopping || e->no_tramp || t->npend ||
+	if (!t->proc->filtered || e->stopping || e->no_tramp || t->npend ||
 	    x86_64_in_syscall(u))
 		return 0;
 	int rc = tramp_ensure(s, t, u);
@@ -914,7 +930,7 @@ static int resume(struct emt_session *s, struct pt_task *t, int sig)
 		t->held_sig = sig;
 		return 0;
 	}
-	req = (!e->use_seccomp || t->sys.need_exit) ? PTRACE_SYSCALL : PTRACE_CONT;
+	req = (!t->proc->filtered || t->sys.need_exit) ? PTRACE_SYSCALL : PTRACE_CONT;
 	t->in_stop = 0;
 	if (ptrace(req, t->tid, 0, sig) < 0 && errno != ESRCH)
 		return emt_session_fail(s, -errno, "tid %d: resume: %s",
@@ -1201,6 +1217,8 @@ static int reassert(struct emt_session *s, struct pt_task *t,
 	return 0;
 }
 
+static int64_t follow_victim(void *ctx, pid_t writer, pid_t writer_tid, pid_t victim);
+
 /* Exit of a memory syscall whose entry asked for it. */
 static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 {
@@ -1400,7 +1418,8 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 		break;
 	}
 	default:
-		err = inject_ptrace_exit(s, E(s)->q, pid, t->tid, y->nr, y->a, ret);
+		err = inject_ptrace_exit(s, E(s)->q, pid, t->tid, y->nr, y->a, ret,
+					 follow_victim, s);
 		break;
 	}
 	if (!err && regioned)
@@ -1459,36 +1478,23 @@ static void wait_sigchld(uint64_t ns)
 #define HOLD_D_CHECK_NS 2000000ull      /* look for threads blocked in the kernel */
 #define HOLD_MAX_NS     200000000ull    /* then go on without the rest */
 
-/* Stops every other thread sharing t's memory image, so that none runs or
- * writes it while one of its pages is writable and executable
- * (self_write).  Threads already in a stop stay there.  Each interrupted
- * thread's stop is kept (defer_status) and handled by the main loop after
- * release_others(), which resumes it.  A thread blocked in the kernel
- * (state D: e.g. a vfork parent waiting for its child) is not waited for:
- * the interrupt stops it before it returns to user mode.  One that does
- * not stop within HOLD_MAX_NS is counted as loss "ptrace-hold-timeout". */
-static void hold_others(struct emt_session *s, struct pt_task *t)
+/* Waits until each of the `left` tasks marked frozen (1) and not in a
+ * stop has stopped, reaping those tids only: each stop is kept
+ * (defer_status) and handled by the main loop once the caller is done,
+ * which resumes the thread.  Stops of other tracees stay queued in the
+ * kernel meanwhile (those threads wait stopped), so none is handled out
+ * of its turn or with the engine in the middle of something.  A thread
+ * blocked in the kernel (state D: e.g. a vfork parent waiting for its
+ * child) is not waited for: the interrupt stops it before it returns to
+ * user mode.  One that does not stop within max_ns is counted as loss
+ * "ptrace-hold-timeout" of pid.  Returns the time spent. */
+static uint64_t wait_frozen(struct emt_session *s, size_t left, uint64_t max_ns, pid_t pid)
 {
 	struct pt_engine *e = E(s);
-	struct pt_mm *m = t->proc->mm;
-	size_t left = 0;
-	uint64_t t0 = 0;
+	uint64_t t0 = now_ns();
 	int checked = 0;
 
-	for (int b = 0; b < PT_BUCKETS; b++)
-		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
-			if (u == t || u->in_stop || !u->proc || u->proc->mm != m)
-				continue;
-			if (ptrace(PTRACE_INTERRUPT, u->tid, 0, 0) < 0)
-				continue;       /* gone: its exit is reported */
-			u->frozen = 1;
-			left++;
-		}
-	if (!left)
-		return;
-	e->holds++;
-	t0 = now_ns();
-	for (;;) {
+	while (left) {
 		for (int b = 0; b < PT_BUCKETS; b++)
 			for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
 				int st;
@@ -1525,13 +1531,39 @@ static void hold_others(struct emt_session *s, struct pt_task *t)
 			if (!left)
 				break;
 		}
-		if (dt > HOLD_MAX_NS) {
-			sink_loss(s->sink, "ptrace-hold-timeout", left, t->proc->pid, now_ns());
+		if (dt > max_ns) {
+			sink_loss(s->sink, "ptrace-hold-timeout", left, pid, now_ns());
 			break;
 		}
 		wait_sigchld(1000000ull);
 	}
-	e->hold_ns += now_ns() - t0;
+	return now_ns() - t0;
+}
+
+/* Stops every other thread sharing t's memory image, so that none runs or
+ * writes it while one of its pages is writable and executable
+ * (self_write).  Threads already in a stop stay there.  Each interrupted
+ * thread's stop is kept and handled by the main loop after
+ * release_others(), which resumes it (wait_frozen). */
+static void hold_others(struct emt_session *s, struct pt_task *t)
+{
+	struct pt_engine *e = E(s);
+	struct pt_mm *m = t->proc->mm;
+	size_t left = 0;
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+			if (u == t || u->in_stop || !u->proc || u->proc->mm != m)
+				continue;
+			if (ptrace(PTRACE_INTERRUPT, u->tid, 0, 0) < 0)
+				continue;       /* gone: its exit is reported */
+			u->frozen = 1;
+			left++;
+		}
+	if (!left)
+		return;
+	e->holds++;
+	e->hold_ns += wait_frozen(s, left, HOLD_MAX_NS, t->proc->pid);
 }
 
 /* Ends hold_others(): the kept stops are handled (and the threads
@@ -2384,11 +2416,14 @@ static int launch(struct emt_session *s)
 					strerror(-err));
 	}
 	kill(pid, SIGCONT);
-	if (!task_get(s, pid)) {
+	struct pt_task *root = task_get(s, pid);
+
+	if (!root) {
 		kill(pid, SIGKILL);
 		close(pfd[0]);
 		return emt_session_fail(s, -ENOMEM, "out of memory");
 	}
+	root->proc->filtered = 1;       /* installed before exec (child_exec) */
 	/* Run the child to its exec (or its failure). */
 	for (;;) {
 		pid_t w = wait_one(pid, &st, __WALL);
@@ -2552,49 +2587,177 @@ static const char *attach_filter(struct emt_session *s, struct pt_task *t,
 			 ret < 0 ? strerror((int)-ret) : "threads with other filters");
 		return why;
 	}
-	e->use_seccomp = 1;
+	t->proc->filtered = 1;
 	return NULL;
+}
+
+/* The options of a process seized while it runs (attach, an injection's
+ * victim): no EXITKILL, as a process we did not start must outlive us. */
+#define PT_SEIZE_OPTS (PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | \
+		       PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACESYSGOOD | \
+		       PTRACE_O_TRACESECCOMP)
+#define PT_UNSEIZE_NS 500000000ull      /* seize_process: a thread to let go */
+
+/* Whether tid is ours already: attached by the kernel as the new thread
+ * of a seized one, before we listed it. */
+static int traced_by_us(pid_t tid)
+{
+	return proc_read_tracer(tid) == getpid();
+}
+
+/* Lets the threads of process pid that we seized (ours by traced_by_us)
+ * go again, after a refusal of one of its threads (seize_process): each
+ * is detached at its next stop (with the signal of a signal-delivery
+ * stop, which it would otherwise lose).  A thread that does not stop
+ * within PT_UNSEIZE_NS (blocked in the kernel) stays seized: its stop,
+ * reaped by the main loop, then gives it records like a thread seen
+ * before its creator's event (task_get).  Rare: it takes a process whose
+ * threads have different tracers. */
+static void unseize(pid_t pid)
+{
+	uint64_t t0 = now_ns();
+	pid_t *tids;
+	size_t n, left;
+
+	do {
+		left = 0;
+		if (proc_list_tasks(pid, &tids, &n) < 0)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			int st;
+
+			if (!traced_by_us(tids[i]))
+				continue;
+			if (waitpid(tids[i], &st, __WALL | WNOHANG) != tids[i] || !WIFSTOPPED(st)) {
+				left++;
+				continue;
+			}
+			int sig = (st >> 16) || WSTOPSIG(st) == SIGTRAP ? 0 : WSTOPSIG(st);
+
+			ptrace(PTRACE_DETACH, tids[i], 0, sig);
+		}
+		free(tids);
+		if (left)
+			wait_sigchld(1000000ull);
+	} while (left && now_ns() - t0 < PT_UNSEIZE_NS);
+}
+
+/* Seizes every thread of process pid, running: PTRACE_SEIZE with
+ * PT_SEIZE_OPTS, then PTRACE_INTERRUPT.  Its thread list is read again
+ * until it no longer changes: threads created meanwhile by a seized
+ * thread are attached by the kernel (their first stop comes by itself),
+ * those of a thread not seized yet appear in the next listing.  Only then
+ * does pid get its records: a process of its own (none of ours is its
+ * parent, its memory image is its own, it has no seccomp filter of ours)
+ * and a task per thread, each of which reports a stop soon (waited for by
+ * the caller, or reaped by the main loop).  A thread refusing (traced by
+ * another process: EPERM) after others were seized makes those go again
+ * (unseize): the process is either wholly ours or not at all.  Returns
+ * the process record, or NULL with *err the -errno of the refusal, or of
+ * the listing (the session is not failed: attach fails it, an injection's
+ * victim is left unfollowed), and *tracer the refusing thread's tracer
+ * (0: none, or not known). */
+static struct pt_proc *seize_process(struct emt_session *s, pid_t pid, int *err,
+				     pid_t *tracer)
+{
+	struct pt_engine *e = E(s);
+	pid_t *seized = NULL;
+	size_t nseized = 0, cap = 0;
+	int changed;
+
+	*err = 0;
+	*tracer = 0;
+	do {
+		pid_t *tids;
+		size_t n;
+
+		changed = 0;
+		*err = proc_list_tasks(pid, &tids, &n);
+		if (*err == -ENOENT)
+			*err = -ESRCH;  /* no such process (any more) */
+		for (size_t i = 0; !*err && i < n; i++) {
+			size_t k = 0;
+
+			while (k < nseized && seized[k] != tids[i])
+				k++;
+			if (k < nseized)
+				continue;
+			if (ptrace(PTRACE_SEIZE, tids[i], 0, PT_SEIZE_OPTS) == 0) {
+				ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
+			} else if (errno == ESRCH) {
+				continue;       /* gone meanwhile */
+			} else if (errno != EPERM || !traced_by_us(tids[i])) {
+				*err = -errno;
+				int tr = proc_read_tracer(tids[i]);
+
+				*tracer = tr > 0 ? tr : 0;
+				break;
+			}
+			if (nseized == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				pid_t *nv = realloc(seized, nc * sizeof(*nv));
+
+				if (!nv) {
+					*err = -ENOMEM;
+					break;
+				}
+				seized = nv;
+				cap = nc;
+			}
+			seized[nseized++] = tids[i];
+			changed = 1;
+		}
+		free(tids);
+	} while (changed && !*err);
+	struct pt_proc *p = NULL;
+
+	if (!*err && !nseized)
+		*err = -ESRCH;
+	if (!*err && !(p = proc_create(s, pid, NULL)))
+		*err = -ENOMEM;
+	for (size_t i = 0; !*err && i < nseized; i++)
+		if (!task_get(s, seized[i]))
+			*err = -ENOMEM;
+	free(seized);
+	if (*err && nseized) {
+		/* Records of a half-made process go too: the stops of its
+		 * threads are then no one's (handle() detaches those). */
+		for (int b = 0; b < PT_BUCKETS; b++)
+			for (struct pt_task **pp = &e->tasks[b]; *pp;) {
+				if ((*pp)->proc == p && p) {
+					struct pt_task *t = *pp;
+
+					*pp = t->next;
+					free(t);
+					e->ntasks--;
+				} else {
+					pp = &(*pp)->next;
+				}
+			}
+		if (p)
+			proc_exit(s, p, 0);
+		unseize(pid);
+		return NULL;
+	}
+	return p;
 }
 
 static int attach(struct emt_session *s)
 {
 	struct pt_engine *e = E(s);
-	pid_t pid = s->opts.pid;
-	const long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-			  PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
-			  PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP;
-	int err, changed;
+	pid_t pid = s->opts.pid, tracer;
+	int err;
 
 	s->root_pid = pid;
-	e->use_seccomp = 0;
-	/* Seize until the thread list is stable: threads may be created while
-	 * we attach (the new ones of seized threads are auto-attached). */
+	/* Every stop is held until the baseline is done (resumed below). */
 	e->stopping = 1;
-	do {
-		pid_t *tids;
-		size_t n;
-		changed = 0;
-		err = proc_list_tasks(pid, &tids, &n);
-		if (err < 0)
-			return emt_session_fail(s, err, "cannot list threads of pid %d: %s",
-						(int)pid, strerror(-err));
-		for (size_t i = 0; i < n; i++) {
-			if (task_lookup(e, tids[i]))
-				continue;
-			if (ptrace(PTRACE_SEIZE, tids[i], 0, opts) < 0) {
-				if (errno == ESRCH)
-					continue;
-				err = -errno;
-				free(tids);
-				return emt_session_fail(s, err, "cannot attach to pid %d: %s",
-							(int)pid, strerror(-err));
-			}
-			ptrace(PTRACE_INTERRUPT, tids[i], 0, 0);
-			task_get(s, tids[i]);
-			changed = 1;
-		}
-		free(tids);
-	} while (changed);
+	if (!seize_process(s, pid, &err, &tracer)) {
+		if (tracer > 0)
+			return emt_session_fail(s, err, "cannot attach to pid %d: traced by pid %d",
+						(int)pid, (int)tracer);
+		return emt_session_fail(s, err, "cannot attach to pid %d: %s", (int)pid,
+					strerror(-err));
+	}
 	err = wait_all_held(s, 5000, 0);
 	if (err < 0)
 		return emt_session_fail(s, err, "pid %d: threads did not stop", (int)pid);
@@ -2631,6 +2794,127 @@ static int attach(struct emt_session *s)
 				err = rc;
 		}
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Victims of injections                                               */
+
+#define PT_VICTIM_WAIT_NS 1000000000ull /* for a victim's threads to stop */
+
+/* Victim `victim` of an injection by writer (thread tid) cannot be
+ * followed: seize_process's error err, the tracer that holds it (0: none
+ * known).  The timeline says so once per victim: an events row of the
+ * writer's thread, syscall "follow", ret err, detail "victim V not
+ * followed: traced by pid N" (or the error's text); SPEC.md 15.  The
+ * injection itself is recorded and its bytes captured all the same.
+ * Returns 0 (no process row to give the follow reason to). */
+static int64_t not_followed(struct emt_session *s, pid_t writer, pid_t tid, pid_t victim,
+			    int err, pid_t tracer)
+{
+	struct pt_engine *e = E(s);
+	char detail[128];
+
+	for (size_t i = 0; i < e->nunfollowed; i++)
+		if (e->unfollowed[i] == victim)
+			return 0;
+	if (e->nunfollowed == e->capunfollowed) {
+		size_t nc = e->capunfollowed ? 2 * e->capunfollowed : 8;
+		pid_t *nv = realloc(e->unfollowed, nc * sizeof(*nv));
+
+		if (!nv)
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		e->unfollowed = nv;
+		e->capunfollowed = nc;
+	}
+	e->unfollowed[e->nunfollowed++] = victim;
+	if (tracer > 0)
+		snprintf(detail, sizeof(detail), "victim %d not followed: traced by pid %d",
+			 (int)victim, (int)tracer);
+	else
+		snprintf(detail, sizeof(detail), "victim %d not followed: %s", (int)victim,
+			 strerror(-err));
+	struct emt_event ev = {
+		.time_ns = now_ns(), .pid = (uint32_t)writer, .tid = (uint32_t)tid,
+		.syscall = "follow", .fd = -1, .ret = err,
+	};
+	/* A failure is sticky in the queue and reported by the next poll. */
+	writeq_event_lazy(e->q, &ev, detail, 0);
+	if (!e->kick_due)
+		e->kick_due = ev.time_ns + PT_KICK_NS;
+	return 0;
+}
+
+/* A stopped thread of process p, the leader if it is one (NULL: none). */
+static struct pt_task *stopped_task(struct pt_engine *e, const struct pt_proc *p)
+{
+	struct pt_task *any = NULL;
+
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next) {
+			if (u->proc != p || !u->in_stop)
+				continue;
+			if (u->tid == p->pid)
+				return u;
+			any = any ? any : u;
+		}
+	return any;
+}
+
+/* inject_follow_fn of sys_exit (ctx: the session): the writer, a followed
+ * process, is stopped at the exit of its call that wrote into `victim`.
+ * A victim not followed yet is followed from now on, like an attached
+ * process without our filter: every thread seized (seize_process) and
+ * waited for (wait_frozen: the stops of the other tracees, the writer's
+ * siblings say, wait in the kernel meanwhile, and are handled by the main
+ * loop afterwards like the victim's own, which resumes the victim with
+ * PTRACE_SYSCALL: it has no filter of ours), then the baseline of its
+ * code with its RWX ranges put under W^X (attach_watch).  Not while the
+ * capture stops, nor emt-capture itself.  A victim that cannot be seized
+ * (traced by its injector, say) is not followed (not_followed).  Returns
+ * the victim's process row if it is followed since this call, 0 if not,
+ * or -errno (fatal). */
+static int64_t follow_victim(void *ctx, pid_t writer, pid_t writer_tid, pid_t victim)
+{
+	struct emt_session *s = ctx;
+	struct pt_engine *e = E(s);
+	pid_t tracer;
+	size_t n = 0;
+	int err;
+
+	if (e->stopping || victim <= 0 || victim == getpid() || proc_lookup(e, victim))
+		return 0;
+	struct pt_proc *p = seize_process(s, victim, &err, &tracer);
+
+	if (!p)
+		return err == -ENOMEM ? emt_session_fail(s, err, "out of memory") :
+			not_followed(s, writer, writer_tid, victim, err, tracer);
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (struct pt_task *u = e->tasks[b]; u; u = u->next)
+			if (u->proc == p && !u->in_stop) {
+				u->frozen = 1;
+				n++;
+			}
+	wait_frozen(s, n, PT_VICTIM_WAIT_NS, victim);
+	/* sink_baseline writes its captures from this thread: the writer
+	 * thread must have nothing in hand (the queue keeps the archive's
+	 * order, and this comes after everything queued so far). */
+	err = writeq_flush(e->q);
+	if (err) {
+		release_others(s);
+		return queue_fail(s, err);
+	}
+	/* As attach(): existing code is the baseline, RWX ranges go W^X
+	 * through a stopped thread, shared views are watched.  With no
+	 * thread stopped (the rest timed out, counted), only the baseline. */
+	struct attach_ctx ac = { s, stopped_task(e, p) };
+
+	err = sink_baseline(s->sink, victim, s->opts.capture_files,
+			    ac.t ? attach_watch : NULL, &ac);
+	release_others(s);
+	/* Gone meanwhile: followed all the same, its exit comes. */
+	if (err < 0 && err != -ESRCH)
+		return err;
+	return sink_process_id(s->sink, victim);
 }
 
 static int pt_start(struct emt_session *s)
@@ -2684,7 +2968,6 @@ static int pt_start(struct emt_session *s)
 	}
 	if (s->opts.pid > 0)
 		return attach(s);
-	e->use_seccomp = 1;
 	emt_writer_set_meta(sink_writer(s->sink), "ptrace_syscalls",
 			    "seccomp: memory syscalls only");
 
@@ -2978,10 +3261,21 @@ static pid_t start_keeper(struct emt_session *s, int *go)
 	return k;
 }
 
-/* Detaches every held thread.  With a keeper (go >= 0), each process
- * first gets SIGSTOP (it group-stops as soon as its threads are detached,
- * until the keeper seizes it) and is handed over once none of its
- * threads is ours any more. */
+/* Whether a thread of ours belongs to a process with our filter. */
+static int any_filtered(const struct pt_engine *e)
+{
+	for (int b = 0; b < PT_BUCKETS; b++)
+		for (const struct pt_task *t = e->tasks[b]; t; t = t->next)
+			if (t->proc && t->proc->filtered)
+				return 1;
+	return 0;
+}
+
+/* Detaches every held thread.  With a keeper (go >= 0), each process with
+ * our filter first gets SIGSTOP (it group-stops as soon as its threads
+ * are detached, until the keeper seizes it) and is handed over once none
+ * of its threads is ours any more; one without is just detached and runs
+ * on. */
 static void detach_held(struct emt_session *s, int go)
 {
 	struct pt_engine *e = E(s);
@@ -2994,7 +3288,7 @@ static void detach_held(struct emt_session *s, int go)
 				continue;
 			}
 			struct pt_proc *p = t->proc;
-			if (go >= 0 && p && !p->stop_sent) {
+			if (go >= 0 && p && p->filtered && !p->stop_sent) {
 				kill(p->pid, SIGSTOP);
 				p->stop_sent = 1;
 			}
@@ -3044,10 +3338,11 @@ static int pt_stop(struct emt_session *s)
 	if (e->failed && e->launched) {
 		/* A launched target does not run on uncaptured after a
 		 * failure (emt-capture(1), PTRACE MODE): the whole followed
-		 * tree goes, as in bpf mode. */
+		 * tree goes, as in bpf mode.  An injection's victim is not
+		 * ours to end: it is detached, as an attached process is. */
 		for (int b = 0; b < PT_BUCKETS; b++)
 			for (struct pt_proc *p = e->procs[b]; p; p = p->next)
-				if (!p->exited)
+				if (!p->exited && p->filtered)
 					kill(p->pid, SIGKILL);
 	}
 	e->stopping = 1;
@@ -3066,10 +3361,11 @@ static int pt_stop(struct emt_session *s)
 	/* A launched target (or an attached one with the opt-in filter)
 	 * carries our seccomp filter, which cannot be removed: without a
 	 * tracer its memory syscalls would fail with ENOSYS.  A keeper
-	 * process takes over as a pass-through tracer. */
+	 * process takes over as a pass-through tracer.  Processes without
+	 * it (an injection's victim) are simply detached (detach_held). */
 	int go = -1;
 	pid_t keeper = 0;
-	if (e->use_seccomp && e->ntasks && !(e->failed && e->launched))
+	if (any_filtered(e) && !(e->failed && e->launched))
 		keeper = start_keeper(s, &go);
 	detach_held(s, go);
 	uint64_t late_deadline = now_ns() + PT_LATE_DETACH_MS * 1000000ull;
@@ -3153,6 +3449,7 @@ static void pt_free(struct emt_session *s)
 	sysrec_session_free(e->sr);
 	free(e->sr_filter.filter);
 	free(e->deferred);
+	free(e->unfollowed);
 	if (e->mask_set)
 		pthread_sigmask(SIG_SETMASK, &e->oldmask, NULL);
 	if (e->pinned)
