@@ -19,6 +19,16 @@
 #   - ptrace mode: SETREGS gives a capture of the page at the new rip
 #     with the registers (rip as the fixture printed); write(2) on
 #     /proc/PID/mem is not seen there (README says so): no row;
+#   - ptrace mode: the process_vm_writev and pwrite victims become followed
+#     as in bpf mode (follow reason, byte-exact linked capture of the page
+#     it runs, its exit 0 in its process row, no "follow" events row); the
+#     ptrace injector's victim, traced by the injector, is not followed: its
+#     process row (of its inject captures) has no follow reason, and one
+#     events row "follow" of the injector, ret -EPERM, says
+#     "victim V not followed: traced by pid W";
+#   - ptrace mode, the capture stopped while the victim it follows still
+#     waits: the victim is left neither stopped nor traced, runs the
+#     injected code and exits 0;
 #   - emt-verify passes on every archive.
 . "$(dirname "$0")/lib.sh"
 
@@ -90,13 +100,30 @@ if len(payload) != size or hashlib.sha256(payload).hexdigest() != t['sha256']:
     bad.append('injected bytes from the rows: %d bytes, sha256 %s; fixture: %d, %s' %
                (len(payload), hashlib.sha256(payload).hexdigest(), size, t['sha256']))
 procs = [p for p in ls('--processes') if p['pid'] == victim]
+follows = [e for e in ls('--events') if e['syscall'] == 'follow']
 if mode == 'attach' and (not procs or 'follow_reason' in procs[-1]):
     bad.append('attached victim %d: process row %s' % (victim, procs))
-if mode.startswith('bpf'):
+# ptrace mode cannot seize a victim its injector traces (PTRACE_ATTACH).
+traced = mode.startswith('ptrace') and method.startswith('ptrace-')
+if mode.startswith('bpf') or (mode.startswith('ptrace') and not traced):
     first = min(r['id'] for r in ls('--injections'))
     if not procs or procs[-1].get('follow_reason') != 'injected' or procs[-1].get('follow_injection') != first:
         bad.append('victim %d not followed since injection %d: %s' % (victim, first, procs))
-if mode.startswith('bpf') or mode == 'attach':
+if mode.startswith('ptrace') and not traced:
+    if procs and procs[-1].get('status') != 'exit 0':
+        bad.append('victim %d: process row status %s, not exit 0' % (victim, procs[-1].get('status')))
+    if follows:
+        bad.append('followed victim with "follow" events rows: %s' % follows)
+if traced:
+    want = 'victim %d not followed: traced by pid %d' % (victim, writer)
+    # Its inject captures give it a process row, without a follow reason.
+    if not procs or any('follow_reason' in p for p in procs):
+        bad.append('victim %d traced by its injector: process rows %s' % (victim, procs))
+    if len(follows) != 1 or (follows[0]['pid'], follows[0]['tid']) != (writer, writer) or \
+       follows[0]['detail'] != want or follows[0]['ret'] != -1:
+        bad.append('"follow" events rows %s, expected one of writer %d, ret -1 (EPERM), "%s"' %
+                   (follows, writer, want))
+if mode.startswith('bpf') or mode == 'attach' or mode.startswith('ptrace'):
     vt = [v for v in truth(vout, 'EMT-TRUTH') if v['kind'] == 'injected']
     if vt:
         ids = {r['id'] for r in rows}
@@ -222,6 +249,61 @@ for mode in bpf bpf-syscalls ptrace ptrace-recorder; do
 			fail "$name: emt-verify" "$(tail -c 300 "$T/$name.verify")"
 		fi
 	done
+done
+
+# ptrace mode stopped (--duration) while the victim it follows still waits
+# to run the injected code: the victim, which has no filter of ours, is
+# detached, neither left stopped nor traced, and runs to its normal end.
+for early in ptrace:vmwrite ptrace-recorder:procmem; do
+	mode=${early%%:*} how=${early#*:} name=early-${early%%:*}-${early#*:}
+	need_engine "inject $name" ptrace || break
+	rec=
+	[ "$mode" = ptrace-recorder ] && rec="--syscalls all"
+	"$FIX/fx_inject_victim" --seconds 20 --delay-ms 4000 >"$T/$name.victim" 2>&1 &
+	vpid=$!
+	for _ in $(seq 50); do grep -q '^EMT-VICTIM ' "$T/$name.victim" && break; sleep 0.1; done
+	vaddr=$(sed -n 's/^EMT-VICTIM .*addr=\([^ ]*\).*/\1/p' "$T/$name.victim")
+	# shellcheck disable=SC2086
+	timeout 120 "$BIN/emt-capture" -q --mode ptrace $rec --duration 1.5 -o "$T/$name.emt" -- \
+		"$FIX/fx_inject_$how" --pid "$vpid" --addr "$vaddr" >"$T/$name.out" 2>"$T/$name.err"
+	crc=$?
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Za-z]\).*/\1/p' "/proc/$vpid/status" 2>/dev/null)
+	tracer=$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$vpid/status" 2>/dev/null)
+	wait "$vpid"
+	vrc=$?
+	if [ "$crc" -ne 0 ]; then
+		fail "$name: capture" "emt-capture exit $crc: $(tail -c 300 "$T/$name.err")"
+	elif [ -z "$state" ]; then
+		fail "$name: victim after the capture" "gone before the capture ended (exit $vrc): $(tail -c 200 "$T/$name.victim")"
+	elif [ "$state" = T ] || [ "$state" = t ] || [ "$tracer" != 0 ]; then
+		fail "$name: victim after the capture" "state $state, TracerPid $tracer"
+	else
+		pass "$name: victim left running and untraced after the capture (state $state, TracerPid 0)"
+	fi
+	if [ "$vrc" -eq 0 ] && grep -q '^EMT-TRUTH .*kind=injected' "$T/$name.victim"; then
+		pass "$name: victim ran the injected code after the capture and exited 0"
+	else
+		fail "$name: victim's end" "exit $vrc: $(tail -c 200 "$T/$name.victim")"
+	fi
+	if why=$(python3 - "$BIN" "$T/$name.emt" "$vpid" <<'PY' 2>&1
+import json, subprocess, sys
+bindir, arc, victim = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r = subprocess.run([bindir + '/emt-ls', '--processes', '--json', arc], capture_output=True, text=True)
+procs = [p for p in map(json.loads, r.stdout.splitlines()) if p['pid'] == victim]
+if r.returncode or len(procs) != 1 or procs[0].get('follow_reason') != 'injected' or procs[0]['exit'] is not None:
+    raise SystemExit('victim %d: process rows %s (emt-ls exit %d)' % (victim, procs, r.returncode))
+print('followed since injection %d, no exit in the archive' % procs[0]['follow_injection'])
+PY
+); then
+		pass "$name: $why"
+	else
+		fail "$name: archive" "$why"
+	fi
+	if "$BIN/emt-verify" "$T/$name.emt" >"$T/$name.verify" 2>&1; then
+		pass "$name: emt-verify"
+	else
+		fail "$name: emt-verify" "$(tail -c 300 "$T/$name.verify")"
+	fi
 done
 
 # Attached to the victim, the injector outside the capture (bpf mode).
