@@ -251,6 +251,62 @@ for mode in bpf bpf-syscalls ptrace ptrace-recorder; do
 	done
 done
 
+# ptrace mode: another followed process (fx_poly, making a page of new
+# code executable version after version) runs while the victim is seized
+# and its baseline taken; its stops wait meanwhile and must all be served
+# exactly: every version captured byte-exact (check-recall), the victim
+# followed as above, and the injection made while fx_poly ran (its row's
+# time inside fx_poly's process row).
+CR="$BUILD/tests/tools/check-recall"
+if need_engine "inject ptrace concurrent" ptrace && [ -x "$CR" ]; then
+	name=ptrace-concurrent
+	"$FIX/fx_inject_victim" --seconds 20 >"$T/$name.victim" 2>&1 &
+	vpid=$!
+	for _ in $(seq 50); do grep -q '^EMT-VICTIM ' "$T/$name.victim" && break; sleep 0.1; done
+	vaddr=$(sed -n 's/^EMT-VICTIM .*addr=\([^ ]*\).*/\1/p' "$T/$name.victim")
+	timeout 120 "$BIN/emt-capture" -q --mode ptrace -o "$T/$name.emt" -- sh -c \
+		'"$1" --versions 3000 >"$2" & sleep 0.05; "$3" --pid "$4" --addr "$5"; wait' sh \
+		"$FIX/fx_poly" "$T/$name.poly" "$FIX/fx_inject_vmwrite" "$vpid" "$vaddr" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	crc=$?
+	wait "$vpid"
+	vrc=$?
+	if [ "$crc" -ne 0 ] || [ "$vrc" -ne 0 ]; then
+		fail "$name" "emt-capture exit $crc, victim exit $vrc: $(tail -c 300 "$T/$name.err")"
+	else
+		if why=$(check_archive "$name" ptrace 2>&1); then
+			pass "$name: victim followed, injected bytes byte-exact and linked ($why)"
+		else
+			fail "$name" "$why"
+		fi
+		if "$CR" --require-gapless "$T/$name.emt" "$T/$name.poly" >"$T/$name.cr" 2>&1 &&
+		   grep -q 'versions ok' "$T/$name.poly"; then
+			pass "$name: fx_poly running meanwhile: every version byte-exact ($(tail -n 1 "$T/$name.cr"))"
+		else
+			fail "$name: fx_poly running meanwhile" "$(tail -c 300 "$T/$name.cr") $(tail -n 1 "$T/$name.poly")"
+		fi
+		if why=$(python3 - "$BIN" "$T/$name.emt" <<'PY' 2>&1
+import json, subprocess, sys
+bindir, arc = sys.argv[1:]
+def ls(*a):
+    r = subprocess.run([bindir + '/emt-ls', '--json'] + list(a) + [arc], capture_output=True, text=True)
+    return [json.loads(l) for l in r.stdout.splitlines() if l]
+poly = [p for p in ls('--processes') if (p.get('exe') or '').endswith('/fx_poly')]
+inj = ls('--injections')
+if len(poly) != 1 or not inj or poly[0]['exit'] is None:
+    raise SystemExit('fx_poly rows %s, %d injections' % (poly, len(inj)))
+if not (poly[0]['start'] < inj[0]['time'] < poly[0]['exit']):
+    raise SystemExit('injection at %s, fx_poly ran %s - %s' % (inj[0]['time'], poly[0]['start'], poly[0]['exit']))
+print('injection at %s, fx_poly ran %s - %s' % (inj[0]['time'], poly[0]['start'], poly[0]['exit']))
+PY
+); then
+			pass "$name: the injection came while fx_poly ran ($why)"
+		else
+			fail "$name: overlap" "$why"
+		fi
+	fi
+fi
+
 # ptrace mode stopped (--duration) while the victim it follows still waits
 # to run the injected code: the victim, which has no filter of ours, is
 # detached, neither left stopped nor traced, and runs to its normal end.
