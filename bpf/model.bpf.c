@@ -24,6 +24,7 @@
 
 #define SIGKILL 9
 #define SIGSTOP 19
+#define NR_RT_SIGRETURN 15
 
 /* Set by user space between open and load. */
 const volatile __u32 cfg_depth = 2;
@@ -175,7 +176,9 @@ int BPF_PROG(emt_model_enter, struct pt_regs *regs, long id)
 	__u64 pt = bpf_get_current_pid_tgid();
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
 
-	if (!bpf_map_lookup_elem(&followed, &tgid))
+	/* rt_sigreturn ends a signal handler, after whatever call the
+	 * signal happened to follow: in no window (emt_model.h). */
+	if (id == NR_RT_SIGRETURN || !bpf_map_lookup_elem(&followed, &tgid))
 		return 0;
 	struct model_thread *st = thread_state(tid);
 

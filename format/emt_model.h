@@ -35,6 +35,9 @@ extern "C" {
 #define EMT_MODEL_DEPTH_MAX 3
 #define EMT_MODEL_DEPTH_DEFAULT 2
 #define EMT_MODEL_START     "^"         /* the start of a thread's sequence */
+/* Not part of any sequence, in learning or checking: rt_sigreturn ends a
+ * signal handler, after whatever call the signal happened to follow. */
+#define EMT_MODEL_SIGRETURN "rt_sigreturn"
 #define EMT_MODEL_FILE_MAX  (64u << 20) /* bytes of a model file read at most */
 #define EMT_MODEL_TRANS_MAX (1u << 22)  /* transitions of one model at most */
 #define EMT_MODEL_NAMES_MAX 2048u       /* distinct syscall names at most */

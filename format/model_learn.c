@@ -21,7 +21,7 @@
 
 /* A process image of an archive: a processes row. */
 struct image {
-	uint32_t pid;
+	uint32_t pid, ppid;
 	uint64_t start_ns;
 	char    *exe;
 	int      prog;          /* -2 not resolved yet, -1 unresolvable */
@@ -178,6 +178,7 @@ int emt_model_learn_archive(struct emt_model *m, struct emt_reader *r, const cha
 			capim = nc;
 		}
 		im[nim].pid = p.pid;
+		im[nim].ppid = p.ppid;
 		im[nim].start_ns = p.start_ns;
 		im[nim].exe = p.exe && *p.exe ? strdup(p.exe) : NULL;
 		im[nim].prog = im[nim].exe ? -2 : -1;
@@ -191,6 +192,22 @@ int emt_model_learn_archive(struct emt_model *m, struct emt_reader *r, const cha
 		goto out;
 	}
 	qsort(im, nim, sizeof(*im), image_cmp);
+	/* A process's first row made at a fork of a followed process runs
+	 * its parent's image until it calls execve: the exe the row holds
+	 * was read from /proc after the fork, when the child may have
+	 * exec'd already (or gone), so it is not the image of the calls
+	 * between. */
+	for (size_t i = 0; i < nim; i++) {
+		if (i > 0 && im[i - 1].pid == im[i].pid)
+			continue;       /* an exec row */
+		struct image *pa = im[i].ppid ? image_at(im, nim, im[i].ppid, im[i].start_ns) : NULL;
+
+		if (!pa || pa == &im[i])
+			continue;       /* launched or attached: its own exe */
+		free(im[i].exe);
+		im[i].exe = pa->exe ? strdup(pa->exe) : NULL;
+		im[i].prog = im[i].exe ? -2 : -1;
+	}
 
 	it = emt_reader_syscalls(r, 0);
 	if (!it) {
@@ -228,6 +245,10 @@ int emt_model_learn_archive(struct emt_model *m, struct emt_reader *r, const cha
 			st->lines_skipped++;
 			continue;
 		}
+		/* rt_sigreturn ends a signal handler wherever the signal came:
+		 * not part of the sequence (the kernel side skips it too). */
+		if (!strcmp(nm, EMT_MODEL_SIGRETURN))
+			continue;
 		struct thread *t = thread_get(&ts, sc.tid, 1);
 
 		if (!t) {
@@ -465,7 +486,9 @@ int emt_model_learn_strace(struct emt_model *m, const char *buf, size_t len, con
 				    is_clone(ts.t[i].pending))
 					t->prog = ts.t[i].prog;
 		}
-		if (t->prog >= 0 && emt_syscall_nr(nm) >= 0) {
+		if (!strcmp(nm, EMT_MODEL_SIGRETURN)) {
+			st->lines_skipped++;    /* not part of sequences (see above) */
+		} else if (t->prog >= 0 && emt_syscall_nr(nm) >= 0) {
 			e = learn_call(m, t, t->prog, nm, st, err, cap);
 			if (e)
 				break;
