@@ -249,6 +249,14 @@ int emt_model_learn_archive(struct emt_model *m, struct emt_reader *r, const cha
 		 * not part of the sequence (the kernel side skips it too). */
 		if (!strcmp(nm, EMT_MODEL_SIGRETURN))
 			continue;
+		/* A return without its entry: a fork child's return from
+		 * clone/fork (the child never entered it), or a call begun
+		 * before the thread was followed.  No sys_enter the kernel
+		 * side checks. */
+		if (sc.flags & EMT_SYSCALL_F_NOENTRY) {
+			st->lines_skipped++;
+			continue;
+		}
 		struct thread *t = thread_get(&ts, sc.tid, 1);
 
 		if (!t) {
