@@ -360,7 +360,14 @@ int emt_model_identify(const char *path, char **real, char sha256[65], uint64_t 
 		emt_fmt(err, cap, "cannot resolve '%s': %s", path, strerror(errno));
 		return e;
 	}
-	fd = open(rp, O_RDONLY | O_CLOEXEC);
+	/* Only a regular file is an executable to hash: a FIFO named by a
+	 * hostile log must not block the open. */
+	if (stat(rp, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		emt_fmt(err, cap, "'%s' is not a regular file", rp);
+		free(rp);
+		return -ENOEXEC;
+	}
+	fd = open(rp, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &sb) != 0) {
 		e = -errno;
 		emt_fmt(err, cap, "cannot read '%s': %s", rp, strerror(errno));
