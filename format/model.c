@@ -170,7 +170,8 @@ static void sort_progs(struct emt_model *m)
 {
 	if (m->sorted)
 		return;
-	qsort(m->progs, m->nprogs, sizeof(*m->progs), prog_cmp);
+	if (m->nprogs > 1)
+		qsort(m->progs, m->nprogs, sizeof(*m->progs), prog_cmp);
 	for (size_t i = 0; i < m->nprogs; i++)
 		m->progs[i].pub.path = m->progs[i].path;
 	m->sorted = 1;

@@ -191,7 +191,8 @@ int emt_model_learn_archive(struct emt_model *m, struct emt_reader *r, const cha
 		e = ret;
 		goto out;
 	}
-	qsort(im, nim, sizeof(*im), image_cmp);
+	if (nim > 1)
+		qsort(im, nim, sizeof(*im), image_cmp);
 	/* A process's first row made at a fork of a followed process runs
 	 * its parent's image until it calls execve: the exe the row holds
 	 * was read from /proc after the fork, when the child may have

@@ -91,13 +91,16 @@ echo "VMTEST sysrec rc=$rc calls=$n"
 # The syscall model check (its own BPF object on the raw sys_enter): a
 # model of fx_takeover learned on the host (model.json beside the
 # binaries, its path the one fx_takeover has here), then its connect
-# shellcode: an alert at socket with a capture.
+# shellcode: an alert at socket with a capture.  Its input is this
+# script (the guest has no /etc/hostname): one read and the end, as the
+# host's model learned.
 rm -f "$W/model.emt"
 emt-capture -q --model "$B/model.json" --alert-rate 1000 -o "$W/model.emt" -- \
-	fx_takeover --rounds 3 connect >/dev/null 2>"$W/model.err"
+	fx_takeover --rounds 3 --input "$0" connect >/dev/null 2>"$W/model.err"
 rc=$?
 sed "s/^/[model] /" "$W/model.err"
 emt-ls --alerts --json "$W/model.emt" >"$W/model.json.out" 2>&1
+emt-ls --alerts -n -W 0 "$W/model.emt" 2>&1 | head -n 20 | sed "s/^/[model] /"
 n=$(grep -c '"name":"socket","syscalls".*"captures":\[[0-9]' "$W/model.json.out")
 echo "VMTEST model rc=$rc socket_alerts_captured=$n alerts=$(grep -c '"id"' "$W/model.json.out")"
 echo "VMTEST done"
