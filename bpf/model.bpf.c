@@ -5,8 +5,9 @@
  *
  * One program on the raw sys_enter tracepoint (tp_btf), loaded and
  * attached only when a model is given: it runs at every syscall of the
- * system while attached (the tracepoint's slow path, about 35 ns here),
- * and returns at once for processes that are not followed.  The
+ * system while attached (the tracepoint's slow path), and returns at
+ * once for processes that are not followed; and one on
+ * sched_process_exec, which starts the sequences of a new image.  The
  * followed set, the ring and the loss counters are the main object's
  * (bpf/emt.bpf.c), shared by bpf_map__reuse_fd.
  *
@@ -31,32 +32,8 @@ const volatile __u32 cfg_depth = 2;
 const volatile __u32 cfg_action = MODEL_ACT_CAPTURE;
 const volatile __u32 cfg_rate = 5;      /* alerts per process and second */
 
-/* Reused from the main object (same definitions as in emt.bpf.c). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, __u32);
-} followed SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 24);
-} rb SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct emt_bpf_stats);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct emt_loss_key);
-	__type(value, __u64);
-} lost SEC(".maps");
+/* Reused from the main object. */
+#include "shared_maps.bpf.h"
 
 /* The model's own (sizes set by user space from the model). */
 struct {
@@ -88,50 +65,26 @@ struct {
 	__type(value, struct model_rate);
 } model_rate SEC(".maps");
 
-/* Counts a loss of `kind` for the current process (as emt.bpf.c does). */
-static __always_inline void count_lost(__u32 kind)
+/* The state of the current thread, made at its first checked syscall
+ * (a new thread, or the first after its process's execve, which drops
+ * the entry: emt_model_exec).  The executable is read only then: the
+ * per-syscall path is two hash lookups. */
+static __always_inline struct model_thread *thread_state(__u32 tgid, __u32 tid)
 {
-	struct emt_loss_key k = { (__u32)(bpf_get_current_pid_tgid() >> 32), kind };
-	__u64 one = 1, *v;
+	struct model_thread *st = bpf_map_lookup_elem(&model_threads, &tid);
 
-	v = bpf_map_lookup_elem(&lost, &k);
-	if (!v && bpf_map_update_elem(&lost, &k, &one, BPF_NOEXIST) == 0)
-		return;
-	if (!v)
-		v = bpf_map_lookup_elem(&lost, &k);
-	if (!v) {
-		k.tgid = 0;
-		v = bpf_map_lookup_elem(&lost, &k);
-	}
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
+	if (st && st->tgid == tgid)
+		return st;
 
-static __always_inline void count_rb_fail(void)
-{
-	__u32 zero = 0;
-	struct emt_bpf_stats *st = bpf_map_lookup_elem(&stats, &zero);
-
-	if (st)
-		st->rb_fail++;
-	count_lost(EMT_LOSS_RECORD);
-}
-
-/* The state of the current thread, (re)made when it runs another
- * executable than when last seen (an execve, or a new thread). */
-static __always_inline struct model_thread *thread_state(__u32 tid)
-{
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
-	struct model_thread *st, fresh = {};
+	struct model_thread fresh = {};
 
 	if (!ino)
 		return NULL;
 	fresh.ino = BPF_CORE_READ(ino, i_ino);
 	fresh.dev = BPF_CORE_READ(ino, i_sb, s_dev);
-	st = bpf_map_lookup_elem(&model_threads, &tid);
-	if (st && st->ino == fresh.ino && st->dev == fresh.dev)
-		return st;
+	fresh.tgid = tgid;
 
 	struct model_prog_key pk = { fresh.ino, fresh.dev, 0 };
 	__u32 *prog = bpf_map_lookup_elem(&model_progs, &pk);
@@ -161,7 +114,7 @@ static __always_inline int rate_ok(__u32 tgid, __u64 now, __u32 *suppressed)
 	}
 	if (r->count >= cfg_rate) {
 		r->suppressed++;
-		count_lost(EMT_LOSS_ALERT);
+		emt_count_loss(EMT_LOSS_ALERT);
 		return 0;
 	}
 	r->count++;
@@ -180,7 +133,7 @@ int BPF_PROG(emt_model_enter, struct pt_regs *regs, long id)
 	 * signal happened to follow: in no window (emt_model.h). */
 	if (id == NR_RT_SIGRETURN || !bpf_map_lookup_elem(&followed, &tgid))
 		return 0;
-	struct model_thread *st = thread_state(tid);
+	struct model_thread *st = thread_state(tgid, tid);
 
 	if (!st || !st->prog)
 		return 0;
@@ -216,7 +169,7 @@ int BPF_PROG(emt_model_enter, struct pt_regs *regs, long id)
 	if (cfg_action == MODEL_ACT_KILL)
 		bpf_send_signal(SIGKILL);
 	if (!r) {
-		count_rb_fail();
+		emt_count_rb_fail();
 		return 0;
 	}
 	r->type = MODEL_REC_ALERT;
@@ -260,6 +213,19 @@ int BPF_PROG(emt_model_enter, struct pt_regs *regs, long id)
 	if (cfg_action != MODEL_ACT_KILL)
 		bpf_send_signal_thread(SIGSTOP);
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/* A new image: its threads start new sequences (the exec'ing thread,
+ * by its old and its new tid; the others are gone). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(emt_model_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tid = (__u32)p->pid, old = (__u32)old_pid;
+
+	bpf_map_delete_elem(&model_threads, &tid);
+	if (old != tid)
+		bpf_map_delete_elem(&model_threads, &old);
 	return 0;
 }
 

@@ -52,13 +52,15 @@ struct model_trans_key {
 	__u16 pad;
 };
 
-/* model_threads: per thread, its program and last calls. */
+/* model_threads: per thread, its program and last calls.  Made at the
+ * thread's first checked syscall, dropped when its process execs; the
+ * tgid tells an entry of a tid that was reused by another process. */
 struct model_thread {
 	__u64 ino;              /* the executable it was found running */
 	__u32 dev;
 	__u32 prog;             /* 0: not in the model (not checked) */
 	__u16 h[MODEL_DEPTH_MAX - 1]; /* last calls, oldest first */
-	__u16 pad[2];
+	__u32 tgid;
 };
 
 /* model_rate: per process, the alerts of the current second. */

@@ -47,9 +47,10 @@ void model_session_detach(struct model_session *ms);
 int model_session_end(struct emt_session *s, struct model_session *ms);
 void model_session_free(struct model_session *ms);
 
-/* For bpf-check: loads the model program sharing `maps` (with an empty
- * model of depth 3, the deepest window), its verifier statistics into
- * st[0..*n) (at most max), and unloads it.  Returns 0 or -errno with msg. */
+/* For bpf-check: loads the model's programs (the sys_enter check and the
+ * exec hook) sharing `maps`, configured for depth 3 (the deepest window),
+ * their verifier statistics into st[0..*n) (at most max, 2 needed), and
+ * unloads them.  Returns 0 or -errno with msg. */
 struct emt_bpf_prog_stat;
 int model_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_stat *st,
 		     unsigned max, unsigned *n, char *msg, size_t cap);

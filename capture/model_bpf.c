@@ -34,7 +34,7 @@ struct model_session {
 	struct emt_model *m;
 	char sha256[65];
 	struct model_bpf *skel;
-	struct bpf_link *link;
+	struct bpf_link *link, *link_exec;
 	int64_t *row_id;        /* per program index: its model_programs id */
 	uint32_t *checked;      /* per program index: 1 if its file matched */
 	uint32_t nchecked;
@@ -169,6 +169,10 @@ int model_session_open(struct emt_session *s, const struct sysrec_bpf_maps *maps
 		model_session_free(ms);
 		return err;
 	}
+	/* The exec hook first: no sequence may outlive an execve unseen. */
+	ms->link_exec = bpf_program__attach(ms->skel->progs.emt_model_exec);
+	if (!ms->link_exec)
+		return fail(s, ms, -errno, "cannot attach to tracepoint sched_process_exec");
 	ms->link = bpf_program__attach(ms->skel->progs.emt_model_enter);
 	if (!ms->link)
 		return fail(s, ms, -errno, "cannot attach to tracepoint sys_enter");
@@ -287,9 +291,10 @@ int model_session_alert(struct emt_session *s, struct model_session *ms,
 
 void model_session_detach(struct model_session *ms)
 {
-	if (ms && ms->link) {
+	if (ms) {
 		bpf_link__destroy(ms->link);
-		ms->link = NULL;
+		bpf_link__destroy(ms->link_exec);
+		ms->link = ms->link_exec = NULL;
 	}
 }
 
@@ -323,11 +328,11 @@ int model_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_sta
 {
 	enum { LOG = 64 * 1024 };
 	struct model_bpf *skel = model_bpf__open();
-	char *log = calloc(1, LOG);
+	char *log = calloc(1, LOG), *log2 = calloc(1, LOG);
 	int err = 0;
 
 	*n = 0;
-	if (!skel || !log) {
+	if (!skel || !log || !log2) {
 		err = -ENOMEM;
 		snprintf(msg, cap, "syscall model: cannot open bpf object");
 		goto out;
@@ -338,6 +343,8 @@ int model_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_sta
 	err = err ? err : bpf_map__reuse_fd(skel->maps.lost, maps->lost_fd);
 	err = err ? err : bpf_program__set_log_buf(skel->progs.emt_model_enter, log, LOG);
 	err = err ? err : bpf_program__set_log_level(skel->progs.emt_model_enter, 4);
+	err = err ? err : bpf_program__set_log_buf(skel->progs.emt_model_exec, log2, LOG);
+	err = err ? err : bpf_program__set_log_level(skel->progs.emt_model_exec, 4);
 	if (err) {
 		snprintf(msg, cap, "syscall model: cannot set up the bpf object: %s", strerror(-err));
 		goto out;
@@ -348,10 +355,15 @@ int model_bpf_verify(const struct sysrec_bpf_maps *maps, struct emt_bpf_prog_sta
 		emt_bpf_prog_stat_fill(skel->progs.emt_model_enter, log, !err, &st[0]);
 		*n = 1;
 	}
+	if (max > 1 && (log2[0] || !err)) {
+		emt_bpf_prog_stat_fill(skel->progs.emt_model_exec, log2, !err, &st[1]);
+		*n = 2;
+	}
 	if (err)
 		snprintf(msg, cap, "cannot load the syscall model's bpf program: %s", strerror(-err));
 out:
 	model_bpf__destroy(skel);
 	free(log);
+	free(log2);
 	return err;
 }

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 				/* --model: the syscall model check, likewise. */
 				ns = 0;
 				smsg[0] = '\0';
-				serr = model_bpf_verify(&m, sst, 1, &ns, smsg, sizeof(smsg));
+				serr = model_bpf_verify(&m, sst, 2, &ns, smsg, sizeof(smsg));
 				loads++;
 				for (unsigned i = 0; i < ns; i++)
 					report(&sst[i], "model", "--model", budget, quiet, &t);
