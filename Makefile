@@ -252,10 +252,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_DEPS)
 ifeq ($(FUZZ),1)
 # The targets #include the reader tool they drive: a change of it must
 # rebuild them too, but it is not compiled on its own.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS) $(READER_SRCS) $(wildcard tests/fuzz/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS) $(READER_SRCS) $(wildcard tests/fuzz/*.h) \
+		$(BUILD)/gen/sysnr.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -DEMT_VERSION='"$(VERSION)"' \
+	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -I$(BUILD)/gen \
+		-DEMT_VERSION='"$(VERSION)"' \
 		-fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$(filter-out $(READER_SRCS),$^)) \
 		$(LIBS) $(CAPSTONE_LIBS)
 else

@@ -27,6 +27,7 @@
 
 #define NAME_SLOTS 4096u        /* > 2 * EMT_MODEL_NAMES_MAX: the table never fills */
 #define NAME_LEN_MAX 63u
+#define EXE_MAX (1ll << 30)     /* bytes of an executable hashed at most */
 
 struct prog {
 	struct emt_model_prog pub;
@@ -377,12 +378,16 @@ int emt_model_identify(const char *path, char **real, char sha256[65], uint64_t 
 		free(rp);
 		return e;
 	}
-	if (!S_ISREG(sb.st_mode)) {
-		emt_fmt(err, cap, "'%s' is not a regular file", rp);
+	/* An executable is not 1 GiB; /proc/kcore, named by a hostile log,
+	 * says it is a regular file of 128 TiB. */
+	if (!S_ISREG(sb.st_mode) || sb.st_size > EXE_MAX) {
+		emt_fmt(err, cap, "'%s' is not a regular file %s", rp,
+			S_ISREG(sb.st_mode) ? "of at most 1 GiB" : "");
 		close(fd);
 		free(rp);
-		return -ENOEXEC;
+		return S_ISREG(sb.st_mode) ? -EFBIG : -ENOEXEC;
 	}
+	uint64_t total = 0;
 	uint8_t d[EMT_SHA256_LEN];
 	struct emt_sha *sh = emt_sha_new();
 
@@ -410,6 +415,14 @@ int emt_model_identify(const char *path, char **real, char sha256[65], uint64_t 
 		}
 		if (n == 0)
 			break;
+		total += (uint64_t)n;
+		if (total > EXE_MAX) {  /* grew meanwhile */
+			emt_fmt(err, cap, "'%s' is larger than 1 GiB", rp);
+			emt_sha_free(sh);
+			close(fd);
+			free(rp);
+			return -EFBIG;
+		}
 		emt_sha_update(sh, buf, (size_t)n);
 	}
 	emt_sha_final(sh, d);
