@@ -83,7 +83,8 @@ int emt_model_transition(const struct emt_model *m, size_t i, size_t t,
 
 /* Identity of the executable at `path`: its real path (malloc'd into
  * *real), SHA-256 (hex into sha256), st_ino and st_dev.  Returns 0, or
- * -errno of realpath/open/read (ENOEXEC: not a regular file) with err
+ * -errno of realpath/open/read (ENOEXEC: not a regular file, EFBIG: over
+ * 1 GiB) with err
  * set. */
 int emt_model_identify(const char *path, char **real, char sha256[65], uint64_t *inode,
 		       uint64_t *dev, char *err, size_t cap);
