@@ -342,6 +342,41 @@ static int strace_string(const char *p, const char *end, char *out, size_t cap)
 	return p < end ? 0 : -1;
 }
 
+/* The integer at [p, end) (optional '-', decimal or 0x hex): strtoll
+ * would read past the end of a log that is not NUL-terminated.  Sets
+ * *after past it; returns 0, or -1 with *after = p if there is none. */
+static int bounded_num(const char *p, const char *end, long long *v, const char **after)
+{
+	const char *q = p;
+	int neg = 0, base = 10, n = 0;
+	unsigned long long x = 0;
+
+	if (q < end && *q == '-') {
+		neg = 1;
+		q++;
+	}
+	if (end - q > 2 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
+		base = 16;
+		q += 2;
+	}
+	for (; q < end; q++, n++) {
+		int d = *q >= '0' && *q <= '9' ? *q - '0' :
+			base == 16 && *q >= 'a' && *q <= 'f' ? *q - 'a' + 10 :
+			base == 16 && *q >= 'A' && *q <= 'F' ? *q - 'A' + 10 : -1;
+
+		if (d < 0)
+			break;
+		x = x * (unsigned)base + (unsigned)d;
+	}
+	if (!n) {
+		*after = p;
+		return -1;
+	}
+	*v = neg ? -(long long)x : (long long)x;
+	*after = q;
+	return 0;
+}
+
 /* The return value after the last " = " of the line, or 0 if none
  * (then *ok = 0). */
 static long long strace_ret(const char *line, const char *end, int *ok)
@@ -354,10 +389,10 @@ static long long strace_ret(const char *line, const char *end, int *ok)
 	*ok = 0;
 	if (!q || q >= end)
 		return 0;
-	char *e;
-	long long v = strtoll(q, &e, 0);
+	const char *e;
+	long long v = 0;
 
-	*ok = e != q;
+	*ok = bounded_num(q, end, &v, &e) == 0;
 	return v;
 }
 
@@ -422,14 +457,18 @@ int emt_model_learn_strace(struct emt_model *m, const char *buf, size_t len, con
 			q += 4;
 			while (q < le && *q == ' ')
 				q++;
-			pid = (uint32_t)strtoul(q, (char **)&q, 10);
+			long long v = 0;
+
+			bounded_num(q, le, &v, &q);
+			pid = (uint32_t)v;
 			if (q < le && *q == ']')
 				q++;
 		} else {
 			const char *s = q;
-			unsigned long v = strtoul(q, (char **)&s, 10);
+			long long v = 0;
 
-			if (s > q && s < le && *s == ' ') {     /* a pid, not the time */
+			if (*q != '-' && bounded_num(q, le, &v, &s) == 0 && s < le &&
+			    *s == ' ') {                        /* a pid, not the time */
 				pid = (uint32_t)v;
 				q = s;
 			}
@@ -446,7 +485,10 @@ int emt_model_learn_strace(struct emt_model *m, const char *buf, size_t len, con
 		}
 		if (*q == '-' || *q == '+') {   /* --- SIGNAL ---, +++ exited +++ */
 			st->lines_skipped++;
-			if (le - q > 4 && q[0] == '+' && (strstr(q, "exited") || strstr(q, "killed"))) {
+			/* The log is not NUL-terminated: only within the line. */
+			size_t ll = (size_t)(le - q);
+
+			if (ll > 4 && q[0] == '+' && (memmem(q, ll, "exited", 6) || memmem(q, ll, "killed", 6))) {
 				struct thread *t = thread_get(&ts, pid, 0);
 
 				if (t && (size_t)(le - q) < 4096)
