@@ -61,7 +61,7 @@ CFLAGS  += -DEMT_HAVE_CAPSTONE $(shell pkg-config --cflags capstone)
 CAPSTONE_LIBS := $(shell pkg-config --libs capstone)
 endif
 
-LIBS := -lsqlite3 -lzstd -lcrypto -lpthread
+LIBS := -lsqlite3 -lzstd -lcrypto -ljansson -lpthread
 BPF_LIBS := -lbpf -lelf -lz
 
 # ---------------------------------------------------------------- sources
@@ -142,7 +142,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 # ---------------------------------------------------------------- syscall numbers
-# capture/sysrec_nr.c: the x86-64 syscall numbers of the kernel's UAPI
+# format/sysnr.c: the x86-64 syscall numbers of the kernel's UAPI
 # header, one SYSNR(name, number) line per __NR_ macro.
 $(BUILD)/gen/sysnr.h:
 	$(call msg,GEN,$@)
@@ -150,8 +150,8 @@ $(BUILD)/gen/sysnr.h:
 	$(Q)echo '#include <asm/unistd_64.h>' | $(CC) -dM -E -x c - | \
 		sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9][0-9]*\)$$/SYSNR(\1, \2)/p' | sort > $@.tmp
 	$(Q)test -s $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/capture/sysrec_nr.o: $(BUILD)/gen/sysnr.h
-$(BUILD)/obj/capture/sysrec_nr.o: CFLAGS += -I$(BUILD)/gen
+$(BUILD)/obj/format/sysnr.o: $(BUILD)/gen/sysnr.h
+$(BUILD)/obj/format/sysnr.o: CFLAGS += -I$(BUILD)/gen
 
 # ---------------------------------------------------------------- C
 # Objects of capture/ and tools/ may include skeletons.
@@ -195,6 +195,12 @@ $(BUILD)/bin/emt-scan: $(BUILD)/obj/readers/emt-scan.o $(READER_DEPS)
 
 # tools/ programs other than emt-capture need only the readers' libraries.
 $(BUILD)/bin/emt-keygen: $(BUILD)/obj/tools/emt-keygen.o $(READER_DEPS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# emt-learn: the format library (models) and the readers' helpers.
+$(BUILD)/bin/emt-learn: $(BUILD)/obj/tools/emt-learn.o $(READER_DEPS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -246,10 +252,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_DEPS)
 ifeq ($(FUZZ),1)
 # The targets #include the reader tool they drive: a change of it must
 # rebuild them too, but it is not compiled on its own.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS) $(READER_SRCS) $(wildcard tests/fuzz/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMAT_SRCS) $(CLI_SRCS) $(READER_SRCS) $(wildcard tests/fuzz/*.h) \
+		$(BUILD)/gen/sysnr.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -DEMT_VERSION='"$(VERSION)"' \
+	$(Q)$(CLANG) -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -Iformat -Itools/cli -I$(BUILD)/gen \
+		-DEMT_VERSION='"$(VERSION)"' \
 		-fsanitize=fuzzer,address,undefined -o $@ $(filter %.c,$(filter-out $(READER_SRCS),$^)) \
 		$(LIBS) $(CAPSTONE_LIBS)
 else

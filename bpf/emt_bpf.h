@@ -155,7 +155,9 @@ struct emt_bpf_stats {
 #define EMT_LOSS_CAPTURE 0u
 #define EMT_LOSS_PAGE    1u
 #define EMT_LOSS_RECORD  2u
-#define EMT_LOSS_KINDS   3u
+#define EMT_LOSS_ALERT   3u     /* "alert-rate": syscall model alerts over
+				 * the rate limit (bpf/model.bpf.c) */
+#define EMT_LOSS_KINDS   4u
 
 struct emt_loss_key {
 	__u32 tgid;             /* 0: the map was full */

@@ -28,32 +28,8 @@
  * the main object's threshold). */
 const volatile __u64 cfg_wake_bytes = 1 << 20;
 
-/* Reused from the main object (same definitions as in emt.bpf.c). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, __u32);
-} followed SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 24);
-} rb SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct emt_bpf_stats);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct emt_loss_key);
-	__type(value, __u64);
-} lost SEC(".maps");
+/* Reused from the main object. */
+#include "shared_maps.bpf.h"
 
 /* The recorder's own. */
 struct {
@@ -95,28 +71,6 @@ struct sr_tp {
 	__u32 pad;
 	__s64 ret;              /* sys_exit_* only */
 };
-
-static __always_inline void count_lost(void)
-{
-	__u32 zero = 0;
-	struct emt_bpf_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	struct emt_loss_key k = { (__u32)(bpf_get_current_pid_tgid() >> 32), EMT_LOSS_RECORD };
-	__u64 one = 1, *v;
-
-	if (st)
-		st->rb_fail++;
-	v = bpf_map_lookup_elem(&lost, &k);
-	if (!v && bpf_map_update_elem(&lost, &k, &one, BPF_NOEXIST) == 0)
-		return;
-	if (!v)
-		v = bpf_map_lookup_elem(&lost, &k);
-	if (!v) {
-		k.tgid = 0;
-		v = bpf_map_lookup_elem(&lost, &k);
-	}
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
 
 #define SEG_MASK (2 * SR_SEG_MAX - 1)
 /* x &= SEG_MASK on the very register passed to a helper: the compiler
@@ -438,7 +392,7 @@ static __always_inline int rec_send(struct sr_buf *b, __u32 off)
 		     BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 
 	if (bpf_ringbuf_output(&rb, &b->r, sz, wake))
-		count_lost();
+		emt_count_rb_fail();
 	return 0;
 }
 

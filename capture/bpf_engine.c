@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@
 #include "guard.h"
 #include "inject.h"
 #include "inject_bpf.h"
+#include "model.h"
 #include "privs.h"
 #include "proc.h"
 #include "sink.h"
@@ -84,6 +86,7 @@ struct inflight {
 	int64_t  region_id;     /* its region row, once written (finish_capture) */
 	uint64_t settle_ns;     /* since when it waits in pv->settling, or 0 */
 	struct emt_rec_inject *inj; /* the hold of an injection's writer (serve_injection) */
+	struct model_rec_alert *alert; /* the hold of a syscall model alert (serve_alert) */
 	struct inflight *next;
 };
 
@@ -122,6 +125,9 @@ struct bpf_priv {
 	pid_t    captured_tid[SEQ_SLOTS]; /* thread made a capture since its last event */
 	struct writeq *q;
 	struct sysrec_session *sr; /* --syscalls recorder, or NULL */
+	struct model_session *ms;  /* --model check, or NULL */
+	pid_t   *left_stopped;     /* --on-alert stop: processes not to resume */
+	size_t   nleft_stopped;
 };
 
 static uint64_t now_ns(void)
@@ -201,6 +207,7 @@ static void inflight_free(struct bpf_priv *pv, struct inflight *f)
 		free(f->buf);
 	free(f->state);
 	free(f->inj);
+	free(f->alert);
 	free(f);
 }
 
@@ -773,6 +780,155 @@ static int inflight_of(const struct bpf_priv *pv, uint32_t tid)
 	return 0;
 }
 
+/* Copies mapping m of pid (tid: the thread it is credited to) as one
+ * capture of `trigger`, with `regs` (may be NULL) and linked to alert
+ * `alert_id` (0: none).  Returns 0 or -errno. */
+static int capture_map(struct emt_session *s, struct bpf_priv *pv, pid_t pid, pid_t tid,
+		       const struct proc_map *m, uint32_t kind, enum emt_trigger trigger,
+		       const struct emt_regs_x86_64 *regs, int64_t alert_id)
+{
+	uint64_t len = m->end - m->start;
+	void *buf = malloc(len ? len : 1);
+	struct emt_gap *gaps = NULL;
+	size_t ng = 0;
+	int err;
+
+	if (!buf)
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	uint64_t t0 = now_ns();
+
+	err = proc_read_mem(pid, m->start, len, buf, &gaps, &ng);
+	if (!err) {
+		struct sink_backing bk = { kind, m->path[0] ? m->path : NULL,
+					   m->inode, m->dev, m->offset };
+		int64_t id = sink_region_update(s->sink, pid, m->start, len,
+						m->prot, &bk, t0);
+		if (id < 0) {
+			err = (int)id;
+		} else {
+			struct writeq_capture c = {
+				.region_id = id, .pid = pid, .tid = tid,
+				.addr = m->start, .size = len, .time_ns = t0,
+				.buf = buf, .gaps = gaps, .ngaps = ng,
+				.trigger = trigger,
+				.prot_before = m->prot, .prot_after = m->prot,
+				.has_regs = regs != NULL, .alert_id = alert_id,
+			};
+			if (regs)
+				c.regs = *regs;
+			buf = NULL;
+			gaps = NULL;
+			err = writeq_capture(pv->q, &c);
+			if (err)
+				err = queue_fail(s, err);
+		}
+	} else if (err == -ESRCH) {
+		err = emt_session_fail(s, err, "pid %d exited during %s", (int)pid,
+				       emt_trigger_name(trigger));
+	}
+	free(buf);
+	free(gaps);
+	return err;
+}
+
+/* ---------------------------------------------------------- alerts */
+
+/* A syscall model alert (capture/model.h) whose process is held
+ * (`stopped`: it did stop): its alerts row, then every executable
+ * mapping of the process that is not a plain file on disk (anonymous,
+ * memfd, deleted, shared) or is writable and executable, captured with
+ * trigger alert and the registers of the syscall, linked to the row.
+ * With --on-alert stop the process is left stopped (serve_holds). */
+static int serve_alert(struct emt_session *s, struct bpf_priv *pv,
+		       const struct model_rec_alert *r, int stopped)
+{
+	pid_t pid = (pid_t)r->pid;
+	struct emt_regs_x86_64 regs;
+	struct proc_map *maps;
+	size_t n;
+	int64_t id = 0;
+	int err = model_session_alert(s, pv->ms, r, &id);
+
+	if (err || r->action == MODEL_ACT_KILL)
+		return err;
+	(void)stopped;  /* not stopped in time: the bytes read are the best there are */
+	model_alert_regs(r, &regs);
+	err = proc_maps_read(pid, &maps, &n);
+	if (err)
+		return err == -ESRCH || err == -ENOENT ? 0 : emt_session_fail(s, err,
+			"cannot read maps of pid %d: %s", (int)pid, strerror(-err));
+	for (size_t i = 0; i < n && !err; i++) {
+		struct proc_map *m = &maps[i];
+		uint32_t kind = proc_map_backing(m);
+
+		if (!(m->prot & PROT_EXEC) || strncmp(m->path, "[v", 2) == 0)
+			continue;
+		if (kind == EMT_BACKING_FILE && !(m->prot & PROT_WRITE))
+			continue;       /* the file's bytes, on disk */
+		err = capture_map(s, pv, pid, (pid_t)r->tid, m, kind, EMT_TRIGGER_ALERT, &regs, id);
+		if (err == -ESRCH)
+			err = 0;        /* gone meanwhile (killed): the row says what was seen */
+	}
+	proc_maps_free(maps, n);
+	if (!err && r->action == MODEL_ACT_STOP) {
+		pid_t *nl = realloc(pv->left_stopped, (pv->nleft_stopped + 1) * sizeof(*nl));
+
+		if (!nl)
+			return emt_session_fail(s, -ENOMEM, "out of memory");
+		pv->left_stopped = nl;
+		pv->left_stopped[pv->nleft_stopped++] = pid;
+	}
+	return err;
+}
+
+/* Logs a message for the user (EMT_LOG_NOTICE). */
+__attribute__((format(printf, 2, 3)))
+static void notice(struct emt_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->opts.log)
+		return;
+	va_start(ap, fmt);
+	s->opts.log(s->opts.log_arg, EMT_LOG_NOTICE, fmt, ap);
+	va_end(ap);
+}
+
+static int left_stopped(const struct bpf_priv *pv, pid_t pid)
+{
+	for (size_t i = 0; i < pv->nleft_stopped; i++)
+		if (pv->left_stopped[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* A model alert record: with a hold (capture, stop), served with the
+ * other holds of its process (serve_holds), which resumes it once; a
+ * kill needs only its row. */
+static int on_alert(struct emt_session *s, struct bpf_priv *pv, const struct model_rec_alert *r)
+{
+	if (r->action == MODEL_ACT_KILL)
+		return serve_alert(s, pv, r, 0);
+
+	struct inflight *f = calloc(1, sizeof(*f));
+
+	if (f)
+		f->alert = malloc(sizeof(*r));
+	if (!f || !f->alert) {
+		free(f);
+		kill((pid_t)r->pid, SIGCONT);
+		return emt_session_fail(s, -ENOMEM, "out of memory");
+	}
+	*f->alert = *r;
+	f->skip = 1;
+	f->b.h.pid = r->pid;
+	f->b.h.tid = r->tid;
+	f->e.flags = EMT_CAPF_HOLD;
+	f->next = pv->held;
+	pv->held = f;
+	return 0;
+}
+
 static int serve_injection(struct emt_session *s, struct bpf_priv *pv,
 			   const struct emt_rec_inject *r, int stopped);
 
@@ -909,6 +1065,10 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct emt_rec_inject))
 			err = on_inject(s, pv, data);
 		break;
+	case MODEL_REC_ALERT:
+		if (size >= sizeof(struct model_rec_alert))
+			err = on_alert(s, pv, data);
+		break;
 	case SR_REC_ENTER:
 	case SR_REC_EXIT:
 		err = sysrec_session_record(pv->sr, data, size);
@@ -966,12 +1126,21 @@ static int serve_holds(struct emt_session *s, struct bpf_priv *pv)
 
 			if (e && !err)
 				err = e;
+			e = f->alert ? serve_alert(s, pv, f->alert, stopped) : 0;
+			if (e && !err)
+				err = e;
 			e = end_capture(s, pv, f, stopped);
 
 			if (e && !err)
 				err = e;
 		}
-		kill(pid, SIGCONT);
+		/* --on-alert stop: for a debugger, not for us to resume. */
+		if (left_stopped(pv, pid))
+			notice(s, "emt-capture: pid %d left stopped at a syscall model alert"
+			       " (--on-alert stop): attach a debugger, or kill -CONT %d\n",
+			       (int)pid, (int)pid);
+		else
+			kill(pid, SIGCONT);
 	}
 	if (pv->err && !err)
 		err = pv->err;
@@ -1043,6 +1212,7 @@ static const char *const loss_kind[EMT_LOSS_KINDS] = {
 	[EMT_LOSS_CAPTURE] = "ringbuf-capture",
 	[EMT_LOSS_PAGE] = "ringbuf-page",
 	[EMT_LOSS_RECORD] = "ringbuf-record",
+	[EMT_LOSS_ALERT] = "alert-rate",
 };
 
 /* Writes what the BPF side could not record since the last call as
@@ -1187,42 +1357,8 @@ static int baseline(struct emt_session *s, struct bpf_priv *pv, pid_t pid)
 			continue;
 		}
 		uint64_t len = m->end - m->start;
-		void *buf = malloc(len ? len : 1);
-		struct emt_gap *gaps = NULL;
-		size_t ng = 0;
-		if (!buf) {
-			err = emt_session_fail(s, -ENOMEM, "out of memory");
-			break;
-		}
-		uint64_t t0 = now_ns();
-		err = proc_read_mem(pid, m->start, len, buf, &gaps, &ng);
-		if (!err) {
-			struct sink_backing bk = { kind, m->path[0] ? m->path : NULL,
-						   m->inode, m->dev, m->offset };
-			int64_t id = sink_region_update(s->sink, pid, m->start, len,
-							m->prot, &bk, t0);
-			if (id < 0) {
-				err = (int)id;
-			} else {
-				struct writeq_capture c = {
-					.region_id = id, .pid = pid, .tid = pid,
-					.addr = m->start, .size = len, .time_ns = t0,
-					.buf = buf, .gaps = gaps, .ngaps = ng,
-					.trigger = EMT_TRIGGER_BASELINE,
-					.prot_before = m->prot, .prot_after = m->prot,
-				};
-				buf = NULL;
-				gaps = NULL;
-				err = writeq_capture(pv->q, &c);
-				if (err)
-					err = queue_fail(s, err);
-			}
-		} else if (err == -ESRCH) {
-			err = emt_session_fail(s, err, "pid %d exited during baseline",
-					       (int)pid);
-		}
-		free(buf);
-		free(gaps);
+
+		err = capture_map(s, pv, pid, pid, m, kind, EMT_TRIGGER_BASELINE, NULL, 0);
 		if ((m->prot & PROT_WRITE) || (m->shared && kind != EMT_BACKING_FILE)) {
 			if (nrwx < EMT_RWX_SLOTS) {
 				t.addr[nrwx] = m->start;
@@ -1462,14 +1598,15 @@ static int bpf_prepare(struct emt_session *s)
 		return emt_session_fail(s, -errno, "cannot open overflow ring buffer: %s",
 					strerror(errno));
 
-	/* --syscalls: attached before the target can run. */
-	err = sysrec_session_open(s, &pv->sr);
-	if (!err && pv->sr) {
-		struct sysrec_bpf_maps m;
+	/* --syscalls and --model: attached before the target can run. */
+	struct sysrec_bpf_maps shared;
 
-		sysrec_bpf_maps_of(pv->skel, &m);
-		err = sysrec_session_attach_bpf(s, pv->sr, &m);
-	}
+	sysrec_bpf_maps_of(pv->skel, &shared);
+	err = sysrec_session_open(s, &pv->sr);
+	if (!err && pv->sr)
+		err = sysrec_session_attach_bpf(s, pv->sr, &shared);
+	if (!err)
+		err = model_session_open(s, &shared, &pv->ms);
 	if (err)
 		return err;
 
@@ -1522,6 +1659,7 @@ static int bpf_start(struct emt_session *s)
 		return emt_session_fail(s, err, "archive: %s",
 					emt_writer_errmsg(sink_writer(s->sink)));
 	err = sysrec_session_start(s, pv->sr);
+	err = err ? err : model_session_start(s, pv->ms);
 	if (err)
 		return err;
 	pv->q = writeq_start(s->sink, QUEUE_MAX);
@@ -1730,6 +1868,7 @@ static int bpf_stop(struct emt_session *s)
 	if (pv->skel)
 		emt_bpf__detach(pv->skel);
 	sysrec_session_detach(pv->sr);
+	model_session_detach(pv->ms);
 	if (pv->rb)
 		ring_buffer__consume(pv->rb);
 	err = serve_holds(s, pv);
@@ -1757,12 +1896,13 @@ static int bpf_stop(struct emt_session *s)
 		guard_close(&pv->g);
 		pv->have_guard = 0;
 	}
-	/* An attached target is never left stopped by a hold. */
-	if (!pv->child && s->root_pid > 0 && !pv->was_stopped)
+	/* An attached target is never left stopped by a hold (but by
+	 * --on-alert stop, for a debugger). */
+	if (!pv->child && s->root_pid > 0 && !pv->was_stopped && !left_stopped(pv, s->root_pid))
 		kill(s->root_pid, SIGCONT);
 	if (!pv->child)
 		for (size_t i = 0; i < pv->nlive; i++)
-			if (pv->live[i] != s->root_pid)
+			if (pv->live[i] != s->root_pid && !left_stopped(pv, pv->live[i]))
 				kill(pv->live[i], SIGCONT);
 	if (pv->have_guard && !pv->child) {
 		guard_close(&pv->g);
@@ -1774,6 +1914,9 @@ static int bpf_stop(struct emt_session *s)
 	if (e && !err)
 		err = queue_fail(s, e);
 	e = sysrec_session_end(s, pv->sr);
+	if (e && !err)
+		err = e;
+	e = model_session_end(s, pv->ms);
 	if (e && !err)
 		err = e;
 	e = flush_losses(s, pv);
@@ -1793,6 +1936,8 @@ static void bpf_free(struct emt_session *s)
 	ring_buffer__free(pv->rb_ovf);
 	sysrec_session_free(pv->sr);
 	pv->sr = NULL;
+	model_session_free(pv->ms);
+	pv->ms = NULL;
 	emt_bpf_unload(&pv->ld);
 	pv->skel = NULL;
 	struct inflight **lists[] = { &pv->inflight, &pv->settling, &pv->orphans };
@@ -1818,6 +1963,7 @@ static void bpf_free(struct emt_session *s)
 		guard_close(&pv->g);
 	}
 	free(pv->live);
+	free(pv->left_stopped);
 	free(pv);
 	s->engine_priv = NULL;
 }

@@ -30,6 +30,8 @@ enum emt_log_level {
 	EMT_LOG_WARN = 0,
 	EMT_LOG_INFO = 1,
 	EMT_LOG_DEBUG = 2,
+	EMT_LOG_NOTICE = 3,     /* for the user at once, whatever the level
+				 * asked (a target left stopped at an alert) */
 };
 /* Receives one message of a library the capture uses (in bpf mode:
  * libbpf's, the verifier's log included), printf-style, usually ending
@@ -66,6 +68,10 @@ struct emt_capture_opts {
 	const char *syscalls;     /* names and groups to record, or NULL */
 	uint32_t syscall_bytes;   /* buffers of read/write-like calls: bytes
 				   * recorded per buffer, 0 = none */
+	/* --model (SPEC.md section 16; bpf mode only): */
+	const char *model;        /* syscall model file (emt-learn), or NULL */
+	int      on_alert;        /* enum emt_alert_action; 0 = capture */
+	uint32_t alert_rate;      /* alerts per process and second, 0 = default (5) */
 };
 
 /* The session handle.  (Not "struct emt_capture": that name is the

@@ -132,6 +132,13 @@ struct emt_capture_handle *emt_capture_open(const struct emt_capture_opts *o,
 		c->ops = &emt_bpf_engine;
 		break;
 	case EMT_MODE_PTRACE:
+		/* The model is checked by a BPF program at every syscall; the
+		 * seccomp filter cannot keep a per-thread history. */
+		if (o->model) {
+			fail_open(c, emt_session_fail(s, -ENOTSUP, "--model needs bpf mode"
+				  " (ptrace mode does not check syscall models)"), errmsg);
+			return NULL;
+		}
 		c->ops = &emt_ptrace_engine;
 		if (!c->ops) {
 			fail_open(c, emt_session_fail(s, -ENOTSUP, "ptrace mode not built"), errmsg);

@@ -597,3 +597,10 @@ int sink_injection(struct emt_sink *k, struct emt_injection *inj, uint64_t seq,
 			       inj->length ? inj->length : 1, inj->id);
 	return err ? emt_session_fail(k->s, err, "out of memory") : 0;
 }
+
+int sink_alert_capture(struct emt_sink *k, uint64_t seq, int64_t alert_id)
+{
+	int err = emt_writer_link_alert(k->w, seq, alert_id);
+
+	return err ? werr(k, err, "link alert capture") : 0;
+}

@@ -125,4 +125,9 @@ int64_t sink_process_id(struct emt_sink *k, pid_t pid);
 int sink_injection(struct emt_sink *k, struct emt_injection *inj, uint64_t seq,
 		   int64_t follow_process_id);
 
+/* ---- Alerts (issue 16, capture/model.h) ---- */
+/* Records that capture `seq` was made at alert `alert_id`
+ * (alert_captures).  Returns 0 or -errno (message on the session). */
+int sink_alert_capture(struct emt_sink *k, uint64_t seq, int64_t alert_id);
+
 #endif /* EMT_CAPTURE_SINK_H */

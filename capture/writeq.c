@@ -215,6 +215,8 @@ static int write_job(struct writeq *q, struct job *j)
 	}
 	if (!err && c->inj)
 		err = sink_injection(q->sink, c->inj, seq, c->inj_follow);
+	if (!err && c->alert_id > 0 && seq)
+		err = sink_alert_capture(q->sink, seq, c->alert_id);
 	return err;
 }
 

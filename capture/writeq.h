@@ -50,6 +50,9 @@ struct writeq_capture {
 	 * victim's process row, followed since this injection). */
 	struct emt_injection *inj;
 	int64_t  inj_follow;
+	/* Issue 16: the alert (alerts.id) this capture (trigger alert) was
+	 * made at, or 0: linked with the capture's seq (alert_captures). */
+	int64_t  alert_id;
 };
 
 /* A buffer of at least len bytes for a capture (set c->pooled): one the

@@ -733,6 +733,76 @@ struct emt_row_iter *emt_reader_syscalls(struct emt_reader *r, uint32_t pid);
 int emt_syscall_iter_next(struct emt_row_iter *it, struct emt_syscall *s);
 
 /* ------------------------------------------------------------------ */
+/* Syscall models and alerts (format 1.2, SPEC.md section 16)          */
+
+/* One program of the syscall model a capture checked against
+ * (`emt-capture --model`, table model_programs). */
+struct emt_model_program_row {
+	int64_t  id;            /* OUT of emt_writer_add_model_program; 1, 2, ... */
+	char     sha256[65];    /* the executable's SHA-256, lowercase hex */
+	const char *path;       /* its path in the model */
+	uint64_t inode, dev;    /* st_ino, st_dev of the file the capture found there */
+	uint64_t transitions;   /* allowed transitions in the model */
+	uint32_t checked;       /* 1: the file at path had this SHA-256, so the
+				 * program was checked; 0: not (missing, changed) */
+	uint32_t pad;
+};
+
+/* What a capture did at an alert (alerts.action). */
+enum emt_alert_action {
+	EMT_ALERT_UNKNOWN = 0,  /* reader only: a name this library does not know */
+	EMT_ALERT_CAPTURE = 1,  /* "capture" */
+	EMT_ALERT_STOP,         /* "stop" */
+	EMT_ALERT_KILL,         /* "kill" */
+};
+/* Its name, or NULL for a value out of range. */
+const char *emt_alert_action_name(enum emt_alert_action a);
+/* The action of a name, EMT_ALERT_UNKNOWN if none. */
+enum emt_alert_action emt_alert_action_parse(const char *name);
+
+/* One syscall transition not in the model (table alerts). */
+struct emt_alert {
+	int64_t  id;            /* OUT of emt_writer_add_alert */
+	uint64_t time_ns;       /* the syscall's entry, boottime ns */
+	uint32_t pid, tid;
+	int64_t  program_id;    /* model_programs.id */
+	uint32_t depth;         /* the model's depth N, 1..3 */
+	uint32_t nr;            /* the syscall that made the transition */
+	const char *name;       /* its name */
+	const char *syscalls;   /* JSON array of the last N syscalls, oldest
+				 * first, this one last: {"nr": N, "name": S};
+				 * the start of a thread is {"nr": null, "name": "^"} */
+	uint64_t rip;           /* user instruction pointer of the syscall */
+	uint32_t action;        /* enum emt_alert_action */
+	uint32_t pad;
+	uint64_t suppressed;    /* alerts of this process suppressed by the
+				 * rate limit since the previous row of it */
+};
+
+/* Adds a model_programs row.  Sets p->id.  Returns 0, -EINVAL (NULL,
+ * a sha256 that is not 64 hex digits), -ENOTSUP (no such table), -errno. */
+int emt_writer_add_model_program(struct emt_writer *w, struct emt_model_program_row *p);
+/* Adds an alerts row.  Sets a->id.  Returns 0, -EINVAL (NULL argument,
+ * depth out of 1..3, unknown action, no name or syscalls), -errno. */
+int emt_writer_add_alert(struct emt_writer *w, struct emt_alert *a);
+/* Records that capture `seq` (trigger alert) was made at alert
+ * `alert_id`.  Returns 0, -EINVAL, -EEXIST (seq linked already), -errno. */
+int emt_writer_link_alert(struct emt_writer *w, uint64_t seq, int64_t alert_id);
+
+/* The model_programs rows, and the alerts, in id order (archives without
+ * the tables: empty iterators).  Strings are valid until the next call
+ * on the iterator.  Iterator conventions as for emt_reader_events. */
+struct emt_row_iter *emt_reader_model_programs(struct emt_reader *r);
+int emt_model_program_iter_next(struct emt_row_iter *it, struct emt_model_program_row *p);
+struct emt_row_iter *emt_reader_alerts(struct emt_reader *r);
+int emt_alert_iter_next(struct emt_row_iter *it, struct emt_alert *a);
+/* The captures of alert `alert_id` (alert_captures), ascending seq, up to
+ * cap of them into seqs.  Returns how many there are (may exceed cap),
+ * 0 for none or no table, or -errno. */
+int emt_reader_alert_captures(struct emt_reader *r, int64_t alert_id, uint64_t *seqs,
+			      size_t cap);
+
+/* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
 /* SHA-256 of a buffer (OpenSSL). */

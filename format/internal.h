@@ -196,4 +196,13 @@ void emt_sha_free(struct emt_sha *s);
  * views and extensions disabled, no ATTACH (SPEC.md section 11). */
 void emt_db_harden(sqlite3 *db);
 
+/* ---- syscall models (model.c, model_learn.c) */
+struct emt_model;
+/* The program whose executable is at `path` (identified now), added if
+ * new.  Returns its index, stable while learning (until the model is
+ * listed), or -errno with err set. */
+int emt_model_prog_for_path(struct emt_model *m, const char *path, char *err, size_t cap);
+/* Counts one more thread sequence of program `prog`. */
+void emt_model_count_thread(struct emt_model *m, int prog);
+
 #endif /* EMT_FORMAT_INTERNAL_H */

@@ -67,7 +67,8 @@ struct emt_capture_iter {
 	uint64_t last_seq;
 };
 
-enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS, ROW_INJECTION, ROW_SYSCALL };
+enum row_kind { ROW_PROC, ROW_REGION, ROW_EVENT, ROW_LOSS, ROW_INJECTION, ROW_SYSCALL,
+	ROW_MODEL_PROGRAM, ROW_ALERT };
 
 struct emt_row_iter {
 	struct emt_reader *r;
@@ -2742,4 +2743,111 @@ int emt_syscall_iter_next(struct emt_row_iter *it, struct emt_syscall *s)
 	if (!s->text)
 		s->text = "";
 	return 1;
+}
+
+/* ------------------------------------------------------------ alerts */
+/* Format 1.2, SPEC.md section 16.  Archives without the tables (older,
+ * or 1.2 ones written before they were added) read as empty. */
+
+struct emt_row_iter *emt_reader_model_programs(struct emt_reader *r)
+{
+	int have = r ? has_table(r, "model_programs") : -EINVAL;
+
+	if (have < 0) {
+		errno = -have;
+		return NULL;
+	}
+	return row_iter(r, ROW_MODEL_PROGRAM, have ?
+			"SELECT id, sha256, path, inode, dev, transitions, checked"
+			" FROM model_programs ORDER BY id" : "SELECT 1 WHERE 0", 0);
+}
+
+int emt_model_program_iter_next(struct emt_row_iter *it, struct emt_model_program_row *p)
+{
+	int ret = row_step(it, ROW_MODEL_PROGRAM);
+	sqlite3_stmt *st;
+	const char *h;
+
+	if (ret <= 0 || !p)
+		return p ? ret : -EINVAL;
+	st = it->st;
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(st, 0);
+	h = col_str(st, 1, &it->s1);
+	snprintf(p->sha256, sizeof(p->sha256), "%s", h ? h : "");
+	p->path = col_str(st, 2, &it->s2);
+	if (!p->path)
+		p->path = "";
+	p->inode = (uint64_t)sqlite3_column_int64(st, 3);
+	p->dev = (uint64_t)sqlite3_column_int64(st, 4);
+	p->transitions = (uint64_t)sqlite3_column_int64(st, 5);
+	p->checked = (uint32_t)sqlite3_column_int64(st, 6);
+	return 1;
+}
+
+struct emt_row_iter *emt_reader_alerts(struct emt_reader *r)
+{
+	int have = r ? has_table(r, "alerts") : -EINVAL;
+
+	if (have < 0) {
+		errno = -have;
+		return NULL;
+	}
+	return row_iter(r, ROW_ALERT, have ?
+			"SELECT id, time_ns, pid, tid, program_id, depth, nr, name, syscalls, rip,"
+			" action, suppressed FROM alerts ORDER BY id" : "SELECT 1 WHERE 0", 0);
+}
+
+int emt_alert_iter_next(struct emt_row_iter *it, struct emt_alert *a)
+{
+	int ret = row_step(it, ROW_ALERT);
+	sqlite3_stmt *st;
+
+	if (ret <= 0 || !a)
+		return a ? ret : -EINVAL;
+	st = it->st;
+	memset(a, 0, sizeof(*a));
+	a->id = sqlite3_column_int64(st, 0);
+	a->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+	a->pid = (uint32_t)sqlite3_column_int64(st, 2);
+	a->tid = (uint32_t)sqlite3_column_int64(st, 3);
+	a->program_id = sqlite3_column_int64(st, 4);
+	a->depth = (uint32_t)sqlite3_column_int64(st, 5);
+	a->nr = (uint32_t)sqlite3_column_int64(st, 6);
+	a->name = col_str(st, 7, &it->s1);
+	a->syscalls = col_str(st, 8, &it->s2);
+	a->rip = (uint64_t)sqlite3_column_int64(st, 9);
+	a->action = (uint32_t)emt_alert_action_parse(col_str(st, 10, &it->s3));
+	a->suppressed = (uint64_t)sqlite3_column_int64(st, 11);
+	if (!a->name)
+		a->name = "";
+	if (!a->syscalls)
+		a->syscalls = "[]";
+	return 1;
+}
+
+int emt_reader_alert_captures(struct emt_reader *r, int64_t alert_id, uint64_t *seqs,
+			      size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	int have, n = 0, rc;
+
+	if (!r || (!seqs && cap))
+		return -EINVAL;
+	have = has_table(r, "alert_captures");
+	if (have <= 0)
+		return have;
+	if (sqlite3_prepare_v2(r->db, "SELECT seq FROM alert_captures WHERE alert_id = ?1"
+			       " ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+		return db_err(r, "alert_captures");
+	sqlite3_bind_int64(st, 1, alert_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < INT32_MAX) {
+		if ((size_t)n < cap)
+			seqs[n] = (uint64_t)sqlite3_column_int64(st, 0);
+		n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		n = db_err(r, "alert_captures");
+	sqlite3_finalize(st);
+	return n;
 }

@@ -440,6 +440,12 @@ const struct emt_digest_table emt_digest_tables[] = {
 	{ "syscalls",
 	  "SELECT id, time_ns, exit_ns, pid, tid, uid, gid, nr, name, args, args_text, ret,"
 	  " returned, flags FROM syscalls ORDER BY id", 2 },
+	/* Syscall models and alerts (SPEC.md section 16). */
+	{ "model_programs", "SELECT id, sha256, path, inode, dev, transitions, checked"
+	  " FROM model_programs ORDER BY id", 2 },
+	{ "alerts", "SELECT id, time_ns, pid, tid, program_id, depth, nr, name, syscalls, rip,"
+	  " action, suppressed FROM alerts ORDER BY id", 2 },
+	{ "alert_captures", "SELECT seq, alert_id FROM alert_captures ORDER BY seq", 2 },
 	{ NULL, NULL, 0 },
 };
 
@@ -649,7 +655,36 @@ const char *const emt_schema_sql_1_2 =
 	"  returned INTEGER NOT NULL CHECK(returned IN (0, 1)),\n"
 	"  flags INTEGER NOT NULL DEFAULT 0 CHECK(flags BETWEEN 0 AND 15)\n"
 	") STRICT;\n"
-	"CREATE INDEX syscalls_pid ON syscalls(pid, id);\n";
+	"CREATE INDEX syscalls_pid ON syscalls(pid, id);\n"
+	/* Syscall models and alerts (SPEC.md section 16). */
+	"CREATE TABLE model_programs(\n"
+	"  id INTEGER PRIMARY KEY CHECK(id >= 1),\n"
+	"  sha256 TEXT NOT NULL CHECK(length(sha256) = 64),\n"
+	"  path BLOB NOT NULL,\n"
+	"  inode INTEGER NOT NULL,\n"
+	"  dev INTEGER NOT NULL,\n"
+	"  transitions INTEGER NOT NULL CHECK(transitions >= 0),\n"
+	"  checked INTEGER NOT NULL CHECK(checked IN (0, 1))\n"
+	") STRICT;\n"
+	"CREATE TABLE alerts(\n"
+	"  id INTEGER PRIMARY KEY CHECK(id >= 1),\n"
+	"  time_ns INTEGER NOT NULL,\n"
+	"  pid INTEGER NOT NULL CHECK(pid BETWEEN 0 AND 4294967295),\n"
+	"  tid INTEGER NOT NULL CHECK(tid BETWEEN 0 AND 4294967295),\n"
+	"  program_id INTEGER NOT NULL CHECK(program_id >= 1),\n"
+	"  depth INTEGER NOT NULL CHECK(depth BETWEEN 1 AND 3),\n"
+	"  nr INTEGER NOT NULL CHECK(nr BETWEEN 0 AND 4294967295),\n"
+	"  name TEXT NOT NULL,\n"
+	"  syscalls TEXT NOT NULL,\n"
+	"  rip INTEGER NOT NULL,\n"
+	"  action TEXT NOT NULL CHECK(action IN ('capture', 'stop', 'kill')),\n"
+	"  suppressed INTEGER NOT NULL CHECK(suppressed >= 0)\n"
+	") STRICT;\n"
+	"CREATE INDEX alerts_pid ON alerts(pid, id);\n"
+	"CREATE TABLE alert_captures(\n"
+	"  seq INTEGER PRIMARY KEY CHECK(seq >= 1),\n"
+	"  alert_id INTEGER NOT NULL CHECK(alert_id >= 1)\n"
+	") STRICT;\n";
 
 static int schema_find(const char *p, const char *name, const char **sql, size_t *len)
 {

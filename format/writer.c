@@ -2140,3 +2140,117 @@ int emt_writer_add_syscalls(struct emt_writer *w, const struct emt_syscall *rows
 	pthread_mutex_unlock(&w->mu);
 	return err;
 }
+
+/* ------------------------------------------------------------ alerts */
+/* Format 1.2, SPEC.md section 16.  Rare rows, like the injections'. */
+
+static const char *const alert_actions[] = { NULL, "capture", "stop", "kill" };
+
+const char *emt_alert_action_name(enum emt_alert_action a)
+{
+	return (unsigned)a < sizeof(alert_actions) / sizeof(alert_actions[0])
+	       ? alert_actions[a] : NULL;
+}
+
+enum emt_alert_action emt_alert_action_parse(const char *name)
+{
+	for (unsigned i = 1; name && i < sizeof(alert_actions) / sizeof(alert_actions[0]); i++)
+		if (!strcmp(name, alert_actions[i]))
+			return (enum emt_alert_action)i;
+	return EMT_ALERT_UNKNOWN;
+}
+
+static int is_hex64(const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i < 65; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 64;
+}
+
+int emt_writer_add_model_program(struct emt_writer *w, struct emt_model_program_row *p)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	if (!w || !p || !p->path || !is_hex64(p->sha256))
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		int rc = sqlite3_prepare_v2(w->db, "INSERT INTO model_programs(sha256, path, inode,"
+					    " dev, transitions, checked) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+					    -1, &st, NULL);
+
+		err = rc == SQLITE_OK ? 0 : rc == SQLITE_ERROR ? -ENOTSUP : db_fail(w, rc, "model program");
+	}
+	if (!err) {
+		sqlite3_bind_text(st, 1, p->sha256, 64, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 2, p->path, (int)strnlen(p->path, EMT_STRING_MAX), SQLITE_STATIC);
+		bind_u64(st, 3, p->inode);
+		bind_u64(st, 4, p->dev);
+		bind_u64(st, 5, p->transitions);
+		sqlite3_bind_int64(st, 6, p->checked ? 1 : 0);
+		err = step_done(w, st, "model program");
+		if (!err)
+			p->id = sqlite3_last_insert_rowid(w->db);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_add_alert(struct emt_writer *w, struct emt_alert *a)
+{
+	const char *act = a ? emt_alert_action_name((enum emt_alert_action)a->action) : NULL;
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	if (!w || !a || !act || !a->name || !a->syscalls || a->depth < 1 || a->depth > 3 ||
+	    a->program_id < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	err = check_usable(w);
+	err = err ? err : batch_begin(w);
+	if (!err) {
+		int rc = sqlite3_prepare_v2(w->db, "INSERT INTO alerts(time_ns, pid, tid, program_id,"
+					    " depth, nr, name, syscalls, rip, action, suppressed)"
+					    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+					    -1, &st, NULL);
+
+		err = rc == SQLITE_OK ? 0 : db_fail(w, rc, "alert");
+	}
+	if (!err) {
+		bind_u64(st, 1, a->time_ns);
+		sqlite3_bind_int64(st, 2, a->pid);
+		sqlite3_bind_int64(st, 3, a->tid);
+		sqlite3_bind_int64(st, 4, a->program_id);
+		sqlite3_bind_int64(st, 5, a->depth);
+		sqlite3_bind_int64(st, 6, a->nr);
+		sqlite3_bind_text(st, 7, a->name, (int)strnlen(a->name, 256), SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, a->syscalls, (int)strnlen(a->syscalls, EMT_STRING_MAX),
+				  SQLITE_STATIC);
+		bind_u64(st, 9, a->rip);
+		sqlite3_bind_text(st, 10, act, -1, SQLITE_STATIC);
+		bind_u64(st, 11, a->suppressed);
+		err = step_done(w, st, "alert");
+		if (!err)
+			a->id = sqlite3_last_insert_rowid(w->db);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int emt_writer_link_alert(struct emt_writer *w, uint64_t seq, int64_t alert_id)
+{
+	if (!w || seq == 0 || seq > INT64_MAX || alert_id < 1)
+		return -EINVAL;
+	int64_t v[] = { (int64_t)seq, alert_id };
+
+	return insert_row(w, "INSERT INTO alert_captures(seq, alert_id) VALUES(?1, ?2)",
+			  v, 2, NULL, 0, NULL, "alert capture");
+}

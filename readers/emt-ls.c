@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "emtcli.h"
 
 static const char usage_text[] =
@@ -24,6 +26,9 @@ static const char usage_text[] =
 "                         executable, command line) instead\n"
 "  -I, --injections       list writes into a process by another (writer,\n"
 "                         victim, method, address, length, capture) instead\n"
+"  -A, --alerts           list syscall model alerts (emt-capture --model:\n"
+"                         process, the last N syscalls, RIP, action, the\n"
+"                         captures made) instead\n"
 "  -j, --json             one JSON object per line (jq-friendly), no header\n"
 "  -n, --no-header        omit the session header\n"
 "  -W, --width=COLS       fit every line in COLS columns (0 = full rows, never\n"
@@ -34,7 +39,8 @@ CLI_COMMON_HELP
 "%s"
 "\n"
 "--pid applies to every listing (--injections: writer or victim), --region\n"
-"also to --regions, --since and --until also to --events and --injections;\n"
+"also to --regions, --since and --until also to --events, --injections and\n"
+"--alerts;\n"
 "the other filters apply to captures only.\n"
 "\n"
 "Examples:\n"
@@ -47,6 +53,7 @@ CLI_COMMON_HELP
 "  emt-ls --events --json case.emt | jq -r 'select(.args) | .args | fromjson'\n"
 "  emt-ls --processes --json case.emt | jq -r .cmdline\n"
 "  emt-ls --injections --pid 4242 case.emt\n"
+"  emt-ls --alerts --json case.emt | jq -r '.syscalls[].name'\n"
 "\n"
 "Exit status: 0 success, 1 failure (unreadable or damaged archive),\n"
 "2 usage error.\n";
@@ -56,7 +63,7 @@ enum { OPT_FIRST = CLI_OPT_FIRST_FREE };
 struct opts {
 	struct emt_filter f;
 	int regions, events, processes, json, no_header, width, width_set;
-	int injections;
+	int injections, alerts;
 	int capture_only_filter;   /* a filter that --regions/--events ignore */
 	int event_filter;          /* --since/--until */
 	const char *syscalls;      /* --syscall NAMES, or NULL */
@@ -79,6 +86,8 @@ struct opts {
 #define PROCESSES_FIXED 77
 /* Full rows of --injections. */
 #define INJECTIONS_FULL 122
+/* Fixed part of full rows of --alerts (the window and program follow). */
+#define ALERTS_FIXED 86
 
 static const char *plural(uint64_t n)
 {
@@ -227,6 +236,24 @@ static int print_header(struct emt_reader *r, const char *path, int width)
 			cli_row_printf(&w, ")");
 		}
 		cli_row_end(&w);
+	}
+	/* What alerts were judged against (SPEC.md section 16). */
+	v = emt_reader_meta(r, "model_sha256");
+	if (v) {
+		char sha[72], depth[16] = "?", act[16] = "?", chk[48] = "?";
+
+		snprintf(sha, sizeof(sha), "%s", v);
+		if ((v = emt_reader_meta(r, "model_depth")))
+			snprintf(depth, sizeof(depth), "%s", v);
+		if ((v = emt_reader_meta(r, "model_on_alert")))
+			snprintf(act, sizeof(act), "%s", v);
+		if ((v = emt_reader_meta(r, "model_programs_checked")))
+			snprintf(chk, sizeof(chk), "%s", v);
+		v = emt_reader_meta(r, "model_alerts");
+		snprintf(line, sizeof(line), "sha256 %s, depth %s, on alert %s, programs checked %s,"
+			 " %s alert%s", sha, depth, act, chk, v ? v : "?",
+			 v && !strcmp(v, "1") ? "" : "s");
+		header_line(&w, "model", line);
 	}
 	v = emt_reader_meta(r, "host");
 	header_line(&w, "host", v ? v : "-");
@@ -865,6 +892,192 @@ static int list_injections(struct emt_reader *r, const struct opts *o)
 	return listing_end(&l, r, rc);
 }
 
+
+/* The model_programs rows of r (paths copied), for --alerts. */
+struct progs {
+	int64_t *id;
+	char **path;
+	size_t n;
+};
+
+static void progs_free(struct progs *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->path[i]);
+	free(p->id);
+	free(p->path);
+}
+
+static int progs_read(struct emt_reader *r, struct progs *p)
+{
+	struct emt_row_iter *it = emt_reader_model_programs(r);
+	struct emt_model_program_row row;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (!it)
+		return -errno;
+	while ((rc = emt_model_program_iter_next(it, &row)) > 0) {
+		int64_t *ni = realloc(p->id, (p->n + 1) * sizeof(*ni));
+		char **np = ni ? realloc(p->path, (p->n + 1) * sizeof(*np)) : NULL;
+
+		if (ni)
+			p->id = ni;
+		if (np)
+			p->path = np;
+		if (!ni || !np || !(p->path[p->n] = strdup(row.path))) {
+			rc = -ENOMEM;
+			break;
+		}
+		p->id[p->n++] = row.id;
+	}
+	emt_row_iter_free(it);
+	return rc < 0 ? rc : 0;
+}
+
+static const char *progs_path(const struct progs *p, int64_t id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->id[i] == id)
+			return p->path[i];
+	return "?";
+}
+
+/* --alerts: one row per syscall model alert.  Its syscalls column is
+ * JSON from the archive (hostile): parsed, and only its names and
+ * numbers shown, escaped. */
+static int list_alerts(struct emt_reader *r, const struct opts *o)
+{
+	struct emt_alert a;
+	struct listing l;
+	struct progs pr;
+	char tbuf[CLI_TIME_BUFSZ], seqs[96], name[80];
+	int full = o->width == 0 || o->width >= ALERTS_FIXED + TAIL_MIN;
+	int rc = progs_read(r, &pr);
+
+	if (rc < 0) {
+		progs_free(&pr);
+		return cli_read_failed(r, rc);
+	}
+	if (listing_start(&l, r, o, emt_reader_alerts(r), NULL)) {
+		progs_free(&pr);
+		return CLI_EXIT_FAIL;
+	}
+	if (!l.j && full) {
+		cli_row_printf(&l.w, "%5s %-23s %7s %7s %-7s %-14s %-12s %s", "ID", "TIME", "PID",
+			       "TID", "ACTION", "RIP", "CAPTURES", "SYSCALLS  PROGRAM");
+		cli_row_end(&l.w);
+	} else if (!l.j) {
+		cli_row_printf(&l.w, "%5s %-12s %7s %-7s %-12s %s", "ID", "TIME", "PID", "ACTION",
+			       "RIP", "SYSCALLS");
+		cli_row_end(&l.w);
+	}
+	while ((rc = emt_alert_iter_next(l.rows, &a)) > 0) {
+		int64_t wall = emt_reader_wall_ns(r, a.time_ns);
+		const char *act = emt_alert_action_name((enum emt_alert_action)a.action);
+		uint64_t sq[8];
+		int ns = emt_reader_alert_captures(r, a.id, sq, 8);
+		json_t *win = json_loads(a.syscalls, JSON_REJECT_DUPLICATES, NULL);
+		size_t k = 0;
+
+		if (o->f.pid && a.pid != o->f.pid) {
+			json_decref(win);
+			continue;
+		}
+		if (!in_window(o, wall)) {
+			json_decref(win);
+			continue;
+		}
+		if (ns < 0) {
+			json_decref(win);
+			rc = ns;
+			break;
+		}
+		if (!act)
+			act = "unknown";
+		if (!json_is_array(win)) {
+			json_decref(win);
+			win = NULL;
+		}
+		if (l.j) {
+			cli_json_start_object(l.j);
+			cli_json_ki64(l.j, "id", a.id);
+			cli_json_kstr(l.j, "time", cli_fmt_time(tbuf, wall, CLI_TIME_ISO_NS));
+			cli_json_ku64(l.j, "boottime_ns", a.time_ns);
+			cli_json_ku64(l.j, "pid", a.pid);
+			cli_json_ku64(l.j, "tid", a.tid);
+			cli_json_kstr(l.j, "program", progs_path(&pr, a.program_id));
+			cli_json_ki64(l.j, "program_id", a.program_id);
+			cli_json_ku64(l.j, "depth", a.depth);
+			cli_json_ku64(l.j, "nr", a.nr);
+			cli_json_kstr(l.j, "name", a.name);
+			cli_json_name(l.j, "syscalls");
+			cli_json_start_array(l.j);
+			for (size_t i = 0; win && i < json_array_size(win); i++) {
+				json_t *e = json_array_get(win, i), *nr = json_object_get(e, "nr");
+				json_t *nm = json_object_get(e, "name");
+
+				cli_json_start_object(l.j);
+				cli_json_name(l.j, "nr");
+				if (json_is_integer(nr))
+					cli_json_i64(l.j, (int64_t)json_integer_value(nr));
+				else
+					cli_json_null(l.j);
+				cli_json_kstr(l.j, "name", json_is_string(nm) ? json_string_value(nm) : "?");
+				cli_json_end_object(l.j);
+			}
+			cli_json_end_array(l.j);
+			cli_json_khex(l.j, "rip", a.rip);
+			cli_json_kstr(l.j, "action", act);
+			cli_json_ku64(l.j, "suppressed", a.suppressed);
+			cli_json_name(l.j, "captures");
+			cli_json_start_array(l.j);
+			for (int i = 0; i < ns && i < 8; i++)
+				cli_json_u64(l.j, sq[i]);
+			cli_json_end_array(l.j);
+			cli_json_end_object(l.j);
+			json_decref(win);
+			continue;
+		}
+		seqs[0] = '\0';
+		for (int i = 0; i < ns && i < 8 && k + 24 < sizeof(seqs); i++)
+			k += (size_t)snprintf(seqs + k, sizeof(seqs) - k, "%s%" PRIu64, i ? "," : "", sq[i]);
+		if (ns > 8)
+			snprintf(seqs + k, sizeof(seqs) - k, ",...");
+		if (!ns)
+			snprintf(seqs, sizeof(seqs), "-");
+		if (full)
+			cli_row_printf(&l.w, "%5" PRId64 " %-23s %7" PRIu32 " %7" PRIu32 " %-7s"
+				       " 0x%012" PRIx64 " %-12s ", a.id,
+				       cli_fmt_time(tbuf, wall, CLI_TIME_MS), a.pid, a.tid, act,
+				       a.rip, seqs);
+		else
+			cli_row_printf(&l.w, "%5" PRId64 " %-12s %7" PRIu32 " %-7s %012" PRIx64 " ",
+				       a.id, cli_fmt_time(tbuf, wall, CLI_TIME_TOD_MS), a.pid, act,
+				       a.rip);
+		for (size_t i = 0; win && i < json_array_size(win); i++) {
+			json_t *nm = json_object_get(json_array_get(win, i), "name");
+
+			snprintf(name, sizeof(name), "%s", json_is_string(nm) ? json_string_value(nm) : "?");
+			if (i)
+				cli_row_printf(&l.w, " -> ");
+			cli_row_escaped(&l.w, name);
+		}
+		if (!win)
+			cli_row_escaped(&l.w, a.syscalls);
+		if (a.suppressed)
+			cli_row_printf(&l.w, " (+%" PRIu64 " suppressed)", a.suppressed);
+		if (full) {
+			cli_row_printf(&l.w, "  ");
+			cli_row_escaped(&l.w, progs_path(&pr, a.program_id));
+		}
+		cli_row_end(&l.w);
+		json_decref(win);
+	}
+	progs_free(&pr);
+	return listing_end(&l, r, rc);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -872,6 +1085,7 @@ int main(int argc, char **argv)
 		{ "events",    0, NULL, 'e' },
 		{ "processes", 0, NULL, 'P' },
 		{ "injections", 0, NULL, 'I' },
+		{ "alerts",    0, NULL, 'A' },
 		{ "json",      0, NULL, 'j' },
 		{ "no-header", 0, NULL, 'n' },
 		{ "width",     1, NULL, 'W' },
@@ -885,12 +1099,13 @@ int main(int argc, char **argv)
 
 	cli_init("emt-ls", argv);
 	memset(&o, 0, sizeof(o));
-	while ((c = getopt_long(argc, argv, "rePIjnW:s:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rePIAjnW:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o.regions = 1; break;
 		case 'e': o.events = 1; break;
 		case 'P': o.processes = 1; break;
 		case 'I': o.injections = 1; break;
+		case 'A': o.alerts = 1; break;
 		case 'j': o.json = 1; break;
 		case 'n': o.no_header = 1; break;
 		case 's':
@@ -922,12 +1137,16 @@ int main(int argc, char **argv)
 	o.path = cli_archive_operand(argc, argv);
 	if (!o.path)
 		return CLI_EXIT_USAGE;
-	if (o.regions + o.events + o.processes + o.injections > 1)
-		return cli_usage("--regions, --events, --processes and --injections are exclusive");
-	if ((o.regions || o.events || o.processes || o.injections) && o.capture_only_filter)
+	if (o.regions + o.events + o.processes + o.injections + o.alerts > 1)
+		return cli_usage("--regions, --events, --processes, --injections and --alerts are"
+				 " exclusive");
+	if ((o.regions || o.events || o.processes || o.injections || o.alerts) &&
+	    o.capture_only_filter)
 		return cli_usage("--trigger and --min-size apply to captures only");
 	if (o.injections && (o.event_filter & 2))
 		return cli_usage("--region does not apply to --injections");
+	if (o.alerts && (o.event_filter & 2))
+		return cli_usage("--region does not apply to --alerts");
 	if (o.processes && o.event_filter)
 		return cli_usage("--processes takes no --region, --since or --until");
 	if (o.regions && (o.event_filter & 1))
@@ -960,6 +1179,8 @@ int main(int argc, char **argv)
 			rc = list_events(r, &o);
 		else if (o.injections)
 			rc = list_injections(r, &o);
+		else if (o.alerts)
+			rc = list_alerts(r, &o);
 		else
 			rc = list_captures(r, &o);
 	}

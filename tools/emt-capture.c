@@ -43,13 +43,13 @@ static void catch_stop_signals(void)
 
 /* libbpf's messages (the verifier's log included), shown only when
  * EMT_BPF_DEBUG is set (emt-capture(1)): a refused program is named
- * in the error message anyway. */
+ * in the error message anyway.  Notices (a target left stopped at an
+ * alert) are always shown. */
 __attribute__((format(printf, 3, 0)))
 static void log_debug(void *arg, enum emt_log_level level, const char *fmt, va_list ap)
 {
 	(void)arg;
-	(void)level;
-	if (getenv("EMT_BPF_DEBUG"))
+	if (level == EMT_LOG_NOTICE || getenv("EMT_BPF_DEBUG"))
 		vfprintf(stderr, fmt, ap);
 }
 
@@ -89,6 +89,15 @@ static void usage(FILE *f)
 "                          process, ipc, all (README \"Recording syscalls\")\n"
 "      --syscall-bytes N   with --syscalls: record up to N bytes (max 4096)\n"
 "                          of read/write-like buffers (default 0: none)\n"
+"      --model MODEL.json  check every syscall of the followed processes\n"
+"                          against this syscall model (emt-learn; bpf mode\n"
+"                          only): a transition not in it is an alert\n"
+"      --on-alert ACTION   capture (default: capture the process's anonymous,\n"
+"                          memfd and RWX executable memory and registers,\n"
+"                          then resume it), stop (capture, then leave it\n"
+"                          stopped for a debugger) or kill\n"
+"      --alert-rate N[/s]  alerts per process and second at most (default 5);\n"
+"                          more are counted as losses of kind alert-rate\n"
 "  -f, --force             replace an existing archive\n"
 "  -q, --quiet             no progress line and no summary\n"
 "  -h, --help              show this help\n"
@@ -101,6 +110,7 @@ static void usage(FILE *f)
 "  emt-capture --mode ptrace -o node.emt -- node app.js\n"
 "  emt-capture --sign-key case-key.pem -o case.emt -- ./app\n"
 "  emt-capture --syscalls file,net -o calls.emt -- curl -s http://127.0.0.1:8000/\n"
+"  emt-capture --model gzip.json --on-alert stop -o case.emt -- gzip -k f.txt\n"
 "\n"
 "The capture ends when CMD and its followed descendants have exited, after\n"
 "--duration, or on SIGINT/SIGTERM; the archive is then sealed.  Exit status:\n"
@@ -159,7 +169,7 @@ enum {
 	OPT_FOLLOW = 256, OPT_NO_FOLLOW, OPT_CAPTURE_FILES, OPT_RWX_INTERVAL,
 	OPT_LOSSLESS, OPT_NO_LOSSLESS, OPT_RINGBUF, OPT_ZSTD, OPT_ATTACH_FILTER,
 	OPT_SIGN_KEY,
-	OPT_SYSCALLS, OPT_SYSCALL_BYTES,
+	OPT_SYSCALLS, OPT_SYSCALL_BYTES, OPT_MODEL, OPT_ON_ALERT, OPT_ALERT_RATE,
 };
 
 int main(int argc, char **argv)
@@ -181,6 +191,9 @@ int main(int argc, char **argv)
 		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
 		{ "syscalls", required_argument, NULL, OPT_SYSCALLS },
 		{ "syscall-bytes", required_argument, NULL, OPT_SYSCALL_BYTES },
+		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "on-alert", required_argument, NULL, OPT_ON_ALERT },
+		{ "alert-rate", required_argument, NULL, OPT_ALERT_RATE },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -282,6 +295,30 @@ int main(int argc, char **argv)
 				return cli_usage("invalid buffer size '%s' (0..4096 bytes)", optarg);
 			o.syscall_bytes = (uint32_t)u64;
 			break;
+		case OPT_MODEL:
+			if (!*optarg)
+				return cli_usage("empty model file name");
+			o.model = optarg;
+			break;
+		case OPT_ON_ALERT:
+			o.on_alert = (int)emt_alert_action_parse(optarg);
+			if (!o.on_alert)
+				return cli_usage("invalid --on-alert '%s' (capture, stop or kill)", optarg);
+			break;
+		case OPT_ALERT_RATE: {
+			char rate[32];
+			size_t n = strlen(optarg);
+
+			/* N or N/s */
+			snprintf(rate, sizeof(rate), "%s", optarg);
+			if (n > 2 && n < sizeof(rate) && !strcmp(rate + n - 2, "/s"))
+				rate[n - 2] = '\0';
+			if (cli_parse_u32(rate, &u32) || u32 == 0 || u32 > 1000000)
+				return cli_usage("invalid --alert-rate '%s' (N or N/s, 1..1000000)",
+						 optarg);
+			o.alert_rate = u32;
+			break;
+		}
 		case 'f':
 			o.force = 1;
 			break;
@@ -308,6 +345,10 @@ int main(int argc, char **argv)
 		return cli_usage("no command to launch and no -p PID");
 	if (o.syscall_bytes && !o.syscalls)
 		return cli_usage("--syscall-bytes needs --syscalls");
+	if (o.model && o.mode == EMT_MODE_PTRACE)
+		return cli_usage("--model needs bpf mode: ptrace mode does not check syscall models");
+	if ((o.on_alert || o.alert_rate) && !o.model)
+		return cli_usage("--on-alert and --alert-rate need --model");
 	if (o.attach_filter && (!o.pid || o.mode != EMT_MODE_PTRACE))
 		return cli_usage("--attach-filter needs --mode ptrace and -p PID");
 

@@ -5,7 +5,7 @@ set -eu
 
 # Build and library dependencies.
 BUILD_PKGS="make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev libsqlite3-dev \
-libzstd-dev libssl-dev libcmocka-dev libcapstone-dev libyara-dev bpftool pkg-config"
+libzstd-dev libssl-dev libcmocka-dev libcapstone-dev libyara-dev libjansson-dev bpftool pkg-config"
 # Tools used by tests and benchmarks (real JITs, oracles, comparison tracers).
 TEST_PKGS="zstd sqlite3 python3 binutils strace bpftrace luajit php8.2-cli \
 php8.2-opcache qemu-user hyperfine valgrind file jq bc procps bsdextrautils xxd \

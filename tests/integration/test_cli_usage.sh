@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 A="$TOP/fixtures/archives/sample.emt"
-TOOLS="emt-capture emt-ls emt-extract emt-diff emt-verify emt-scan emt-keygen"
+TOOLS="emt-capture emt-ls emt-extract emt-diff emt-verify emt-scan emt-keygen emt-learn"
 for t in $TOOLS; do
 	if [ ! -x "$BIN/$t" ]; then fail "cli usage" "$t not built"; exit 0; fi
 done

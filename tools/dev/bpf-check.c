@@ -24,6 +24,7 @@
 
 #include "bpf_load.h"
 #include "emtcli.h"
+#include "model.h"
 #include "sysrec.h"
 
 static void usage(FILE *f)
@@ -208,6 +209,17 @@ int main(int argc, char **argv)
 				loads++;
 				for (unsigned i = 0; i < ns; i++)
 					report(&sst[i], "sysrec", "--syscalls", budget, quiet, &t);
+				if (serr) {
+					cli_error("%s", smsg);
+					t.failures++;
+				}
+				/* --model: the syscall model check, likewise. */
+				ns = 0;
+				smsg[0] = '\0';
+				serr = model_bpf_verify(&m, sst, 2, &ns, smsg, sizeof(smsg));
+				loads++;
+				for (unsigned i = 0; i < ns; i++)
+					report(&sst[i], "model", "--model", budget, quiet, &t);
 				if (serr) {
 					cli_error("%s", smsg);
 					t.failures++;

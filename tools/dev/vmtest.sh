@@ -34,7 +34,8 @@ die() { echo "vmtest: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (BPF in the guest's payload, apt-get)"
 for b in "$BUILD/dev/bpf-check" "$BUILD/bin/emt-capture" "$BUILD/bin/emt-ls" \
-	"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx"; do
+	"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx" "$BUILD/fixtures/fx_takeover" \
+	"$BUILD/bin/emt-learn"; do
 	[ -x "$b" ] || die "'$b' not built (run make first)"
 done
 
@@ -87,6 +88,21 @@ rc=$?
 sed "s/^/[sysrec] /" "$W/sys.err"
 n=$(emt-ls -n --events --syscall openat,execve -W 0 "$W/sys.emt" 2>/dev/null | grep -cE ' (openat|execve)\(')
 echo "VMTEST sysrec rc=$rc calls=$n"
+# The syscall model check (its own BPF object on the raw sys_enter): a
+# model of fx_takeover learned on the host (model.json beside the
+# binaries, its path the one fx_takeover has here), then its connect
+# shellcode: an alert at socket with a capture.  Its input is this
+# script (the guest has no /etc/hostname): one read and the end, as the
+# host's model learned.
+rm -f "$W/model.emt"
+emt-capture -q --model "$B/model.json" --alert-rate 1000 -o "$W/model.emt" -- \
+	fx_takeover --rounds 3 --input "$0" connect >/dev/null 2>"$W/model.err"
+rc=$?
+sed "s/^/[model] /" "$W/model.err"
+emt-ls --alerts --json "$W/model.emt" >"$W/model.json.out" 2>&1
+emt-ls --alerts -n -W 0 "$W/model.emt" 2>&1 | head -n 20 | sed "s/^/[model] /"
+n=$(grep -c '"name":"socket","syscalls".*"captures":\[[0-9]' "$W/model.json.out")
+echo "VMTEST model rc=$rc socket_alerts_captured=$n alerts=$(grep -c '"id"' "$W/model.json.out")"
 echo "VMTEST done"
 EOF
 }
@@ -122,9 +138,29 @@ summarize() {
 	srn=$(echo "$sr" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
 	case "$sr" in *" rc=0 "*) [ "${srn:-0}" -gt 0 ] || ok=0;; *) ok=0;; esac
 	line="$line; --syscalls ${srn:-0} openat/execve calls"
+	ml=$(grep '^VMTEST model ' "$log" | tr -d '\r')
+	mn=$(echo "$ml" | sed -n 's/.* socket_alerts_captured=\([0-9]*\).*/\1/p')
+	case "$ml" in *" rc=0 "*) [ "${mn:-0}" -gt 0 ] || ok=0;; *) ok=0;; esac
+	line="$line; --model: fx_takeover's shellcode alert at socket captured ${mn:-0}x"
 	if [ $ok -eq 1 ]; then echo "$line"; return 0; fi
 	echo "$line: FAILED (see $1)"
 	return 1
+}
+
+# host_model DEST PATH: a depth-2 model of fx_takeover learned here from
+# a --syscalls all capture of its benign rounds (once), its program's path
+# set to PATH, where the checks find the same binary (same SHA-256).
+host_model() {
+	if [ ! -s "$VM/model-host.json" ]; then
+		rm -f "$VM/model-learn.emt"
+		"$BUILD/bin/emt-capture" -q --syscalls all -o "$VM/model-learn.emt" -- \
+			"$BUILD/fixtures/fx_takeover" --rounds 3 >/dev/null 2>"$VM/model-learn.err" ||
+			die "cannot capture fx_takeover for its model: $(head -c 300 "$VM/model-learn.err")"
+		"$BUILD/bin/emt-learn" -q -f -o "$VM/model-host.json" "$VM/model-learn.emt" ||
+			die "emt-learn failed"
+	fi
+	real=$(readlink -f "$BUILD/fixtures/fx_takeover")
+	sed "s|\"path\": \"$real\"|\"path\": \"$2\"|" "$VM/model-host.json" >"$1"
 }
 
 # run_guest VMLINUZ NAME: boots it with the payload in an initramfs.
@@ -139,7 +175,7 @@ run_guest() {
 		ln -sf busybox "$root/bin/$a"
 	done
 	for b in "$BUILD/dev/bpf-check" "$BUILD/bin/emt-capture" "$BUILD/bin/emt-ls" \
-		"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx"; do
+		"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx" "$BUILD/fixtures/fx_takeover"; do
 		cp "$b" "$root/emt/" || die "cannot copy '$b'"
 		# The shared libraries they need, at the paths they are found.
 		ldd "$b" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' |
@@ -148,6 +184,7 @@ run_guest() {
 			cp -L "$lib" "$root$lib"
 		done
 	done
+	host_model "$root/emt/model.json" /emt/fx_takeover
 	payload >"$root/emt/checks.sh"
 	cat >"$root/init" <<'EOF'
 #!/bin/sh
@@ -204,9 +241,11 @@ for k in "$@"; do
 		w="$VM/running"
 		rm -rf "$w" && mkdir -p "$w/bin"
 		for b in "$BUILD/dev/bpf-check" "$BUILD/bin/emt-capture" "$BUILD/bin/emt-ls" \
-			"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx"; do
+			"$BUILD/tests/tools/check-recall" "$BUILD/fixtures/fx_wx" \
+			"$BUILD/fixtures/fx_takeover"; do
 			ln -s "$b" "$w/bin/"
 		done
+		host_model "$w/bin/model.json" "$(readlink -f "$BUILD/fixtures/fx_takeover")"
 		payload >"$w/checks.sh"
 		sh "$w/checks.sh" "$w/bin" "$w" >"$VM/running.log" 2>&1
 		out=$(summarize "$VM/running.log" running) || status=1
