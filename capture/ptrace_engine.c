@@ -211,8 +211,8 @@ struct pt_engine {
 	struct pt_status *deferred;
 	size_t   ndeferred, capdeferred;
 	/* Victims of injections that could not be followed and have their
-	 * events row saying why (not_followed): once per victim. */
-	pid_t   *unfollowed;
+	 * events row saying why (not_followed), with the tracer they had. */
+	struct { pid_t pid, tracer; } *unfollowed;
 	size_t   nunfollowed, capunfollowed;
 };
 
@@ -2815,18 +2815,22 @@ static int64_t not_followed(struct emt_session *s, pid_t writer, pid_t tid, pid_
 	char detail[128];
 
 	for (size_t i = 0; i < e->nunfollowed; i++)
-		if (e->unfollowed[i] == victim)
+		if (e->unfollowed[i].pid == victim) {
+			e->unfollowed[i].tracer = tracer;
 			return 0;
+		}
 	if (e->nunfollowed == e->capunfollowed) {
 		size_t nc = e->capunfollowed ? 2 * e->capunfollowed : 8;
-		pid_t *nv = realloc(e->unfollowed, nc * sizeof(*nv));
+		void *nv = realloc(e->unfollowed, nc * sizeof(*e->unfollowed));
 
 		if (!nv)
 			return emt_session_fail(s, -ENOMEM, "out of memory");
 		e->unfollowed = nv;
 		e->capunfollowed = nc;
 	}
-	e->unfollowed[e->nunfollowed++] = victim;
+	e->unfollowed[e->nunfollowed].pid = victim;
+	e->unfollowed[e->nunfollowed].tracer = tracer;
+	e->nunfollowed++;
 	if (tracer > 0)
 		snprintf(detail, sizeof(detail), "victim %d not followed: traced by pid %d",
 			 (int)victim, (int)tracer);
@@ -2870,9 +2874,9 @@ static struct pt_task *stopped_task(struct pt_engine *e, const struct pt_proc *p
  * PTRACE_SYSCALL: it has no filter of ours), then the baseline of its
  * code with its RWX ranges put under W^X (attach_watch).  Not while the
  * capture stops, nor emt-capture itself.  A victim that cannot be seized
- * (traced by its injector, say) is not followed (not_followed).  Returns
- * the victim's process row if it is followed since this call, 0 if not,
- * or -errno (fatal). */
+ * (traced by its injector, say) is not followed (not_followed), and is
+ * tried again only once its tracer changed.  Returns the victim's process
+ * row if it is followed since this call, 0 if not, or -errno (fatal). */
 static int64_t follow_victim(void *ctx, pid_t writer, pid_t writer_tid, pid_t victim)
 {
 	struct emt_session *s = ctx;
@@ -2883,6 +2887,15 @@ static int64_t follow_victim(void *ctx, pid_t writer, pid_t writer_tid, pid_t vi
 
 	if (e->stopping || victim <= 0 || victim == getpid() || proc_lookup(e, victim))
 		return 0;
+	/* Refused before: tried again only once its tracer changed (the
+	 * injector detached, say), not at each of its thousand pokes. */
+	for (size_t i = 0; i < e->nunfollowed; i++)
+		if (e->unfollowed[i].pid == victim) {
+			int tr = proc_read_tracer(victim);
+
+			if (tr < 0 || tr == e->unfollowed[i].tracer)
+				return 0;
+		}
 	struct pt_proc *p = seize_process(s, victim, &err, &tracer);
 
 	if (!p)
