@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -677,9 +678,34 @@ static int init_archive(struct emt_writer *w)
 	if (err)
 		goto fail;
 	err = exec_sql(w, "COMMIT");
-	/* Schema and identification were written in rollback mode, so the
-	 * main file carries them even if the writer dies before its first
-	 * checkpoint; captures then go through the WAL. */
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+/* Opens the placed archive for capturing.  Schema and identification
+ * were written in rollback mode (init_archive), so the main file carries
+ * them even if the writer dies before its first checkpoint; captures then
+ * go through the WAL. */
+static int start_archive(struct emt_writer *w, const char *path)
+{
+	int rc, err;
+
+	/* NOMUTEX: every use of w->db is under w->mu already, and SQLite's
+	 * own connection mutex cost a quarter of the writer's CPU per 4 KiB
+	 * capture on this VM (bench/bench_writer: 45 -> 29 us). */
+	rc = sqlite3_open_v2(path, &w->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		emt_fmt(w->err, sizeof(w->err), "%s",
+			w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+		return -EIO;
+	}
+	sqlite3_extended_result_codes(w->db, 1);
+	err = prepare_all(w);
 	err = err ? err : wal_mode(w);
 	err = err ? err : exec_sql(w, "PRAGMA synchronous = NORMAL");
 	/* A batch (commit_ms of captures, events and their index entries)
@@ -691,9 +717,6 @@ static int init_archive(struct emt_writer *w)
 	 * memory rather than in a temporary file: two pwrite calls per
 	 * capture otherwise. */
 	err = err ? err : exec_sql(w, "PRAGMA temp_store = MEMORY");
-	return err;
-fail:
-	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
 }
 
@@ -709,20 +732,27 @@ static void free_regions(struct emt_writer *w)
 	w->nregions_cap = 0;
 }
 
-static void writer_free(struct emt_writer *w)
+/* Finalizes every statement and closes the connection (w->db NULL). */
+static void close_db(struct emt_writer *w)
 {
 	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
 		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
 		&w->st_gone, &w->st_loss, &w->st_meta, &w->st_chunk_data,
 		&w->st_sp, &w->st_release, &w->st_cp, &w->st_cp_meta, &w->st_syscall };
 
-	committer_stop(w);
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
 		sqlite3_finalize(*sts[i]);
 		*sts[i] = NULL;
 	}
 	if (w->db)
 		sqlite3_close(w->db);
+	w->db = NULL;
+}
+
+static void writer_free(struct emt_writer *w)
+{
+	committer_stop(w);
+	close_db(w);
 	pool_free(w->pool);
 	ZSTD_freeCCtx(w->cctx[0]);
 	ZSTD_freeCCtx(w->cctx[1]);
@@ -739,6 +769,21 @@ static void writer_free(struct emt_writer *w)
 	free(w);
 }
 
+/* Gives the finished file `tmp` the name `path`, never replacing a file
+ * made there meanwhile: renameat2(RENAME_NOREPLACE), or where the
+ * filesystem lacks it, link(2) and unlink(2).  0 or -errno (-EEXIST). */
+static int place_file(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return -errno;
+	if (link(tmp, path) < 0)
+		return -errno;
+	unlink(tmp);
+	return 0;
+}
+
 static void set_errmsg(char **errmsg, const char *msg)
 {
 	if (errmsg)
@@ -751,9 +796,9 @@ struct emt_writer *emt_writer_create(const char *path,
 {
 	struct emt_writer_opts o = { 0 };
 	struct emt_writer *w = NULL;
-	char msg[EMT_ERRMSG_MAX] = "";
+	char msg[EMT_ERRMSG_MAX] = "", tmp[PATH_MAX + 32];
 	struct stat st;
-	int err, fd, rc;
+	int err, fd, rc, placed = 0;
 
 	if (errmsg)
 		*errmsg = NULL;
@@ -823,7 +868,16 @@ struct emt_writer *emt_writer_create(const char *path,
 			goto fail;
 		}
 	}
-	fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_RDWR | O_CLOEXEC, 0600);
+	/* The archive is built under a temporary name and put in place only
+	 * once its schema and identification are committed: a writer killed
+	 * during creation leaves no file at `path` that is not an archive
+	 * (at most a NAME.creating-XXXXXX that holds nothing captured). */
+	if (snprintf(tmp, sizeof(tmp), "%s.creating-XXXXXX", path) >= (int)sizeof(tmp)) {
+		err = -ENAMETOOLONG;
+		emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path, strerror(-err));
+		goto fail;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path, strerror(-err));
@@ -835,7 +889,7 @@ struct emt_writer *emt_writer_create(const char *path,
 	if (!w) {
 		err = -ENOMEM;
 		emt_fmt(msg, sizeof(msg), "out of memory");
-		unlink(path);
+		unlink(tmp);
 		goto fail;
 	}
 	pthread_mutex_init(&w->mu, NULL);
@@ -886,14 +940,11 @@ struct emt_writer *emt_writer_create(const char *path,
 	/* NULL (no thread) is fine: the pool then runs inline. */
 	w->pool = pool_new();
 
-	/* NOMUTEX: every use of w->db is under w->mu already, and SQLite's
-	 * own connection mutex cost a quarter of the writer's CPU per 4 KiB
-	 * capture on this VM (bench/bench_writer: 45 -> 29 us). */
-	rc = sqlite3_open_v2(path, &w->db,
+	rc = sqlite3_open_v2(tmp, &w->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		err = -EIO;
-		emt_fmt(msg, sizeof(msg), "cannot open '%s': %s", path,
+		emt_fmt(msg, sizeof(msg), "cannot open '%s': %s", tmp,
 			w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
 		goto fail_file;
 	}
@@ -901,8 +952,21 @@ struct emt_writer *emt_writer_create(const char *path,
 	/* The writer is the only connection; waiting for a lock would only
 	 * hide a second writer, which is a bug. */
 	err = init_archive(w);
+	close_db(w);
 	if (err) {
 		emt_fmt(msg, sizeof(msg), "cannot initialise '%s': %s", path, w->err);
+		goto fail_file;
+	}
+	err = place_file(tmp, path);
+	if (err) {
+		emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path,
+			err == -EEXIST ? "file exists" : strerror(-err));
+		goto fail_file;
+	}
+	placed = 1;
+	err = start_archive(w, path);
+	if (err) {
+		emt_fmt(msg, sizeof(msg), "cannot open '%s': %s", path, w->err);
 		goto fail_file;
 	}
 	err = committer_start(w);
@@ -915,11 +979,14 @@ struct emt_writer *emt_writer_create(const char *path,
 fail_file:
 	writer_free(w);
 	w = NULL;
-	unlink(path);
-	for (size_t i = 0; i < 2; i++) {
-		char p[4096];
+	/* Only what this call made: before it is placed, `path` may be
+	 * someone else's file. */
+	unlink(placed ? path : tmp);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const sfx[] = { "-shm", "-wal", "-journal" };
+		char p[sizeof(tmp) + 16];
 
-		snprintf(p, sizeof(p), "%s%s", path, i ? "-shm" : "-wal");
+		snprintf(p, sizeof(p), "%s%s", placed ? path : tmp, sfx[i]);
 		unlink(p);
 	}
 fail:

@@ -427,6 +427,36 @@ stop_early() {
 	fi
 }
 
+# kill_startup MODE N: N SIGKILLs within the first 400 ms, while the
+# archive is being created: the output name is then either absent or an
+# archive that opens and verifies, never a file that is not an archive
+# (the writer builds it under a temporary name and puts it in place).
+kill_startup() {
+	local mode=$1 n=$2 i=0 absent=0 opened=0 tmps=0 why="" base
+	while [ $i -lt "$n" ]; do
+		i=$((i + 1))
+		base="$T/skill-$mode-$i"
+		"$CAP" -q --mode "$mode" -o "$base.emt" -- "$FIX/fx_wx" >/dev/null 2>&1 &
+		cap=$!
+		msleep "$(rnd 400)"
+		kill -KILL "$cap" 2>/dev/null
+		wait "$cap" 2>/dev/null
+		if [ ! -e "$base.emt" ]; then
+			absent=$((absent + 1))
+		elif "$VER" "$base.emt" >"$base.v" 2>&1; then
+			opened=$((opened + 1))
+		else
+			why="${why:+$why; }kill $i: $(head -c 160 "$base.v")"
+		fi
+		for f in "$base.emt".creating-*; do [ -e "$f" ] && tmps=$((tmps + 1)) && rm -f "$f" "$f-journal"; done
+	done
+	if [ -z "$why" ]; then
+		pass "SIGKILL during startup x$n ($mode): $absent without an archive, $opened an archive that opens ($tmps temporary files left)"
+	else
+		fail "SIGKILL during startup ($mode): a file that is not an archive" "$why"
+	fi
+}
+
 # ------------------------------------------------------------ live archive
 # live_read MODE: readers on an archive while it is being written (an
 # analyst looking at a running capture): emt-ls must list it (as an
@@ -469,6 +499,7 @@ for mode in bpf ptrace; do
 	stop_signal "$mode" TERM
 	stop_attached "$mode" TERM
 	stop_early "$mode"
+	kill_startup "$mode" 20
 	live_read "$mode"
 done
 echo "summary: $total_ok of $total_kills SIGKILLs survived, $total_caps committed captures checked"
