@@ -2029,7 +2029,7 @@ static void verify_seal_v2(struct emt_reader *r, struct vctx *v)
 
 /* Chunks no capture references, directly or as a delta base of one it
  * references: the writer never leaves any (a chunk goes in with its
- * capture, in one savepoint), so one is what is left of a deleted
+ * capture, all or nothing), so one is what is left of a deleted
  * capture or a planted chunk.  Each is also decoded and hash-checked, so
  * the report says whether its bytes are intact. */
 static int verify_orphans(struct emt_reader *r, struct vctx *v)

@@ -4,12 +4,12 @@
  * One SQLite connection in WAL mode (synchronous=NORMAL: a SIGKILL loses
  * nothing committed; a power cut may lose the last batch, never corrupts).
  * Captures go into a batch transaction committed at most commit_ms after
- * it opened; each capture is its own SAVEPOINT so a failing capture leaves
- * no half rows.  In-memory state (dedupe index, per-region previous
- * version for deltas, ledger head) only advances once a capture's rows are
- * in; a failed COMMIT leaves it out of step with the file, so the writer
- * then refuses further work ("broken") rather than write dangling
- * references.
+ * it opened; a capture that fails part way has its rows deleted again
+ * (undo_capture), so a failing capture leaves no half rows.  In-memory
+ * state (dedupe index, per-region previous version for deltas, ledger
+ * head) only advances once a capture's rows are in; a failed COMMIT
+ * leaves it out of step with the file, so the writer then refuses
+ * further work ("broken") rather than write dangling references.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +136,7 @@ struct emt_writer {
 
 	sqlite3_stmt *st_chunk, *st_cc, *st_cap, *st_gap, *st_regs,
 		*st_event, *st_proc, *st_exit, *st_region, *st_gone, *st_loss,
-		*st_meta, *st_chunk_data, *st_sp, *st_release, *st_cp, *st_cp_meta;
+		*st_meta, *st_chunk_data, *st_cp, *st_cp_meta;
 	sqlite3_stmt *st_syscall;       /* 1.2 syscalls table, prepared on first use */
 	ZSTD_DCtx *dctx;        /* load_base, created on first use */
 
@@ -570,10 +570,6 @@ static int prepare_all(struct emt_writer *w)
 		" last_ns = max(last_ns, excluded.last_ns)");
 	err = err ? err : prepare(w, &w->st_meta,
 		"INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-	/* Prepared once: a capture of a few KiB costs about as much in
-	 * parsing these as in inserting its rows. */
-	err = err ? err : prepare(w, &w->st_sp, "SAVEPOINT cap");
-	err = err ? err : prepare(w, &w->st_release, "RELEASE cap");
 	err = err ? err : prepare(w, &w->st_chunk_data,
 		"SELECT data FROM chunks WHERE id = ? AND encoding = 'zstd'");
 	err = err ? err : prepare(w, &w->st_cp,
@@ -713,9 +709,11 @@ static int start_archive(struct emt_writer *w, const char *path)
 	 * and re-read pages of busy seconds (pread calls down 28% on 20,000
 	 * fx_poly versions). */
 	err = err ? err : exec_sql(w, "PRAGMA cache_size = -16384");
-	/* The SAVEPOINT of each capture keeps its statement journal in
-	 * memory rather than in a temporary file: two pwrite calls per
-	 * capture otherwise. */
+	/* SQLite's statement journals (inside the batch, a statement that
+	 * writes several b-trees keeps one) stay in memory rather than in a
+	 * temporary file: no bytes of the archive in a file beside it, and
+	 * no pwrite calls for them (two per capture when each capture was
+	 * its own SAVEPOINT). */
 	err = err ? err : exec_sql(w, "PRAGMA temp_store = MEMORY");
 	return err;
 }
@@ -738,7 +736,7 @@ static void close_db(struct emt_writer *w)
 	sqlite3_stmt **sts[] = { &w->st_chunk, &w->st_cc, &w->st_cap, &w->st_gap,
 		&w->st_regs, &w->st_event, &w->st_proc, &w->st_exit, &w->st_region,
 		&w->st_gone, &w->st_loss, &w->st_meta, &w->st_chunk_data,
-		&w->st_sp, &w->st_release, &w->st_cp, &w->st_cp_meta, &w->st_syscall };
+		&w->st_cp, &w->st_cp_meta, &w->st_syscall };
 
 	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
 		sqlite3_finalize(*sts[i]);
@@ -1529,6 +1527,59 @@ struct newchunk {
 	uint8_t depth;
 };
 
+/* Deletes what a capture that failed part way put in the open batch: its
+ * rows by seq and its new chunks (ids from first_chunk on, 0 if none:
+ * chunks are only added by captures, under w->mu, with ids that grow).
+ * So a capture is all or nothing in the batch (SPEC.md section 10)
+ * without a SAVEPOINT around each one: a savepoint made SQLite copy
+ * every page the capture touched into its sub-journal, in 1 KiB pieces
+ * malloc'd and freed at each RELEASE (temp_store = MEMORY), for a
+ * rollback that almost never comes (bench/bench_writer: 27,000 of
+ * 390,000 instructions per 4 KiB capture).  If SQLite lost the batch, or a delete fails, the writer
+ * stops (mark_broken): it cannot tell what the batch still holds. */
+static void undo_capture(struct emt_writer *w, uint64_t seq, int64_t first_chunk)
+{
+	static const char *const sql[] = {
+		"DELETE FROM regs WHERE seq = ?1", "DELETE FROM gaps WHERE seq = ?1",
+		"DELETE FROM captures WHERE seq = ?1",
+		"DELETE FROM capture_chunks WHERE seq = ?1",
+		"DELETE FROM chunks WHERE id >= ?2",
+	};
+	size_t n = sizeof(sql) / sizeof(sql[0]) - (first_chunk ? 0 : 1);
+	int rc = SQLITE_OK;
+
+	if (w->broken)
+		return;
+	if (sqlite3_get_autocommit(w->db)) {
+		/* The failure rolled the whole batch back. */
+		mark_broken(w, -EIO);
+		return;
+	}
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		sqlite3_stmt *st = NULL;
+
+		rc = sqlite3_prepare_v2(w->db, sql[i], -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+			if (i + 1 == n && first_chunk)
+				sqlite3_bind_int64(st, 2, first_chunk);
+			rc = sqlite3_step(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_OK) {
+		char msg[EMT_ERRMSG_MAX];
+
+		/* Keep the capture's own failure first in the message. */
+		memcpy(msg, w->err, sizeof(msg));
+		emt_fmt(w->err, sizeof(w->err), "%.300s; then removing its rows: %s", msg,
+			sqlite3_errmsg(w->db));
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+		mark_broken(w, -EIO);
+	}
+}
+
 static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			      const uint8_t *data, const struct emt_gap *gaps,
 			      size_t ngaps, const struct emt_regs_x86_64 *regs)
@@ -1550,6 +1601,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	 * an insert fails is ended at rollback, after leaving the loop. */
 	struct win_ctx wc = { .w = w, .jobs = w->jobs };
 	int batch_on = 0;
+	int64_t first_chunk = 0;        /* id of the capture's first new chunk */
 	int err;
 
 	if (!rg) {
@@ -1597,9 +1649,6 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 		goto out;
 	}
 	err = batch_begin(w);
-	if (err)
-		goto out;
-	err = step_done(w, w->st_sp, "savepoint");
 	if (err)
 		goto out;
 
@@ -1719,6 +1768,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			if (err)
 				goto rollback;
 			ids[i] = sqlite3_last_insert_rowid(w->db);
+			if (!first_chunk)
+				first_chunk = ids[i];
 			depths[i] = depth;
 			/* Visible to later windows of this capture at once. */
 			err = ht_insert(w, jb->hash, ids[i], depth);
@@ -1822,10 +1873,6 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 		if (err)
 			goto rollback;
 	}
-	err = step_done(w, w->st_release, "release");
-	if (err)
-		goto rollback;
-
 	/* Committed to the batch: advance memory state. */
 	w->next_seq++;
 	memcpy(w->ledger, ledger, EMT_SHA256_LEN);
@@ -1874,7 +1921,7 @@ rollback:
 		pool_end(w->pool, &batch);
 	if (async)
 		pool_wait(w->pool);
-	sqlite3_exec(w->db, "ROLLBACK TO cap; RELEASE cap", NULL, NULL, NULL);
+	undo_capture(w, c->seq, first_chunk);
 	for (size_t i = 0; i < nadded; i++)
 		ht_remove(w, added[i].hash);
 	c->seq = 0;
