@@ -467,7 +467,7 @@ int emt_model_learn_strace(struct emt_model *m, const char *buf, size_t len, con
 			const char *s = q;
 			long long v = 0;
 
-			if (*q != '-' && bounded_num(q, le, &v, &s) == 0 && s < le &&
+			if (q < le && *q != '-' && bounded_num(q, le, &v, &s) == 0 && s < le &&
 			    *s == ' ') {                        /* a pid, not the time */
 				pid = (uint32_t)v;
 				q = s;
