@@ -767,6 +767,10 @@ static void writer_free(struct emt_writer *w)
 	free(w);
 }
 
+/* SQLite's files beside a database: stale ones are refused or removed
+ * before an archive is created, and a failed creation removes its own. */
+static const char *const side_sfx[] = { "-wal", "-shm", "-journal" };
+
 /* Gives the finished file `tmp` the name `path`, never replacing a file
  * made there meanwhile: renameat2(RENAME_NOREPLACE), or where the
  * filesystem lacks it, link(2) and unlink(2).  0 or -errno (-EEXIST). */
@@ -856,10 +860,8 @@ struct emt_writer *emt_writer_create(const char *path,
 			goto fail;
 		}
 	}
-	for (size_t i = 0; i < 3; i++) {
-		static const char *const sfx[] = { "-wal", "-shm", "-journal" };
-
-		err = remove_stale(path, sfx[i], msg, sizeof(msg));
+	for (size_t i = 0; i < sizeof(side_sfx) / sizeof(side_sfx[0]); i++) {
+		err = remove_stale(path, side_sfx[i], msg, sizeof(msg));
 		if (err) {
 			if (!msg[0])
 				emt_fmt(msg, sizeof(msg), "cannot create '%s': %s", path, strerror(-err));
@@ -980,11 +982,10 @@ fail_file:
 	/* Only what this call made: before it is placed, `path` may be
 	 * someone else's file. */
 	unlink(placed ? path : tmp);
-	for (size_t i = 0; i < 3; i++) {
-		static const char *const sfx[] = { "-shm", "-wal", "-journal" };
+	for (size_t i = 0; i < sizeof(side_sfx) / sizeof(side_sfx[0]); i++) {
 		char p[sizeof(tmp) + 16];
 
-		snprintf(p, sizeof(p), "%s%s", placed ? path : tmp, sfx[i]);
+		snprintf(p, sizeof(p), "%s%s", placed ? path : tmp, side_sfx[i]);
 		unlink(p);
 	}
 fail:
