@@ -3,6 +3,7 @@
  * process (inject.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,14 +165,40 @@ int inject_mem_fd_victim(pid_t pid, uint64_t fd)
 {
 	char path[64], target[128];
 	ssize_t n;
-	int v;
+	int v, t, end = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%llu", (int)pid, (unsigned long long)fd);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
 		return -errno;
 	target[n] = '\0';
-	if (sscanf(target, "/proc/%d/", &v) != 1 || v <= 0)
+	/* Other files of /proc/PID (status, attr/...) write no memory. */
+	if ((sscanf(target, "/proc/%d/mem%n", &v, &end) != 1 || target[end]) &&
+	    (sscanf(target, "/proc/%d/task/%d/mem%n", &v, &t, &end) != 2 || target[end]))
 		return -EINVAL;
-	return v;
+	return v > 0 ? v : -EINVAL;
+}
+
+int inject_fd_pos(pid_t pid, uint64_t fd, uint64_t *pos)
+{
+	char path[64], buf[256];
+	unsigned long long p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%llu", (int)pid, (unsigned long long)fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	/* "pos:\t%lli": strtoull's reading of a negative one (a /proc/PID/mem
+	 * position past 2^63) is the position itself. */
+	if (sscanf(buf, "pos: %llu", &p) != 1)
+		return -EIO;
+	*pos = p;
+	return 0;
 }

@@ -58,4 +58,8 @@ int inject_read_iovs(pid_t pid, uint64_t iov, uint64_t cnt, struct iovec *v, siz
  * is open on, or -errno (-EINVAL: another file). */
 int inject_mem_fd_victim(pid_t pid, uint64_t fd);
 
+/* The file position of fd of pid, from /proc/PID/fdinfo, into *pos.
+ * Returns 0 or -errno. */
+int inject_fd_pos(pid_t pid, uint64_t fd, uint64_t *pos);
+
 #endif /* EMT_CAPTURE_INJECT_H */

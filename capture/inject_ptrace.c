@@ -3,6 +3,8 @@
  * mode (inject_ptrace.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,40 +29,85 @@
 #define PTRACE_SETREGSET 0x4205
 #endif
 
+/* A conditional jump at q[n] to absolute instructions t (true) and f. */
+static void jump_to(struct sock_filter *q, uint8_t n, uint32_t k, uint8_t t, uint8_t f)
+{
+	q[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k,
+					    (uint8_t)(t - n - 1), (uint8_t)(f - n - 1));
+}
+
 int inject_ptrace_filter(struct x86_64_filter *f)
 {
+	/* Always traced: the writes, and the calls that may make a new
+	 * /proc/PID/mem descriptor without a flag that tells (openat2's
+	 * flags are behind a pointer; creat; the dups of one). */
 	static const uint32_t calls[] = {
 		__NR_process_vm_writev, __NR_pwrite64, __NR_pwritev, __NR_pwritev2,
+		__NR_openat2, __NR_creat, __NR_dup, __NR_dup2, __NR_dup3,
 	};
 	static const uint32_t reqs[] = {
 		PTRACE_POKETEXT, PTRACE_POKEDATA, PTRACE_POKEUSER, PTRACE_SETREGS,
 		PTRACE_SETFPREGS, PTRACE_SETREGSET,
 	};
-	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS, jeq = BPF_JMP | BPF_JEQ | BPF_K;
-	const size_t nc = sizeof(calls) / sizeof(calls[0]), nr = sizeof(reqs) / sizeof(reqs[0]);
-	/* arch, jeq, nr, jeq ptrace, calls, allow, arg0, reqs, allow, trace */
-	const uint8_t n_allow1 = (uint8_t)(4 + nc), n_arg = (uint8_t)(n_allow1 + 1);
-	const uint8_t n_allow2 = (uint8_t)(n_arg + 1 + nr), n_trace = (uint8_t)(n_allow2 + 1);
+	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
+	const uint32_t arg0 = offsetof(struct seccomp_data, args);
+	const uint8_t nc = sizeof(calls) / sizeof(calls[0]), nr = sizeof(reqs) / sizeof(reqs[0]);
+	/* arch, nr, 4 dispatches, calls, then the blocks: ptrace's request,
+	 * open's and openat's access mode (a read-only open never writes,
+	 * and most opens are), fcntl's F_DUPFD*; trace; allow. */
+	const uint8_t ptr = (uint8_t)(7 + nc), open = (uint8_t)(ptr + 1 + nr);
+	const uint8_t openat = (uint8_t)(open + 3), fcntl_ = (uint8_t)(openat + 3);
+	const uint8_t trace = (uint8_t)(fcntl_ + 3), allow = (uint8_t)(trace + 1);
 	struct sock_filter *q = f->insns;
 	uint8_t n = 0;
 
-	_Static_assert(4 + 4 + 1 + 1 + 6 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
+	_Static_assert(7 + 9 + 1 + 6 + 3 + 3 + 3 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
 		       "filter buffer too small");
 	/* Other ABIs are traced by the first filter already. */
 	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
-	q[n] = (struct sock_filter)BPF_JUMP(jeq, AUDIT_ARCH_X86_64, 0, n_allow1 - n - 1);
-	n++;
+	jump_to(q, n, AUDIT_ARCH_X86_64, (uint8_t)(n + 1), allow), n++;
 	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
-	q[n] = (struct sock_filter)BPF_JUMP(jeq, __NR_ptrace, n_arg - n - 1, 0);
-	n++;
-	for (size_t i = 0; i < nc; i++, n++)
-		q[n] = (struct sock_filter)BPF_JUMP(jeq, calls[i], n_trace - n - 1, 0);
-	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, args));
-	for (size_t i = 0; i < nr; i++, n++)
-		q[n] = (struct sock_filter)BPF_JUMP(jeq, reqs[i], n_trace - n - 1, 0);
-	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	jump_to(q, n, __NR_ptrace, ptr, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, __NR_open, open, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, __NR_openat, openat, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, __NR_fcntl, fcntl_, (uint8_t)(n + 1)), n++;
+	for (uint8_t i = 0; i < nc; i++, n++)
+		jump_to(q, n, calls[i], trace, i + 1 < nc ? (uint8_t)(n + 1) : allow);
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0);
+	for (uint8_t i = 0; i < nr; i++, n++)
+		jump_to(q, n, reqs[i], trace, i + 1 < nr ? (uint8_t)(n + 1) : allow);
+	/* The low word of a 64-bit argument is the int the kernel reads. */
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 1 * 8);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, O_ACCMODE);
+	jump_to(q, n, O_RDONLY, allow, trace), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 2 * 8);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, O_ACCMODE);
+	jump_to(q, n, O_RDONLY, allow, trace), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 1 * 8);
+	jump_to(q, n, F_DUPFD, trace, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, F_DUPFD_CLOEXEC, trace, allow), n++;
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f->prog.len = n;
+	f->prog.filter = f->insns;
+	return 0;
+}
+
+int inject_ptrace_fd_filter(struct x86_64_filter *f, int fd)
+{
+	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
+	struct sock_filter *q = f->insns;
+	uint8_t n = 0;
+
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
+	jump_to(q, n, AUDIT_ARCH_X86_64, (uint8_t)(n + 1), 8), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
+	jump_to(q, n, __NR_write, 5, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, __NR_writev, 5, 8), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, args));
+	jump_to(q, n, (uint32_t)fd, 7, 8), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	f->prog.len = n;
 	f->prog.filter = f->insns;
 	return 0;
@@ -78,7 +125,21 @@ int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 	case SYS_ptrace:
 		return is_ptrace_write(a[0]);
 	case SYS_process_vm_writev:
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+		/* An open's file is known at its exit (inject_ptrace_mem_fd). */
 		return 1;
+	case SYS_fcntl:
+		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
+			return 0;
+		/* fall through */
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+	case SYS_write:
+	case SYS_writev:
 	case SYS_pwrite64:
 	case SYS_pwritev:
 	case SYS_pwritev2:
@@ -86,6 +147,23 @@ int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 		return inject_mem_fd_victim(pid, a[0]) > 0;
 	}
 	return 0;
+}
+
+int inject_ptrace_mem_fd(pid_t pid, long nr, int64_t ret)
+{
+	switch (nr) {
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+	case SYS_fcntl:
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+		if (ret >= 0 && ret <= INT32_MAX && inject_mem_fd_victim(pid, (uint64_t)ret) > 0)
+			return (int)ret;
+	}
+	return -1;
 }
 
 static uint64_t now_ns(void)
@@ -186,17 +264,27 @@ int inject_ptrace_exit(struct emt_session *s, struct writeq *q, pid_t pid, pid_t
 			return 0;
 		break;
 	}
+	case SYS_write:
+	case SYS_writev:
 	case SYS_pwrite64:
 	case SYS_pwritev:
-	case SYS_pwritev2:
-		/* pwritev2 at offset -1 uses the file position, which is past
-		 * the write now: not known here. */
-		if (nr == SYS_pwritev2 && a[3] == UINT64_MAX)
-			return 0;
+	case SYS_pwritev2: {
+		/* The bytes land one after the other from the offset or, for
+		 * write, writev and pwritev2 at -1, from the file position,
+		 * which the write moved past them. */
+		uint64_t at = a[3];
+
+		if (nr == SYS_write || nr == SYS_writev ||
+		    (nr == SYS_pwritev2 && a[3] == UINT64_MAX)) {
+			if (inject_fd_pos(pid, a[0], &at) < 0)
+				return 0;
+			at -= (uint64_t)ret;
+		}
 		w.method = EMT_INJECT_PROC_MEM;
 		w.victim = inject_mem_fd_victim(pid, a[0]);
-		v[n++] = (struct iovec){ (void *)(uintptr_t)a[3], (size_t)ret };
+		v[n++] = (struct iovec){ (void *)(uintptr_t)at, (size_t)ret };
 		break;
+	}
 	default:
 		return 0;
 	}

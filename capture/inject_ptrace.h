@@ -7,9 +7,14 @@
  * SETREGSET/SETFPREGS), process_vm_writev, pwrite64, pwritev and
  * pwritev2; at the call's exit the write is over and the victim's bytes
  * are captured (inject.h), the victim followed from then on if the
- * engine can (inject_follow_fn).  write(2) and writev(2) on a /proc/PID/mem
- * descriptor are not seen: they are too frequent to stop at, and seccomp
- * cannot tell the file (SPEC.md 15 says so).
+ * engine can (inject_follow_fn).  write(2) and writev(2) are too frequent
+ * to stop at, and seccomp cannot tell their file: the same filter stops
+ * at the calls that can make a /proc/PID/mem descriptor (open and openat
+ * asking for write access, openat2, creat, dup, dup2, dup3, fcntl
+ * F_DUPFD*), and when one did (inject_ptrace_mem_fd) the engine adds a
+ * filter for write and writev on that descriptor alone
+ * (inject_ptrace_fd_filter).  A descriptor received from another process
+ * (SCM_RIGHTS, pidfd_getfd) is not seen (SPEC.md 15).
  */
 #ifndef EMT_CAPTURE_INJECT_PTRACE_H
 #define EMT_CAPTURE_INJECT_PTRACE_H
@@ -25,6 +30,14 @@ struct writeq;
 /* Builds the filter into caller-owned *f (installed like ptrace mode's
  * filter, in the launched target before exec).  Returns 0. */
 int inject_ptrace_filter(struct x86_64_filter *f);
+
+/* Builds into *f the filter that traces write and writev on fd alone,
+ * added to a process that made fd a /proc/PID/mem descriptor.  Returns 0. */
+int inject_ptrace_fd_filter(struct x86_64_filter *f, int fd);
+
+/* The descriptor that call nr of process pid, at its exit with result
+ * ret, made on a /proc/PID/mem file (an open or a dup), or -1. */
+int inject_ptrace_mem_fd(pid_t pid, long nr, int64_t ret);
 
 /* Whether the call nr(a) of process pid, stopped at its entry, may write
  * into another process, so that its exit must be seen. */

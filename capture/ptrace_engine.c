@@ -126,6 +126,11 @@ struct pt_proc {
 	int      unmap_traced;  /* the munmap/mremap filter was added */
 	int      exit_seen;     /* shared views captured at exit */
 	int      stop_sent;     /* stop(): SIGSTOP sent for the keeper */
+	/* Its /proc/PID/mem descriptors whose write and writev our filter
+	 * traces (ensure_fd_traced): a filter is never removed, so a number
+	 * reused for another file costs an entry stop, not a new filter. */
+	int      mem_fds[32];
+	size_t   nmem_fds;
 	struct pt_proc *next;
 };
 
@@ -654,6 +659,42 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 	return 0;
 }
 
+/* Adds the filter for write and writev on fd, a /proc/PID/mem
+ * descriptor t's process just made, unless it has one.  An unfiltered
+ * process stops at every call anyway.  Failure, or more descriptors than
+ * we keep, leaves that fd's writes unseen: counted as a loss.  Returns 0,
+ * or -ESRCH if t died (t is freed). */
+static int ensure_fd_traced(struct emt_session *s, struct pt_task *t, int fd)
+{
+	struct pt_proc *p = t->proc;
+	struct x86_64_filter f;
+	int64_t ret = -1;
+	int err;
+
+	if (!p->filtered)
+		return 0;
+	for (size_t i = 0; i < p->nmem_fds; i++)
+		if (p->mem_fds[i] == fd)
+			return 0;
+	if (p->nmem_fds == sizeof(p->mem_fds) / sizeof(p->mem_fds[0])) {
+		sink_loss(s->sink, "ptrace-procmem-untraced", 1, p->pid, now_ns());
+		return 0;
+	}
+	err = find_sysinsn(s, p);
+	if (!err) {
+		inject_ptrace_fd_filter(&f, fd);
+		err = remote_filter(s, t, &f, SECCOMP_FILTER_FLAG_TSYNC, &ret);
+		if (err == -ESRCH)
+			return -ESRCH;
+	}
+	if (err < 0 || ret != 0) {
+		sink_loss(s->sink, "ptrace-procmem-untraced", 1, p->pid, now_ns());
+		return 0;
+	}
+	p->mem_fds[p->nmem_fds++] = fd;
+	return 0;
+}
+
 /* Runs mprotect(addr, len, prot) in stopped thread t whose current
  * registers are *cur (NULL: read them), its result in *ret (0 or
  * -errno).  Signals that arrive meanwhile are queued on the task; a death
@@ -1142,7 +1183,18 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	case SYS_pwrite64:
 	case SYS_pwritev:
 	case SYS_pwritev2:
-		/* Writes into another process (issue 15): seen at the exit. */
+	case SYS_write:
+	case SYS_writev:
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+	case SYS_dup:
+	case SYS_dup2:
+	case SYS_dup3:
+	case SYS_fcntl:
+		/* Writes into another process (issue 15), and the calls that
+		 * may make a /proc/PID/mem descriptor: seen at the exit. */
 		y->need_exit = inject_ptrace_wants(t->proc->pid, y->nr, y->a);
 		y->active = y->need_exit;
 		return 0;
@@ -1420,6 +1472,10 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	default:
 		err = inject_ptrace_exit(s, E(s)->q, pid, t->tid, y->nr, y->a, ret,
 					 follow_victim, s);
+		int fd = inject_ptrace_mem_fd(pid, y->nr, ret);
+
+		if (!err && fd >= 0)
+			err = ensure_fd_traced(s, t, fd);
 		break;
 	}
 	if (!err && regioned)

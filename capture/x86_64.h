@@ -55,7 +55,7 @@ int x86_64_maybe_fetch_fault(const struct user_regs_struct *u,
  * of r8) is allowed: the tracer's own remote calls
  * (x86_64_cookie_args).  Returns 0. */
 struct x86_64_filter {
-	struct sock_filter insns[32];
+	struct sock_filter insns[48];
 	struct sock_fprog prog;
 };
 int x86_64_seccomp_filter(const uint32_t cookie[4], struct x86_64_filter *f);
