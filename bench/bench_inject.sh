@@ -13,17 +13,23 @@
 #            (bench_seccomp_floor), with and without the second filter
 #            that ptrace mode adds for injections: what it costs every
 #            system call of a ptrace-mode target.
+#   opens    a shell loop of OPENS rounds of `: >FILE` (an open for write
+#            and a dup2) and `: <FILE` (an open for read, a dup2), timed
+#            from inside: untraced and under ptrace mode, whose injection
+#            filter stops at opens for write and at dups so that it can
+#            watch write(2) on /proc/PID/mem descriptors; us per round.
 #
 # Medians and minima of RUNS.  Writes bench/results/inject.txt.
 #
-# usage: BUILD=build sh bench/bench_inject.sh   (RUNS=7, N=200, ITER=300000)
+# usage: BUILD=build sh bench/bench_inject.sh   (RUNS=7, N=200, ITER=300000, OPENS=5000)
 set -u
 . "$(dirname "$0")/lib.sh"
 bench_init bench_inject
 RUNS=${RUNS:-7}
 N=${N:-200}
 ITER=${ITER:-300000}
-OUT="$TOP/bench/results/inject.txt"
+OPENS=${OPENS:-5000}
+OUT=${OUT:-"$TOP/bench/results/inject.txt"}
 CAP="$BUILD/bin/emt-capture"
 FIX="$BUILD/fixtures"
 FLOOR="$BUILD/bench/bench_seccomp_floor"
@@ -71,5 +77,21 @@ one_write() {
 		done >"$T/$v.us"
 		printf 'filter     %-10s %9s us %6s us\n' "$v" "$(median <"$T/$v.us")" \
 			"$(minimum <"$T/$v.us")"
+	done
+	# shellcheck disable=SC2016
+	loop='i=0; while [ $i -lt "$2" ]; do : >"$1"; : <"$1"; i=$((i + 1)); done'
+	for MODE in none ptrace; do
+		for _ in $(seq "$RUNS"); do
+			rm -f "$T/o.emt"
+			if [ "$MODE" = none ]; then
+				sh "$T/timed.sh" "$T/us" - sh -c "$loop" sh "$T/o.file" "$OPENS"
+			else
+				timeout 300 "$CAP" -q --mode ptrace -o "$T/o.emt" -- \
+					sh "$T/timed.sh" "$T/us" - sh -c "$loop" sh "$T/o.file" "$OPENS"
+			fi || bench_die "opens under $MODE failed"
+			echo $(( $(cat "$T/us") * 1000 / OPENS ))
+		done >"$T/o$MODE.ns"
+		printf 'opens      %-10s %9s ns %6s ns  per round\n' "$MODE" \
+			"$(median <"$T/o$MODE.ns")" "$(minimum <"$T/o$MODE.ns")"
 	done
 } | tee "$OUT"

@@ -40,10 +40,11 @@ int inject_ptrace_filter(struct x86_64_filter *f)
 {
 	/* Always traced: the writes, and the calls that may make a new
 	 * /proc/PID/mem descriptor without a flag that tells (openat2's
-	 * flags are behind a pointer; creat; the dups of one). */
+	 * flags are behind a pointer; creat).  A dup can make one only of
+	 * one: inject_ptrace_fd_filter. */
 	static const uint32_t calls[] = {
 		__NR_process_vm_writev, __NR_pwrite64, __NR_pwritev, __NR_pwritev2,
-		__NR_openat2, __NR_creat, __NR_dup, __NR_dup2, __NR_dup3,
+		__NR_openat2, __NR_creat,
 	};
 	static const uint32_t reqs[] = {
 		PTRACE_POKETEXT, PTRACE_POKEDATA, PTRACE_POKEUSER, PTRACE_SETREGS,
@@ -52,16 +53,16 @@ int inject_ptrace_filter(struct x86_64_filter *f)
 	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
 	const uint32_t arg0 = offsetof(struct seccomp_data, args);
 	const uint8_t nc = sizeof(calls) / sizeof(calls[0]), nr = sizeof(reqs) / sizeof(reqs[0]);
-	/* arch, nr, 4 dispatches, calls, then the blocks: ptrace's request,
+	/* arch, nr, 3 dispatches, calls, then the blocks: ptrace's request,
 	 * open's and openat's access mode (a read-only open never writes,
-	 * and most opens are), fcntl's F_DUPFD*; trace; allow. */
-	const uint8_t ptr = (uint8_t)(7 + nc), open = (uint8_t)(ptr + 1 + nr);
-	const uint8_t openat = (uint8_t)(open + 3), fcntl_ = (uint8_t)(openat + 3);
-	const uint8_t trace = (uint8_t)(fcntl_ + 3), allow = (uint8_t)(trace + 1);
+	 * and most opens are); trace; allow. */
+	const uint8_t ptr = (uint8_t)(6 + nc), open = (uint8_t)(ptr + 1 + nr);
+	const uint8_t openat = (uint8_t)(open + 3);
+	const uint8_t trace = (uint8_t)(openat + 3), allow = (uint8_t)(trace + 1);
 	struct sock_filter *q = f->insns;
 	uint8_t n = 0;
 
-	_Static_assert(7 + 9 + 1 + 6 + 3 + 3 + 3 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
+	_Static_assert(6 + 6 + 1 + 6 + 3 + 3 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
 		       "filter buffer too small");
 	/* Other ABIs are traced by the first filter already. */
 	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
@@ -70,7 +71,6 @@ int inject_ptrace_filter(struct x86_64_filter *f)
 	jump_to(q, n, __NR_ptrace, ptr, (uint8_t)(n + 1)), n++;
 	jump_to(q, n, __NR_open, open, (uint8_t)(n + 1)), n++;
 	jump_to(q, n, __NR_openat, openat, (uint8_t)(n + 1)), n++;
-	jump_to(q, n, __NR_fcntl, fcntl_, (uint8_t)(n + 1)), n++;
 	for (uint8_t i = 0; i < nc; i++, n++)
 		jump_to(q, n, calls[i], trace, i + 1 < nc ? (uint8_t)(n + 1) : allow);
 	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0);
@@ -83,9 +83,6 @@ int inject_ptrace_filter(struct x86_64_filter *f)
 	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 2 * 8);
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, O_ACCMODE);
 	jump_to(q, n, O_RDONLY, allow, trace), n++;
-	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 1 * 8);
-	jump_to(q, n, F_DUPFD, trace, (uint8_t)(n + 1)), n++;
-	jump_to(q, n, F_DUPFD_CLOEXEC, trace, allow), n++;
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	f->prog.len = n;
@@ -95,17 +92,33 @@ int inject_ptrace_filter(struct x86_64_filter *f)
 
 int inject_ptrace_fd_filter(struct x86_64_filter *f, int fd)
 {
+	static const uint32_t on_fd[] = {
+		__NR_write, __NR_writev, __NR_dup, __NR_dup2, __NR_dup3,
+	};
 	const uint32_t lds = BPF_LD | BPF_W | BPF_ABS;
+	const uint32_t arg0 = offsetof(struct seccomp_data, args);
+	const uint8_t nf = sizeof(on_fd) / sizeof(on_fd[0]);
+	/* arch, nr, the calls, fcntl; their fd; fcntl's fd, then its cmd. */
+	const uint8_t chk = (uint8_t)(3 + nf + 1), fc = (uint8_t)(chk + 2);
+	const uint8_t trace = (uint8_t)(fc + 5), allow = (uint8_t)(trace + 1);
 	struct sock_filter *q = f->insns;
 	uint8_t n = 0;
 
+	_Static_assert(3 + 5 + 1 + 2 + 5 + 2 <= sizeof(f->insns) / sizeof(f->insns[0]),
+		       "filter buffer too small");
 	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, arch));
-	jump_to(q, n, AUDIT_ARCH_X86_64, (uint8_t)(n + 1), 8), n++;
+	jump_to(q, n, AUDIT_ARCH_X86_64, (uint8_t)(n + 1), allow), n++;
 	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, nr));
-	jump_to(q, n, __NR_write, 5, (uint8_t)(n + 1)), n++;
-	jump_to(q, n, __NR_writev, 5, 8), n++;
-	q[n++] = (struct sock_filter)BPF_STMT(lds, offsetof(struct seccomp_data, args));
-	jump_to(q, n, (uint32_t)fd, 7, 8), n++;
+	for (uint8_t i = 0; i < nf; i++, n++)
+		jump_to(q, n, on_fd[i], chk, (uint8_t)(n + 1));
+	jump_to(q, n, __NR_fcntl, fc, allow), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0);
+	jump_to(q, n, (uint32_t)fd, trace, allow), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0);
+	jump_to(q, n, (uint32_t)fd, (uint8_t)(n + 1), allow), n++;
+	q[n++] = (struct sock_filter)BPF_STMT(lds, arg0 + 1 * 8);
+	jump_to(q, n, F_DUPFD, trace, (uint8_t)(n + 1)), n++;
+	jump_to(q, n, F_DUPFD_CLOEXEC, trace, allow), n++;
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
 	q[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	f->prog.len = n;

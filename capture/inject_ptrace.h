@@ -10,10 +10,10 @@
  * engine can (inject_follow_fn).  write(2) and writev(2) are too frequent
  * to stop at, and seccomp cannot tell their file: the same filter stops
  * at the calls that can make a /proc/PID/mem descriptor (open and openat
- * asking for write access, openat2, creat, dup, dup2, dup3, fcntl
- * F_DUPFD*), and when one did (inject_ptrace_mem_fd) the engine adds a
- * filter for write and writev on that descriptor alone
- * (inject_ptrace_fd_filter).  A descriptor received from another process
+ * asking for write access, openat2, creat), and when one did
+ * (inject_ptrace_mem_fd) the engine adds a filter for write, writev and
+ * the dups (dup, dup2, dup3, fcntl F_DUPFD*) of that descriptor alone
+ * (inject_ptrace_fd_filter): a dup makes a new one only of one.  A descriptor received from another process
  * (SCM_RIGHTS, pidfd_getfd) is not seen (SPEC.md 15).
  */
 #ifndef EMT_CAPTURE_INJECT_PTRACE_H
@@ -31,7 +31,8 @@ struct writeq;
  * filter, in the launched target before exec).  Returns 0. */
 int inject_ptrace_filter(struct x86_64_filter *f);
 
-/* Builds into *f the filter that traces write and writev on fd alone,
+/* Builds into *f the filter that traces write, writev and the dups of fd
+ * alone,
  * added to a process that made fd a /proc/PID/mem descriptor.  Returns 0. */
 int inject_ptrace_fd_filter(struct x86_64_filter *f, int fd);
 

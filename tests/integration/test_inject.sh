@@ -17,8 +17,10 @@
 #     capture: the same rows, bytes and link, and no follow reason (the
 #     victim was followed already);
 #   - ptrace mode: SETREGS gives a capture of the page at the new rip
-#     with the registers (rip as the fixture printed); write(2) on
-#     /proc/PID/mem is not seen there (README says so): no row;
+#     with the registers (rip as the fixture printed);
+#   - both modes: write(2) after lseek(2), and writev(2) on a dup2(2) of the
+#     /proc/PID/mem descriptor (ptrace mode's per-descriptor filter), are
+#     byte-exact and linked like pwrite(2);
 #   - ptrace mode: the process_vm_writev and pwrite victims become followed
 #     as in bpf mode (follow reason, byte-exact linked capture of the page
 #     it runs, its exit 0 in its process row, no "follow" events row); the
