@@ -4,7 +4,9 @@
  * argument registers, the seccomp filters (which syscalls stop a traced
  * child, which do not) and remote syscalls in a stopped child, including
  * one stopped inside a blocking syscall that must restart transparently;
- * the trampoline and single steps.
+ * the trampoline and single steps.  The injection filters of
+ * capture/inject_ptrace.h are built on the same seccomp layer and checked
+ * here the same way.
  */
 #include <asm/hwcap2.h>
 #include <errno.h>
@@ -29,6 +31,7 @@
 
 #include <linux/seccomp.h>
 
+#include "inject_ptrace.h"
 #include "x86_64.h"
 
 static void test_regs_snapshot(void **state)
@@ -168,13 +171,11 @@ static void filter_body(void *arg)
 	_exit(a == MAP_FAILED ? 11 : 0);
 }
 
-static void test_seccomp_filter(void **state)
+/* Runs body in a traced child and checks that exactly the calls
+ * want[0..n) stop it at seccomp, in this order, and that it exits 0. */
+static void expect_seccomp_stops(void (*body)(void *), const long *want, size_t n)
 {
-	(void)state;
-	pid_t pid = spawn_traced(filter_body, NULL,
-				 PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
-	long want[] = { SYS_mmap, SYS_mprotect, SYS_mmap, SYS_mprotect, SYS_mprotect,
-			SYS_mremap, SYS_munmap };
+	pid_t pid = spawn_traced(body, NULL, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
 	size_t got = 0;
 
 	for (;;) {
@@ -191,7 +192,7 @@ static void test_seccomp_filter(void **state)
 			assert_true(ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(si), &si) > 0);
 			assert_int_equal(si.op, PTRACE_SYSCALL_INFO_SECCOMP);
 			assert_true(x86_64_native_syscall(si.arch, si.seccomp.nr));
-			assert_true(got < sizeof(want) / sizeof(want[0]));
+			assert_true(got < n);
 			assert_int_equal(si.seccomp.nr, want[got]);
 			got++;
 			sig = 0;
@@ -200,7 +201,66 @@ static void test_seccomp_filter(void **state)
 		}
 		assert_int_equal(ptrace(PTRACE_CONT, pid, 0, sig), 0);
 	}
-	assert_int_equal(got, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(got, n);
+}
+
+static void test_seccomp_filter(void **state)
+{
+	(void)state;
+	static const long want[] = { SYS_mmap, SYS_mprotect, SYS_mmap, SYS_mprotect,
+				     SYS_mprotect, SYS_mremap, SYS_munmap };
+
+	expect_seccomp_stops(filter_body, want, sizeof(want) / sizeof(want[0]));
+}
+
+/* Under the injection filter, then a descriptor's filter on fd (as for
+ * a /proc/PID/mem descriptor): what must and must not stop.  Raw
+ * syscalls, as libc maps open() to openat. */
+static void inject_body(void *arg)
+{
+	struct x86_64_filter f, g;
+	char c = 'x';
+	struct iovec v = { &c, 1 };
+	(void)arg;
+	inject_ptrace_filter(&f);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f.prog) < 0)
+		_exit(10);
+	(void)syscall(SYS_close, (long)syscall(SYS_open, "/dev/null", O_RDONLY));   /* no */
+	long fd = syscall(SYS_open, "/dev/null", O_WRONLY);                 /* * open */
+	long rw = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);      /* * openat */
+	(void)syscall(SYS_close, (long)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+					       O_RDONLY | O_CLOEXEC));  /* no */
+	long d = syscall(SYS_dup, fd);                                      /* no */
+	(void)syscall(SYS_fcntl, fd, F_DUPFD, 40);                          /* no */
+	(void)syscall(SYS_write, fd, &c, 1);                                /* no */
+	(void)syscall(SYS_pwrite64, fd, &c, 1, 0);                          /* * pwrite64 */
+	(void)syscall(SYS_ptrace, PTRACE_PEEKDATA, 1, 0, 0);                /* no */
+	(void)syscall(SYS_ptrace, PTRACE_POKEDATA, 1, 0, 0);                /* * ptrace */
+	inject_ptrace_fd_filter(&g, (int)fd);
+	if (fd < 0 || rw < 0 || d < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &g.prog) < 0)
+		_exit(12);
+	(void)syscall(SYS_write, fd, &c, 1);                                /* * write */
+	(void)syscall(SYS_write, d, &c, 1);                                 /* no */
+	(void)syscall(SYS_writev, fd, &v, 1);                               /* * writev */
+	(void)syscall(SYS_dup, d);                                          /* no */
+	(void)syscall(SYS_dup2, fd, 50);                                    /* * dup2 */
+	(void)syscall(SYS_dup3, fd, 51, O_CLOEXEC);                         /* * dup3 */
+	(void)syscall(SYS_fcntl, fd, F_GETFD);                              /* no */
+	(void)syscall(SYS_fcntl, d, F_DUPFD_CLOEXEC, 60);                   /* no */
+	(void)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 60);                  /* * fcntl */
+	(void)syscall(SYS_getppid);                                         /* no */
+	_exit(0);
+}
+
+static void test_inject_filters(void **state)
+{
+	(void)state;
+	static const long want[] = { SYS_open, SYS_openat, SYS_pwrite64, SYS_ptrace,
+				     SYS_write, SYS_writev, SYS_dup2, SYS_dup3, SYS_fcntl };
+
+	expect_seccomp_stops(inject_body, want, sizeof(want) / sizeof(want[0]));
 }
 
 /* Blocks in read() on the pipe, then checks it got the byte the parent
@@ -451,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_syscall_args),
 		cmocka_unit_test(test_fetch_fault),
 		cmocka_unit_test(test_seccomp_filter),
+		cmocka_unit_test(test_inject_filters),
 		cmocka_unit_test(test_remote_syscall),
 		cmocka_unit_test(test_trampoline),
 	};
