@@ -137,15 +137,20 @@ int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 	switch (nr) {
 	case SYS_ptrace:
 		return is_ptrace_write(a[0]);
-	case SYS_process_vm_writev:
 	case SYS_open:
 	case SYS_openat:
+		/* As the filter: a read-only open makes no descriptor to write
+		 * through (this stop may be one of an unfiltered process). */
+		if (((uint32_t)a[nr == SYS_open ? 1 : 2] & O_ACCMODE) == O_RDONLY)
+			return 0;
+		/* fall through */
 	case SYS_openat2:
 	case SYS_creat:
+	case SYS_process_vm_writev:
 		/* An open's file is known at its exit (inject_ptrace_mem_fd). */
 		return 1;
 	case SYS_fcntl:
-		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
+		if ((uint32_t)a[1] != F_DUPFD && (uint32_t)a[1] != F_DUPFD_CLOEXEC)
 			return 0;
 		/* fall through */
 	case SYS_dup:
@@ -162,14 +167,18 @@ int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 	return 0;
 }
 
-int inject_ptrace_mem_fd(pid_t pid, long nr, int64_t ret)
+int inject_ptrace_mem_fd(pid_t pid, long nr, const uint64_t a[6], int64_t ret)
 {
 	switch (nr) {
+	case SYS_fcntl:
+		/* Other commands return flags, owners...: not descriptors. */
+		if ((uint32_t)a[1] != F_DUPFD && (uint32_t)a[1] != F_DUPFD_CLOEXEC)
+			return -1;
+		/* fall through */
 	case SYS_open:
 	case SYS_openat:
 	case SYS_openat2:
 	case SYS_creat:
-	case SYS_fcntl:
 	case SYS_dup:
 	case SYS_dup2:
 	case SYS_dup3:

@@ -13,8 +13,9 @@
  * asking for write access, openat2, creat), and when one did
  * (inject_ptrace_mem_fd) the engine adds a filter for write, writev and
  * the dups (dup, dup2, dup3, fcntl F_DUPFD*) of that descriptor alone
- * (inject_ptrace_fd_filter): a dup makes a new one only of one.  A descriptor received from another process
- * (SCM_RIGHTS, pidfd_getfd) is not seen (SPEC.md 15).
+ * (inject_ptrace_fd_filter): a dup makes a new one only of one.  A
+ * descriptor received from another process (SCM_RIGHTS, pidfd_getfd) is
+ * not seen (SPEC.md 15).
  */
 #ifndef EMT_CAPTURE_INJECT_PTRACE_H
 #define EMT_CAPTURE_INJECT_PTRACE_H
@@ -32,13 +33,13 @@ struct writeq;
 int inject_ptrace_filter(struct x86_64_filter *f);
 
 /* Builds into *f the filter that traces write, writev and the dups of fd
- * alone,
- * added to a process that made fd a /proc/PID/mem descriptor.  Returns 0. */
+ * alone, added to a process that made fd a /proc/PID/mem descriptor.
+ * Returns 0. */
 int inject_ptrace_fd_filter(struct x86_64_filter *f, int fd);
 
-/* The descriptor that call nr of process pid, at its exit with result
+/* The descriptor that call nr(a) of process pid, at its exit with result
  * ret, made on a /proc/PID/mem file (an open or a dup), or -1. */
-int inject_ptrace_mem_fd(pid_t pid, long nr, int64_t ret);
+int inject_ptrace_mem_fd(pid_t pid, long nr, const uint64_t a[6], int64_t ret);
 
 /* Whether the call nr(a) of process pid, stopped at its entry, may write
  * into another process, so that its exit must be seen. */

@@ -659,7 +659,7 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 	return 0;
 }
 
-/* Adds the filter for write and writev on fd, a /proc/PID/mem
+/* Adds the filter for write, writev and dups of fd, a /proc/PID/mem
  * descriptor t's process just made, unless it has one.  An unfiltered
  * process stops at every call anyway.  Failure, or more descriptors than
  * we keep, leaves that fd's writes unseen: counted as a loss.  Returns 0,
@@ -1472,7 +1472,7 @@ static int sys_exit(struct emt_session *s, struct pt_task *t, int64_t ret)
 	default:
 		err = inject_ptrace_exit(s, E(s)->q, pid, t->tid, y->nr, y->a, ret,
 					 follow_victim, s);
-		int fd = inject_ptrace_mem_fd(pid, y->nr, ret);
+		int fd = inject_ptrace_mem_fd(pid, y->nr, y->a, ret);
 
 		if (!err && fd >= 0)
 			err = ensure_fd_traced(s, t, fd);
