@@ -132,6 +132,13 @@ static int is_ptrace_write(uint64_t req)
 	       req == PTRACE_SETREGS || req == PTRACE_SETFPREGS || req == PTRACE_SETREGSET;
 }
 
+/* fcntl(fd, F_DUPFD*): the fcntl commands that make a descriptor (cmd
+ * is the kernel's 32-bit int). */
+static int is_dupfd(const uint64_t a[6])
+{
+	return (uint32_t)a[1] == F_DUPFD || (uint32_t)a[1] == F_DUPFD_CLOEXEC;
+}
+
 int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 {
 	switch (nr) {
@@ -150,7 +157,7 @@ int inject_ptrace_wants(pid_t pid, long nr, const uint64_t a[6])
 		/* An open's file is known at its exit (inject_ptrace_mem_fd). */
 		return 1;
 	case SYS_fcntl:
-		if ((uint32_t)a[1] != F_DUPFD && (uint32_t)a[1] != F_DUPFD_CLOEXEC)
+		if (!is_dupfd(a))
 			return 0;
 		/* fall through */
 	case SYS_dup:
@@ -172,7 +179,7 @@ int inject_ptrace_mem_fd(pid_t pid, long nr, const uint64_t a[6], int64_t ret)
 	switch (nr) {
 	case SYS_fcntl:
 		/* Other commands return flags, owners...: not descriptors. */
-		if ((uint32_t)a[1] != F_DUPFD && (uint32_t)a[1] != F_DUPFD_CLOEXEC)
+		if (!is_dupfd(a))
 			return -1;
 		/* fall through */
 	case SYS_open:

@@ -631,6 +631,28 @@ static int remote_filter(struct emt_session *s, struct pt_task *t,
 	return err;
 }
 
+/* Adds filter f to t's process (all its threads); if it cannot, counts a
+ * loss of `kind`.  Returns 1 if added, 0 if not (counted), -ESRCH if t
+ * died (t is freed). */
+static int add_filter(struct emt_session *s, struct pt_task *t,
+		      const struct x86_64_filter *f, const char *kind)
+{
+	struct pt_proc *p = t->proc;
+	int64_t ret = -1;
+	int err = find_sysinsn(s, p);
+
+	if (!err) {
+		err = remote_filter(s, t, f, SECCOMP_FILTER_FLAG_TSYNC, &ret);
+		if (err == -ESRCH)
+			return -ESRCH;
+	}
+	if (err < 0 || ret != 0) {
+		sink_loss(s->sink, kind, 1, p->pid, now_ns());
+		return 0;
+	}
+	return 1;
+}
+
 /* Adds the munmap/mremap filter to t's process the first time it has a
  * region: until then its unmaps cannot concern code and run without
  * stopping.  Failure costs only unmap bookkeeping: counted as a loss.
@@ -639,24 +661,14 @@ static int ensure_unmap_traced(struct emt_session *s, struct pt_task *t)
 {
 	struct pt_proc *p = t->proc;
 	struct x86_64_filter f;
-	int64_t ret = -1;
-	int err;
 
 	/* Without our filter every munmap stops anyway, and a filter of
 	 * RET_TRACE would make its unmaps fail once we are gone. */
 	if (!p->filtered || p->unmap_traced)
 		return 0;
 	p->unmap_traced = 1;
-	err = find_sysinsn(s, p);
-	if (!err) {
-		x86_64_unmap_filter(&f);
-		err = remote_filter(s, t, &f, SECCOMP_FILTER_FLAG_TSYNC, &ret);
-		if (err == -ESRCH)
-			return -ESRCH;
-	}
-	if (err < 0 || ret != 0)
-		sink_loss(s->sink, "ptrace-unmap-untraced", 1, p->pid, now_ns());
-	return 0;
+	x86_64_unmap_filter(&f);
+	return add_filter(s, t, &f, "ptrace-unmap-untraced") < 0 ? -ESRCH : 0;
 }
 
 /* Adds the filter for write, writev and dups of fd, a /proc/PID/mem
@@ -668,8 +680,7 @@ static int ensure_fd_traced(struct emt_session *s, struct pt_task *t, int fd)
 {
 	struct pt_proc *p = t->proc;
 	struct x86_64_filter f;
-	int64_t ret = -1;
-	int err;
+	int added;
 
 	if (!p->filtered)
 		return 0;
@@ -680,18 +691,12 @@ static int ensure_fd_traced(struct emt_session *s, struct pt_task *t, int fd)
 		sink_loss(s->sink, "ptrace-procmem-untraced", 1, p->pid, now_ns());
 		return 0;
 	}
-	err = find_sysinsn(s, p);
-	if (!err) {
-		inject_ptrace_fd_filter(&f, fd);
-		err = remote_filter(s, t, &f, SECCOMP_FILTER_FLAG_TSYNC, &ret);
-		if (err == -ESRCH)
-			return -ESRCH;
-	}
-	if (err < 0 || ret != 0) {
-		sink_loss(s->sink, "ptrace-procmem-untraced", 1, p->pid, now_ns());
-		return 0;
-	}
-	p->mem_fds[p->nmem_fds++] = fd;
+	inject_ptrace_fd_filter(&f, fd);
+	added = add_filter(s, t, &f, "ptrace-procmem-untraced");
+	if (added < 0)
+		return -ESRCH;
+	if (added)
+		p->mem_fds[p->nmem_fds++] = fd;
 	return 0;
 }
 
@@ -1178,27 +1183,12 @@ static int sys_enter(struct emt_session *s, struct pt_task *t,
 	case SYS_mremap:
 		y->need_exit = 1;
 		break;
-	case SYS_ptrace:
-	case SYS_process_vm_writev:
-	case SYS_pwrite64:
-	case SYS_pwritev:
-	case SYS_pwritev2:
-	case SYS_write:
-	case SYS_writev:
-	case SYS_open:
-	case SYS_openat:
-	case SYS_openat2:
-	case SYS_creat:
-	case SYS_dup:
-	case SYS_dup2:
-	case SYS_dup3:
-	case SYS_fcntl:
+	default:
 		/* Writes into another process (issue 15), and the calls that
-		 * may make a /proc/PID/mem descriptor: seen at the exit. */
+		 * may make a /proc/PID/mem descriptor: seen at the exit.
+		 * inject_ptrace_wants knows which. */
 		y->need_exit = inject_ptrace_wants(t->proc->pid, y->nr, y->a);
 		y->active = y->need_exit;
-		return 0;
-	default:
 		return 0;
 	}
 	int protect = y->nr == SYS_mprotect || y->nr == SYS_pkey_mprotect;
