@@ -8,6 +8,9 @@
  *   poly     one 4 KiB region, each version 8 bytes different (a delta)
  *   unique   one 4 KiB region, each version new pseudo-random bytes
  *   mcode    one 64 KiB region, each version one more 512-byte "trace"
+ *   cache    one 4 MiB code cache (php's JIT buffer, a JVM code heap),
+ *            each version one more 512-byte "trace": 64 chunks of which
+ *            one changed
  *
  * Each capture comes with the two mprotect events that make it (RW, RX),
  * as in a traced run.  Reports CPU microseconds (all threads of the
@@ -15,7 +18,8 @@
  * per capture, from create to sealed close.
  *
  * usage: bench_writer [N [SHAPE...]]   (N captures per shape, default
- *        20000; all three shapes unless named: a profiler then sees one)
+ *        20000; poly, unique and mcode unless named: a profiler then sees
+ *        one; cache only when named, it writes N x 4 MiB)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,7 +61,7 @@ static void fill(uint8_t *p, size_t n)
 /* Runs one shape; returns 0 or -1 after printing why. */
 static int run(const char *shape, unsigned n, const char *dir)
 {
-	size_t size = strcmp(shape, "mcode") == 0 ? 65536 : 4096;
+	size_t size = !strcmp(shape, "mcode") ? 65536 : !strcmp(shape, "cache") ? 4u << 20 : 4096;
 	uint64_t base = 0x7f0000000000ull;
 	char path[4096], *msg = NULL;
 	uint8_t *buf = calloc(1, size);
@@ -152,10 +156,10 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nshapes; i++)
 		if (strcmp(shapes[i], "poly") && strcmp(shapes[i], "unique") &&
-		    strcmp(shapes[i], "mcode"))
+		    strcmp(shapes[i], "mcode") && strcmp(shapes[i], "cache"))
 			n = 0;
 	if (n == 0) {
-		fprintf(stderr, "usage: bench_writer [N [poly|unique|mcode...]]\n");
+		fprintf(stderr, "usage: bench_writer [N [poly|unique|mcode|cache...]]\n");
 		return 2;
 	}
 	(void)emt_writer_global_init();        /* as emt-capture does */

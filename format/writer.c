@@ -74,6 +74,7 @@ struct chunk_job {
 	size_t n;
 	uint8_t hash[EMT_SHA256_LEN];
 	int state, dup_of;
+	int same;               /* equal to the previous version's chunk here */
 	const uint8_t *base;    /* delta candidate, NULL if none */
 	size_t nbase;
 	int64_t base_id;
@@ -1377,7 +1378,8 @@ static void hash_one(void *ctx, size_t j, int tid)
 	struct chunk_job *jb = &wc->jobs[j];
 
 	(void)tid;
-	emt_sha256(jb->p, jb->n, jb->hash);
+	if (!jb->same)
+		emt_sha256(jb->p, jb->n, jb->hash);
 }
 
 static void compress_one(void *ctx, size_t k, int tid)
@@ -1682,15 +1684,35 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 
 			jobs[j].p = data + off;
 			jobs[j].n = (size_t)(c->size - off < cs ? c->size - off : cs);
+			/* A chunk equal byte for byte to the previous version's
+			 * at the same offset is that version's chunk: no SHA-256
+			 * (a JIT's code area gains a trace and keeps the other
+			 * pages; 15 of 16 hashes of a LuaJIT mcode capture).
+			 * Only where rg->data holds those bytes: load_base marks
+			 * the chunks it did not decode with the maximum depth. */
+			jobs[j].same = 0;
+			if (use_base && off < rg->size && rg->depths[i] < EMT_DELTA_DEPTH_MAX) {
+				uint64_t prev = rg->size - off < cs ? rg->size - off : cs;
+
+				jobs[j].same = prev == jobs[j].n &&
+					       memcmp(jobs[j].p, rg->data + off, jobs[j].n) == 0;
+			}
 		}
 		pool_for(w->pool, nw, hash_one, &wc);
 		for (size_t j = 0; j < nw; j++) {
 			struct chunk_job *jb = &jobs[j];
 			uint64_t i = ws + j, off = i * cs;
-			struct hslot *sl = ht_find(w, jb->hash);
+			struct hslot *sl = jb->same ? NULL : ht_find(w, jb->hash);
 
 			jb->dup_of = -1;
 			jb->base = NULL;
+			if (jb->same) {
+				ids[i] = rg->chunk_ids[i];
+				depths[i] = rg->depths[i];
+				n_dedup++;
+				jb->state = JOB_KNOWN;
+				continue;
+			}
 			if (sl) {
 				ids[i] = sl->id;
 				depths[i] = sl->depth;
@@ -1798,7 +1820,7 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 	if (async) {
 		pool_wait(w->pool);
 		async = 0;
-	} else if (nchunks == 1) {
+	} else if (nchunks == 1 && !w->jobs[0].same) {
 		/* One chunk: the capture's hash is the chunk's, computed
 		 * above (SHA-256 is a third of a small capture's cost). */
 		memcpy(c->sha256, w->jobs[0].hash, EMT_SHA256_LEN);

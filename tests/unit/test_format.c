@@ -303,6 +303,78 @@ static void test_round_trip(void **state)
 	free(path);
 }
 
+/* Chunks equal to the previous version's at the same offset are that
+ * version's chunks, taken without hashing them: each version below reads
+ * back byte for byte, verifies, and adds only the chunks that changed.
+ * Covers the first base (decoded back from the archive), later bases (a
+ * copy), a partial last chunk, a shorter and a longer version, and a
+ * change in a chunk's last byte only. */
+static void test_unchanged_chunks(void **state)
+{
+	char *path = tl_path("same.emt");
+	struct emt_writer *w = mk_writer(path, 4096, 0);
+	const uint64_t base = 0x7f0000000000ull;
+	size_t cap = 4096 * 6 + 200, sizes[7];
+	uint8_t *v[7];
+	/* chunks added by each version */
+	static const uint64_t want_new[7] = { 7, 1, 1, 0, 1, 1, 0 };
+	struct emt_writer_stats st, prev = { 0 };
+	int64_t rid;
+	(void)state;
+
+	rid = add_proc_region(w, 42, base, cap);
+	for (int i = 0; i < 7; i++)
+		assert_non_null(v[i] = malloc(cap));
+	tl_fill_random(v[0], cap, 11);
+	sizes[0] = 4096 * 6 + 100;
+	memcpy(v[1], v[0], cap);
+	v[1][2 * 4096 + 7] ^= 1;                /* chunk 2 */
+	sizes[1] = sizes[0];
+	memcpy(v[2], v[1], cap);
+	v[2][5 * 4096] ^= 1;                    /* chunk 5 */
+	sizes[2] = sizes[0];
+	memcpy(v[3], v[2], cap);
+	sizes[3] = 4096 * 6;                    /* the partial chunk gone */
+	memcpy(v[4], v[3], cap);
+	sizes[4] = 4096 * 6 + 200;              /* a new partial chunk */
+	memcpy(v[5], v[4], cap);
+	v[5][4095] ^= 0x80;                     /* chunk 0's last byte */
+	sizes[5] = sizes[4];
+	memcpy(v[6], v[5], cap);
+	/* a shorter tail: the first version's last chunk again, found by
+	 * its hash (not at the same length in version 6) */
+	sizes[6] = 4096 * 6 + 100;
+
+	for (int i = 0; i < 7; i++) {
+		struct emt_capture c = { .region_id = rid, .pid = 42, .tid = 42,
+					 .trigger = EMT_TRIGGER_MPROTECT, .prot_before = 3,
+					 .prot_after = 5, .addr = base, .size = sizes[i],
+					 .time_ns = 1000 + (uint64_t)i };
+
+		assert_int_equal(emt_writer_add_capture(w, &c, v[i], NULL, 0, NULL), 0);
+		emt_writer_stats(w, &st);
+		if (st.chunks_new - prev.chunks_new != want_new[i])
+			print_error("version %d: %llu new chunks\n", i + 1,
+				    (unsigned long long)(st.chunks_new - prev.chunks_new));
+		assert_int_equal(st.chunks_new - prev.chunks_new, want_new[i]);
+		prev = st;
+	}
+	assert_int_equal(emt_writer_close(w, NULL), 0);
+
+	struct emt_reader *r = emt_reader_open(path, NULL);
+	struct emt_verify_stats vs;
+
+	assert_non_null(r);
+	for (int i = 0; i < 7; i++)
+		check_read(r, (uint64_t)i + 1, v[i], sizes[i]);
+	assert_int_equal(emt_reader_verify(r, report_fail, NULL, &vs), 0);
+	assert_int_equal(vs.captures, 7);
+	emt_reader_close(r);
+	for (int i = 0; i < 7; i++)
+		free(v[i]);
+	free(path);
+}
+
 static void test_create_safety(void **state)
 {
 	char *path = tl_path("safe.emt"), *link = tl_path("link.emt");
@@ -629,6 +701,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_unchanged_chunks),
 		cmocka_unit_test(test_create_safety),
 		cmocka_unit_test(test_not_archive),
 		cmocka_unit_test(test_helper_blocks_signals),
