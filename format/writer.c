@@ -1686,8 +1686,8 @@ static int add_capture_locked(struct emt_writer *w, struct emt_capture *c,
 			jobs[j].n = (size_t)(c->size - off < cs ? c->size - off : cs);
 			/* A chunk equal byte for byte to the previous version's
 			 * at the same offset is that version's chunk: no SHA-256
-			 * (a JIT's code area gains a trace and keeps the other
-			 * pages; 15 of 16 hashes of a LuaJIT mcode capture).
+			 * (a JIT's code cache of many chunks gains a trace and
+			 * keeps the others; php's 16 MiB buffer is 256 chunks).
 			 * Only where rg->data holds those bytes: load_base marks
 			 * the chunks it did not decode with the maximum depth. */
 			jobs[j].same = 0;
