@@ -36,7 +36,10 @@ bench_need_built "$POLY" "$MPROT" "$WRITER"
 command -v taskset >/dev/null 2>&1 || bench_die "taskset missing (util-linux)"
 [ "$(nproc)" -ge 2 ] || bench_die "needs 2 CPUs, this machine has $(nproc)"
 head -c 268435456 /dev/urandom >"$T/rnd" || bench_die "cannot write '$T/rnd'"
+# bench_writer's archives, also those of a load killed mid-run
 mkdir "$T/w"
+export TMPDIR="$T/w"
+bench_write_timer
 
 # load NAME: starts the load on CPU 1 (its process group's leader pid in
 # LOAD), or nothing for idle.
@@ -57,7 +60,16 @@ unload() {
 	wait 2>/dev/null
 	LOAD=
 }
+# The loads run in sessions of their own (an interrupt does not reach
+# them): stop them on every way out.
 trap 'unload; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+
+# wall_ms CMD...: runs CMD on CPU 0; prints its wall milliseconds.
+wall_ms() {
+	sh "$T/timed.sh" "$T/us" - taskset -c 0 "$@"
+	echo $(( $(cat "$T/us") / 1000 ))
+}
 
 # probe NAME: one run on CPU 0; prints its figure.
 probe() {
@@ -65,16 +77,11 @@ probe() {
 	mprotect)
 		taskset -c 0 "$MPROT" plain "$N" | sed -n 's/.* \([0-9.]*\) us CPU per mprotect.*/\1/p' ;;
 	fx_poly)
-		s=$(date +%s%N)
-		taskset -c 0 "$POLY" --versions "$N" >/dev/null
-		echo $(( ($(date +%s%N) - s) / 1000000 )) ;;
+		wall_ms "$POLY" --versions "$N" ;;
 	writer)
-		TMPDIR="$T/w" taskset -c 0 "$WRITER" 20000 poly |
-			sed -n 's/.* \([0-9.]*\) us CPU .*/\1/p' ;;
+		taskset -c 0 "$WRITER" 20000 poly | sed -n 's/.* \([0-9.]*\) us CPU .*/\1/p' ;;
 	sha256)
-		s=$(date +%s%N)
-		taskset -c 0 sha256sum "$T/rnd" >/dev/null
-		echo $(( ($(date +%s%N) - s) / 1000000 )) ;;
+		wall_ms sha256sum "$T/rnd" ;;
 	esac
 }
 
@@ -98,6 +105,7 @@ probe() {
 		echo
 		unload
 	done
-} | tee "$T/out"
+} >"$T/out"
+cat "$T/out"
 mkdir -p "$(dirname "$OUT")"
 cp "$T/out" "$OUT"

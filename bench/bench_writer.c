@@ -19,7 +19,8 @@
  *
  * usage: bench_writer [N [SHAPE...]]   (N captures per shape, default
  *        20000; poly, unique and mcode unless named: a profiler then sees
- *        one; cache only when named, it writes N x 4 MiB)
+ *        one; cache only when named, it writes N x 4 MiB); the archives
+ *        go in a directory under $TMPDIR (default /tmp)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -144,7 +145,8 @@ static int run(const char *shape, unsigned n, const char *dir)
 int main(int argc, char **argv)
 {
 	unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
-	char dir[] = "/tmp/emt-bench-writer.XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char dir[1024];
 	static const char *const all[] = { "poly", "unique", "mcode" };
 	const char *const *shapes = all;
 	size_t nshapes = sizeof(all) / sizeof(all[0]);
@@ -163,8 +165,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	(void)emt_writer_global_init();        /* as emt-capture does */
+	/* TMPDIR: a script that kills a run cleans up after it. */
+	tmp = tmp && *tmp ? tmp : "/tmp";
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/emt-bench-writer.XXXXXX", tmp) >= sizeof(dir)) {
+		fprintf(stderr, "bench_writer: TMPDIR '%.64s...': too long\n", tmp);
+		return 1;
+	}
 	if (!mkdtemp(dir)) {
-		perror("bench_writer: mkdtemp");
+		fprintf(stderr, "bench_writer: cannot create a directory in '%s': %s\n", tmp,
+			strerror(errno));
 		return 1;
 	}
 	printf("# bench_writer: archive writer cost per capture (with its 2 events), create to seal\n");
